@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"
+    PROCESSED = "processed"
+    # Stored but not processed: unknown topic or unparseable payload (see `error`).
+    IGNORED = "ignored"
+    FAILED = "failed"
+
+
+class WebhookDelivery(models.Model):
+    """One webhook as it arrived: the ingest log, the dedupe key and the work queue.
+
+    Rows are written by the ingest endpoint (opspulse.ingest.endpoint, plain SQL) and
+    drained in id order, per store, by opspulse.ingest.tasks.drain_store.
+    """
+
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="deliveries")
+    platform = models.CharField(max_length=20)
+    topic = models.CharField(max_length=100)
+    # Shopify: X-Shopify-Webhook-Id. WooCommerce sends a new delivery id on every
+    # attempt, so its key is the webhook id plus a digest of the body.
+    delivery_key = models.CharField(max_length=200)
+    event_id = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField()
+    headers = models.JSONField(default=dict)
+    body = models.BinaryField()
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "ingest_webhook_delivery"
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "store", "delivery_key"], name="delivery_key_unique"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["store", "id"],
+                name="delivery_pending_idx",
+                condition=models.Q(status="pending"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.topic} #{self.pk}"

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.db import models
+
+from opspulse.core import crypto
+
+
+class Platform(models.TextChoices):
+    SHOPIFY = "shopify", "Shopify"
+    WOOCOMMERCE = "woocommerce", "WooCommerce"
+
+
+def new_ingest_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Store(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="stores")
+    name = models.CharField(max_length=200)
+    platform = models.CharField(max_length=20, choices=Platform.choices)
+    # Shopify: the shop's *.myshopify.com domain. WooCommerce: the site's host.
+    domain = models.CharField(max_length=255)
+    external_id = models.CharField(max_length=64, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    currency = models.CharField(max_length=3, default="USD")
+    # WooCommerce webhooks carry no shop header: the store is named by this token in
+    # the delivery URL (an unguessable path segment, not the public id).
+    ingest_token = models.CharField(max_length=64, unique=True, default=new_ingest_token)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "domain"], name="store_platform_domain_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IntegrationStatus(models.TextChoices):
+    ACTIVE = "active"
+    ERROR = "error"
+
+
+class Integration(models.Model):
+    """A store's credentials on its platform, encrypted at rest (see core.crypto)."""
+
+    store = models.OneToOneField(Store, on_delete=models.CASCADE, related_name="integration")
+    type = models.CharField(max_length=20, choices=Platform.choices)
+    access_token_encrypted = models.TextField(blank=True)
+    webhook_secret_encrypted = models.TextField(blank=True)
+    # During a secret rotation the platform may still sign with the previous secret.
+    previous_webhook_secret_encrypted = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=10, choices=IntegrationStatus.choices, default=IntegrationStatus.ACTIVE
+    )
+    last_error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    ENCRYPTED_FIELDS = (
+        "access_token_encrypted",
+        "webhook_secret_encrypted",
+        "previous_webhook_secret_encrypted",
+    )
+
+    def __str__(self) -> str:
+        return f"{self.type} integration for store {self.store_id}"
+
+    @staticmethod
+    def associated_data(store_id: int, field: str) -> str:
+        return f"stores.integration:{store_id}:{field}"
+
+    def _set(self, field: str, value: str) -> None:
+        encrypted = (
+            crypto.encrypt(value, associated_data=self.associated_data(self.store_id, field))
+            if value
+            else ""
+        )
+        setattr(self, field, encrypted)
+
+    def _get(self, field: str) -> str:
+        token = getattr(self, field)
+        if not token:
+            return ""
+        return crypto.decrypt(token, associated_data=self.associated_data(self.store_id, field))
+
+    @property
+    def access_token(self) -> str:
+        return self._get("access_token_encrypted")
+
+    @access_token.setter
+    def access_token(self, value: str) -> None:
+        self._set("access_token_encrypted", value)
+
+    @property
+    def webhook_secret(self) -> str:
+        return self._get("webhook_secret_encrypted")
+
+    @webhook_secret.setter
+    def webhook_secret(self, value: str) -> None:
+        self._set("webhook_secret_encrypted", value)
+
+    @property
+    def previous_webhook_secret(self) -> str:
+        return self._get("previous_webhook_secret_encrypted")
+
+    @previous_webhook_secret.setter
+    def previous_webhook_secret(self, value: str) -> None:
+        self._set("previous_webhook_secret_encrypted", value)
