@@ -1,0 +1,101 @@
+"""Publish live messages on a store's topic, only ever for committed data.
+
+Domain actions call `publish(store_public_id, message)` inside their transaction.
+With the PostgreSQL transport the message is sent with NOTIFY on the writing
+connection, which PostgreSQL delivers only if and when that transaction commits;
+every web process LISTENs (opspulse.live.listener) and fans out to its own sockets.
+With the Redis transport the message goes to the channel layer after commit.
+
+Inside `batch()` messages are buffered and sent together when the block ends (still
+inside the transaction), so a batch of deliveries costs one NOTIFY, not one per event.
+This module imports no other OpsPulse app.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import connection, transaction
+
+NOTIFY_CHANNEL = "opspulse_live"
+# PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
+MAX_NOTIFY_BYTES = 7000
+MESSAGE_EVENT_TYPE = "live.messages"
+
+_local = threading.local()
+
+
+def group_name(store_public_id: UUID | str) -> str:
+    return f"store_live.{store_public_id}"
+
+
+def publish(store_public_id: UUID | str, message: dict[str, Any]) -> None:
+    """Send `message` (a small dict with a "type") to the store's live dashboards."""
+    buffer: dict[str, list[dict[str, Any]]] | None = getattr(_local, "buffer", None)
+    if buffer is not None:
+        buffer[str(store_public_id)].append(message)
+    else:
+        _send({str(store_public_id): [message]})
+
+
+@contextlib.contextmanager
+def batch() -> Iterator[None]:
+    """Buffer publishes made in the block and send them together at its end."""
+    if getattr(_local, "buffer", None) is not None:
+        yield
+        return
+    _local.buffer = defaultdict(list)
+    try:
+        yield
+        buffered, _local.buffer = _local.buffer, None
+        if buffered:
+            _send(buffered)
+    finally:
+        _local.buffer = None
+
+
+def _send(messages_by_store: dict[str, list[dict[str, Any]]]) -> None:
+    if settings.LIVE_TRANSPORT == "postgres":
+        _notify(messages_by_store)
+    else:
+        transaction.on_commit(lambda: _send_to_layer(messages_by_store))
+
+
+def _chunks(messages_by_store: dict[str, list[dict[str, Any]]]) -> Iterator[str]:
+    for store, messages in messages_by_store.items():
+        chunk: list[dict[str, Any]] = []
+        size = 0
+        for message in messages:
+            encoded = len(json.dumps(message, default=str))
+            if chunk and size + encoded > MAX_NOTIFY_BYTES:
+                yield json.dumps({"store": store, "messages": chunk}, default=str)
+                chunk, size = [], 0
+            chunk.append(message)
+            size += encoded
+        if chunk:
+            yield json.dumps({"store": store, "messages": chunk}, default=str)
+
+
+def _notify(messages_by_store: dict[str, list[dict[str, Any]]]) -> None:
+    payloads = list(_chunks(messages_by_store))
+    with connection.cursor() as cursor:
+        for payload in payloads:
+            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, payload])
+
+
+def _send_to_layer(messages_by_store: dict[str, list[dict[str, Any]]]) -> None:
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    for store, messages in messages_by_store.items():
+        async_to_sync(layer.group_send)(
+            group_name(store), {"type": MESSAGE_EVENT_TYPE, "messages": messages}
+        )
