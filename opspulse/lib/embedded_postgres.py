@@ -17,11 +17,15 @@ DATABASE_NAME = "opspulse"
 
 def ensure_running(var_dir: Path) -> dict[str, str]:
     """Start the embedded server if needed; return libpq connection parameters."""
+    pgdata = var_dir / "pgdata"
+    var_dir.mkdir(parents=True, exist_ok=True)
+    # pgserver keeps runtime files (and, for a long path, the socket) there.
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(var_dir / "run"))
+    (var_dir / "run").mkdir(mode=0o700, exist_ok=True)
+
     import pgserver
     import psycopg
 
-    pgdata = var_dir / "pgdata"
-    var_dir.mkdir(parents=True, exist_ok=True)
     # Several processes (web, worker, tests) start at once: one initialises the cluster.
     with open(var_dir / "pgserver.lock", "w") as lock_file:
         fcntl.flock(lock_file, fcntl.LOCK_EX)

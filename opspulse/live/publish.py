@@ -61,6 +61,22 @@ def batch() -> Iterator[None]:
         _local.buffer = None
 
 
+@contextlib.contextmanager
+def discard_on_error() -> Iterator[None]:
+    """Drop messages buffered in the block if it raises (its savepoint rolled back)."""
+    buffer: dict[str, list[dict[str, Any]]] | None = getattr(_local, "buffer", None)
+    if buffer is None:
+        yield
+        return
+    marks = {store: len(messages) for store, messages in buffer.items()}
+    try:
+        yield
+    except BaseException:
+        for store, messages in buffer.items():
+            del messages[marks.get(store, 0) :]
+        raise
+
+
 def _send(messages_by_store: dict[str, list[dict[str, Any]]]) -> None:
     if settings.LIVE_TRANSPORT == "postgres":
         _notify(messages_by_store)

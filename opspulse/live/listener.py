@@ -1,0 +1,84 @@
+"""The web process's one LISTEN connection for the PostgreSQL live transport.
+
+Notifications sent by opspulse.live.publish (inside the writing transaction, so only
+for committed data) are fanned out to this process's dashboards through the
+in-memory channel layer. After a lost connection the listener reconnects and asks
+every dashboard of the process to re-read the database, since NOTIFYs sent while it
+was away are gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+
+import psycopg
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from opspulse.live.publish import MESSAGE_EVENT_TYPE, NOTIFY_CHANNEL, group_name
+
+logger = logging.getLogger("opspulse.live")
+
+RESYNC_GROUP = "live.all"
+RESYNC_EVENT_TYPE = "live.resync"
+
+_task: asyncio.Task | None = None
+connected = asyncio.Event()
+
+
+async def start() -> None:
+    global _task
+    if settings.LIVE_TRANSPORT != "postgres" or _task is not None:
+        return
+    _task = asyncio.create_task(_run(), name="opspulse-live-listener")
+
+
+async def stop() -> None:
+    global _task
+    if _task is not None:
+        _task.cancel()
+        try:
+            await _task
+        except asyncio.CancelledError:
+            pass
+        _task = None
+        connected.clear()
+
+
+async def _run() -> None:
+    layer = get_channel_layer()
+    delay = 0.5
+    first = True
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                settings.DATABASE_URL, autocommit=True
+            ) as conn:
+                await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                connected.set()
+                delay = 0.5
+                if not first:
+                    await layer.group_send(RESYNC_GROUP, {"type": RESYNC_EVENT_TYPE})
+                first = False
+                async for notify in conn.notifies():
+                    await _fan_out(layer, notify.payload)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # connection lost or database restarting
+            connected.clear()
+            logger.warning("live listener lost its connection (%s); reconnecting", exc)
+            await asyncio.sleep(delay + random.uniform(0, delay))
+            delay = min(delay * 2, 10)
+
+
+async def _fan_out(layer, payload: str) -> None:
+    try:
+        data = json.loads(payload)
+        store, messages = data["store"], data["messages"]
+    except (ValueError, KeyError, TypeError):
+        logger.warning("ignoring malformed live notification")
+        return
+    await layer.group_send(group_name(store), {"type": MESSAGE_EVENT_TYPE, "messages": messages})

@@ -1,0 +1,94 @@
+"""Shopify topic → OpsPulse action."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from opspulse.commerce import actions
+from opspulse.commerce.models import OrderStatus
+from opspulse.platforms.errors import parse_payload
+from opspulse.platforms.shopify import payloads
+from opspulse.stores.models import Store
+
+
+def order_status(order: payloads.Order) -> OrderStatus:
+    if order.cancelled_at is not None or order.financial_status == "voided":
+        return OrderStatus.CANCELLED
+    if order.financial_status == "refunded":
+        return OrderStatus.REFUNDED
+    if order.fulfillment_status == "fulfilled":
+        return OrderStatus.FULFILLED
+    if order.financial_status in {"paid", "partially_refunded"}:
+        return OrderStatus.PAID
+    return OrderStatus.OPEN
+
+
+def order_data(order: payloads.Order) -> actions.OrderData:
+    address = order.shipping_address or order.billing_address
+    return actions.OrderData(
+        external_id=str(order.id),
+        number=order.name,
+        status=order_status(order),
+        currency=order.currency,
+        total=order.current_total_price if order.current_total_price is not None else order.total_price,
+        placed_at=order.created_at,
+        updated_at=order.updated_at,
+        customer_first_name=(order.customer.first_name or "") if order.customer else "",
+        customer_city=(address.city or "") if address else "",
+        line_items=[
+            actions.LineItemData(
+                external_id=str(item.id),
+                title=item.name or item.title,
+                quantity=item.quantity,
+                price=item.price,
+                sku=item.sku or "",
+                product_external_id=str(item.product_id or ""),
+                variant_external_id=str(item.variant_id or ""),
+            )
+            for item in order.line_items
+        ],
+    )
+
+
+def handle_order(store: Store, payload: Any) -> None:
+    actions.record_order(store=store, data=order_data(parse_payload(payloads.Order, payload)))
+
+
+def handle_inventory_level(store: Store, payload: Any) -> None:
+    level = parse_payload(payloads.InventoryLevel, payload)
+    if level.available is None:
+        return  # the item stopped being tracked at this location
+    actions.apply_stock_change(
+        store=store,
+        data=actions.StockData(
+            item_external_id=str(level.inventory_item_id),
+            location_external_id=str(level.location_id),
+            available=level.available,
+            updated_at=level.updated_at,
+        ),
+    )
+
+
+def handle_cart(store: Store, payload: Any) -> None:
+    cart = parse_payload(payloads.Cart, payload)
+    actions.record_cart(
+        store=store,
+        data=actions.CartData(
+            external_id=cart.token or cart.id,
+            item_count=sum(item.quantity for item in cart.line_items),
+            value=sum((item.line_price for item in cart.line_items), Decimal("0")),
+            created_at=cart.created_at,
+            updated_at=cart.updated_at,
+        ),
+    )
+
+
+HANDLERS: dict[str, Callable[[Store, Any], None]] = {
+    "orders/create": handle_order,
+    "orders/updated": handle_order,
+    "inventory_levels/update": handle_inventory_level,
+    "carts/create": handle_cart,
+    "carts/update": handle_cart,
+}

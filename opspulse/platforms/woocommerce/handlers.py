@@ -1,0 +1,80 @@
+"""WooCommerce topic → OpsPulse action."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from opspulse.commerce import actions
+from opspulse.commerce.models import OrderStatus
+from opspulse.platforms.errors import parse_payload
+from opspulse.platforms.woocommerce import payloads
+from opspulse.stores.models import Store
+
+# woocommerce-rest-api-docs _orders.md: order statuses.
+STATUSES = {
+    "pending": OrderStatus.OPEN,
+    "on-hold": OrderStatus.OPEN,
+    "processing": OrderStatus.PAID,
+    "completed": OrderStatus.FULFILLED,
+    "cancelled": OrderStatus.CANCELLED,
+    "failed": OrderStatus.CANCELLED,
+    "trash": OrderStatus.CANCELLED,
+    "refunded": OrderStatus.REFUNDED,
+}
+
+
+def order_data(order: payloads.Order) -> actions.OrderData:
+    billing = order.billing or payloads.Address()
+    shipping = order.shipping or payloads.Address()
+    return actions.OrderData(
+        external_id=str(order.id),
+        number=f"#{order.number}",
+        # Plugins add statuses of their own; count them like an open order.
+        status=STATUSES.get(order.status, OrderStatus.OPEN),
+        currency=order.currency,
+        total=order.total,
+        placed_at=order.date_created_gmt,
+        updated_at=order.date_modified_gmt,
+        customer_first_name=billing.first_name or "",
+        customer_city=shipping.city or billing.city or "",
+        line_items=[
+            actions.LineItemData(
+                external_id=str(item.id),
+                title=item.name,
+                quantity=item.quantity,
+                price=item.price,
+                sku=item.sku or "",
+                product_external_id=str(item.product_id),
+                variant_external_id=str(item.variation_id or ""),
+            )
+            for item in order.line_items
+        ],
+    )
+
+
+def handle_order(store: Store, payload: Any) -> None:
+    actions.record_order(store=store, data=order_data(parse_payload(payloads.Order, payload)))
+
+
+def handle_product(store: Store, payload: Any) -> None:
+    product = parse_payload(payloads.Product, payload)
+    if not product.manage_stock or product.stock_quantity is None:
+        return  # stock is not tracked for this product
+    actions.apply_stock_change(
+        store=store,
+        data=actions.StockData(
+            item_external_id=str(product.id),
+            available=product.stock_quantity,
+            updated_at=product.date_modified_gmt,
+            sku=product.sku or "",
+            title=product.name,
+        ),
+    )
+
+
+HANDLERS: dict[str, Callable[[Store, Any], None]] = {
+    "order.created": handle_order,
+    "order.updated": handle_order,
+    "product.updated": handle_product,
+}
