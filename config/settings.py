@@ -138,6 +138,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "opspulse" / "static"]
+# In development WhiteNoise serves straight from the source folders (no collectstatic).
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # Live updates: "postgres" (NOTIFY from the writing transaction, one LISTEN per web
 # process, in-memory fan-out) or "redis" (channels_redis, for several hosts).
@@ -165,6 +168,8 @@ else:
 # Ingest
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)
 INGEST_POOL_MAX_SIZE = env_int("INGEST_POOL_MAX_SIZE", 10)
+# Seconds a webhook waits for a database connection before the answer is 503.
+INGEST_POOL_TIMEOUT = env_int("INGEST_POOL_TIMEOUT", 5)
 # Processing attempts for a delivery that keeps failing on a transient error.
 DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 5)
 DRAIN_BATCH_SIZE = env_int("DRAIN_BATCH_SIZE", 200)

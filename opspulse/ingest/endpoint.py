@@ -24,6 +24,7 @@ from django.conf import settings
 
 from opspulse.core import crypto
 from opspulse.ingest import queue
+from opspulse.lib import db
 from opspulse.lib.hmac import verify_base64_hmac_sha256
 from opspulse.platforms import registry
 from opspulse.platforms.shopify import verify as shopify_verify
@@ -110,10 +111,10 @@ class IngestApp:
     async def open_pool(self) -> psycopg_pool.AsyncConnectionPool:
         if self.pool is None:
             self.pool = psycopg_pool.AsyncConnectionPool(
-                settings.DATABASE_URL,
+                db.conninfo(application_name="opspulse-ingest"),
                 min_size=1,
                 max_size=settings.INGEST_POOL_MAX_SIZE,
-                timeout=5,
+                timeout=settings.INGEST_POOL_TIMEOUT,
                 open=False,
             )
             # Don't block startup on the database: the endpoint answers 503 until it is up.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 DATABASE_NAME = "opspulse"
 
@@ -57,8 +57,9 @@ def stop(var_dir: Path) -> None:
         subprocess.run([str(pg_ctl), "-D", str(pgdata), "stop", "-m", "fast"], check=False)
 
 
-def url_from_params(params: dict[str, str]) -> str:
-    return f"postgresql://{params['user']}@/{params['dbname']}?host={params['host']}"
+def url_from_params(params: dict[str, str], dbname: str | None = None) -> str:
+    """A postgresql:// URL with the socket directory percent-encoded as the host."""
+    return f"postgresql://{params['user']}@{quote(params['host'], safe='')}/{dbname or params['dbname']}"
 
 
 if __name__ == "__main__":  # pragma: no cover - used by the Makefile

@@ -18,6 +18,7 @@ import psycopg
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from opspulse.lib import db
 from opspulse.live.publish import MESSAGE_EVENT_TYPE, NOTIFY_CHANNEL, group_name
 
 logger = logging.getLogger("opspulse.live")
@@ -55,7 +56,7 @@ async def _run() -> None:
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(
-                settings.DATABASE_URL, autocommit=True
+                db.conninfo(application_name="opspulse-live"), autocommit=True
             ) as conn:
                 await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                 connected.set()

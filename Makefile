@@ -1,0 +1,48 @@
+# OpsPulse: `make demo` runs the product, `make test` runs the tests.
+# Both set up everything they need (virtualenv, Python and npm packages, assets,
+# Chromium for the browser tests) and can be run again at any time.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP_STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+
+.PHONY: demo test setup assets browser bench stop-db clean
+
+demo: setup assets
+	$(PY) scripts/demo.py
+
+test: setup assets browser
+	$(PY) -m pytest
+
+setup: $(PIP_STAMP)
+
+$(PIP_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Tailwind scans the templates, so the build runs every time (about a second).
+assets: $(NPM_STAMP)
+	npm run --silent build
+
+# The browser tests drive Debian's Chromium (a browser download is not possible here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Chromium from Debian's packages for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+bench: setup
+	@echo "Benchmarks live in bench/; see bench/README.md"
+
+stop-db:
+	$(PY) -m opspulse.lib.embedded_postgres stop
+
+clean: stop-db
+	rm -rf $(VENV) node_modules opspulse/static/build var

@@ -1,0 +1,183 @@
+"""Fixtures shared by every test: personas, stores, and real OpsPulse processes.
+
+Tests run on real PostgreSQL (the embedded server, or DATABASE_URL), the real
+procrastinate queue and the real channel layer. Web and worker processes started
+here are ordinary `uvicorn` and `procrastinate worker` processes pointed at the
+test database.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+SHOPIFY_SECRET = "shpss_test_webhook_secret"
+WOO_SECRET = "woo_test_webhook_secret"
+
+
+@pytest.fixture
+def personas(db):
+    """alice owns the account, bob is her teammate, charlie is an outsider."""
+    from opspulse.accounts.models import Account, Membership, Role, User
+
+    account = Account.objects.create(name="Alice's Apparel")
+    other = Account.objects.create(name="Charlie's Chairs")
+    alice = User.objects.create_user("alice@example.com", "alice-password-1")
+    bob = User.objects.create_user("bob@example.com", "bob-password-1")
+    charlie = User.objects.create_user("charlie@example.com", "charlie-password-1")
+    Membership.objects.create(account=account, user=alice, role=Role.OWNER)
+    Membership.objects.create(account=account, user=bob, role=Role.MEMBER)
+    Membership.objects.create(account=other, user=charlie, role=Role.OWNER)
+    return {"account": account, "other_account": other, "alice": alice, "bob": bob, "charlie": charlie}
+
+
+def make_store(account, *, platform: str, domain: str, secret: str, timezone: str = "Europe/Paris", currency: str = "EUR"):
+    from opspulse.stores.models import Integration, Store
+
+    store = Store.objects.create(
+        account=account, name=domain.split(".")[0].title(), platform=platform, domain=domain,
+        timezone=timezone, currency=currency,
+    )
+    integration = Integration(store=store, type=platform)
+    integration.webhook_secret = secret
+    integration.save()
+    return store
+
+
+@pytest.fixture
+def shopify_store(personas):
+    return make_store(personas["account"], platform="shopify", domain="alice-apparel.myshopify.com", secret=SHOPIFY_SECRET)
+
+
+@pytest.fixture
+def woo_store(personas):
+    return make_store(personas["account"], platform="woocommerce", domain="shop.alice.example", secret=WOO_SECRET, currency="EUR")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url_for_processes() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    auth = quote(s["USER"] or "", safe="") + (":" + quote(s["PASSWORD"], safe="") if s.get("PASSWORD") else "")
+    host = quote(s["HOST"] or "", safe="") + (f":{s['PORT']}" if s.get("PORT") else "")
+    return f"postgresql://{auth}@{host}/{s['NAME']}"
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url_for_processes(),
+        DJANGO_SETTINGS_MODULE="config.settings_test",
+        PYTHONPATH=str(ROOT),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+class Process:
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log_path = log
+        self.log = log.open("wb")
+        self.popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self, sig: int | None = None) -> None:
+        if self.popen.poll() is None:
+            if sig is None:
+                self.popen.terminate()
+            else:
+                self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+class WebServer(Process):
+    def __init__(self, tmp: Path, name: str, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(
+            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+             "--port", str(self.port), "--log-level", "warning"],
+            process_env(**env),
+            tmp / f"{name}.log",
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"web server {name} exited:\n{self.output()}")
+            try:
+                httpx.get(f"{self.url}/login/", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError(f"web server {name} did not start:\n{self.output()}")
+
+
+class Worker(Process):
+    def __init__(self, tmp: Path, name: str, **env: str) -> None:
+        super().__init__(
+            [sys.executable, "manage.py", "procrastinate", "worker", "--queues", "ingest",
+             "--concurrency", "2", "--delete-jobs", "successful"],
+            process_env(**env),
+            tmp / f"{name}.log",
+        )
+
+
+@pytest.fixture(scope="session")
+def process_logs(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("processes")
+
+
+@pytest.fixture(scope="session")
+def web(django_db_setup, django_db_blocker, process_logs) -> Iterator[WebServer]:
+    """A uvicorn process serving OpsPulse on the test database."""
+    server = WebServer(process_logs, "web")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def worker(django_db_setup, process_logs) -> Iterator[Worker]:
+    process = Worker(process_logs, "worker")
+    yield process
+    process.stop()
+
+
+def run_worker_until_idle() -> None:
+    """Process every job that is due, in this process, on the real queue."""
+    from procrastinate.contrib.django import app
+
+    app.run_worker(queues=["ingest"], wait=False, install_signal_handlers=False, listen_notify=False)
+
+
+def wait_for(predicate, *, timeout: float = 10, interval: float = 0.05, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {message}")
