@@ -170,7 +170,9 @@ def run_worker_until_idle() -> None:
     """Process every job that is due, in this process, on the real queue."""
     from procrastinate.contrib.django import app
 
-    app.run_worker(queues=["ingest"], wait=False, install_signal_handlers=False, listen_notify=False)
+    # As `manage.py procrastinate worker` does: workers use a psycopg connector.
+    with app.replace_connector(app.connector.get_worker_connector()) as worker_app:
+        worker_app.run_worker(queues=["ingest"], wait=False, install_signal_handlers=False, listen_notify=False)
 
 
 def wait_for(predicate, *, timeout: float = 10, interval: float = 0.05, message: str = "condition"):

@@ -1,0 +1,234 @@
+"""Processing: deliveries become orders, stock, carts and exact metric buckets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from conftest import run_worker_until_idle
+from opspulse.commerce.models import Cart, InventoryLevel, Order
+from opspulse.ingest import actions
+from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
+from opspulse.ingest.tests.helpers import MUG, T0, TEE, post_shopify, post_woo, shopify_order
+from opspulse.metrics.models import Metric
+from opspulse.sim import payloads
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def metric(store, name: str, granularity: str = "day") -> Decimal:
+    values = Metric.objects.filter(store=store, name=name, granularity=granularity).values_list("value", flat=True)
+    return sum(values, Decimal("0"))
+
+
+def test_order_and_line_items_are_recorded(web, shopify_store):
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
+
+    run_worker_until_idle()
+
+    order = Order.objects.get()
+    assert (order.number, order.total, order.units, order.status) == ("#1001", Decimal("62.50"), 3, "paid")
+    assert (order.customer_first_name, order.customer_city) == ("Ada", "Lyon")
+    assert sorted(order.line_items.values_list("sku", "quantity")) == [("MUG-01", 1), ("TEE-BLK-M", 2)]
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.PROCESSED
+
+
+def test_metrics_fall_in_the_stores_local_day_and_hour(web, shopify_store):
+    # 23:30 UTC on the 29th is 00:30 on the 30th in Paris.
+    late = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001, created_at=late))
+
+    run_worker_until_idle()
+
+    day = Metric.objects.get(store=shopify_store, name="revenue", granularity="day")
+    hour = Metric.objects.get(store=shopify_store, name="revenue", granularity="hour")
+    assert day.timestamp == datetime(2026, 11, 29, 23, 0, tzinfo=UTC)  # Paris midnight
+    assert hour.timestamp == datetime(2026, 11, 29, 23, 0, tzinfo=UTC)
+    assert day.value == hour.value == Decimal("62.50")
+
+
+def test_older_update_arriving_late_changes_nothing(web, shopify_store):
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
+    post_shopify(web.url, shopify_store, "orders/updated", shopify_order(5001, minutes=10, fulfillment_status="fulfilled"))
+    post_shopify(web.url, shopify_store, "orders/updated", shopify_order(5001, minutes=5, items=[TEE]))
+
+    run_worker_until_idle()
+
+    order = Order.objects.get()
+    assert (order.status, order.total, order.units) == ("fulfilled", Decimal("62.50"), 3)
+    assert order.platform_updated_at == T0 + timedelta(minutes=10)
+    assert metric(shopify_store, "revenue") == Decimal("62.50")
+
+
+def test_metrics_are_exact_after_replays_and_reruns(web, shopify_store):
+    for order_id in (5001, 5002, 5003):
+        post_shopify(web.url, shopify_store, "orders/create", shopify_order(order_id))
+        # Each subscription gets its own delivery of the same event: a new webhook id.
+        post_shopify(web.url, shopify_store, "orders/updated", shopify_order(order_id))
+    run_worker_until_idle()
+
+    # Replay every delivery and run the drain again, as a re-run job would.
+    WebhookDelivery.objects.update(status=DeliveryStatus.PENDING)
+    actions.drain_store(store_id=shopify_store.pk)
+    actions.drain_store(store_id=shopify_store.pk)
+
+    assert Order.objects.count() == 3
+    assert metric(shopify_store, "revenue") == Decimal("187.50")
+    assert metric(shopify_store, "orders") == 3
+    assert metric(shopify_store, "units_sold") == 9
+    assert metric(shopify_store, "revenue", "hour") == Decimal("187.50")
+
+
+def test_cancellation_and_changed_total_adjust_the_buckets(web, shopify_store):
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5002))
+    # An order edit removes the mug from 5001; 5002 is cancelled.
+    post_shopify(web.url, shopify_store, "orders/updated", shopify_order(5001, minutes=3, items=[TEE]))
+    post_shopify(web.url, shopify_store, "orders/updated", shopify_order(5002, minutes=4, cancelled_at=T0 + timedelta(minutes=4)))
+
+    run_worker_until_idle()
+
+    assert metric(shopify_store, "revenue") == Decimal("50.00")
+    assert metric(shopify_store, "orders") == 1
+    assert metric(shopify_store, "units_sold") == 2
+    assert Order.objects.get(external_id="5002").status == "cancelled"
+
+
+def test_woocommerce_order_and_stock_are_recorded(web, woo_store):
+    order = payloads.woo_order(880, status="processing", items=[TEE, MUG], date_created=T0, date_modified=T0)
+    completed = payloads.woo_order(880, status="completed", items=[TEE, MUG], date_created=T0, date_modified=T0 + timedelta(minutes=1))
+    product = payloads.woo_product(101, name="Black tee", sku="TEE-BLK-M", stock_quantity=3, date_modified=T0)
+    post_woo(web.url, woo_store, "order.created", order)
+    post_woo(web.url, woo_store, "order.updated", completed)
+    post_woo(web.url, woo_store, "product.updated", product)
+
+    run_worker_until_idle()
+
+    recorded = Order.objects.get()
+    assert (recorded.number, recorded.status, recorded.total) == ("#880", "fulfilled", Decimal("62.50"))
+    level = InventoryLevel.objects.get()
+    assert (level.title, level.sku, level.available) == ("Black tee", "TEE-BLK-M", 3)
+    assert metric(woo_store, "orders") == 1
+
+
+def test_shopify_stock_and_carts_are_recorded(web, shopify_store):
+    post_shopify(web.url, shopify_store, "inventory_levels/update", payloads.shopify_inventory_level(
+        inventory_item_id=77, location_id=9, available=12, updated_at=T0))
+    post_shopify(web.url, shopify_store, "inventory_levels/update", payloads.shopify_inventory_level(
+        inventory_item_id=77, location_id=9, available=20, updated_at=T0 - timedelta(minutes=1)))
+    cart = payloads.shopify_cart(token="c0ffee", items=[TEE], created_at=T0, updated_at=T0)
+    post_shopify(web.url, shopify_store, "carts/create", cart)
+    post_shopify(web.url, shopify_store, "carts/create", cart)  # a second subscription's delivery
+
+    run_worker_until_idle()
+
+    assert InventoryLevel.objects.get().available == 12
+    assert Cart.objects.get().value == Decimal("50.00")
+    assert metric(shopify_store, "carts") == 1
+
+
+def test_invalid_payload_is_marked_failed_and_the_rest_processed(web, shopify_store):
+    post_shopify(web.url, shopify_store, "orders/create", {"id": "not-a-number", "line_items": []})
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5002))
+
+    run_worker_until_idle()
+
+    failed = WebhookDelivery.objects.get(status=DeliveryStatus.FAILED)
+    assert failed.error.startswith("invalid Order: id:")
+    assert Order.objects.get().external_id == "5002"
+
+
+def test_transient_failure_is_retried_then_marked_failed(web, shopify_store, settings):
+    # A database-level fault only for order 5001: processing it raises every time.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION refuse_order() RETURNS trigger AS $$
+            BEGIN RAISE EXCEPTION 'disk on fire'; END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER refuse_order BEFORE INSERT ON commerce_order
+                FOR EACH ROW WHEN (NEW.external_id = '5001') EXECUTE FUNCTION refuse_order();
+            """
+        )
+    try:
+        post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
+        post_shopify(web.url, shopify_store, "orders/create", shopify_order(5002))
+
+        for _ in range(settings.DELIVERY_MAX_ATTEMPTS):
+            try:
+                actions.drain_store(store_id=shopify_store.pk)
+            except actions.DeliveryError:
+                pass
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER refuse_order ON commerce_order; DROP FUNCTION refuse_order();")
+
+    failed = WebhookDelivery.objects.get(status=DeliveryStatus.FAILED)
+    assert failed.attempts == settings.DELIVERY_MAX_ATTEMPTS
+    assert "disk on fire" in failed.error
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["5002"]
+    assert metric(shopify_store, "orders") == 1
+
+
+def test_failed_job_is_retried_with_backoff_and_jitter():
+    from procrastinate.jobs import Job
+
+    from opspulse.ingest.tasks import JitteredBackoff
+
+    strategy = JitteredBackoff(max_attempts=3, base_seconds=1, cap_seconds=60)
+    job = Job(id=1, queue="ingest", lock=None, queueing_lock=None, task_name="t", task_kwargs={}, attempts=2)
+
+    delays = []
+    for _ in range(50):
+        before = datetime.now(UTC)
+        delays.append((strategy.get_retry_decision(exception=RuntimeError(), job=job).retry_at - before).total_seconds())
+    exhausted = strategy.get_retry_decision(exception=RuntimeError(), job=job.evolve(attempts=3))
+
+    # Third attempt: between 0.5 s and 0.5 + 2**2 s, spread out so stores don't retry in step.
+    assert all(0.45 <= delay <= 4.6 for delay in delays)
+    assert max(delays) - min(delays) > 1
+    assert exhausted is None
+
+
+def test_deliveries_left_behind_are_requeued(web, shopify_store):
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
+    ProcrastinateJob.objects.all().delete()  # as if the job had failed for good
+    WebhookDelivery.objects.update(received_at=datetime.now(UTC) - timedelta(minutes=5))
+
+    assert actions.requeue_waiting_deliveries() == [shopify_store.pk]
+    run_worker_until_idle()
+
+    assert Order.objects.get().external_id == "5001"
+
+
+def test_job_stuck_on_a_dead_worker_runs_again(web, shopify_store):
+    from asgiref.sync import async_to_sync
+    from procrastinate.contrib.django import app
+
+    from opspulse.ingest.tasks import sweep
+
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
+    with connection.cursor() as cursor:
+        # A worker that stopped sending heartbeats ten minutes ago holds the job.
+        cursor.execute(
+            "INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now() - interval '10 minutes') RETURNING id"
+        )
+        worker_id = cursor.fetchone()[0]
+        cursor.execute(
+            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s WHERE task_name = 'opspulse.ingest.drain_store'",
+            [worker_id],
+        )
+
+    class Context:
+        pass
+
+    context = Context()
+    context.app = app
+    async_to_sync(sweep.func)(context, timestamp=0)
+    run_worker_until_idle()
+
+    assert Order.objects.get().external_id == "5001"
