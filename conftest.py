@@ -25,6 +25,27 @@ SHOPIFY_SECRET = "shpss_test_webhook_secret"
 WOO_SECRET = "woo_test_webhook_secret"
 
 
+@pytest.fixture(autouse=True)
+def empty_job_queue(request, django_db_blocker):
+    """Start each transactional test with an empty queue.
+
+    procrastinate's tables belong to unmanaged models, which the test database flush
+    between transactional tests leaves alone.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        yield
+        return
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers,"
+            " procrastinate_workers RESTART IDENTITY CASCADE"
+        )
+    yield
+
+
 @pytest.fixture
 def personas(db):
     """alice owns the account, bob is her teammate, charlie is an outsider."""
