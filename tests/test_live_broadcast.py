@@ -1,0 +1,102 @@
+"""Live messages: only committed data is announced, and it reaches every web process."""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import time
+
+import psycopg
+import pytest
+from django.db import transaction
+from django.test import Client
+from websockets.sync.client import connect
+
+from conftest import Worker, WebServer
+from opspulse.ingest.tests.helpers import post_shopify, shopify_order
+from opspulse.lib import db
+from opspulse.live import publish
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def notifications(conn: psycopg.Connection, timeout: float) -> list[dict]:
+    received = []
+    deadline = time.monotonic() + timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        if select.select([conn.fileno()], [], [], remaining)[0]:
+            received.extend(json.loads(n.payload) for n in conn.notifies(timeout=0, stop_after=100))
+    return received
+
+
+def test_message_is_sent_only_when_the_transaction_commits(shopify_store):
+    with psycopg.connect(db.conninfo(), autocommit=True) as listener:
+        listener.execute(f"LISTEN {publish.NOTIFY_CHANNEL}")
+
+        with pytest.raises(RuntimeError), transaction.atomic():
+            publish.publish(shopify_store.public_id, {"type": "new_order", "order": "rolled-back"})
+            raise RuntimeError("the write failed")
+        assert notifications(listener, 0.5) == []
+
+        with transaction.atomic():
+            publish.publish(shopify_store.public_id, {"type": "new_order", "order": "committed"})
+        assert notifications(listener, 2) == [
+            {"store": str(shopify_store.public_id), "messages": [{"type": "new_order", "order": "committed"}]}
+        ]
+
+
+def test_a_batch_sends_one_notification_per_store(shopify_store, woo_store):
+    with psycopg.connect(db.conninfo(), autocommit=True) as listener:
+        listener.execute(f"LISTEN {publish.NOTIFY_CHANNEL}")
+
+        with transaction.atomic(), publish.batch():
+            for number in range(50):
+                publish.publish(shopify_store.public_id, {"type": "new_order", "order": str(number)})
+            publish.publish(woo_store.public_id, {"type": "cart_activity", "cart": "c1"})
+
+        received = notifications(listener, 1)
+    assert sorted((n["store"], len(n["messages"])) for n in received) == sorted(
+        [(str(shopify_store.public_id), 50), (str(woo_store.public_id), 1)]
+    )
+
+
+def redis_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("transport", ["postgres", "redis"])
+def test_change_made_by_the_worker_reaches_a_socket_on_another_web_process(
+    transport, process_logs, personas, shopify_store
+):
+    if transport == "redis" and not redis_reachable():
+        pytest.skip("no Redis server on 127.0.0.1:6379: the Redis transport cannot be tested here")
+    env = {"LIVE_TRANSPORT": transport}
+    ingest_web = WebServer(process_logs, f"ingest-{transport}", **env)
+    dashboard_web = WebServer(process_logs, f"dashboard-{transport}", **env)
+    worker = Worker(process_logs, f"worker-{transport}", **env)
+    client = Client()
+    client.force_login(personas["bob"])
+    try:
+        with connect(
+            f"ws://127.0.0.1:{dashboard_web.port}/ws/stores/{shopify_store.public_id}/",
+            additional_headers={"Cookie": f"sessionid={client.cookies['sessionid'].value}", "Origin": dashboard_web.url},
+            open_timeout=10,
+        ) as socket_:
+            socket_.recv(timeout=10)  # the full dashboard, sent on connect
+
+            assert post_shopify(ingest_web.url, shopify_store, "orders/create", shopify_order(5001)).status_code == 200
+
+            deadline = time.monotonic() + 15
+            pushed = ""
+            while "#1001" not in pushed and time.monotonic() < deadline:
+                pushed = socket_.recv(timeout=max(deadline - time.monotonic(), 0.1))
+    finally:
+        for process in (worker, ingest_web, dashboard_web):
+            process.stop()
+    assert "#1001" in pushed
+    assert "Lovelace" not in pushed
