@@ -36,8 +36,16 @@ async def hold_ingest_lock(conn, store_id: int) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (ingest_lock_key(store_id),))
 
 
+WAITING_JOB = "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = %s AND status = 'todo')"
+
+
 async def ensure_drain_job(conn, store_id: int) -> None:
     """Defer the store's drain job in the caller's transaction unless one is waiting."""
+    # The common case under load: a job is already waiting. Looking first (an index
+    # probe) spares a failing insert per webhook. If that job starts right after this
+    # look, its start waits for this transaction (wait_for_inflight_ingest).
+    if (await (await conn.execute(WAITING_JOB, (drain_lock(store_id),))).fetchone())[0]:
+        return
     try:
         # A savepoint: a queueing-lock conflict must not abort the caller's transaction.
         async with conn.transaction():
