@@ -1,0 +1,33 @@
+"""Reads scoped to what a user may see: every store lookup for a user goes through here."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import Http404
+
+from opspulse.stores.models import Store
+
+
+def stores_for_user(user) -> QuerySet[Store]:
+    """Return the stores of every account `user` is a member of, by account then name."""
+    if not user.is_authenticated:
+        return Store.objects.none()
+    return (
+        Store.objects.filter(account__memberships__user=user)
+        .select_related("account")
+        .order_by("account__name", "account_id", "name")
+    )
+
+
+def get_store_for_user(user, public_id: UUID | str) -> Store:
+    """Return the store with `public_id` if `user` belongs to its account, else raise Http404.
+
+    Outsiders get 404, not 403, so a store's existence is not revealed.
+    """
+    try:
+        return stores_for_user(user).get(public_id=public_id)
+    except (Store.DoesNotExist, ValidationError):
+        raise Http404("No such store") from None

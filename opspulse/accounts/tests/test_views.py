@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory(email="maya@example.com")
+
+
+def test_login_with_email_and_password_goes_home(client, user):
+    response = client.post(reverse("login"), {"username": "maya@example.com", "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert response.url == reverse("home")
+
+
+def test_login_with_a_wrong_password_is_refused(client, user):
+    response = client.post(reverse("login"), {"username": "maya@example.com", "password": "wrong"})
+
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
+
+
+def test_login_page_renders(client, db):
+    response = client.get(reverse("login"))
+
+    assert response.status_code == 200
+    assert b'name="username"' in response.content
+
+
+def test_home_lists_the_stores_of_every_account_with_dashboard_links(client, user):
+    first = StoreFactory(name="Harbor Goods", account=MembershipFactory(user=user).account)
+    second = StoreFactory(name="Fjord Supply", account=MembershipFactory(user=user).account)
+    foreign = StoreFactory(name="Someone Else's Shop")
+    client.force_login(user)
+
+    response = client.get(reverse("home"))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert reverse("dashboard", args=[first.public_id]) in html
+    assert reverse("dashboard", args=[second.public_id]) in html
+    assert foreign.name not in html
+
+
+def test_home_with_a_single_store_shows_the_list(client, user):
+    store = StoreFactory(account=MembershipFactory(user=user).account)
+    client.force_login(user)
+
+    response = client.get(reverse("home"))
+
+    assert response.status_code == 200
+    assert reverse("dashboard", args=[store.public_id]) in response.content.decode()
+
+
+def test_home_without_stores_shows_an_empty_state(client, user):
+    client.force_login(user)
+
+    response = client.get(reverse("home"))
+
+    assert b"No stores yet" in response.content
+
+
+def test_home_sends_anonymous_visitors_to_sign_in(client, db):
+    response = client.get(reverse("home"))
+
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+def test_logout_signs_out(client, user):
+    client.force_login(user)
+
+    response = client.post(reverse("logout"))
+
+    assert response.status_code == 302
+    assert "_auth_user_id" not in client.session

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import connections
+from django.test import Client
+
+from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
+
+
+@pytest.fixture
+def store(db):
+    return StoreFactory(name="Northwind Outfitters")
+
+
+@pytest.fixture
+def owner(store):
+    return MembershipFactory(account=store.account, user=UserFactory(email="owner@example.com")).user
+
+
+@pytest.fixture
+def outsider(db):
+    """A member of another account, with a store of their own."""
+    membership = MembershipFactory(user=UserFactory(email="outsider@example.com"))
+    StoreFactory(account=membership.account)
+    return membership.user
+
+
+def signed_in_client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def socket_headers(client: Client | None = None, origin: bytes = b"http://testserver") -> list[tuple[bytes, bytes]]:
+    headers = [(b"host", b"testserver"), (b"origin", origin)]
+    if client is not None:
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    return headers
+
+
+@pytest.fixture
+def owner_client(owner):
+    return signed_in_client(owner)
+
+
+@pytest.fixture
+def outsider_client(outsider):
+    return signed_in_client(outsider)
+
+
+@pytest.fixture(autouse=True)
+def channel_layer():
+    layer = get_channel_layer()
+    yield layer
+    async_to_sync(layer.flush)()
+
+
+@pytest.fixture(autouse=True)
+def close_thread_connections():
+    """Close each connection a consumer's worker thread opens as soon as its call ends.
+
+    Otherwise those connections outlive the test and keep the test database from being dropped.
+    """
+    database = connections.settings["default"]
+    previous = database.get("CONN_MAX_AGE", 0)
+    database["CONN_MAX_AGE"] = 0
+    yield
+    database["CONN_MAX_AGE"] = previous

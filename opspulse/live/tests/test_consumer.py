@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django.contrib.sessions.models import Session
+
+from config.asgi import application
+from opspulse.accounts.models import Membership
+from opspulse.live import fragments
+from opspulse.live.consumers import HEARTBEAT, DashboardConsumer
+from opspulse.live.listener import RESYNC_GROUP
+from opspulse.live.publish import MESSAGE_EVENT_TYPE, group_name
+from opspulse.live.sessions import FORCE_CLOSE_EVENT_TYPE, session_group_name
+from opspulse.live.tests.conftest import socket_headers
+from opspulse.live.tests.factories import OrderFactory
+from opspulse.live.tests.websocket import WebsocketClient
+
+pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
+
+
+def dashboard_socket(store, headers) -> WebsocketClient:
+    return WebsocketClient(application, f"/ws/stores/{store.public_id}/", headers)
+
+
+async def connect_and_read_panels(socket: WebsocketClient) -> str:
+    connected, _ = await socket.connect()
+    assert connected
+    return await socket.receive_text()
+
+
+async def refusal_code(socket: WebsocketClient) -> int | None:
+    """Return the close code of a refused socket, whether refused at or after the handshake."""
+    connected, code = await socket.connect()
+    if connected:
+        code = await socket.receive_close_code()
+    return code
+
+
+async def test_member_receives_every_panel_on_connect(store, owner_client):
+    socket = dashboard_socket(store, socket_headers(owner_client))
+
+    html = await connect_and_read_panels(socket)
+
+    for panel_id in fragments.PANEL_IDS:
+        assert f'id="{panel_id}" hx-swap-oob="morph"' in html
+    assert "No orders yet today" in html
+    await socket.disconnect()
+
+
+async def test_outsider_is_refused_with_4403(store, outsider_client):
+    socket = dashboard_socket(store, socket_headers(outsider_client))
+
+    assert await refusal_code(socket) == 4403
+
+
+async def test_anonymous_socket_is_refused_with_4403(store):
+    socket = dashboard_socket(store, socket_headers())
+
+    assert await refusal_code(socket) == 4403
+
+
+async def test_foreign_origin_is_rejected_before_the_consumer(store, owner_client):
+    socket = dashboard_socket(store, socket_headers(owner_client, origin=b"https://evil.example"))
+
+    connected, _ = await socket.connect()
+
+    assert not connected
+
+
+async def test_new_order_message_pushes_the_order_to_the_feed(store, owner_client, channel_layer):
+    socket = dashboard_socket(store, socket_headers(owner_client))
+    await connect_and_read_panels(socket)
+    await database_sync_to_async(OrderFactory)(store=store, number="#4242", customer_first_name="Maya")
+
+    await channel_layer.group_send(
+        group_name(store.public_id),
+        {"type": MESSAGE_EVENT_TYPE, "messages": [{"type": "new_order", "number": "#4242"}]},
+    )
+    html = await socket.receive_text()
+
+    assert 'id="order-feed" hx-swap-oob="morph"' in html
+    assert 'data-order-number="#4242"' in html
+    assert "Maya" in html
+    await socket.disconnect()
+
+
+async def test_burst_of_messages_is_sent_as_one_frame(store, owner_client, channel_layer):
+    socket = dashboard_socket(store, socket_headers(owner_client))
+    await connect_and_read_panels(socket)
+    numbers = ["#5001", "#5002", "#5003"]
+
+    for number in numbers:
+        await database_sync_to_async(OrderFactory)(store=store, number=number)
+        await channel_layer.group_send(
+            group_name(store.public_id),
+            {"type": MESSAGE_EVENT_TYPE, "messages": [{"type": "new_order", "number": number}]},
+        )
+    html = await socket.receive_text()
+    if not all(f'data-order-number="{n}"' in html for n in numbers):
+        # The first render may have started before the last order was written.
+        html = await socket.receive_text()
+
+    assert all(f'data-order-number="{n}"' in html for n in numbers)
+    assert await socket.receive_nothing(timeout=0.3)
+    await socket.disconnect()
+
+
+async def test_unchanged_panels_are_not_sent_again(store, owner_client, channel_layer):
+    socket = dashboard_socket(store, socket_headers(owner_client))
+    await connect_and_read_panels(socket)
+
+    await channel_layer.group_send(
+        group_name(store.public_id),
+        {"type": MESSAGE_EVENT_TYPE, "messages": [{"type": "inventory_update", "item": "1"}]},
+    )
+
+    assert await socket.receive_nothing(timeout=0.3)
+    await socket.disconnect()
+
+
+async def test_resync_sends_every_panel_again(store, owner_client, channel_layer):
+    socket = dashboard_socket(store, socket_headers(owner_client))
+    await connect_and_read_panels(socket)
+
+    await channel_layer.group_send(RESYNC_GROUP, {"type": "live.resync"})
+    html = await socket.receive_text(timeout=5)
+
+    for panel_id in fragments.PANEL_IDS:
+        assert f'id="{panel_id}"' in html
+    await socket.disconnect()
+
+
+async def test_session_force_close_closes_the_socket_with_4401(store, owner_client, channel_layer):
+    socket = dashboard_socket(store, socket_headers(owner_client))
+    await connect_and_read_panels(socket)
+
+    await channel_layer.group_send(
+        session_group_name(owner_client.cookies["sessionid"].value), {"type": FORCE_CLOSE_EVENT_TYPE}
+    )
+
+    assert await socket.receive_close_code() == 4401
+
+
+async def test_signing_out_closes_the_sessions_dashboards(store, owner_client):
+    socket = dashboard_socket(store, socket_headers(owner_client))
+    await connect_and_read_panels(socket)
+
+    response = await sync_to_async(owner_client.post)("/logout/")
+
+    assert response.status_code == 302
+    assert await socket.receive_close_code() == 4401
+
+
+async def test_removed_member_is_disconnected_at_the_next_check(store, owner, owner_client, monkeypatch):
+    monkeypatch.setattr(DashboardConsumer, "tick_seconds", 0.1)
+    socket = dashboard_socket(store, socket_headers(owner_client))
+    await connect_and_read_panels(socket)
+
+    await database_sync_to_async(Membership.objects.filter(user=owner).delete)()
+
+    assert await socket.receive_text() == HEARTBEAT
+    assert await socket.receive_close_code() == 4403
+
+
+async def test_heartbeat_is_sent_while_idle(store, owner_client, monkeypatch):
+    monkeypatch.setattr(DashboardConsumer, "tick_seconds", 0.1)
+    socket = dashboard_socket(store, socket_headers(owner_client))
+    await connect_and_read_panels(socket)
+
+    assert await socket.receive_text() == HEARTBEAT
+    await socket.disconnect()
+
+
+async def test_ended_session_is_disconnected_at_the_next_check(store, owner_client, monkeypatch):
+    monkeypatch.setattr(DashboardConsumer, "tick_seconds", 0.1)
+    socket = dashboard_socket(store, socket_headers(owner_client))
+    await connect_and_read_panels(socket)
+
+    await database_sync_to_async(Session.objects.filter(session_key=owner_client.session.session_key).delete)()
+
+    assert await socket.receive_text() == HEARTBEAT
+    assert await socket.receive_close_code() == 4401

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+
+from opspulse.accounts.selectors import get_store_for_user
+from opspulse.live import fragments
+
+
+@never_cache
+@login_required
+def dashboard(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    store = get_store_for_user(request.user, public_id)
+    panels = fragments.render_panels(store, fragments.PANEL_IDS, oob=False)
+    return render(
+        request,
+        "live/dashboard.html",
+        {
+            "store": store,
+            "panels": {panel_id.replace("-", "_"): html for panel_id, html in panels.items()},
+            "websocket_path": f"/ws/stores/{store.public_id}/",
+            "snapshot_url": reverse("dashboard-panels", args=[store.public_id]),
+        },
+    )
+
+
+@never_cache
+@login_required
+def panels(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Return every panel as out-of-band fragments: the page's fallback while its socket is down."""
+    store = get_store_for_user(request.user, public_id)
+    rendered = fragments.render_panels(store, fragments.PANEL_IDS, oob=True)
+    return HttpResponse("".join(rendered.values()), content_type="text/html; charset=utf-8")

@@ -1,0 +1,133 @@
+import { drawRevenueChart } from "./revenue-chart.js";
+
+const LABELS = {
+  connecting: "Connecting…",
+  live: "Live",
+  reconnecting: "Reconnecting…",
+  ended: "Signed out · reload the page",
+};
+// Close codes the htmx ws extension retries on its own (with jittered backoff).
+const RETRIED_BY_EXTENSION = [1006, 1011, 1012, 1013];
+// 4401: session ended; 4403: not (or no longer) a member of the store's account.
+const ACCESS_ENDED = [4401, 4403];
+// The server sends a heartbeat every 30 s; silence beyond this means a dead socket.
+const SILENCE_LIMIT_MS = 75_000;
+const POLL_INTERVAL_MS = 30_000;
+const FIRST_POLL_DELAY_MS = 5_000;
+
+export function startLiveDashboard(root, htmx) {
+  const status = document.getElementById("live-status");
+  const label = status.querySelector("[data-live-label]");
+  const snapshotUrl = root.dataset.snapshotUrl;
+  const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+
+  let socketWrapper = null;
+  // Sockets dropped by a forced reconnect close late; their close says nothing about the new one.
+  const retiredSockets = new WeakSet();
+  let socket = null;
+  let lastFrameAt = Date.now();
+  let pollTimer = null;
+  const seenOrders = new Set();
+  const kpiValues = new Map();
+
+  function setState(state) {
+    status.dataset.state = state;
+    label.textContent = LABELS[state];
+  }
+
+  function afterPanelsChanged({ highlight }) {
+    drawRevenueChart();
+    for (const row of document.querySelectorAll("#order-feed [data-order-number]")) {
+      const number = row.dataset.orderNumber;
+      if (seenOrders.has(number)) continue;
+      seenOrders.add(number);
+      if (highlight && !reduceMotion) {
+        row.animate(
+          [{ backgroundColor: "rgb(224 231 255)" }, { backgroundColor: "rgb(224 231 255 / 0)" }],
+          { duration: 2500, easing: "ease-out" },
+        );
+      }
+    }
+    for (const value of document.querySelectorAll("[data-kpi-value]")) {
+      const id = value.closest("[id]").id;
+      const previous = kpiValues.get(id);
+      kpiValues.set(id, value.textContent);
+      if (highlight && previous !== undefined && previous !== value.textContent && !reduceMotion) {
+        value.animate([{ color: "rgb(79 70 229)" }, { color: "inherit" }], { duration: 1200, easing: "ease-out" });
+      }
+    }
+  }
+
+  // While the socket is down, a slow poll keeps the panels correct.
+  async function poll() {
+    if (document.hidden) return;
+    let response;
+    try {
+      response = await fetch(snapshotUrl, { credentials: "same-origin", redirect: "manual" });
+    } catch {
+      return;
+    }
+    if (response.type === "opaqueredirect" || response.status === 403 || response.status === 404) {
+      setState("ended");
+      stopPolling();
+      return;
+    }
+    if (!response.ok || status.dataset.state === "live") return;
+    htmx.swap(root, await response.text(), { swapStyle: "none", ignoreTitle: true, swapDelay: 0, settleDelay: 0 });
+    afterPanelsChanged({ highlight: true });
+  }
+
+  function startPolling() {
+    if (pollTimer !== null) return;
+    pollTimer = window.setTimeout(function tick() {
+      poll().finally(() => {
+        if (pollTimer !== null) pollTimer = window.setTimeout(tick, POLL_INTERVAL_MS);
+      });
+    }, FIRST_POLL_DELAY_MS);
+  }
+
+  function stopPolling() {
+    window.clearTimeout(pollTimer);
+    pollTimer = null;
+  }
+
+  root.addEventListener("htmx:wsOpen", (event) => {
+    socket = event.detail.event.target;
+    socketWrapper = event.detail.socketWrapper;
+    lastFrameAt = Date.now();
+    setState("live");
+    stopPolling();
+  });
+
+  root.addEventListener("htmx:wsClose", (event) => {
+    const closed = event.detail.event;
+    if (retiredSockets.has(closed.target)) return;
+    if (ACCESS_ENDED.includes(closed.code)) {
+      setState("ended");
+      return;
+    }
+    setState("reconnecting");
+    startPolling();
+    const wrapper = event.detail.socketWrapper;
+    if (!RETRIED_BY_EXTENSION.includes(closed.code) && wrapper) {
+      window.setTimeout(() => wrapper.reconnect(), 1000 + Math.random() * 4000);
+    }
+  });
+
+  root.addEventListener("htmx:wsAfterMessage", () => {
+    lastFrameAt = Date.now();
+    afterPanelsChanged({ highlight: true });
+  });
+
+  window.setInterval(() => {
+    if (status.dataset.state === "live" && Date.now() - lastFrameAt > SILENCE_LIMIT_MS && socketWrapper) {
+      setState("reconnecting");
+      startPolling();
+      lastFrameAt = Date.now();
+      if (socket) retiredSockets.add(socket);
+      socketWrapper.reconnect();
+    }
+  }, 10_000);
+
+  afterPanelsChanged({ highlight: false });
+}

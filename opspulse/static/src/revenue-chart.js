@@ -1,0 +1,121 @@
+import uPlot from "uplot";
+
+const TODAY = "#4f46e5";
+const YESTERDAY = "#94a3b8";
+const AXIS = "#64748b";
+const GRID = "#f1f5f9";
+const FONT = "11px ui-sans-serif, system-ui, -apple-system, 'Segoe UI', sans-serif";
+
+let plot = null;
+let drawnData = null;
+let tooltip = null;
+
+function formatHour(hours) {
+  const whole = Math.floor(hours);
+  const minutes = Math.round((hours - whole) * 60);
+  return `${String(whole % 24).padStart(2, "0")}:${String(minutes).padStart(2, "0")}`;
+}
+
+function hasSales(u) {
+  return u.data.slice(1).some((series) => series.some((value) => value > 0));
+}
+
+function moneyFormatters(currency) {
+  const make = (options) => {
+    try {
+      return new Intl.NumberFormat(undefined, { style: "currency", currency, ...options });
+    } catch {
+      return new Intl.NumberFormat(undefined, options);
+    }
+  };
+  return { full: make({}), compact: make({ notation: "compact", maximumFractionDigits: 1 }) };
+}
+
+function options(chart, mount, money) {
+  return {
+    width: mount.clientWidth,
+    height: mount.clientHeight,
+    padding: [12, 20, 0, 4],
+    legend: { show: false },
+    cursor: { y: false, drag: { x: false, y: false }, points: { size: 7, fill: "#fff", width: 2 } },
+    scales: {
+      x: { time: false, range: [0, 24] },
+      y: { range: (u, min, max) => [0, max > 0 ? max * 1.12 : 1] },
+    },
+    axes: [
+      {
+        stroke: AXIS,
+        font: FONT,
+        size: 30,
+        gap: 6,
+        grid: { show: false },
+        ticks: { stroke: "#e2e8f0", size: 4 },
+        splits: (u) => (u.width < 480 ? [0, 6, 12, 18, 24] : [0, 3, 6, 9, 12, 15, 18, 21, 24]),
+        values: (u, splits) => splits.map(formatHour),
+      },
+      {
+        stroke: AXIS,
+        font: FONT,
+        size: 56,
+        gap: 6,
+        grid: { stroke: GRID, width: 1 },
+        ticks: { show: false },
+        // Without sales, a scale of fractions of a unit would only be noise.
+        values: (u, splits) =>
+          splits.map((v) => (v === 0 || hasSales(u) ? money.compact.format(v) : "")),
+      },
+    ],
+    series: [
+      {},
+      { label: "Today", stroke: TODAY, width: 2, fill: "rgb(79 70 229 / 0.08)", points: { show: false } },
+      { label: "Yesterday", stroke: YESTERDAY, width: 1.5, dash: [4, 4], points: { show: false } },
+    ],
+    hooks: {
+      setCursor: [(u) => showTooltip(u, money)],
+    },
+  };
+}
+
+function showTooltip(u, money) {
+  const index = u.cursor.idx;
+  if (index == null || u.cursor.left < 0) {
+    tooltip.classList.remove("is-visible");
+    return;
+  }
+  const [hours, today, yesterday] = u.data.map((series) => series[index]);
+  const rows = [`<strong class="font-medium">${formatHour(hours)}</strong>`];
+  if (today != null) rows.push(`Today ${money.full.format(today)}`);
+  if (yesterday != null) rows.push(`<span class="text-slate-300">Yesterday ${money.full.format(yesterday)}</span>`);
+  tooltip.innerHTML = rows.join("<br>");
+  const left = Math.min(u.cursor.left + 12, u.over.clientWidth - tooltip.offsetWidth);
+  tooltip.style.transform = `translate(${Math.max(left, 0)}px, 4px)`;
+  tooltip.classList.add("is-visible");
+}
+
+/** Draw the revenue chart, or update it if its panel's data changed since the last draw. */
+export function drawRevenueChart() {
+  const panel = document.getElementById("revenue-chart");
+  const mount = panel?.querySelector("[data-chart-mount]");
+  if (!mount) return;
+  if (plot && !mount.contains(plot.root)) {
+    plot.destroy();
+    plot = null;
+  }
+  const raw = panel.dataset.chart;
+  if (plot && raw === drawnData) return;
+  drawnData = raw;
+  const chart = JSON.parse(raw);
+  const data = [chart.x, chart.today, chart.yesterday];
+  if (plot) {
+    plot.setData(data);
+    return;
+  }
+  const money = moneyFormatters(chart.currency);
+  plot = new uPlot(options(chart, mount, money), data, mount);
+  tooltip = document.createElement("div");
+  tooltip.className = "chart-tooltip left-0 top-0";
+  plot.over.appendChild(tooltip);
+  new ResizeObserver(() => {
+    if (plot) plot.setSize({ width: mount.clientWidth, height: mount.clientHeight });
+  }).observe(mount);
+}

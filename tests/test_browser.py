@@ -1,0 +1,73 @@
+"""The live dashboard in a real browser: a signed webhook shows up without a reload."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+from django.test import Client
+
+from opspulse.ingest.tests.helpers import post_shopify, shopify_order
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser_page():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        yield context
+        context.close()
+        browser.close()
+
+
+def test_new_order_appears_on_the_open_dashboard(web, worker, personas, shopify_store, browser_page, monkeypatch):
+    client = Client()
+    client.force_login(personas["alice"])
+    session_cookie = client.cookies["sessionid"].value
+    dashboard_url = f"{web.url}/stores/{shopify_store.public_id}/"
+    # Playwright's sync API runs an event loop in this thread; the ORM work above is done.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    browser_page.add_cookies([{"name": "sessionid", "value": session_cookie, "url": web.url}])
+    page = browser_page.new_page()
+    console_errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
+    page.goto(dashboard_url)
+    page.wait_for_selector("#live-status:has-text('Live')", timeout=10_000)
+    revenue_before = page.inner_text("#kpi-revenue")
+    assert page.locator('[data-order-number="#1001"]').count() == 0
+
+    sent_at = time.monotonic()
+    assert post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001)).status_code == 200
+    page.wait_for_selector('#order-feed [data-order-number="#1001"]', timeout=10_000)
+    seen_after = time.monotonic() - sent_at
+    page.wait_for_function(
+        "before => document.querySelector('#kpi-revenue').innerText !== before", arg=revenue_before, timeout=10_000
+    )
+
+    assert page.url == dashboard_url  # no reload, no navigation
+    assert "62.50" in page.inner_text("#kpi-revenue")
+    feed_row = page.inner_text('[data-order-number="#1001"]')
+    assert "Ada" in feed_row and "Lyon" in feed_row
+    assert "Lovelace" not in page.content()
+    assert console_errors == []
+    print(f"order visible {seen_after * 1000:.0f} ms after the webhook was sent")
