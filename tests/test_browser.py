@@ -26,10 +26,15 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def browser_page():
+def browser_page(monkeypatch):
     if not os.path.exists(CHROMIUM):
         pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
     from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running in this thread, and Django
+    # refuses ORM calls under a running loop. The test's ORM calls are plain
+    # synchronous ones made before the browser acts.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -39,13 +44,11 @@ def browser_page():
         browser.close()
 
 
-def test_new_order_appears_on_the_open_dashboard(web, worker, personas, shopify_store, browser_page, monkeypatch):
+def test_new_order_appears_on_the_open_dashboard(web, worker, personas, shopify_store, browser_page):
     client = Client()
     client.force_login(personas["alice"])
     session_cookie = client.cookies["sessionid"].value
     dashboard_url = f"{web.url}/stores/{shopify_store.public_id}/"
-    # Playwright's sync API runs an event loop in this thread; the ORM work above is done.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
     browser_page.add_cookies([{"name": "sessionid", "value": session_cookie, "url": web.url}])
     page = browser_page.new_page()
