@@ -142,7 +142,7 @@ class WebServer(Process):
         super().__init__(
             [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning"],
-            process_env(**env),
+            process_env(PGAPPNAME=f"opspulse-test-{name}", **env),
             tmp / f"{name}.log",
         )
         deadline = time.monotonic() + 30
@@ -162,7 +162,7 @@ class Worker(Process):
         super().__init__(
             [sys.executable, "manage.py", "procrastinate", "worker", "--queues", "ingest",
              "--concurrency", "2", "--delete-jobs", "successful"],
-            process_env(**env),
+            process_env(PGAPPNAME=f"opspulse-test-{name}", **env),
             tmp / f"{name}.log",
         )
 

@@ -26,32 +26,30 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def browser_page(monkeypatch):
+def alice_browser(web, personas):
+    """A Chromium context signed in as alice (an owner)."""
+    # Every ORM call happens before the browser starts: Playwright's sync API keeps an
+    # event loop running in this thread, under which Django would open (and never
+    # close) a separate connection.
+    client = Client()
+    client.force_login(personas["alice"])
+    session_cookie = client.cookies["sessionid"].value
     if not os.path.exists(CHROMIUM):
         pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API keeps an event loop running in this thread, and Django
-    # refuses ORM calls under a running loop. The test's ORM calls are plain
-    # synchronous ones made before the browser acts.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.add_cookies([{"name": "sessionid", "value": session_cookie, "url": web.url}])
         yield context
         context.close()
         browser.close()
 
 
-def test_new_order_appears_on_the_open_dashboard(web, worker, personas, shopify_store, browser_page):
-    client = Client()
-    client.force_login(personas["alice"])
-    session_cookie = client.cookies["sessionid"].value
+def test_new_order_appears_on_the_open_dashboard(web, worker, shopify_store, alice_browser):
     dashboard_url = f"{web.url}/stores/{shopify_store.public_id}/"
-
-    browser_page.add_cookies([{"name": "sessionid", "value": session_cookie, "url": web.url}])
-    page = browser_page.new_page()
+    page = alice_browser.new_page()
     console_errors: list[str] = []
     page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
     page.goto(dashboard_url)
