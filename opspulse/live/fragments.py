@@ -19,7 +19,7 @@ from django.template.loader import render_to_string
 from opspulse.alerts.models import AlertType
 from opspulse.live import selectors
 from opspulse.live.formatting import format_count, format_money, percent_change
-from opspulse.stores.models import Store
+from opspulse.stores.models import Platform, Store
 
 KPI_REVENUE = "kpi-revenue"
 KPI_ORDERS = "kpi-orders"
@@ -79,7 +79,7 @@ def _comparison(current, previous, *, noun: str) -> dict[str, str]:
     change = percent_change(current or 0, previous or 0)
     if change is None:
         if current:
-            return {"direction": "up", "text": "None by this time yesterday"}
+            return {"direction": "up", "text": f"No {noun} by this time yesterday"}
         return {"direction": "flat", "text": f"No {noun} yet today"}
     if change == 0:
         return {"direction": "flat", "text": "Same as yesterday"}
@@ -122,16 +122,14 @@ def _kpi_aov(reads: _Reads) -> dict[str, Any]:
 
 def _kpi_carts(reads: _Reads) -> dict[str, Any]:
     carts = reads.carts
-    return {
-        "label": "Active carts",
-        "value": format_count(carts.count),
-        "comparison": None,
-        "detail": (
-            f"{format_money(carts.value, reads.store.currency)} in carts · last 30 min"
-            if carts.count
-            else "No shopper activity in the last 30 min"
-        ),
-    }
+    if carts.count:
+        detail = f"{format_money(carts.value, reads.store.currency)} in carts · last 30 min"
+    elif reads.store.platform == Platform.WOOCOMMERCE:
+        # WooCommerce core tracks no carts, so it sends no cart webhooks.
+        detail = "WooCommerce does not report carts"
+    else:
+        detail = "No shopper activity in the last 30 min"
+    return {"label": "Active carts", "value": format_count(carts.count), "comparison": None, "detail": detail}
 
 
 def _revenue_chart(reads: _Reads) -> dict[str, Any]:

@@ -547,8 +547,12 @@ def woo_order(
     last_name: str = "Lovelace",
     email: str | None = None,
     site_url: str = WOO_SITE_URL,
+    number: int | None = None,
 ) -> dict[str, Any]:
     """Return a REST v3 order as order.created / order.updated send it.
+
+    `number` is the order number shoppers see; it equals the id unless the store runs
+    a sequential-numbering plugin.
 
     The datetimes' own time zone stands for the site's: `date_created` is site-local
     and the `*_gmt` fields are UTC, both without an offset or "Z", as WooCommerce
@@ -606,7 +610,7 @@ def woo_order(
         "date_completed": _site_local(date_completed) if date_completed else None,
         "date_paid": _site_local(date_paid) if date_paid else None,
         "cart_hash": _digest("cart-hash", order_id),
-        "number": str(order_id),
+        "number": str(order_id if number is None else number),
         "meta_data": [],
         "line_items": [_woo_line(item, site_url=site_url) for item in items],
         "tax_lines": [],

@@ -464,6 +464,7 @@ class TrafficGenerator:
             return self._shopify(store, topic, encode(payload), triggered_at)
         payload = woo_order(
             order.order_id,
+            number=order.number,
             status=order.woo_status,
             items=order.lines,
             date_created=order.created_at,
