@@ -37,7 +37,13 @@ def wait_until_up(url: str, timeout: float = 60) -> None:
     raise SystemExit(f"OpsPulse did not answer at {url}")
 
 
+def stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.chdir(ROOT)
     manage("migrate", "--noinput", "-v", "0")
