@@ -161,7 +161,7 @@ class Worker(Process):
     def __init__(self, tmp: Path, name: str, **env: str) -> None:
         super().__init__(
             [sys.executable, "manage.py", "procrastinate", "worker", "--queues", "ingest",
-             "--concurrency", "2", "--delete-jobs", "successful"],
+             "--concurrency", "2"],
             process_env(PGAPPNAME=f"opspulse-test-{name}", **env),
             tmp / f"{name}.log",
         )

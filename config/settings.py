@@ -177,6 +177,12 @@ INGEST_POOL_TIMEOUT = env_int("INGEST_POOL_TIMEOUT", 5)
 # Processing attempts for a delivery that keeps failing on a transient error.
 DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 5)
 DRAIN_BATCH_SIZE = env_int("DRAIN_BATCH_SIZE", 200)
+PROCRASTINATE_WORKER_DEFAULTS = {
+    # A store's next drain job waits, locked, while the current one runs; nothing
+    # notifies the worker when that lock frees, so it looks again this often.
+    "fetch_job_polling_interval": env_int("WORKER_POLL_MS", 50) / 1000,
+    "delete_jobs": "successful",
+}
 
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -57,7 +57,7 @@ def main() -> None:
         ),
         subprocess.Popen(
             [PYTHON, "manage.py", "procrastinate", "worker", "--queues", "ingest",
-             "--concurrency", "4", "--delete-jobs", "successful"]
+             "--concurrency", "4"]
         ),
     ]
     try:
