@@ -54,10 +54,9 @@ def check_stock(*, store, level, previous: int | None) -> None:
                 f"stock:{level.item_external_id}:{level.location_external_id}:"
                 f"{level.platform_updated_at.isoformat()}"
             )
-            name = level.title or level.sku or f"item {level.item_external_id}"
             _fire(
                 alert,
                 subject=subject,
-                message=f"Low stock: {name} has {level.available} left",
+                message=f"Low stock: {level.display_name} has {level.available} left",
                 data={"item": level.item_external_id, "available": level.available},
             )

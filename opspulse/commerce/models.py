@@ -86,7 +86,13 @@ class InventoryLevel(models.Model):
         indexes = [models.Index(fields=["store", "available"], name="inventory_store_available_idx")]
 
     def __str__(self) -> str:
-        return f"{self.title or self.item_external_id}: {self.available}"
+        return f"{self.display_name}: {self.available}"
+
+    @property
+    def display_name(self) -> str:
+        # Shopify's inventory_levels/update names no product: until the catalogue is
+        # read through the Admin API, the item is known by its inventory item id.
+        return self.title or (f"SKU {self.sku}" if self.sku else f"Inventory item {self.item_external_id}")
 
 
 class Cart(models.Model):
