@@ -38,8 +38,9 @@ browser:
 		echo "Installing Chromium from Debian's packages for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-bench: setup
-	@echo "Benchmarks live in bench/; see bench/README.md"
+# Benchmarks print their figures and write them to bench/results/*.json.
+bench: setup assets
+	$(PY) bench/live_latency.py
 
 stop-db:
 	$(PY) -m opspulse.lib.embedded_postgres stop
