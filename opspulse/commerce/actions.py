@@ -153,6 +153,7 @@ def apply_stock_change(*, store: Store, data: StockData) -> InventoryLevel | Non
             .first()
         )
         if level is not None and data.updated_at <= level.platform_updated_at:
+            _fill_in_names(level, data)
             return None
         previous = None if level is None else level.available
         if level is None:
@@ -174,6 +175,19 @@ def apply_stock_change(*, store: Store, data: StockData) -> InventoryLevel | Non
         )
         alert_actions.check_stock(store=store, level=level, previous=previous)
     return level
+
+
+def _fill_in_names(level: InventoryLevel, data: StockData) -> None:
+    """Take a name or SKU the item lacks even from an older update: they are not stock state."""
+    fields = []
+    if data.title and not level.title:
+        level.title = data.title[:255]
+        fields.append("title")
+    if data.sku and not level.sku:
+        level.sku = data.sku[:100]
+        fields.append("sku")
+    if fields:
+        level.save(update_fields=fields)
 
 
 def record_cart(*, store: Store, data: CartData) -> Cart | None:

@@ -58,7 +58,7 @@ INVENTORY_ITEM_OFFSET = 10_000_000
 
 LOW_STOCK = 5
 CONNECTIONS_PER_CLIENT = 4
-_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 class Delivery(NamedTuple):
@@ -173,6 +173,14 @@ def _ascii(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
 
 
+def random_customer(timezone: str, rng: random.Random) -> Customer:
+    """Return a shopper with a name and city typical of the store's region."""
+    first_names, last_names, cities = _REGIONS[_TIMEZONE_REGIONS.get(timezone, "US")]
+    first, last = rng.choice(first_names), rng.choice(last_names)
+    local = re.sub(r"[^a-z0-9.]", "", _ascii(f"{first}.{last}").lower())
+    return Customer(first, last, rng.choice(cities), f"{local}{rng.randint(1, 99)}@example.com")
+
+
 # ---------------------------------------------------------------------------
 # Generator state
 
@@ -238,8 +246,8 @@ class TrafficGenerator:
         now = clock()
         # Ids continue from where an earlier run stopped as long as it used fewer than
         # 10,000 ids a second, so a restarted simulator never reuses an order id.
-        self._serial = itertools.count(int((now - _EPOCH).total_seconds() * 10_000))
-        first_number = 1001 + int((now - _EPOCH).total_seconds()) // 60
+        self._serial = itertools.count(int((now - EPOCH).total_seconds() * 10_000))
+        first_number = 1001 + int((now - EPOCH).total_seconds()) // 60
         self._stores = [self._store_state(store, first_number) for store in stores]
         self._weights = [1.0 + zlib.crc32(store.domain.encode()) % 100 / 100 for store in stores]
         self._outbox: deque[Delivery] = deque()
@@ -305,12 +313,7 @@ class TrafficGenerator:
             self._restock(store, item.stock_key, now, self._rng.randint(12, 60))
 
     def _customer(self, store: _StoreState) -> Customer:
-        region = _TIMEZONE_REGIONS.get(store.target.timezone, "US")
-        first_names, last_names, cities = _REGIONS[region]
-        first, last = self._rng.choice(first_names), self._rng.choice(last_names)
-        local = re.sub(r"[^a-z0-9.]", "", _ascii(f"{first}.{last}").lower())
-        email = f"{local}{self._rng.randint(1, 99)}@example.com"
-        return Customer(first, last, self._rng.choice(cities), email)
+        return random_customer(store.target.timezone, self._rng)
 
     def _create_cart(self, store: _StoreState, now: datetime) -> None:
         count = self._rng.choices((1, 2, 3), weights=(60, 30, 10))[0]

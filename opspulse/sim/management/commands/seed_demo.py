@@ -1,23 +1,37 @@
 from __future__ import annotations
 
+import random
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils import timezone
 
 from opspulse.sim.demo import DEMO_ACCOUNT_NAME, DEMO_EMAIL, DEMO_PASSWORD, ensure_demo_data
+from opspulse.sim.history import backfill_history
 from opspulse.stores.models import Platform
 
 
 class Command(BaseCommand):
-    help = "Create the demo login, account and stores (safe to run again)."
+    help = (
+        "Create the demo login, account and stores, with orders since yesterday "
+        "(safe to run again)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--stores", type=int, default=4, help="number of demo stores")
+        parser.add_argument(
+            "--no-history",
+            action="store_true",
+            help="skip creating orders for yesterday and earlier today",
+        )
 
-    def handle(self, *args: Any, stores: int, **options: Any) -> None:
+    def handle(self, *args: Any, stores: int, no_history: bool, **options: Any) -> None:
         if stores < 1:
             self.stderr.write("--stores must be at least 1")
             return
+        now = timezone.now()
+        rng = random.Random()
         for store in ensure_demo_data(stores=stores):
             if store.platform == Platform.SHOPIFY:
                 delivery = "/webhooks/shopify"
@@ -25,6 +39,15 @@ class Command(BaseCommand):
                 delivery = f"/webhooks/woocommerce/{store.ingest_token}"
             platform = store.get_platform_display()
             self.stdout.write(f"  {platform:<11} {store.name:<26} {store.domain:<28} {delivery}")
+            if no_history:
+                continue
+            started = time.monotonic()
+            created = backfill_history(store, now=now, rng=rng)
+            if created:
+                elapsed = time.monotonic() - started
+                self.stdout.write(f"{'':14}backfilled {created} orders in {elapsed:.1f}s")
+            else:
+                self.stdout.write(f"{'':14}already has history, left as is")
         self.stdout.write(
             self.style.SUCCESS(f"{DEMO_ACCOUNT_NAME}: log in as {DEMO_EMAIL} / {DEMO_PASSWORD}")
         )

@@ -1,0 +1,235 @@
+"""Yesterday's and today's orders for a demo store, so the dashboard opens on a real day.
+
+The orders go through the platforms' own topic handlers, exactly like live webhooks,
+so they are normalised and counted in the metric buckets the same way. The store's
+inventory levels are created as a catalogue sync would, with product titles, so the
+simulator's later inventory_levels/update webhooks (which name no product) update
+named items.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import zlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+
+from opspulse.commerce import actions
+from opspulse.commerce.models import Order
+from opspulse.live.publish import batch
+from opspulse.metrics.buckets import bucket_start
+from opspulse.metrics.models import Granularity
+from opspulse.platforms.registry import handler_for
+from opspulse.sim import payloads
+from opspulse.sim.demo import CatalogItem, demo_catalog
+from opspulse.sim.simulator import EPOCH, StoreTarget, inventory_item_id, random_customer
+from opspulse.stores.models import Platform, Store
+
+# Share of a store's peak hourly order rate at each local hour: a quiet night, a
+# morning climb, a lunch peak, an afternoon lull and the evening peak.
+HOURLY_SHAPE = (
+    0.22, 0.13, 0.08, 0.06, 0.06, 0.1, 0.2, 0.36,
+    0.52, 0.64, 0.76, 0.9, 1.0, 0.92, 0.74, 0.66,
+    0.68, 0.76, 0.88, 0.97, 1.0, 0.84, 0.6, 0.38,
+)
+MIN_PEAK_RATE = 4.0
+MAX_PEAK_RATE = 12.0
+CANCEL_RATE = 0.05
+
+# The simulator's ids are these bases plus tenths of milliseconds since EPOCH, and its
+# order numbers start at 1001 plus the minutes since EPOCH. History ids sit below the
+# simulator's Shopify bases and far above any WooCommerce id it will reach, and history
+# numbers end below the number a simulator started at yesterday's midnight would begin at.
+SHOPIFY_ORDER_BASE = 4_000_000_000_000
+SHOPIFY_LINE_BASE = 13_000_000_000_000
+WOO_ORDER_BASE = 100_000_000_000_000
+
+
+def backfill_history(store: Store, *, now: datetime, rng: random.Random) -> int:
+    """Create the store's orders from yesterday's local midnight up to `now`.
+
+    Return how many orders were created: none if the store already has an order placed
+    before today, so running it again changes nothing.
+    """
+    tz = ZoneInfo(store.timezone)
+    today = bucket_start(now, Granularity.DAY, store.timezone)
+    yesterday = bucket_start(today - timedelta(hours=1), Granularity.DAY, store.timezone)
+    catalog = demo_catalog(store)
+    with transaction.atomic(), batch():
+        # Two seeders started together must not both fill the same store.
+        Store.objects.select_for_update().filter(pk=store.pk).first()
+        if Order.objects.filter(store=store, placed_at__lt=today).exists():
+            return 0
+        target = StoreTarget(
+            platform=store.platform,
+            domain=store.domain,
+            webhook_secret="",
+            timezone=store.timezone,
+            currency=store.currency,
+        )
+        _sync_catalog(target, catalog, store=store, at=yesterday, rng=rng)
+        times = _order_times(store, start=yesterday, today=today, now=now, rng=rng)
+        first_number = max(1001 + _minutes_since_epoch(yesterday) - len(times), 1001)
+        topic = "orders/create" if store.platform == Platform.SHOPIFY else "order.created"
+        handle = handler_for(store.platform, topic)
+        for index, placed_at in enumerate(times):
+            payload = _order_payload(
+                target,
+                catalog,
+                placed_at=placed_at.astimezone(tz),
+                number=first_number + index,
+                now=now.astimezone(tz).replace(microsecond=0),
+                rng=rng,
+            )
+            handle(store, payload)
+    return len(times)
+
+
+def _sync_catalog(
+    target: StoreTarget,
+    catalog: list[CatalogItem],
+    *,
+    store: Store,
+    at: datetime,
+    rng: random.Random,
+) -> None:
+    """Record every catalogue item's stock under the key its stock webhooks will use."""
+    location = str(target.location_id) if target.is_shopify else ""
+    for item in catalog:
+        if target.is_shopify:
+            item_id = str(inventory_item_id(item.variant_id))
+        else:
+            item_id = str(item.product_id)
+        roll = rng.random()
+        if roll < 0.1:
+            available = rng.randint(1, 5)
+        elif roll < 0.35:
+            available = rng.randint(6, 15)
+        else:
+            available = rng.randint(25, 120)
+        actions.apply_stock_change(
+            store=store,
+            data=actions.StockData(
+                item_external_id=item_id,
+                location_external_id=location,
+                available=available,
+                updated_at=at,
+                sku=item.sku,
+                title=item.title,
+            ),
+        )
+
+
+def _order_times(
+    store: Store, *, start: datetime, today: datetime, now: datetime, rng: random.Random
+) -> list[datetime]:
+    """Return distinct whole-second order times in [start, now], following HOURLY_SHAPE."""
+    tz = ZoneInfo(store.timezone)
+    fraction = zlib.crc32(f"opspulse-history:{store.domain}".encode()) % 1000 / 999
+    peak = MIN_PEAK_RATE + (MAX_PEAK_RATE - MIN_PEAK_RATE) * fraction
+    day_levels = {start: rng.uniform(0.85, 1.15), today: rng.uniform(0.85, 1.15)}
+    seconds: set[int] = set()
+    # Stepping in UTC hours keeps every local hour exactly once across a DST change.
+    slot = start.astimezone(UTC)
+    while slot < now:
+        end = min(slot + timedelta(hours=1), now)
+        local = slot.astimezone(tz)
+        level = day_levels[today if slot >= today else start]
+        rate = peak * HOURLY_SHAPE[local.hour] * level * rng.uniform(0.75, 1.25)
+        width = (end - slot).total_seconds()
+        for _ in range(_poisson(rate * width / 3600, rng)):
+            seconds.add(int(slot.timestamp() + rng.uniform(0, width)))
+        slot = end
+    return [datetime.fromtimestamp(second, tz) for second in sorted(seconds)]
+
+
+def _poisson(mean: float, rng: random.Random) -> int:
+    # Knuth's method: fine for the small hourly means used here.
+    threshold, count, product = math.exp(-mean), 0, rng.random()
+    while product > threshold:
+        count += 1
+        product *= rng.random()
+    return count
+
+
+def _minutes_since_epoch(at: datetime) -> int:
+    return int((at - EPOCH).total_seconds()) // 60
+
+
+def _pick_items(catalog: list[CatalogItem], rng: random.Random) -> list[CatalogItem]:
+    """Return 1–4 distinct items, cheap ones more often, as the simulator sells them."""
+    count = rng.choices((1, 2, 3, 4), weights=(60, 26, 10, 4))[0]
+    remaining = list(catalog)
+    chosen = []
+    while remaining and len(chosen) < count:
+        weights = [1 / float(item.price) for item in remaining]
+        chosen.append(remaining.pop(rng.choices(range(len(remaining)), weights)[0]))
+    return chosen
+
+
+def _order_payload(
+    target: StoreTarget,
+    catalog: list[CatalogItem],
+    *,
+    placed_at: datetime,
+    number: int,
+    now: datetime,
+    rng: random.Random,
+) -> dict[str, Any]:
+    """Return the order as the platform would report it now: cancelled, fulfilled or paid."""
+    serial = int((placed_at - EPOCH).total_seconds())
+    shopify = target.is_shopify
+    order_id = (SHOPIFY_ORDER_BASE if shopify else WOO_ORDER_BASE) + serial
+    lines = [
+        item.line(
+            line_id=(SHOPIFY_LINE_BASE + serial * 10 if shopify else order_id * 10) + index,
+            quantity=rng.choices((1, 2, 3, 4), weights=(80, 15, 4, 1))[0],
+        )
+        for index, item in enumerate(_pick_items(catalog, rng))
+    ]
+    customer = random_customer(target.timezone, rng)
+    cancelled_at = None
+    fulfilled = False
+    updated_at = placed_at
+    if rng.random() < CANCEL_RATE:
+        cancel_at = (placed_at + timedelta(minutes=rng.uniform(3, 90))).replace(microsecond=0)
+        cancelled_at = updated_at = min(cancel_at, now)
+    else:
+        fulfil_at = (placed_at + timedelta(hours=rng.uniform(1, 8))).replace(microsecond=0)
+        if fulfil_at <= now and rng.random() < 0.95:
+            fulfilled, updated_at = True, fulfil_at
+    customer_fields = {
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "city": customer.city,
+        "email": customer.email,
+    }
+    if shopify:
+        return payloads.shopify_order(
+            order_id,
+            number=number,
+            created_at=placed_at,
+            updated_at=updated_at,
+            items=lines,
+            currency=target.currency,
+            financial_status="refunded" if cancelled_at else "paid",
+            fulfillment_status="fulfilled" if fulfilled else None,
+            cancelled_at=cancelled_at,
+            **customer_fields,
+        )
+    status = "cancelled" if cancelled_at else "completed" if fulfilled else "processing"
+    return payloads.woo_order(
+        order_id,
+        number=number,
+        status=status,
+        items=lines,
+        date_created=placed_at,
+        date_modified=updated_at,
+        currency=target.currency,
+        site_url=target.site_url,
+        **customer_fields,
+    )

@@ -1,0 +1,273 @@
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from io import StringIO
+from itertools import count
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
+
+from opspulse.alerts.models import AlertEvent
+from opspulse.commerce.models import NOT_COUNTED, InventoryLevel, Order
+from opspulse.live.selectors import local_day, today_summary
+from opspulse.metrics.models import Granularity, Metric, MetricName
+from opspulse.platforms.registry import handler_for
+from opspulse.sim.demo import demo_catalog, ensure_demo_data
+from opspulse.sim.history import backfill_history
+from opspulse.sim.simulator import StoreTarget, TrafficGenerator, inventory_item_id
+from opspulse.stores.models import Store
+
+# 14:30 in New York, 20:30 in Paris: well into both stores' day.
+NOW = datetime(2025, 10, 14, 18, 30, 17, tzinfo=UTC)
+
+
+def _stores() -> tuple[Store, Store]:
+    shopify, woo = ensure_demo_data(stores=2)
+    return shopify, woo
+
+
+def _backfill(store: Store, *, now: datetime = NOW, seed: int = 3) -> int:
+    return backfill_history(store, now=now, rng=random.Random(seed))
+
+
+def _topic(headers: dict[str, str]) -> str:
+    return headers.get("X-Shopify-Topic") or headers["X-WC-Webhook-Topic"]
+
+
+def _simulated(store: Store, topic: str, *, start: datetime, wanted: int = 40) -> list[dict]:
+    """Return the first `wanted` payloads of `topic` the simulator sends for `store`."""
+    ticks = count()
+    generator = TrafficGenerator(
+        [StoreTarget.from_store(store)],
+        random.Random(11),
+        clock=lambda: start + timedelta(seconds=next(ticks) / 2),
+    )
+    payloads: list[dict] = []
+    while len(payloads) < wanted:
+        delivery = generator.next_delivery()
+        if _topic(delivery.headers) == topic:
+            payloads.append(json.loads(delivery.body))
+    return payloads
+
+
+@pytest.mark.django_db
+def test_backfill_creates_orders_yesterday_and_today() -> None:
+    for store in _stores():
+        day = local_day(store, NOW)
+
+        created = _backfill(store)
+
+        orders = Order.objects.filter(store=store)
+        assert created == orders.count()
+        yesterday = orders.filter(placed_at__gte=day.yesterday_start, placed_at__lt=day.start)
+        assert yesterday.count() > 40
+        assert orders.filter(placed_at__gte=day.start).count() > 20
+        assert not orders.filter(placed_at__lt=day.yesterday_start).exists()
+
+
+@pytest.mark.django_db
+def test_todays_orders_are_all_placed_no_later_than_now() -> None:
+    for store in _stores():
+        _backfill(store)
+
+        latest = Order.objects.filter(store=store).latest("placed_at")
+        assert latest.placed_at <= NOW
+        assert not Order.objects.filter(store=store, platform_updated_at__gt=NOW).exists()
+
+
+@pytest.mark.django_db
+def test_day_revenue_bucket_equals_the_counted_order_totals() -> None:
+    for store in _stores():
+        day = local_day(store, NOW)
+        _backfill(store)
+
+        for start, end in ((day.yesterday_start, day.start), (day.start, day.end)):
+            orders = Order.objects.filter(store=store, placed_at__gte=start, placed_at__lt=end)
+            counted = orders.exclude(status__in=NOT_COUNTED)
+            bucket = Metric.objects.get(
+                store=store, name=MetricName.REVENUE, granularity=Granularity.DAY, timestamp=start
+            )
+            expected = counted.aggregate(total=Sum("total"))["total"]
+            assert isinstance(bucket.value, Decimal)
+            assert bucket.value == expected
+            assert bucket.value == orders.aggregate(total=Sum("counted_revenue"))["total"]
+        summary = today_summary(store, day=day)
+        assert summary.yesterday_orders > 0 and summary.yesterday_revenue > 0
+
+
+@pytest.mark.django_db
+def test_some_orders_are_cancelled_and_not_counted() -> None:
+    shopify, woo = _stores()
+    for store in (shopify, woo):
+        _backfill(store)
+
+    orders = Order.objects.filter(store__in=[shopify, woo])
+    cancelled = orders.filter(status__in=NOT_COUNTED)
+    assert 0 < cancelled.count() < orders.count() * 0.12
+    assert not cancelled.exclude(counted_revenue=0).exists()
+
+
+@pytest.mark.django_db
+def test_running_twice_changes_nothing() -> None:
+    stores = _stores()
+    for store in stores:
+        _backfill(store)
+    before = (
+        sorted(Order.objects.values_list("store_id", "external_id", "platform_updated_at")),
+        sorted(Metric.objects.values_list("store_id", "name", "granularity", "timestamp", "value")),
+        sorted(InventoryLevel.objects.values_list("store_id", "item_external_id", "available")),
+        AlertEvent.objects.count(),
+    )
+
+    again = [_backfill(store, now=NOW + timedelta(minutes=20), seed=4) for store in stores]
+
+    assert again == [0, 0]
+    after = (
+        sorted(Order.objects.values_list("store_id", "external_id", "platform_updated_at")),
+        sorted(Metric.objects.values_list("store_id", "name", "granularity", "timestamp", "value")),
+        sorted(InventoryLevel.objects.values_list("store_id", "item_external_id", "available")),
+        AlertEvent.objects.count(),
+    )
+    assert after == before
+
+
+@pytest.mark.django_db
+def test_orders_are_busiest_at_lunch_and_in_the_evening() -> None:
+    shopify, _ = _stores()
+    day = local_day(shopify, NOW)
+    _backfill(shopify)
+
+    def placed_between(first_hour: int, last_hour: int) -> int:
+        return Order.objects.filter(
+            store=shopify,
+            placed_at__gte=day.yesterday_start + timedelta(hours=first_hour),
+            placed_at__lt=day.yesterday_start + timedelta(hours=last_hour),
+        ).count()
+
+    night = placed_between(1, 6)
+    assert placed_between(11, 14) > 2 * night
+    assert placed_between(18, 21) > 2 * night
+
+
+@pytest.mark.django_db
+def test_backfill_sends_few_live_notifications() -> None:
+    shopify, _ = _stores()
+
+    with CaptureQueriesContext(connection) as queries:
+        created = _backfill(shopify)
+
+    notifications = [q for q in queries.captured_queries if "pg_notify" in q["sql"]]
+    assert created > 100
+    assert 1 <= len(notifications) <= created // 10
+
+
+@pytest.mark.django_db
+def test_history_ids_and_numbers_stay_clear_of_the_simulator() -> None:
+    for store in _stores():
+        _backfill(store)
+        history = Order.objects.filter(store=store)
+        history_ids = set(history.values_list("external_id", flat=True))
+        history_numbers = {int(n.lstrip("#")) for n in history.values_list("number", flat=True)}
+        topic = "orders/create" if store.platform == "shopify" else "order.created"
+
+        live = _simulated(store, topic, start=NOW, wanted=60)
+
+        assert live
+        assert not {str(payload["id"]) for payload in live} & history_ids
+        live_numbers = {int(payload.get("order_number") or payload["number"]) for payload in live}
+        assert min(live_numbers) > max(history_numbers)
+
+
+@pytest.mark.django_db
+def test_shopify_inventory_levels_carry_catalogue_titles() -> None:
+    shopify, _ = _stores()
+    location = str(StoreTarget.from_store(shopify).location_id)
+
+    _backfill(shopify)
+
+    levels = {
+        level.item_external_id: level
+        for level in InventoryLevel.objects.filter(store=shopify, location_external_id=location)
+    }
+    catalog = demo_catalog(shopify)
+    assert len(levels) == len(catalog) == InventoryLevel.objects.filter(store=shopify).count()
+    for item in catalog:
+        level = levels[str(inventory_item_id(item.variant_id))]
+        assert (level.title, level.sku) == (item.title, item.sku)
+        assert level.available >= 0
+
+
+@pytest.mark.django_db
+def test_simulated_inventory_update_without_title_keeps_the_title() -> None:
+    shopify, _ = _stores()
+    _backfill(shopify)
+    levels = InventoryLevel.objects.filter(store=shopify)
+    titles = dict(levels.values_list("item_external_id", "title"))
+
+    updates = _simulated(shopify, "inventory_levels/update", start=NOW)
+    assert updates and all("title" not in payload for payload in updates)
+    handle = handler_for(shopify.platform, "inventory_levels/update")
+    for payload in updates:
+        handle(shopify, payload)
+
+    last = {str(payload["inventory_item_id"]): payload["available"] for payload in updates}
+    assert dict(levels.values_list("item_external_id", "title")) == titles
+    for item_id, available in last.items():
+        assert levels.get(item_external_id=item_id).available == available
+
+
+@pytest.mark.django_db
+def test_woocommerce_inventory_levels_are_keyed_by_product() -> None:
+    _, woo = _stores()
+
+    _backfill(woo)
+
+    levels = InventoryLevel.objects.filter(store=woo)
+    expected = {(str(item.product_id), "", item.title, item.sku) for item in demo_catalog(woo)}
+    keys = levels.values_list("item_external_id", "location_external_id", "title", "sku")
+    assert set(keys) == expected
+    updates = _simulated(woo, "product.updated", start=NOW)
+    assert updates
+    handle = handler_for(woo.platform, "product.updated")
+    for payload in updates:
+        handle(woo, payload)
+    assert levels.count() == len(expected)
+
+
+@pytest.mark.django_db
+def test_backfill_follows_a_daylight_saving_change() -> None:
+    shopify, _ = _stores()
+    # New York fell back on 2 November 2025: yesterday had 25 hours.
+    now = datetime(2025, 11, 3, 15, 0, tzinfo=UTC)
+    day = local_day(shopify, now)
+    assert day.start.timestamp() - day.yesterday_start.timestamp() == 25 * 3600
+
+    _backfill(shopify, now=now)
+
+    buckets = Metric.objects.filter(
+        store=shopify, name=MetricName.REVENUE, granularity=Granularity.DAY
+    ).values_list("timestamp", "value")
+    counted = Order.objects.filter(store=shopify).exclude(status__in=NOT_COUNTED)
+    assert sum(value for _, value in buckets) == counted.aggregate(total=Sum("total"))["total"]
+    assert {timestamp for timestamp, _ in buckets} == {day.yesterday_start, day.start}
+
+
+@pytest.mark.django_db
+def test_seed_demo_backfills_once_and_can_skip_history() -> None:
+    out = StringIO()
+
+    call_command("seed_demo", "--stores", "2", "--no-history", stdout=out)
+    assert not Order.objects.exists()
+    call_command("seed_demo", "--stores", "2", stdout=out)
+    orders = Order.objects.count()
+    call_command("seed_demo", "--stores", "2", stdout=out)
+
+    assert orders > 0
+    assert Order.objects.count() == orders
+    assert out.getvalue().count("backfilled") == 2
