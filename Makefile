@@ -47,3 +47,8 @@ stop-db:
 
 clean: stop-db
 	rm -rf $(VENV) node_modules opspulse/static/build var
+
+# Fault tests that restart the shared PostgreSQL and Redis (excluded from `make test`).
+.PHONY: chaos
+chaos: setup
+	$(PY) -m pytest -m chaos tests/chaos

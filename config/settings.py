@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import env_bool, env_int, env_list, env_secret, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("OPSPULSE_VAR_DIR", str(BASE_DIR / "var")))
@@ -179,9 +179,15 @@ DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 5)
 DRAIN_BATCH_SIZE = env_int("DRAIN_BATCH_SIZE", 200)
 PROCRASTINATE_WORKER_DEFAULTS = {
     # A store's next drain job waits, locked, while the current one runs; nothing
-    # notifies the worker when that lock frees, so it looks again this often.
+    # notifies the worker when that lock frees, so it looks again this often. The
+    # worker therefore needs no LISTEN connection, and without one it survives a
+    # database restart (procrastinate stops a worker whose LISTEN connection dies).
     "fetch_job_polling_interval": env_int("WORKER_POLL_MS", 50) / 1000,
+    "listen_notify": False,
     "delete_jobs": "successful",
+    # A worker silent for this long counts as dead; the sweep then re-runs its jobs.
+    "update_heartbeat_interval": env_float("WORKER_HEARTBEAT_SECONDS", 10),
+    "stalled_worker_timeout": env_float("WORKER_STALLED_SECONDS", 30),
 }
 
 

@@ -7,7 +7,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DataError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -82,10 +82,12 @@ def process_delivery(store: Store, delivery: WebhookDelivery) -> None:
     if handler is None:
         delivery.status, delivery.error = DeliveryStatus.IGNORED, f"unknown topic {delivery.topic!r}"
         return
+    # A DataError (NUL in a text, a total out of range) comes back on every retry of the
+    # same payload, and each retry would hold up the store's other deliveries.
     try:
         with publish.discard_on_error(), transaction.atomic():
-            handler(store, json.loads(bytes(delivery.body)))
-    except (PayloadError, ValueError) as exc:
+            handler(store, json.loads(bytes(delivery.body).decode("utf-8-sig")))
+    except (PayloadError, ValueError, RecursionError, DataError) as exc:
         delivery.status, delivery.error = DeliveryStatus.FAILED, str(exc)[:2000]
         logger.warning("delivery %s failed: %s", delivery.pk, delivery.error)
         return

@@ -270,8 +270,10 @@ class IngestApp:
             status, error = "ignored", f"unknown topic {topic[:100]!r}"
         else:
             try:
-                json.loads(body)
-            except ValueError as exc:
+                # Both platforms send UTF-8 (RFC 8259 §8.1); given bytes, json.loads would
+                # also accept UTF-16 and UTF-32. Deep nesting raises RecursionError.
+                json.loads(body.decode("utf-8-sig"))
+            except (ValueError, RecursionError) as exc:
                 status, error = "ignored", f"unparseable payload: {exc}"
 
         pool = await self.open_pool()

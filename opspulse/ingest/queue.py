@@ -60,15 +60,16 @@ async def ensure_drain_job(conn, store_id: int) -> None:
         pass
 
 
-def defer_drain(store_id: int) -> bool:
+def defer_drain(store_id: int, *, attempt: int = 0, delay: float = 0) -> bool:
     """Defer the store's drain job on Django's connection; False if one is waiting."""
     from opspulse.ingest.tasks import drain_store
 
+    options = {"schedule_in": {"seconds": delay}} if delay else {}
     try:
         with transaction.atomic():
             drain_store.configure(
-                lock=drain_lock(store_id), queueing_lock=drain_lock(store_id)
-            ).defer(store_id=store_id)
+                lock=drain_lock(store_id), queueing_lock=drain_lock(store_id), **options
+            ).defer(store_id=store_id, attempt=attempt)
     except AlreadyEnqueued:
         return False
     return True

@@ -5,33 +5,34 @@ from __future__ import annotations
 import random
 
 from asgiref.sync import sync_to_async
-from procrastinate import JobContext, RetryDecision
+from procrastinate import JobContext
 from procrastinate.contrib.django import app
 from procrastinate.exceptions import UniqueViolation
-from procrastinate.jobs import Job, Status
-from procrastinate.retry import BaseRetryStrategy
+from procrastinate.jobs import Status
 
 from opspulse.ingest import actions, queue
 
 
-class JitteredBackoff(BaseRetryStrategy):
-    """Exponential backoff with full jitter, so retries of many stores don't align."""
-
-    def __init__(self, *, max_attempts: int, base_seconds: float = 1.0, cap_seconds: float = 60.0):
-        self.max_attempts = max_attempts
-        self.base_seconds = base_seconds
-        self.cap_seconds = cap_seconds
-
-    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
-        if job.attempts >= self.max_attempts:
-            return None
-        ceiling = min(self.cap_seconds, self.base_seconds * 2**job.attempts)
-        return RetryDecision(retry_in={"seconds": self.base_seconds / 2 + random.uniform(0, ceiling)})
+def backoff_seconds(attempt: int, *, base: float = 1.0, cap: float = 60.0) -> float:
+    """Exponential backoff with full jitter, so the retries of many stores don't align."""
+    return base / 2 + random.uniform(0, min(cap, base * 2**attempt))
 
 
-@app.task(name=queue.DRAIN_TASK, queue=queue.DRAIN_QUEUE, retry=JitteredBackoff(max_attempts=8))
-def drain_store(store_id: int) -> None:
-    actions.drain_store(store_id=store_id)
+@app.task(name=queue.DRAIN_TASK, queue=queue.DRAIN_QUEUE)
+def drain_store(store_id: int, attempt: int = 0) -> None:
+    """Process the store's pending deliveries; after a failure, a successor job retries.
+
+    procrastinate's own retry is not used: it would put this job back in the queue under
+    the store's queueing lock, which the store's next job may already hold (ingest
+    defers one while this one runs), and the failed job would then stay `doing` and
+    block the store. A successor job, deferred after a backoff unless one is already
+    waiting, takes over instead; this job ends as failed.
+    """
+    try:
+        actions.drain_store(store_id=store_id)
+    except Exception:
+        queue.defer_drain(store_id, attempt=attempt + 1, delay=backoff_seconds(attempt))
+        raise
 
 
 @app.periodic(cron="* * * * *", periodic_id="ingest-sweep")

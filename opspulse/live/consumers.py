@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from channels.db import database_sync_to_async
+from redis.exceptions import RedisError
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib import auth
@@ -33,6 +34,7 @@ from opspulse.stores.models import Store
 
 logger = logging.getLogger("opspulse.live")
 
+TRY_AGAIN_LATER = 1013
 SIGNED_OUT = 4401
 FORBIDDEN = 4403
 # The page counts any frame as a sign of life; this one swaps nothing.
@@ -102,12 +104,28 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.user_id = user.pk
         self.session_key = self.scope["session"].session_key
         self.local_date = self._local_date()
-        for group in (group_name(store.public_id), RESYNC_GROUP, session_group_name(self.session_key)):
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.joined.append(group)
+        try:
+            await self._join((group_name(store.public_id), RESYNC_GROUP, session_group_name(self.session_key)))
+        except Exception:
+            # The channel layer (Redis) is down. Close with "try again later": the page
+            # reconnects with backoff, and every connect starts with a full render.
+            logger.warning("live: cannot join the store's groups; asking the page to retry", exc_info=True)
+            await self.accept()
+            await self.close(code=TRY_AGAIN_LATER)
+            return
         await self.accept()
         await self._push(fragments.PANEL_IDS)
         self.tick_task = asyncio.create_task(self._tick())
+
+    async def _join(self, groups: Iterable[str]) -> None:
+        for group in groups:
+            try:
+                await self.channel_layer.group_add(group, self.channel_name)
+            except (ConnectionError, OSError, RedisError):
+                # After a Redis restart the layer's pooled connection is dead and the
+                # first command on it fails; the retry takes a new connection.
+                await self.channel_layer.group_add(group, self.channel_name)
+            self.joined.append(group)
 
     async def disconnect(self, code: int) -> None:
         for task in (self.flush_task, self.tick_task):

@@ -172,24 +172,40 @@ def test_transient_failure_is_retried_then_marked_failed(web, shopify_store, set
     assert metric(shopify_store, "orders") == 1
 
 
-def test_failed_job_is_retried_with_backoff_and_jitter():
-    from procrastinate.jobs import Job
+def test_retry_delays_back_off_with_jitter():
+    from opspulse.ingest.tasks import backoff_seconds
 
-    from opspulse.ingest.tasks import JitteredBackoff
-
-    strategy = JitteredBackoff(max_attempts=3, base_seconds=1, cap_seconds=60)
-    job = Job(id=1, queue="ingest", lock=None, queueing_lock=None, task_name="t", task_kwargs={}, attempts=2)
-
-    delays = []
-    for _ in range(50):
-        before = datetime.now(UTC)
-        delays.append((strategy.get_retry_decision(exception=RuntimeError(), job=job).retry_at - before).total_seconds())
-    exhausted = strategy.get_retry_decision(exception=RuntimeError(), job=job.evolve(attempts=3))
+    third = [backoff_seconds(2) for _ in range(50)]
+    late = [backoff_seconds(12) for _ in range(50)]
 
     # Third attempt: between 0.5 s and 0.5 + 2**2 s, spread out so stores don't retry in step.
-    assert all(0.45 <= delay <= 4.6 for delay in delays)
-    assert max(delays) - min(delays) > 1
-    assert exhausted is None
+    assert all(0.5 <= delay <= 4.5 for delay in third)
+    assert max(third) - min(third) > 1
+    assert all(0.5 <= delay <= 60.5 for delay in late)  # capped
+
+
+def test_failed_drain_job_hands_over_to_a_delayed_successor(web, shopify_store):
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    from opspulse.ingest.tasks import drain_store
+
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
+    ProcrastinateJob.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE commerce_order ADD CONSTRAINT refuse_all CHECK (false) NOT VALID")
+    try:
+        with pytest.raises(actions.DeliveryError):
+            drain_store(store_id=shopify_store.pk, attempt=3)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE commerce_order DROP CONSTRAINT refuse_all")
+
+    successor = ProcrastinateJob.objects.get()
+    assert (successor.args, successor.status, successor.queueing_lock) == (
+        {"store_id": shopify_store.pk, "attempt": 4}, "todo", f"drain-store-{shopify_store.pk}",
+    )
+    assert successor.scheduled_at > datetime.now(UTC)
+    assert WebhookDelivery.objects.get().attempts == 1
 
 
 def test_deliveries_left_behind_are_requeued(web, shopify_store):

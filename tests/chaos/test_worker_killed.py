@@ -1,0 +1,70 @@
+"""SIGKILL the worker in the middle of a backlog: the sweep recovers its job, nothing
+acknowledged is lost and nothing is counted twice."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import pytest
+from procrastinate.contrib.django.models import ProcrastinateJob, ProcrastinateWorker
+
+from conftest import wait_for
+from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
+from opspulse.ingest.queue import DRAIN_TASK
+from tests.chaos.conftest import Ledger, assert_nothing_lost, order_deliveries, wait_until_processed
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORDERS_PER_STORE = 250  # two deliveries each: 2,000 across the four stores
+SENT_BEFORE_THE_WORKER = 1200
+
+
+def processed(stores) -> int:
+    return WebhookDelivery.objects.filter(store__in=stores, status=DeliveryStatus.PROCESSED).count()
+
+
+def running_drain_jobs() -> list[int]:
+    return list(ProcrastinateJob.objects.filter(task_name=DRAIN_TASK, status="doing").values_list("id", flat=True))
+
+
+def test_worker_killed_mid_backlog_loses_and_doubles_nothing(web, stores, start_worker):
+    deliveries = order_deliveries(stores, ORDERS_PER_STORE, seed=1)
+    assert len(deliveries) == 2000
+    ledger = Ledger()
+    ledger.post_all(web.url, deliveries[:SENT_BEFORE_THE_WORKER])
+
+    doomed = start_worker("worker-doomed")
+    sender = threading.Thread(target=ledger.post_all, args=(web.url, deliveries[SENT_BEFORE_THE_WORKER:]), kwargs={"threads": 4})
+    sender.start()
+    try:
+        # Kill while a drain job is running and the backlog is far from done.
+        stalled = wait_for(
+            lambda: processed(stores) >= 200 and running_drain_jobs(), timeout=30, interval=0.01,
+            message="the worker to be mid-backlog",
+        )
+        doomed.stop(signal.SIGKILL)
+        done_at_kill = processed(stores)
+        assert done_at_kill < len(deliveries), "the backlog was finished before the kill"
+        assert doomed.popen.returncode == -signal.SIGKILL
+
+        # Nothing runs the killed worker's jobs until the sweep frees them.
+        time.sleep(0.5)
+        assert set(stalled) <= set(running_drain_jobs())
+        dead_worker_ids = set(ProcrastinateWorker.objects.values_list("id", flat=True))
+
+        # The replacement prunes workers whose heartbeat is older than 2 s when it starts.
+        time.sleep(2.5)
+        start_worker("worker-replacement")
+        wait_for(lambda: not (dead_worker_ids & set(ProcrastinateWorker.objects.values_list("id", flat=True))),
+                 timeout=15, message="the replacement worker to prune the dead one")
+    finally:
+        sender.join(timeout=60)
+    assert not sender.is_alive()
+
+    # The sweep (a cron job every minute, run here every 2 s) puts the stalled job back.
+    wait_until_processed(stores, timeout=45, sweep_every=2)
+    assert not ProcrastinateJob.objects.filter(id__in=stalled, status="doing").exists()
+    assert ledger.statuses() == {200: len(deliveries)}
+    assert_nothing_lost(ledger, stores)
