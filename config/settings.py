@@ -177,6 +177,8 @@ INGEST_POOL_TIMEOUT = env_int("INGEST_POOL_TIMEOUT", 5)
 # Processing attempts for a delivery that keeps failing on a transient error.
 DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 5)
 DRAIN_BATCH_SIZE = env_int("DRAIN_BATCH_SIZE", 200)
+# A drain job takes seconds; one `doing` for this long was lost by its worker.
+DRAIN_JOB_STUCK_SECONDS = env_int("DRAIN_JOB_STUCK_SECONDS", 600)
 PROCRASTINATE_WORKER_DEFAULTS = {
     # A store's next drain job waits, locked, while the current one runs; nothing
     # notifies the worker when that lock frees, so it looks again this often. The

@@ -79,3 +79,24 @@ def wait_for_inflight_ingest(store_id: int) -> None:
     """Return once every ingest transaction of the store that began earlier has ended."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ingest_lock_key(store_id)])
+
+
+STUCK_DRAIN_JOBS = """
+    SELECT job.id FROM procrastinate_jobs job
+    JOIN procrastinate_events event ON event.job_id = job.id AND event.type = 'started'
+    WHERE job.status = 'doing' AND job.task_name = %s
+    GROUP BY job.id
+    HAVING max(event.at) < now() - make_interval(secs => %s)
+"""
+
+
+def stuck_drain_jobs(*, older_than_seconds: float) -> list[int]:
+    """Return drain jobs `doing` for longer than any drain job takes.
+
+    A worker that loses the database while finishing a job leaves it `doing`; the
+    worker lives on, so procrastinate does not count the job as stalled, and the job
+    keeps its store's lock, which would hold up every later drain job of the store.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(STUCK_DRAIN_JOBS, [DRAIN_TASK, older_than_seconds])
+        return [row[0] for row in cursor.fetchall()]

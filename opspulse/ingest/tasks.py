@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from procrastinate import JobContext
 from procrastinate.contrib.django import app
 from procrastinate.exceptions import UniqueViolation
@@ -43,8 +44,13 @@ def drain_store(store_id: int, attempt: int = 0) -> None:
     pass_context=True,
 )
 async def sweep(context: JobContext, timestamp: int) -> None:
-    """Run jobs again that a dead worker left in `doing`; drain forgotten deliveries."""
+    """Run jobs again that a dead worker left `doing`, end stuck ones, drain forgotten deliveries."""
     job_manager = context.app.job_manager
+    stuck = await sync_to_async(queue.stuck_drain_jobs)(older_than_seconds=settings.DRAIN_JOB_STUCK_SECONDS)
+    for job_id in stuck:
+        # Ending it frees the store's lock; its deliveries are still pending and are
+        # queued again below.
+        await job_manager.finish_job_by_id_async(job_id, status=Status.FAILED, delete_job=False)
     for job in await job_manager.get_stalled_jobs():
         try:
             await job_manager.retry_job(job)

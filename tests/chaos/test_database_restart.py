@@ -2,10 +2,8 @@
 without restarting the web process, every acknowledged delivery processed, and an open
 dashboard resynchronised and updated after the restart.
 
-The worker does not ride through the restart: procrastinate stops a worker whose
-LISTEN connection cannot be re-established, and the process exits with status 0. The
-test restarts it as a supervisor would (systemd `Restart=always`, a container restart
-policy), and runs the sweep that frees the jobs the stopped worker left `doing`.
+The worker rides through the restart too: it polls for jobs instead of keeping a LISTEN
+connection (which procrastinate cannot re-establish), and its pool reconnects.
 """
 
 from __future__ import annotations
@@ -99,28 +97,6 @@ class Traffic(threading.Thread):
         self.join(timeout=30)
 
 
-class Supervisor(threading.Thread):
-    """Keep one worker running: start a new one a second after the last one exits."""
-
-    def __init__(self, start_worker) -> None:
-        super().__init__(daemon=True)
-        self.start_worker = start_worker
-        self.exits: list[int] = []
-        self.stopping = threading.Event()
-        self.worker = start_worker("worker-pg-restart-0")
-
-    def run(self) -> None:
-        while not self.stopping.wait(0.2):
-            if self.worker.popen.poll() is not None:
-                self.exits.append(self.worker.popen.returncode)
-                time.sleep(1)
-                self.worker = self.start_worker(f"worker-pg-restart-{len(self.exits)}")
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.join(timeout=10)
-
-
 def processed(stores) -> int:
     return WebhookDelivery.objects.filter(store__in=stores, status=DeliveryStatus.PROCESSED).count()
 
@@ -129,8 +105,7 @@ def test_database_restart_under_traffic(embedded_postgres, stores, personas, pro
     # A short pool timeout keeps the test fast; the answer is 503 whatever the timeout.
     web = WebServer(process_logs, "web-pg-restart", INGEST_POOL_TIMEOUT="1")
     processes.append(web)
-    supervisor = Supervisor(start_worker)
-    supervisor.start()
+    worker = start_worker("worker-pg-restart")
     watched = stores[0]
     ledger = Ledger()
     traffic = Traffic(ledger, web.url, stores)
@@ -164,9 +139,10 @@ def test_database_restart_under_traffic(embedded_postgres, stores, personas, pro
 
         wait_until_processed(stores, timeout=90, sweep_every=2)
     finally:
-        supervisor.stop()
+        traffic.stop()
 
     assert web.popen.poll() is None, "the web process exited"
+    assert worker.popen.poll() is None, f"the worker exited:\n{worker.output()[-3000:]}"
     while_down = [a for a in ledger.answers if down_from <= a.at <= down_until]
     assert while_down and {a.status for a in while_down} == {503}, f"answers while down: {ledger.statuses()}"
     assert {a.status for a in ledger.answers} <= {200, 503}, f"only 200 and 503: {ledger.statuses()}"

@@ -221,12 +221,45 @@ def test_deliveries_left_behind_are_requeued(web, shopify_store):
     assert Order.objects.get().external_id == "5001"
 
 
-def test_job_stuck_on_a_dead_worker_runs_again(web, shopify_store):
+def run_sweep() -> None:
     from asgiref.sync import async_to_sync
     from procrastinate.contrib.django import app
 
     from opspulse.ingest.tasks import sweep
 
+    class Context:
+        pass
+
+    context = Context()
+    context.app = app
+    async_to_sync(sweep.func)(context, timestamp=0)
+
+
+def test_job_left_doing_under_a_live_worker_is_ended_and_its_store_drained(web, shopify_store):
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
+    with connection.cursor() as cursor:
+        # A live worker (fresh heartbeat) lost the database while finishing this job.
+        cursor.execute("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now()) RETURNING id")
+        worker_id = cursor.fetchone()[0]
+        cursor.execute(
+            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s"
+            " WHERE task_name = 'opspulse.ingest.drain_store' RETURNING id",
+            [worker_id],
+        )
+        job_id = cursor.fetchone()[0]
+        # procrastinate logged the start when the job went `doing`; it was 20 minutes ago.
+        cursor.execute(
+            "UPDATE procrastinate_events SET at = now() - interval '20 minutes' WHERE job_id = %s", [job_id]
+        )
+    WebhookDelivery.objects.update(received_at=datetime.now(UTC) - timedelta(minutes=20))
+
+    run_sweep()
+    run_worker_until_idle()
+
+    assert Order.objects.get().external_id == "5001"
+
+
+def test_job_stuck_on_a_dead_worker_runs_again(web, shopify_store):
     post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
     with connection.cursor() as cursor:
         # A worker that stopped sending heartbeats ten minutes ago holds the job.
@@ -239,12 +272,7 @@ def test_job_stuck_on_a_dead_worker_runs_again(web, shopify_store):
             [worker_id],
         )
 
-    class Context:
-        pass
-
-    context = Context()
-    context.app = app
-    async_to_sync(sweep.func)(context, timestamp=0)
+    run_sweep()
     run_worker_until_idle()
 
     assert Order.objects.get().external_id == "5001"
