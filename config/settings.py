@@ -172,6 +172,10 @@ else:
 # Ingest
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)
 INGEST_POOL_MAX_SIZE = env_int("INGEST_POOL_MAX_SIZE", 10)
+# Seconds a store's lookup (id, decrypted webhook secrets) is reused by the ingest endpoint.
+# A new secret is picked up at once (a failing signature looks the store up again); a
+# removed secret or store stops being accepted within this time.
+INGEST_STORE_CACHE_SECONDS = env_int("INGEST_STORE_CACHE_SECONDS", 30)
 # Seconds a webhook waits for a database connection before the answer is 503.
 INGEST_POOL_TIMEOUT = env_int("INGEST_POOL_TIMEOUT", 5)
 # Processing attempts for a delivery that keeps failing on a transient error.

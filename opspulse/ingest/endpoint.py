@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 import psycopg_pool
@@ -48,14 +49,35 @@ STORE_BY_TOKEN = """
     FROM stores_store s LEFT JOIN stores_integration i ON i.store_id = s.id
     WHERE s.platform = 'woocommerce' AND s.ingest_token = %s
 """
-INSERT_DELIVERY = """
-    INSERT INTO ingest_webhook_delivery
-        (store_id, platform, topic, delivery_key, event_id, received_at, headers, body,
-         status, error, attempts)
-    VALUES (%s, %s, %s, %s, %s, now(), %s, %s, %s, %s, 0)
-    ON CONFLICT (platform, store_id, delivery_key) DO NOTHING
-    RETURNING id
+# One round trip per webhook: take the store's shared ingest lock, insert the delivery
+# (a duplicate inserts nothing), and look for a waiting drain job. The lock must be
+# held before the look (see queue.wait_for_inflight_ingest): both the insert and the
+# look read from `locked`, which makes PostgreSQL take the lock first.
+RECORD_DELIVERY = f"""
+    WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%(lock_key)s)),
+    inserted AS (
+        INSERT INTO ingest_webhook_delivery
+            (store_id, platform, topic, delivery_key, event_id, received_at, headers, body,
+             status, error, attempts)
+        SELECT %(store_id)s, %(platform)s, %(topic)s, %(key)s, %(event_id)s, now(), %(headers)s,
+               %(body)s, %(status)s, %(error)s, 0
+        FROM locked
+        ON CONFLICT (platform, store_id, delivery_key) DO NOTHING
+        RETURNING id
+    )
+    SELECT (SELECT id FROM inserted),
+           (SELECT EXISTS ({queue.WAITING_JOB_QUERY}) FROM locked)
 """
+STORE_CACHE_MAX_ENTRIES = 50_000
+
+
+class StoreKeys(NamedTuple):
+    id: int
+    secrets: tuple[str, ...]
+
+
+class StoreGone(Exception):
+    """The store was deleted after its lookup was cached."""
 
 
 class PayloadTooLarge(Exception):
@@ -83,7 +105,10 @@ class IngestApp:
         self.app = app
         self.pool: psycopg_pool.AsyncConnectionPool | None = None
         self.max_body = settings.WEBHOOK_MAX_BODY_BYTES
-        self.lifespan_hooks: list[Any] = []
+        # Store lookups (id and decrypted webhook secrets) are reused for a few seconds:
+        # a webhook then costs one database round trip, not two.
+        self.store_cache: dict[tuple[str, str], tuple[float, StoreKeys]] = {}
+        self.store_cache_seconds = settings.INGEST_STORE_CACHE_SECONDS
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/webhooks/"):
@@ -156,9 +181,12 @@ class IngestApp:
             raise PayloadTooLarge
         body = await self.read_body(receive)
 
-        if platform == "shopify":
-            return await self.ingest_shopify(headers, body)
-        return await self.ingest_woocommerce(token or "", headers, body)
+        ingest = self.ingest_shopify if platform == "shopify" else self.ingest_woocommerce
+        try:
+            return await ingest(token, headers, body)
+        except StoreGone:
+            # Look the store up afresh: it may have been connected again under a new id.
+            return await ingest(token, headers, body)
 
     async def read_body(self, receive: Any) -> bytes:
         chunks: list[bytes] = []
@@ -175,7 +203,7 @@ class IngestApp:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def ingest_shopify(self, headers: dict[str, str], body: bytes) -> Response:
+    async def ingest_shopify(self, token: str | None, headers: dict[str, str], body: bytes) -> Response:
         signature = headers.get(shopify_verify.SIGNATURE_HEADER, "")
         if not signature:
             return self.refuse("shopify", "missing signature", headers)
@@ -185,10 +213,11 @@ class IngestApp:
         store = await self.find_store(STORE_BY_DOMAIN, domain)
         if store is None:
             return _json(404, error="unknown store")
-        if not self.signature_valid(store, body, signature):
+        if not await self.signature_valid(store, (STORE_BY_DOMAIN, domain), body, signature):
             return self.refuse("shopify", "signature mismatch", headers)
         return await self.record(
-            store_id=store[0],
+            cache_key=(STORE_BY_DOMAIN, domain),
+            store_id=store.id,
             platform="shopify",
             topic=headers.get(shopify_verify.TOPIC_HEADER, ""),
             key=shopify_verify.delivery_key(headers, body),
@@ -197,7 +226,8 @@ class IngestApp:
             body=body,
         )
 
-    async def ingest_woocommerce(self, token: str, headers: dict[str, str], body: bytes) -> Response:
+    async def ingest_woocommerce(self, token: str | None, headers: dict[str, str], body: bytes) -> Response:
+        token = token or ""
         store = await self.find_store(STORE_BY_TOKEN, token)
         if store is None:
             return _json(404, error="unknown store")
@@ -207,10 +237,11 @@ class IngestApp:
         signature = headers.get(woo_verify.SIGNATURE_HEADER, "")
         if not signature:
             return self.refuse("woocommerce", "missing signature", headers)
-        if not self.signature_valid(store, body, signature):
+        if not await self.signature_valid(store, (STORE_BY_TOKEN, token), body, signature):
             return self.refuse("woocommerce", "signature mismatch", headers)
         return await self.record(
-            store_id=store[0],
+            cache_key=(STORE_BY_TOKEN, token),
+            store_id=store.id,
             platform="woocommerce",
             topic=headers.get(woo_verify.TOPIC_HEADER, ""),
             key=woo_verify.delivery_key(headers, body),
@@ -231,8 +262,8 @@ class IngestApp:
         return _json(401, error="invalid signature")
 
     @staticmethod
-    def signature_valid(store: tuple[int, str | None, str | None], body: bytes, signature: str) -> bool:
-        store_id, current, previous = store
+    def decrypt_secrets(row: tuple[int, str | None, str | None]) -> tuple[str, ...]:
+        store_id, current, previous = row
         secrets: list[str] = []
         for field, token in (
             ("webhook_secret_encrypted", current),
@@ -246,17 +277,40 @@ class IngestApp:
                 except crypto.DecryptionError:
                     logger.error("webhook secret of store %s cannot be decrypted", store_id)
         # A store without a usable secret is refused, never trusted.
-        return verify_base64_hmac_sha256(body, signature, secrets)
+        return tuple(secrets)
 
-    async def find_store(self, query: str, value: str) -> tuple[int, str | None, str | None] | None:
+    async def find_store(self, query: str, value: str, *, fresh: bool = False) -> StoreKeys | None:
+        """Return the store's id and webhook secrets, from a short-lived cache unless `fresh`."""
+        now = time.monotonic()
+        cached = self.store_cache.get((query, value))
+        if cached is not None and not fresh and cached[0] > now:
+            return cached[1]
+        self.store_cache.pop((query, value), None)
         pool = await self.open_pool()
         async with pool.connection() as conn:
             row = await (await conn.execute(query, (value,))).fetchone()
-        return row
+        store = None if row is None else StoreKeys(row[0], self.decrypt_secrets(row))
+        if store is not None and self.store_cache_seconds > 0:
+            if len(self.store_cache) >= STORE_CACHE_MAX_ENTRIES:
+                self.store_cache.clear()
+            self.store_cache[(query, value)] = (now + self.store_cache_seconds, store)
+        return store
+
+    async def signature_valid(self, store: StoreKeys, lookup: tuple[str, str], body: bytes, signature: str) -> bool:
+        """True if `signature` is valid for `body` under the store's webhook secrets.
+
+        A cached store whose secrets fail is looked up again once: the secret may just
+        have been rotated.
+        """
+        if verify_base64_hmac_sha256(body, signature, store.secrets):
+            return True
+        fresh = await self.find_store(*lookup, fresh=True)
+        return fresh is not None and verify_base64_hmac_sha256(body, signature, fresh.secrets)
 
     async def record(
         self,
         *,
+        cache_key: tuple[str, str],
         store_id: int,
         platform: str,
         topic: str,
@@ -277,25 +331,30 @@ class IngestApp:
                 status, error = "ignored", f"unparseable payload: {exc}"
 
         pool = await self.open_pool()
-        async with pool.connection() as conn, conn.transaction():
-            await queue.hold_ingest_lock(conn, store_id)
-            cursor = await conn.execute(
-                INSERT_DELIVERY,
-                (
-                    store_id,
-                    platform,
-                    topic[:100],
-                    key[:200],
-                    event_id[:100],
-                    psycopg.types.json.Jsonb(headers),
-                    body,
-                    status,
-                    error,
-                ),
-            )
-            inserted = await cursor.fetchone()
-            if inserted is None:
-                return _json(200, status="duplicate")
-            if status == "pending":
-                await queue.ensure_drain_job(conn, store_id)
-        return _json(200, status="accepted" if status == "pending" else "stored", id=inserted[0])
+        try:
+            async with pool.connection() as conn, conn.transaction():
+                cursor = await conn.execute(
+                    RECORD_DELIVERY,
+                    {
+                        "lock_key": queue.ingest_lock_key(store_id),
+                        "store_id": store_id,
+                        "platform": platform,
+                        "topic": topic[:100],
+                        "key": key[:200],
+                        "event_id": event_id[:100],
+                        "headers": psycopg.types.json.Jsonb(headers),
+                        "body": body,
+                        "status": status,
+                        "error": error,
+                        "queueing_lock": queue.drain_lock(store_id),
+                    },
+                )
+                delivery_id, job_waiting = await cursor.fetchone()
+                if delivery_id is None:
+                    return _json(200, status="duplicate")
+                if status == "pending" and not job_waiting:
+                    await queue.defer_drain_job(conn, store_id)
+        except psycopg.errors.ForeignKeyViolation as exc:
+            self.store_cache.pop(cache_key, None)
+            raise StoreGone from exc
+        return _json(200, status="accepted" if status == "pending" else "stored", id=delivery_id)

@@ -36,7 +36,7 @@ async def hold_ingest_lock(conn, store_id: int) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (ingest_lock_key(store_id),))
 
 
-WAITING_JOB = "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = %s AND status = 'todo')"
+WAITING_JOB_QUERY = "SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = %(queueing_lock)s AND status = 'todo'"
 
 
 async def ensure_drain_job(conn, store_id: int) -> None:
@@ -44,8 +44,13 @@ async def ensure_drain_job(conn, store_id: int) -> None:
     # The common case under load: a job is already waiting. Looking first (an index
     # probe) spares a failing insert per webhook. If that job starts right after this
     # look, its start waits for this transaction (wait_for_inflight_ingest).
-    if (await (await conn.execute(WAITING_JOB, (drain_lock(store_id),))).fetchone())[0]:
-        return
+    waiting = await conn.execute(f"SELECT EXISTS ({WAITING_JOB_QUERY})", {"queueing_lock": drain_lock(store_id)})
+    if not (await waiting.fetchone())[0]:
+        await defer_drain_job(conn, store_id)
+
+
+async def defer_drain_job(conn, store_id: int) -> None:
+    """Defer the store's drain job in the caller's transaction; a waiting one suffices."""
     try:
         # A savepoint: a queueing-lock conflict must not abort the caller's transaction.
         async with conn.transaction():

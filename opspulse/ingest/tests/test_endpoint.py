@@ -226,3 +226,35 @@ def test_database_unavailable_is_503(process_logs, shopify_store):
 
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
+
+
+@pytest.fixture
+def caching_web(process_logs):
+    server = WebServer(process_logs, "web-store-cache", INGEST_STORE_CACHE_SECONDS="60")
+    yield server
+    server.stop()
+
+
+def test_cached_store_picks_up_a_new_secret_at_once(caching_web, shopify_store):
+    assert post_shopify(caching_web.url, shopify_store, "orders/create", shopify_order(7001)).status_code == 200
+    integration = shopify_store.integration
+    integration.webhook_secret = "the-new-secret"
+    integration.save()
+
+    response = post_shopify(caching_web.url, shopify_store, "orders/create", shopify_order(7002), secret="the-new-secret")
+
+    assert response.status_code == 200
+    assert WebhookDelivery.objects.count() == 2
+
+
+def test_store_connected_again_while_cached_gets_its_webhooks(caching_web, personas, shopify_store):
+    from conftest import make_store
+
+    assert post_shopify(caching_web.url, shopify_store, "orders/create", shopify_order(7001)).status_code == 200
+    shopify_store.delete()
+    again = make_store(personas["account"], platform="shopify", domain=shopify_store.domain, secret=SHOPIFY_SECRET)
+
+    response = post_shopify(caching_web.url, again, "orders/create", shopify_order(7002))
+
+    assert response.status_code == 200
+    assert WebhookDelivery.objects.get().store == again
