@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from datetime import UTC, datetime
 
 import pytest
 from django.test import Client
@@ -58,7 +59,9 @@ def test_new_order_appears_on_the_open_dashboard(web, worker, shopify_store, ali
     assert page.locator('[data-order-number="#1001"]').count() == 0
 
     sent_at = time.monotonic()
-    assert post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001)).status_code == 200
+    # Placed now, so that it counts in the store's "today", whatever the time of day.
+    order = shopify_order(5001, at=datetime.now(UTC))
+    assert post_shopify(web.url, shopify_store, "orders/create", order).status_code == 200
     page.wait_for_selector('#order-feed [data-order-number="#1001"]', timeout=10_000)
     seen_after = time.monotonic() - sent_at
     page.wait_for_function(

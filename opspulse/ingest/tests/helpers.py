@@ -17,13 +17,14 @@ TEE = LineSpec(line_id=1, product_id=101, variant_id=1001, sku="TEE-BLK-M", titl
 MUG = LineSpec(line_id=2, product_id=102, variant_id=1002, sku="MUG-01", title="Mug", quantity=1, price=Decimal("12.50"))
 
 
-def shopify_order(order_id: int = 5001, *, minutes: int = 0, **kwargs) -> dict:
+def shopify_order(order_id: int = 5001, *, minutes: int = 0, at: datetime = T0, **kwargs) -> dict:
+    """An order placed at `at` (or `created_at`), as updated `minutes` later."""
     kwargs.setdefault("items", [TEE, MUG])
     return payloads.shopify_order(
         order_id,
         number=order_id - 4000,
-        created_at=kwargs.pop("created_at", T0),
-        updated_at=T0 + timedelta(minutes=minutes),
+        created_at=kwargs.pop("created_at", at),
+        updated_at=at + timedelta(minutes=minutes),
         **kwargs,
     )
 
