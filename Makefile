@@ -38,9 +38,12 @@ browser:
 		echo "Installing Chromium from Debian's packages for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-# Benchmarks print their figures and write them to bench/results/*.json.
+# Benchmarks print their figures and write them to bench/results/*.json (bench/README.md).
+# BENCH_FLAGS go to ingest.py and e2e.py, e.g. BENCH_FLAGS=--scratch-db.
 bench: setup assets
 	$(PY) bench/live_latency.py
+	$(PY) bench/ingest.py $(BENCH_FLAGS)
+	$(PY) bench/e2e.py $(BENCH_FLAGS)
 
 stop-db:
 	$(PY) -m opspulse.lib.embedded_postgres stop
