@@ -104,14 +104,6 @@ def log(message: str) -> None:
 # Statistics and reports
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile; 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[max(math.ceil(fraction * len(ordered)) - 1, 0)]
-
-
 def latency_summary(values_ms: Sequence[float]) -> dict[str, float]:
     if not values_ms:
         return {"count": 0}
@@ -290,8 +282,6 @@ class Tenant:
                     name=f"Bench {index}",
                     platform="shopify" if shopify else "woocommerce",
                     domain=f"bench{self.run}-{index}." + ("myshopify.com" if shopify else "example.com"),
-                    # The pgbench script finds stores by these, as the endpoint does.
-                    ingest_token=f"bench{self.run}t{index}",
                     timezone=timezone,
                     currency=currency,
                 )
@@ -301,9 +291,6 @@ class Tenant:
                 integration.save()
                 self.stores.append(store)
                 self.secrets[store.pk] = secret
-
-    def owner_of(self, store_index: int, stores_per_account: int) -> int:
-        return self.user_ids[store_index // stores_per_account]
 
     def login_cookie(self, user_id: int) -> str:
         """A session cookie for the user, made the way a sign-in makes one."""
