@@ -3,7 +3,8 @@
 Each action takes platform-neutral data, ignores an update older than what is
 stored (platforms deliver out of order and twice), adjusts the metric buckets by
 exactly the change it made, evaluates alerts, and publishes a live message that is
-delivered only if the transaction commits.
+delivered only if the transaction commits. Inside the drain job each delivery already
+runs in its own savepoint, so the actions join it rather than adding another one.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class CartData:
 
 def record_order(*, store: Store, data: OrderData) -> Order | None:
     """Create or update an order; return it, or None if `data` is not newer than what we have."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         order = (
             Order.objects.select_for_update()
             .filter(store=store, external_id=data.external_id)
@@ -142,7 +143,7 @@ def _replace_line_items(order: Order, items: list[LineItemData]) -> None:
 
 def apply_stock_change(*, store: Store, data: StockData) -> InventoryLevel | None:
     """Record an item's available stock; None if `data` is older than what we have."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         level = (
             InventoryLevel.objects.select_for_update()
             .filter(
@@ -192,7 +193,7 @@ def _fill_in_names(level: InventoryLevel, data: StockData) -> None:
 
 def record_cart(*, store: Store, data: CartData) -> Cart | None:
     """Create or update a cart; a new cart counts once in the carts metric."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         cart = (
             Cart.objects.select_for_update()
             .filter(store=store, external_id=data.external_id)
