@@ -37,7 +37,10 @@ ACCOUNT_PREFIX = "opspulse-bench "
 EMAIL_DOMAIN = "bench.opspulse.localhost"
 
 
-SCRATCH_DB = "opspulse_bench"
+# One scratch database per benchmark process, so two benchmarks can run side by side;
+# a database left by a process that died is dropped by the next run.
+SCRATCH_PREFIX = "opspulse_bench_"
+SCRATCH_DB = f"{SCRATCH_PREFIX}{os.getpid()}"
 # What a process started without DATABASE_URL uses (read before any --scratch-db switch).
 _INHERITED_DATABASE_URL = os.environ.get("DATABASE_URL")
 
@@ -65,7 +68,12 @@ def use_scratch_database() -> str:
         admin_url = embedded_postgres.url_from_params(params, "postgres")
         url = embedded_postgres.url_from_params(params, SCRATCH_DB)
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{SCRATCH_DB}" WITH (FORCE)')
+        names = [row[0] for row in conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", [SCRATCH_PREFIX + "%"])]
+        for name in names:
+            pid = name.removeprefix(SCRATCH_PREFIX)
+            if name == SCRATCH_DB or not (pid.isdigit() and _alive(int(pid))):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{SCRATCH_DB}"')
     os.environ["DATABASE_URL"] = url
     log(f"scratch database {SCRATCH_DB}: migrating")
