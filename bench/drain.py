@@ -108,6 +108,7 @@ def measure(tenant: common.Tenant, drain: Any, pg: set[int]) -> dict[str, Any]:
         handled = sum(drain(store.pk) for store in tenant.stores)
     elapsed = time.perf_counter() - t0
     cpu1, pg1 = me.cpu_times(), pg_cpu()
+    outcome = outcomes(tenant)
     python_cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     return {
         "deliveries": handled,
@@ -116,7 +117,26 @@ def measure(tenant: common.Tenant, drain: Any, pg: set[int]) -> dict[str, Any]:
         "python_cpu_ms_per_delivery": round(1000 * python_cpu / max(handled, 1), 3),
         "postgres_cpu_ms_per_delivery": round(1000 * (pg1 - pg0) / max(handled, 1), 3),
         "statements_per_delivery": round(statements / max(handled, 1), 2),
+        "outcome": outcome,
     }
+
+
+def outcomes(tenant: common.Tenant) -> dict[str, int]:
+    """Deliveries by status and the records they made: a fast drain that fails its work is no drain."""
+    from django.db.models import Count
+
+    from opspulse.commerce.models import Cart, InventoryLevel, Order
+    from opspulse.ingest.models import WebhookDelivery
+
+    deliveries = WebhookDelivery.objects.filter(store_id__in=tenant.store_ids)
+    result = dict(deliveries.values_list("status").annotate(n=Count("id")).order_by())
+    result.update(
+        orders=Order.objects.filter(store_id__in=tenant.store_ids).count(),
+        inventory_levels=InventoryLevel.objects.filter(store_id__in=tenant.store_ids).count(),
+        carts=Cart.objects.filter(store_id__in=tenant.store_ids).count(),
+    )
+    deliveries.delete()
+    return result
 
 
 def mark_only(store_id: int) -> int:
@@ -166,6 +186,8 @@ def main() -> None:
         common.log(f"{ARGS.deliveries} deliveries over {ARGS.stores} stores, batch size {settings.DRAIN_BATCH_SIZE}")
         warm = measure(tenant, lambda pk: actions.drain_store(store_id=pk), pg)
         common.log(f"warm-up: {warm}")
+        if warm["outcome"].get("failed") or warm["outcome"].get("pending"):
+            raise SystemExit(f"the drain left deliveries failed or pending: {warm['outcome']}")
         opspulse = measure(tenant, lambda pk: actions.drain_store(store_id=pk), pg)
         ceiling = measure(tenant, mark_only, pg)
         ratio = round(opspulse["per_second"] / ceiling["per_second"], 3)

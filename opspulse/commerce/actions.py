@@ -1,24 +1,28 @@
 """③ Commerce actions: the only code that writes orders, line items, stock and carts.
 
-Each action takes platform-neutral data, ignores an update older than what is
-stored (platforms deliver out of order and twice), adjusts the metric buckets by
-exactly the change it made, evaluates alerts, and publishes a live message that is
-delivered only if the transaction commits. Inside the drain job each delivery already
-runs in its own savepoint, so the actions join it rather than adding another one.
+`apply_records` takes a batch of platform-neutral changes, in the order the platform
+sent them. It ignores an update older than what is stored (platforms deliver out of
+order and twice), adjusts the metric buckets by exactly the change it made, evaluates
+alerts, and publishes live messages that are delivered only if the transaction
+commits. The work is done per batch, not per change: one read of the rows the batch
+touches, one upsert per table, one metric upsert and one alert insert, so the cost of
+a webhook is mostly its parsing. It joins the caller's transaction or savepoint.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeAlias
 
 from django.db import transaction
 
-from opspulse.alerts import actions as alert_actions
+from opspulse.alerts.actions import AlertCheck
 from opspulse.commerce.models import NOT_COUNTED, Cart, InventoryLevel, LineItem, Order, OrderStatus
 from opspulse.live.publish import publish
-from opspulse.metrics import actions as metric_actions
+from opspulse.metrics.actions import MetricChanges
 from opspulse.metrics.models import MetricName
 from opspulse.stores.models import Store
 
@@ -71,20 +75,71 @@ class CartData:
     updated_at: datetime
 
 
+Record: TypeAlias = OrderData | StockData | CartData
+
+ORDER_FIELDS = [
+    "number", "status", "currency", "total", "units", "customer_first_name", "customer_city",
+    "platform_updated_at", "counted_revenue", "counted_units", "counted_orders", "updated_at",
+]
+LEVEL_FIELDS = ["available", "platform_updated_at", "sku", "title", "updated_at"]
+CART_FIELDS = ["item_count", "value", "platform_updated_at"]
+
+
+def apply_records(*, store: Store, records: Sequence[Record]) -> list[Order | InventoryLevel | Cart | None]:
+    """Apply `records` in order; return what each one wrote, or None where it was stale."""
+    results: list[Order | InventoryLevel | Cart | None] = [None] * len(records)
+    metrics, alerts = MetricChanges(store), AlertCheck(store)
+    with transaction.atomic(savepoint=False):
+        for kind, apply in ((OrderData, _record_orders), (StockData, _apply_stock_changes), (CartData, _record_carts)):
+            positions = [index for index, record in enumerate(records) if isinstance(record, kind)]
+            if positions:
+                written = apply(store, [records[index] for index in positions], metrics, alerts)
+                for index, result in zip(positions, written, strict=True):
+                    results[index] = result
+        names = metrics.changed_names()
+        metrics.apply()
+        if names:
+            publish(store.public_id, {"type": "metric_update", "names": names})
+        alerts.record()
+    return results
+
+
 def record_order(*, store: Store, data: OrderData) -> Order | None:
     """Create or update an order; return it, or None if `data` is not newer than what we have."""
-    with transaction.atomic(savepoint=False):
-        order = (
-            Order.objects.select_for_update()
-            .filter(store=store, external_id=data.external_id)
-            .first()
-        )
-        is_new = order is None
-        if order is not None and data.updated_at <= order.platform_updated_at:
-            return None
-        if order is None:
-            order = Order(store=store, external_id=data.external_id, placed_at=data.placed_at)
+    return apply_records(store=store, records=[data])[0]
 
+
+def apply_stock_change(*, store: Store, data: StockData) -> InventoryLevel | None:
+    """Record an item's available stock; None if `data` is older than what we have."""
+    return apply_records(store=store, records=[data])[0]
+
+
+def record_cart(*, store: Store, data: CartData) -> Cart | None:
+    """Create or update a cart; a new cart counts once in the carts metric."""
+    return apply_records(store=store, records=[data])[0]
+
+
+def _record_orders(
+    store: Store, batch: list[OrderData], metrics: MetricChanges, alerts: AlertCheck
+) -> list[Order | None]:
+    orders = {
+        order.external_id: order
+        for order in Order.objects.select_for_update()
+        .filter(store=store, external_id__in={data.external_id for data in batch})
+        .order_by("pk")
+    }
+    written: dict[str, tuple[Order, OrderData]] = {}
+    results: list[Order | None] = []
+    for data in batch:
+        order = orders.get(data.external_id)
+        if order is not None and data.updated_at <= order.platform_updated_at:
+            results.append(None)
+            continue
+        is_new = order is None
+        if order is None:
+            order = orders[data.external_id] = Order(
+                store=store, external_id=data.external_id, placed_at=data.placed_at
+            )
         order.number = data.number[:64]
         order.status = data.status
         order.currency = data.currency
@@ -97,17 +152,17 @@ def record_order(*, store: Store, data: OrderData) -> Order | None:
         counts = data.status not in NOT_COUNTED
         revenue = data.total if counts else Decimal("0")
         units = data.units if counts else 0
-        orders = 1 if counts else 0
-        deltas = {
-            MetricName.REVENUE: revenue - order.counted_revenue,
-            MetricName.UNITS_SOLD: Decimal(units - order.counted_units),
-            MetricName.ORDERS: Decimal(orders - order.counted_orders),
-        }
-        order.counted_revenue, order.counted_units, order.counted_orders = revenue, units, orders
-        order.save()
-        _replace_line_items(order, data.line_items)
-
-        metric_actions.adjust_metrics(store=store, at=order.placed_at, deltas=deltas)
+        count = 1 if counts else 0
+        metrics.add(
+            at=order.placed_at,
+            deltas={
+                MetricName.REVENUE: revenue - order.counted_revenue,
+                MetricName.UNITS_SOLD: Decimal(units - order.counted_units),
+                MetricName.ORDERS: Decimal(count - order.counted_orders),
+            },
+        )
+        order.counted_revenue, order.counted_units, order.counted_orders = revenue, units, count
+        written[data.external_id] = (order, data)
         publish(
             store.public_id,
             {
@@ -118,14 +173,21 @@ def record_order(*, store: Store, data: OrderData) -> Order | None:
                 "total": str(order.total),
             },
         )
-        if any(deltas.values()):
-            publish(store.public_id, {"type": "metric_update", "names": sorted(k for k, v in deltas.items() if v)})
-        alert_actions.check_order(store=store, order=order)
-    return order
+        alerts.order(order)
+        results.append(order)
+    if written:
+        Order.objects.bulk_create(
+            [order for order, _ in written.values()],
+            update_conflicts=True,
+            unique_fields=["store", "external_id"],
+            update_fields=ORDER_FIELDS,
+        )
+        _replace_line_items(written.values())
+    return results
 
 
-def _replace_line_items(order: Order, items: list[LineItemData]) -> None:
-    order.line_items.all().delete()
+def _replace_line_items(orders: Sequence[tuple[Order, OrderData]]) -> None:
+    LineItem.objects.filter(order_id__in=[order.pk for order, _ in orders]).delete()
     LineItem.objects.bulk_create(
         LineItem(
             order=order,
@@ -137,31 +199,35 @@ def _replace_line_items(order: Order, items: list[LineItemData]) -> None:
             quantity=item.quantity,
             price=item.price,
         )
-        for item in items
+        for order, data in orders
+        for item in data.line_items
     )
 
 
-def apply_stock_change(*, store: Store, data: StockData) -> InventoryLevel | None:
-    """Record an item's available stock; None if `data` is older than what we have."""
-    with transaction.atomic(savepoint=False):
-        level = (
-            InventoryLevel.objects.select_for_update()
-            .filter(
-                store=store,
-                item_external_id=data.item_external_id,
-                location_external_id=data.location_external_id,
-            )
-            .first()
-        )
+def _apply_stock_changes(
+    store: Store, batch: list[StockData], metrics: MetricChanges, alerts: AlertCheck
+) -> list[InventoryLevel | None]:
+    keys = {(data.item_external_id, data.location_external_id) for data in batch}
+    levels = {
+        (level.item_external_id, level.location_external_id): level
+        for level in InventoryLevel.objects.select_for_update()
+        .filter(store=store, item_external_id__in={item for item, _ in keys})
+        .order_by("pk")
+    }
+    written: dict[tuple[str, str], InventoryLevel] = {}
+    results: list[InventoryLevel | None] = []
+    for data in batch:
+        key = (data.item_external_id, data.location_external_id)
+        level = levels.get(key)
         if level is not None and data.updated_at <= level.platform_updated_at:
-            _fill_in_names(level, data)
-            return None
+            if _fill_in_names(level, data):
+                written[key] = level
+            results.append(None)
+            continue
         previous = None if level is None else level.available
         if level is None:
-            level = InventoryLevel(
-                store=store,
-                item_external_id=data.item_external_id,
-                location_external_id=data.location_external_id,
+            level = levels[key] = InventoryLevel(
+                store=store, item_external_id=data.item_external_id, location_external_id=data.location_external_id
             )
         level.available = data.available
         level.platform_updated_at = data.updated_at
@@ -169,48 +235,68 @@ def apply_stock_change(*, store: Store, data: StockData) -> InventoryLevel | Non
             level.sku = data.sku[:100]
         if data.title:
             level.title = data.title[:255]
-        level.save()
+        written[key] = level
         publish(
             store.public_id,
             {"type": "inventory_update", "item": level.item_external_id, "available": level.available},
         )
-        alert_actions.check_stock(store=store, level=level, previous=previous)
-    return level
+        alerts.stock(level, previous)
+        results.append(level)
+    if written:
+        InventoryLevel.objects.bulk_create(
+            list(written.values()),
+            update_conflicts=True,
+            unique_fields=["store", "item_external_id", "location_external_id"],
+            update_fields=LEVEL_FIELDS,
+        )
+    return results
 
 
-def _fill_in_names(level: InventoryLevel, data: StockData) -> None:
+def _fill_in_names(level: InventoryLevel, data: StockData) -> bool:
     """Take a name or SKU the item lacks even from an older update: they are not stock state."""
-    fields = []
+    changed = False
     if data.title and not level.title:
         level.title = data.title[:255]
-        fields.append("title")
+        changed = True
     if data.sku and not level.sku:
         level.sku = data.sku[:100]
-        fields.append("sku")
-    if fields:
-        level.save(update_fields=fields)
+        changed = True
+    return changed
 
 
-def record_cart(*, store: Store, data: CartData) -> Cart | None:
-    """Create or update a cart; a new cart counts once in the carts metric."""
-    with transaction.atomic(savepoint=False):
-        cart = (
-            Cart.objects.select_for_update()
-            .filter(store=store, external_id=data.external_id)
-            .first()
-        )
+def _record_carts(
+    store: Store, batch: list[CartData], metrics: MetricChanges, alerts: AlertCheck
+) -> list[Cart | None]:
+    carts = {
+        cart.external_id: cart
+        for cart in Cart.objects.select_for_update()
+        .filter(store=store, external_id__in={data.external_id for data in batch})
+        .order_by("pk")
+    }
+    written: dict[str, Cart] = {}
+    results: list[Cart | None] = []
+    for data in batch:
+        cart = carts.get(data.external_id)
         if cart is not None and data.updated_at <= cart.platform_updated_at:
-            return None
+            results.append(None)
+            continue
         is_new = cart is None
         if cart is None:
-            cart = Cart(store=store, external_id=data.external_id, platform_created_at=data.created_at)
+            cart = carts[data.external_id] = Cart(
+                store=store, external_id=data.external_id, platform_created_at=data.created_at
+            )
+            metrics.add(at=cart.platform_created_at, deltas={MetricName.CARTS: Decimal(1)})
         cart.item_count = data.item_count
         cart.value = data.value
         cart.platform_updated_at = data.updated_at
-        cart.save()
-        if is_new:
-            metric_actions.adjust_metrics(
-                store=store, at=cart.platform_created_at, deltas={MetricName.CARTS: Decimal(1)}
-            )
+        written[data.external_id] = cart
         publish(store.public_id, {"type": "cart_activity", "cart": cart.external_id, "new": is_new})
-    return cart
+        results.append(cart)
+    if written:
+        Cart.objects.bulk_create(
+            list(written.values()),
+            update_conflicts=True,
+            unique_fields=["store", "external_id"],
+            update_fields=CART_FIELDS,
+        )
+    return results

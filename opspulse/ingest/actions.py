@@ -11,6 +11,7 @@ from django.db import DataError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from opspulse.commerce import actions as commerce
 from opspulse.ingest import queue
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.live import publish
@@ -58,42 +59,85 @@ def drain_store(*, store_id: int, batch_size: int | None = None) -> int:
 
 
 def process_batch(*, store: Store, batch_size: int) -> int:
+    """Apply the store's next pending deliveries together; return how many were taken.
+
+    Every delivery is parsed first; the records are then applied as one batch in a
+    savepoint. If that fails, each delivery is applied alone in its own savepoint, so
+    a bad one is found and marked without holding up the others.
+    """
     with transaction.atomic():
         deliveries = list(
             WebhookDelivery.objects.select_for_update()
             .filter(store=store, status=DeliveryStatus.PENDING)
             .order_by("id")[:batch_size]
         )
-        now = timezone.now()
+        parsed = [(delivery, parse_delivery(delivery)) for delivery in deliveries]
+        work = [(delivery, record) for delivery, record in parsed if record is not None]
         with publish.batch():
-            for delivery in deliveries:
-                process_delivery(store, delivery)
-                delivery.processed_at = now
-        WebhookDelivery.objects.bulk_update(
-            deliveries, ["status", "error", "attempts", "processed_at"]
-        )
+            try:
+                with publish.discard_on_error(), transaction.atomic():
+                    commerce.apply_records(store=store, records=[record for _, record in work])
+            except Exception:
+                logger.warning("store %s: batch of %s failed, applying its deliveries one by one",
+                               store.pk, len(work), exc_info=True)
+                for delivery, record in work:
+                    apply_delivery(store, delivery, record)
+        mark_done(deliveries)
     return len(deliveries)
 
 
-def process_delivery(store: Store, delivery: WebhookDelivery) -> None:
-    """Apply one delivery inside a savepoint; a bad payload marks it failed, not the batch."""
+def parse_delivery(delivery: WebhookDelivery) -> commerce.Record | None:
+    """Turn a delivery into the record it describes; None when there is nothing to apply.
+
+    A delivery that cannot be parsed is marked failed (or ignored, for a topic OpsPulse
+    does not handle) here: retrying will not change its payload.
+    """
     delivery.attempts += 1
-    handler = registry.handler_for(delivery.platform, delivery.topic)
-    if handler is None:
+    delivery.status, delivery.error = DeliveryStatus.PROCESSED, ""
+    parse = registry.parser_for(delivery.platform, delivery.topic)
+    if parse is None:
         delivery.status, delivery.error = DeliveryStatus.IGNORED, f"unknown topic {delivery.topic!r}"
-        return
+        return None
+    try:
+        return parse(json.loads(bytes(delivery.body).decode("utf-8-sig")))
+    except (PayloadError, ValueError, RecursionError) as exc:
+        fail(delivery, exc)
+        return None
+    except Exception as exc:
+        raise DeliveryError(delivery.pk) from exc
+
+
+def apply_delivery(store: Store, delivery: WebhookDelivery, record: commerce.Record) -> None:
+    """Apply one delivery's record inside a savepoint; a bad one marks it failed."""
     # A DataError (NUL in a text, a total out of range) comes back on every retry of the
     # same payload, and each retry would hold up the store's other deliveries.
     try:
         with publish.discard_on_error(), transaction.atomic():
-            handler(store, json.loads(bytes(delivery.body).decode("utf-8-sig")))
+            commerce.apply_records(store=store, records=[record])
     except (PayloadError, ValueError, RecursionError, DataError) as exc:
-        delivery.status, delivery.error = DeliveryStatus.FAILED, str(exc)[:2000]
-        logger.warning("delivery %s failed: %s", delivery.pk, delivery.error)
-        return
+        fail(delivery, exc)
     except Exception as exc:
         raise DeliveryError(delivery.pk) from exc
-    delivery.status, delivery.error = DeliveryStatus.PROCESSED, ""
+
+
+def fail(delivery: WebhookDelivery, exc: BaseException) -> None:
+    delivery.status, delivery.error = DeliveryStatus.FAILED, str(exc)[:2000]
+    logger.warning("delivery %s failed: %s", delivery.pk, delivery.error)
+
+
+def mark_done(deliveries: list[WebhookDelivery]) -> None:
+    """Write the outcome of a batch: one statement for the processed, one for the rest."""
+    now = timezone.now()
+    processed = [d.pk for d in deliveries if d.status == DeliveryStatus.PROCESSED]
+    others = [d for d in deliveries if d.status != DeliveryStatus.PROCESSED]
+    if processed:
+        WebhookDelivery.objects.filter(pk__in=processed).update(
+            status=DeliveryStatus.PROCESSED, error="", attempts=F("attempts") + 1, processed_at=now
+        )
+    for delivery in others:
+        delivery.processed_at = now
+    if others:
+        WebhookDelivery.objects.bulk_update(others, ["status", "error", "attempts", "processed_at"])
 
 
 def record_failed_attempt(delivery_id: int, cause: BaseException | None) -> bool:

@@ -2,11 +2,13 @@
 
 Callers pass the change their own write made (see commerce.actions), so applying the
 same business change twice is impossible by construction: the second time the delta
-is zero.
+is zero. A batch of writes gathers its deltas in one `MetricChanges` and applies them
+with a single statement.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
@@ -24,16 +26,40 @@ UPSERT = """
 """
 
 
+class MetricChanges:
+    """Deltas for one store's buckets, summed per bucket until `apply()` writes them."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._totals: defaultdict[tuple[str, str, datetime], Decimal] = defaultdict(Decimal)
+
+    def add(self, *, at: datetime, deltas: dict[str, Decimal]) -> None:
+        """Add each non-zero delta to the hour and day buckets that contain `at`."""
+        for granularity in (Granularity.HOUR, Granularity.DAY):
+            start = bucket_start(at, granularity, self.store.timezone)
+            for name, delta in deltas.items():
+                if delta:
+                    self._totals[(str(name), str(granularity), start)] += delta
+
+    def changed_names(self) -> list[str]:
+        return sorted({name for (name, _, _), total in self._totals.items() if total})
+
+    def apply(self) -> None:
+        rows = [
+            (self.store.pk, name, granularity, start, total)
+            for (name, granularity, start), total in sorted(self._totals.items())
+            if total
+        ]
+        self._totals.clear()
+        if not rows:
+            return
+        placeholders = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
+        with connection.cursor() as cursor:
+            cursor.execute(UPSERT.format(rows=placeholders), [value for row in rows for value in row])
+
+
 def adjust_metrics(*, store: Store, at: datetime, deltas: dict[str, Decimal]) -> None:
-    """Add each non-zero delta to the hour and day buckets that contain `at`."""
-    rows: list[tuple[object, ...]] = []
-    for granularity in (Granularity.HOUR, Granularity.DAY):
-        start = bucket_start(at, granularity, store.timezone)
-        for name, delta in sorted(deltas.items()):
-            if delta:
-                rows.append((store.pk, str(name), str(granularity), start, delta))
-    if not rows:
-        return
-    placeholders = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
-    with connection.cursor() as cursor:
-        cursor.execute(UPSERT.format(rows=placeholders), [value for row in rows for value in row])
+    """Add each non-zero delta to the hour and day buckets that contain `at`, now."""
+    changes = MetricChanges(store)
+    changes.add(at=at, deltas=deltas)
+    changes.apply()

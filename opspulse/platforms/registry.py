@@ -1,22 +1,38 @@
-"""Platform name → its webhook topic handlers."""
+"""Platform name → its webhook topics, each with the parser of its payload."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from opspulse.commerce.actions import Record, apply_records
 from opspulse.platforms.shopify import handlers as shopify
 from opspulse.platforms.woocommerce import handlers as woocommerce
 
-HANDLERS: dict[str, dict[str, Callable[[Any, Any], None]]] = {
-    "shopify": shopify.HANDLERS,
-    "woocommerce": woocommerce.HANDLERS,
+PARSERS: dict[str, dict[str, Callable[[Any], Record | None]]] = {
+    "shopify": shopify.PARSERS,
+    "woocommerce": woocommerce.PARSERS,
 }
 
 
 def is_known_topic(platform: str, topic: str) -> bool:
-    return topic in HANDLERS.get(platform, {})
+    return topic in PARSERS.get(platform, {})
+
+
+def parser_for(platform: str, topic: str) -> Callable[[Any], Record | None] | None:
+    """The function that turns a decoded payload of `topic` into a record (None: nothing to do)."""
+    return PARSERS.get(platform, {}).get(topic)
 
 
 def handler_for(platform: str, topic: str) -> Callable[[Any, Any], None] | None:
-    return HANDLERS.get(platform, {}).get(topic)
+    """Parse and apply one payload at once, outside the drain job (seeding, tests)."""
+    parse = parser_for(platform, topic)
+    if parse is None:
+        return None
+
+    def handle(store: Any, payload: Any) -> None:
+        record = parse(payload)
+        if record is not None:
+            apply_records(store=store, records=[record])
+
+    return handle

@@ -23,7 +23,7 @@ from opspulse.commerce.models import Order
 from opspulse.live.publish import batch
 from opspulse.metrics.buckets import bucket_start
 from opspulse.metrics.models import Granularity
-from opspulse.platforms.registry import handler_for
+from opspulse.platforms.registry import parser_for
 from opspulse.sim import payloads
 from opspulse.sim.demo import CatalogItem, demo_catalog
 from opspulse.sim.simulator import EPOCH, StoreTarget, inventory_item_id, random_customer
@@ -75,17 +75,21 @@ def backfill_history(store: Store, *, now: datetime, rng: random.Random) -> int:
         times = _order_times(store, start=yesterday, today=today, now=now, rng=rng)
         first_number = max(1001 + _minutes_since_epoch(yesterday) - len(times), 1001)
         topic = "orders/create" if store.platform == Platform.SHOPIFY else "order.created"
-        handle = handler_for(store.platform, topic)
-        for index, placed_at in enumerate(times):
-            payload = _order_payload(
-                target,
-                catalog,
-                placed_at=placed_at.astimezone(tz),
-                number=first_number + index,
-                now=now.astimezone(tz).replace(microsecond=0),
-                rng=rng,
+        parse = parser_for(store.platform, topic)
+        records = [
+            parse(
+                _order_payload(
+                    target,
+                    catalog,
+                    placed_at=placed_at.astimezone(tz),
+                    number=first_number + index,
+                    now=now.astimezone(tz).replace(microsecond=0),
+                    rng=rng,
+                )
             )
-            handle(store, payload)
+            for index, placed_at in enumerate(times)
+        ]
+        actions.apply_records(store=store, records=records)
     return len(times)
 
 
@@ -99,6 +103,7 @@ def _sync_catalog(
 ) -> None:
     """Record every catalogue item's stock under the key its stock webhooks will use."""
     location = str(target.location_id) if target.is_shopify else ""
+    levels = []
     for item in catalog:
         if target.is_shopify:
             item_id = str(inventory_item_id(item.variant_id))
@@ -111,17 +116,17 @@ def _sync_catalog(
             available = rng.randint(6, 15)
         else:
             available = rng.randint(25, 120)
-        actions.apply_stock_change(
-            store=store,
-            data=actions.StockData(
+        levels.append(
+            actions.StockData(
                 item_external_id=item_id,
                 location_external_id=location,
                 available=available,
                 updated_at=at,
                 sku=item.sku,
                 title=item.title,
-            ),
+            )
         )
+    actions.apply_records(store=store, records=levels)
 
 
 def _order_times(

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from opspulse.live import fragments
 from opspulse.live.tests.factories import OrderFactory
-from opspulse.platforms.shopify.handlers import handle_order
+from opspulse.platforms.registry import handler_for
 
 SHOPIFY_FIXTURES = Path(__file__).resolve().parents[2] / "platforms" / "shopify" / "fixtures"
 
@@ -77,7 +77,7 @@ def test_feed_shows_an_order_with_currency_status_first_name_and_city(store, own
 def test_feed_never_contains_the_customers_last_name_or_email(store, owner_client):
     # given an order as Shopify sends it, with the customer's full name and email
     payload = json.loads((SHOPIFY_FIXTURES / "orders_create.json").read_text())
-    handle_order(store, payload)
+    handler_for("shopify", "orders/create")(store, payload)
 
     # when the dashboard and the pushed panels are rendered
     page = owner_client.get(reverse("dashboard", args=[store.public_id])).content.decode()

@@ -1,4 +1,4 @@
-"""Shopify topic → OpsPulse action."""
+"""Shopify topic → the platform-neutral record its payload describes (commerce.actions)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from opspulse.commerce import actions
 from opspulse.commerce.models import OrderStatus
 from opspulse.platforms.errors import parse_payload
 from opspulse.platforms.shopify import payloads
-from opspulse.stores.models import Store
 
 
 def order_status(order: payloads.Order) -> OrderStatus:
@@ -52,43 +51,37 @@ def order_data(order: payloads.Order) -> actions.OrderData:
     )
 
 
-def handle_order(store: Store, payload: Any) -> None:
-    actions.record_order(store=store, data=order_data(parse_payload(payloads.Order, payload)))
+def parse_order(payload: Any) -> actions.OrderData:
+    return order_data(parse_payload(payloads.Order, payload))
 
 
-def handle_inventory_level(store: Store, payload: Any) -> None:
+def parse_inventory_level(payload: Any) -> actions.StockData | None:
     level = parse_payload(payloads.InventoryLevel, payload)
     if level.available is None:
-        return  # the item stopped being tracked at this location
-    actions.apply_stock_change(
-        store=store,
-        data=actions.StockData(
-            item_external_id=str(level.inventory_item_id),
-            location_external_id=str(level.location_id),
-            available=level.available,
-            updated_at=level.updated_at,
-        ),
+        return None  # the item stopped being tracked at this location
+    return actions.StockData(
+        item_external_id=str(level.inventory_item_id),
+        location_external_id=str(level.location_id),
+        available=level.available,
+        updated_at=level.updated_at,
     )
 
 
-def handle_cart(store: Store, payload: Any) -> None:
+def parse_cart(payload: Any) -> actions.CartData:
     cart = parse_payload(payloads.Cart, payload)
-    actions.record_cart(
-        store=store,
-        data=actions.CartData(
-            external_id=cart.token or cart.id,
-            item_count=sum(item.quantity for item in cart.line_items),
-            value=sum((item.line_price for item in cart.line_items), Decimal("0")),
-            created_at=cart.created_at,
-            updated_at=cart.updated_at,
-        ),
+    return actions.CartData(
+        external_id=cart.token or cart.id,
+        item_count=sum(item.quantity for item in cart.line_items),
+        value=sum((item.line_price for item in cart.line_items), Decimal("0")),
+        created_at=cart.created_at,
+        updated_at=cart.updated_at,
     )
 
 
-HANDLERS: dict[str, Callable[[Store, Any], None]] = {
-    "orders/create": handle_order,
-    "orders/updated": handle_order,
-    "inventory_levels/update": handle_inventory_level,
-    "carts/create": handle_cart,
-    "carts/update": handle_cart,
+PARSERS: dict[str, Callable[[Any], actions.Record | None]] = {
+    "orders/create": parse_order,
+    "orders/updated": parse_order,
+    "inventory_levels/update": parse_inventory_level,
+    "carts/create": parse_cart,
+    "carts/update": parse_cart,
 }

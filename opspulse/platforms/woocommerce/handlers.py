@@ -1,4 +1,4 @@
-"""WooCommerce topic → OpsPulse action."""
+"""WooCommerce topic → the platform-neutral record its payload describes (commerce.actions)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from opspulse.commerce import actions
 from opspulse.commerce.models import OrderStatus
 from opspulse.platforms.errors import parse_payload
 from opspulse.platforms.woocommerce import payloads
-from opspulse.stores.models import Store
 
 # woocommerce-rest-api-docs _orders.md: order statuses.
 STATUSES = {
@@ -53,28 +52,25 @@ def order_data(order: payloads.Order) -> actions.OrderData:
     )
 
 
-def handle_order(store: Store, payload: Any) -> None:
-    actions.record_order(store=store, data=order_data(parse_payload(payloads.Order, payload)))
+def parse_order(payload: Any) -> actions.OrderData:
+    return order_data(parse_payload(payloads.Order, payload))
 
 
-def handle_product(store: Store, payload: Any) -> None:
+def parse_product(payload: Any) -> actions.StockData | None:
     product = parse_payload(payloads.Product, payload)
     if not product.manage_stock or product.stock_quantity is None:
-        return  # stock is not tracked for this product
-    actions.apply_stock_change(
-        store=store,
-        data=actions.StockData(
-            item_external_id=str(product.id),
-            available=product.stock_quantity,
-            updated_at=product.date_modified_gmt,
-            sku=product.sku or "",
-            title=product.name,
-        ),
+        return None  # stock is not tracked for this product
+    return actions.StockData(
+        item_external_id=str(product.id),
+        available=product.stock_quantity,
+        updated_at=product.date_modified_gmt,
+        sku=product.sku or "",
+        title=product.name,
     )
 
 
-HANDLERS: dict[str, Callable[[Store, Any], None]] = {
-    "order.created": handle_order,
-    "order.updated": handle_order,
-    "product.updated": handle_product,
+PARSERS: dict[str, Callable[[Any], actions.Record | None]] = {
+    "order.created": parse_order,
+    "order.updated": parse_order,
+    "product.updated": parse_product,
 }
