@@ -4,6 +4,8 @@ It checks the socket's session and membership, joins the store's topic and pushe
 re-rendered panels as htmx out-of-band fragments. Live messages are hints: they only
 mark panels dirty, and dirty panels are re-read from PostgreSQL, so a lost message
 delays the view without corrupting it. Every (re)connect starts with a full render.
+Renders are shared by all dashboards of a store in the process (opspulse.live.hub);
+each dashboard sends only the panels that differ from what its page shows.
 """
 
 from __future__ import annotations
@@ -12,11 +14,9 @@ import asyncio
 import logging
 import random
 from collections.abc import Iterable
-from datetime import date, datetime
 from importlib import import_module
 from types import SimpleNamespace
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from channels.db import database_sync_to_async
 from redis.exceptions import RedisError
@@ -27,6 +27,7 @@ from django.http import Http404
 
 from opspulse.accounts.selectors import get_store_for_user
 from opspulse.live import fragments
+from opspulse.live.hub import COALESCE_SECONDS, StoreHub, hubs
 from opspulse.live.listener import RESYNC_GROUP
 from opspulse.live.publish import group_name
 from opspulse.live.sessions import session_group_name
@@ -59,32 +60,23 @@ def _access_lost(session_key: str, user_id: int, store_public_id) -> int | None:
     return None
 
 
-def _render(store: Store, panel_ids: Iterable[str]) -> dict[str, str]:
-    return fragments.render_panels(store, panel_ids, oob=True)
-
-
-# Renders run in the shared thread pool rather than the single thread-sensitive one,
-# so a burst across many dashboards is not serialised behind one thread.
-render = database_sync_to_async(_render, thread_sensitive=False)
 store_for_member = database_sync_to_async(_store_for_member)
 access_lost = database_sync_to_async(_access_lost)
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):
-    coalesce_seconds = 0.05
-    # Re-renders after a transport resync are spread out so that every dashboard of
-    # the process does not hit the database in the same instant.
+    coalesce_seconds = COALESCE_SECONDS
+    # Re-renders after a transport resync are spread out so that every store of the
+    # process does not hit the database in the same instant.
     resync_spread_seconds = 2.0
-    retry_seconds = 5.0
     tick_seconds = 30.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.store: Store | None = None
+        self.hub: StoreHub | None = None
         self.joined: list[str] = []
-        self.dirty: set[str] = set()
         self.sent: dict[str, str] = {}
-        self.flush_task: asyncio.Task | None = None
         self.tick_task: asyncio.Task | None = None
 
     async def connect(self) -> None:
@@ -103,7 +95,6 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.store = store
         self.user_id = user.pk
         self.session_key = self.scope["session"].session_key
-        self.local_date = self._local_date()
         try:
             await self._join((group_name(store.public_id), RESYNC_GROUP, session_group_name(self.session_key)))
         except Exception:
@@ -114,7 +105,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             await self.close(code=TRY_AGAIN_LATER)
             return
         await self.accept()
-        await self._push(fragments.PANEL_IDS)
+        self.hub = hubs().join(store, self)
+        self.hub.request(self, fragments.PANEL_IDS, delay=0)
         self.tick_task = asyncio.create_task(self._tick())
 
     async def _join(self, groups: Iterable[str]) -> None:
@@ -128,9 +120,11 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             self.joined.append(group)
 
     async def disconnect(self, code: int) -> None:
-        for task in (self.flush_task, self.tick_task):
-            if task is not None:
-                task.cancel()
+        if self.tick_task is not None:
+            self.tick_task.cancel()
+        if self.hub is not None:
+            hubs().leave(self.store, self)
+            self.hub = None
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.joined = []
@@ -138,53 +132,34 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page sends nothing the server acts on."""
 
-    # Channel-layer events. Each returns at once: rendering happens in the flush task.
+    # Channel-layer events. Each returns at once: the store's hub renders shortly after.
 
     async def live_messages(self, event: dict[str, Any]) -> None:
-        self._mark_dirty(fragments.panels_for_messages(event.get("messages") or []))
+        self._request(fragments.panels_for_messages(event.get("messages") or []), delay=self.coalesce_seconds)
 
     async def live_resync(self, event: dict[str, Any]) -> None:
         self.sent.clear()
-        self._mark_dirty(
+        self._request(
             fragments.PANEL_IDS, delay=random.uniform(self.coalesce_seconds, self.resync_spread_seconds)
         )
 
     async def live_force_close(self, event: dict[str, Any]) -> None:
         await self.close(code=SIGNED_OUT)
 
-    def _mark_dirty(self, panel_ids: Iterable[str], *, delay: float | None = None) -> None:
-        if self.store is None:
-            return
-        self.dirty.update(panel_ids)
-        if self.dirty and self.flush_task is None:
-            self.flush_task = asyncio.create_task(self._flush(delay or self.coalesce_seconds))
+    def _request(self, panel_ids: Iterable[str], *, delay: float) -> None:
+        panel_ids = set(panel_ids)
+        if self.hub is not None and panel_ids:
+            self.hub.request(self, panel_ids, delay=delay)
 
-    async def _flush(self, delay: float) -> None:
-        """Render whatever is dirty, after a short pause that lets a burst coalesce."""
-        try:
-            while self.dirty:
-                await asyncio.sleep(delay)
-                panel_ids, self.dirty = self.dirty, set()
-                try:
-                    await self._push(panel_ids)
-                    delay = self.coalesce_seconds
-                except Exception:
-                    logger.exception("live render failed for store %s; retrying", self.store.public_id)
-                    self.dirty |= panel_ids
-                    delay = self.retry_seconds
-        finally:
-            self.flush_task = None
-
-    async def _push(self, panel_ids: Iterable[str]) -> None:
-        """Render the panels and send, in one frame, those that differ from what the page has."""
-        rendered = await render(self.store, panel_ids)
+    async def deliver(self, rendered: dict[str, str]) -> None:
+        """Send, in one frame, the rendered panels that differ from what the page has."""
         changed = [html for panel_id, html in rendered.items() if self.sent.get(panel_id) != html]
         self.sent.update(rendered)
         if changed:
             await self.send(text_data="".join(changed))
 
     async def _tick(self) -> None:
-        """Send a heartbeat, re-check access and refresh what changes with the clock alone."""
+        """Send a heartbeat and re-check the session and membership."""
         while True:
             await asyncio.sleep(self.tick_seconds)
             await self.send(text_data=HEARTBEAT)
@@ -196,12 +171,3 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             if code is not None:
                 await self.close(code=code)
                 return
-            today = self._local_date()
-            if today != self.local_date:
-                self.local_date = today
-                self._mark_dirty(fragments.PANEL_IDS)
-            else:
-                self._mark_dirty(fragments.CLOCK_PANELS)
-
-    def _local_date(self) -> date:
-        return datetime.now(ZoneInfo(self.store.timezone)).date()

@@ -9,6 +9,7 @@ from config.asgi import application
 from opspulse.accounts.models import Membership
 from opspulse.live import fragments
 from opspulse.live.consumers import HEARTBEAT, DashboardConsumer
+from opspulse.live.hub import hubs
 from opspulse.live.listener import RESYNC_GROUP
 from opspulse.live.publish import MESSAGE_EVENT_TYPE, group_name
 from opspulse.live.sessions import FORCE_CLOSE_EVENT_TYPE, session_group_name
@@ -181,3 +182,24 @@ async def test_ended_session_is_disconnected_at_the_next_check(store, owner_clie
 
     assert await socket.receive_text() == HEARTBEAT
     assert await socket.receive_close_code() == 4401
+
+
+async def test_dashboards_of_a_store_share_one_render_per_update(store, owner_client, channel_layer):
+    sockets = [dashboard_socket(store, socket_headers(owner_client)) for _ in range(5)]
+    for socket in sockets:
+        await connect_and_read_panels(socket)
+    hub = hubs().hubs[store.pk]
+    renders_before = hub.renders
+    await database_sync_to_async(OrderFactory)(store=store, number="#7007")
+
+    await channel_layer.group_send(
+        group_name(store.public_id),
+        {"type": MESSAGE_EVENT_TYPE, "messages": [{"type": "new_order", "number": "#7007"}]},
+    )
+
+    for socket in sockets:
+        assert 'data-order-number="#7007"' in await socket.receive_text()
+    assert hub.renders == renders_before + 1
+    for socket in sockets:
+        await socket.disconnect()
+    assert store.pk not in hubs().hubs

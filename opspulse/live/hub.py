@@ -1,0 +1,152 @@
+"""One render per store per process, shared by every dashboard of that store.
+
+All dashboards of a store see the same panels, so the web process renders them once
+and hands the same HTML to each open dashboard, which sends only what its page lacks.
+Requests that arrive while a render is pending join it; requests that arrive while a
+render runs wait for the next one, because that render may have read the database
+before the change they announce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import date, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from channels.db import database_sync_to_async
+
+from opspulse.live import fragments
+from opspulse.stores.models import Store
+
+logger = logging.getLogger("opspulse.live")
+
+# How long a render waits for more requests, so a burst of orders becomes one frame.
+COALESCE_SECONDS = 0.05
+
+
+class Dashboard(Protocol):
+    async def deliver(self, rendered: dict[str, str]) -> None: ...
+
+
+def _render(store: Store, panel_ids: Iterable[str]) -> dict[str, str]:
+    return fragments.render_panels(store, panel_ids, oob=True)
+
+
+# Renders run in the shared thread pool rather than the single thread-sensitive one,
+# so renders of different stores are not serialised behind one thread.
+render: Callable[[Store, Iterable[str]], Awaitable[dict[str, str]]] = database_sync_to_async(
+    _render, thread_sensitive=False
+)
+
+
+class StoreHub:
+    """The dashboards of one store in this process, and their pending panel requests."""
+
+    retry_seconds = 5.0
+    # Panels that change with the clock alone are refreshed this often, once per store.
+    clock_seconds = 30.0
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.dashboards: set[Dashboard] = set()
+        self.requests: dict[Dashboard, set[str]] = {}
+        self.task: asyncio.Task | None = None
+        self.renders = 0
+        self.local_date = self._local_date()
+        self.clock_task = asyncio.create_task(self._clock())
+
+    def _local_date(self) -> date:
+        return datetime.now(ZoneInfo(self.store.timezone)).date()
+
+    async def _clock(self) -> None:
+        """Refresh the clock-driven panels, and every panel when the store's day turns."""
+        while True:
+            await asyncio.sleep(self.clock_seconds)
+            today = self._local_date()
+            if today != self.local_date:
+                self.local_date = today
+                self.request_all(fragments.PANEL_IDS, delay=COALESCE_SECONDS)
+            else:
+                self.request_all(fragments.CLOCK_PANELS, delay=COALESCE_SECONDS)
+
+    def close(self) -> None:
+        for task in (self.task, self.clock_task):
+            if task is not None:
+                task.cancel()
+
+    def request(self, dashboard: Dashboard, panel_ids: Iterable[str], *, delay: float) -> None:
+        """Render `panel_ids` for `dashboard` after `delay`, together with every other request."""
+        self.requests.setdefault(dashboard, set()).update(panel_ids)
+        if self.task is None:
+            self.task = asyncio.create_task(self._flush(delay))
+
+    def request_all(self, panel_ids: Iterable[str], *, delay: float) -> None:
+        panel_ids = set(panel_ids)
+        for dashboard in self.dashboards:
+            self.request(dashboard, panel_ids, delay=delay)
+
+    async def _flush(self, delay: float) -> None:
+        try:
+            while self.requests:
+                await asyncio.sleep(delay)
+                requests, self.requests = self.requests, {}
+                wanted = set().union(*requests.values())
+                try:
+                    rendered = await render(self.store, wanted)
+                except Exception:
+                    logger.exception("live render failed for store %s; retrying", self.store.public_id)
+                    for dashboard, panel_ids in requests.items():
+                        self.requests.setdefault(dashboard, set()).update(panel_ids)
+                    delay = self.retry_seconds
+                    continue
+                self.renders += 1
+                delay = COALESCE_SECONDS
+                for dashboard, panel_ids in requests.items():
+                    if dashboard not in self.dashboards:
+                        continue  # closed while the render ran
+                    try:
+                        await dashboard.deliver({p: html for p, html in rendered.items() if p in panel_ids})
+                    except Exception:
+                        logger.warning("live: could not send to a dashboard of store %s", self.store.public_id,
+                                       exc_info=True)
+        finally:
+            self.task = None
+
+
+class DashboardHubs:
+    """This process's hubs, one per store with an open dashboard."""
+
+    def __init__(self) -> None:
+        self.hubs: dict[int, StoreHub] = {}
+
+    def join(self, store: Store, dashboard: Dashboard) -> StoreHub:
+        hub = self.hubs.get(store.pk)
+        if hub is None:
+            hub = self.hubs[store.pk] = StoreHub(store)
+        hub.dashboards.add(dashboard)
+        return hub
+
+    def leave(self, store: Store, dashboard: Dashboard) -> None:
+        hub = self.hubs.get(store.pk)
+        if hub is None:
+            return
+        hub.dashboards.discard(dashboard)
+        hub.requests.pop(dashboard, None)
+        if not hub.dashboards:
+            hub.close()
+            del self.hubs[store.pk]
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, DashboardHubs] = weakref.WeakKeyDictionary()
+
+
+def hubs() -> DashboardHubs:
+    """The hubs of the running event loop (a web process has one)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _hubs:
+        _hubs[loop] = DashboardHubs()
+    return _hubs[loop]
