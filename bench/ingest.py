@@ -118,16 +118,27 @@ def ensure_wrk() -> str:
 
 
 def run_loadgen(*, port: int, prefix: str, files: int, rate: float, duration: float, record_sends: bool = False,
-                on_progress=None, tmp: Path, name: str, max_conns: int = 256) -> dict[str, Any]:
-    """Run `files` loadgen processes, process k replaying <prefix>-k.bin; merge their results."""
+                on_progress=None, tmp: Path, name: str, max_conns: int = 256,
+                schedule: list[tuple[float, float]] | None = None) -> dict[str, Any]:
+    """Run `files` loadgen processes, process k replaying <prefix>-k.bin; merge their results.
+
+    With `schedule` ([(from second, rate), ...]) the offered rate follows it; `rate` is
+    then only used to stagger the processes.
+    """
     start_at = time.monotonic() + 0.5
     procs = []
     for k in range(files):
         out = tmp / f"{name}-loadgen-{k}.json"
         args = [PYTHON, str(BENCH / "loadgen.py"), "--port", str(port), "--file", f"{prefix}-{k}.bin",
-                "--rate", str(rate / files), "--duration", str(duration),
+                "--duration", str(duration),
                 # Stagger the processes so their requests interleave instead of pairing up.
                 "--start-at", str(start_at + k / rate), "--out", str(out), "--max-conns", str(max_conns)]
+        if schedule:
+            schedule_file = tmp / f"{name}-schedule-{k}.json"
+            schedule_file.write_text(json.dumps([[at, r / files] for at, r in schedule]))
+            args += ["--schedule", str(schedule_file)]
+        else:
+            args += ["--rate", str(rate / files)]
         if record_sends:
             args.append("--record-sends")
         procs.append((subprocess.Popen(args, stdout=subprocess.PIPE, text=True), out))

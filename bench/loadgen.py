@@ -76,6 +76,8 @@ class LoadGen:
     def __init__(self, args: argparse.Namespace) -> None:
         self.host, self.port = args.host, args.port
         self.rate, self.duration = args.rate, args.duration
+        # Piecewise-constant rate: [[from second, requests per second], ...], else --rate throughout.
+        self.schedule = json.loads(Path(args.schedule).read_text()) if args.schedule else [[0.0, args.rate]]
         self.start_at = args.start_at or time.monotonic() + 0.2
         self.max_conns = args.max_conns
         self.give_up = args.give_up
@@ -190,19 +192,27 @@ class LoadGen:
             self.per_second.append(row)
             print(json.dumps({"t": row[0], "sent": self.sent, "ok": self.ok, "in_flight": self.in_flight}), flush=True)
 
+    def due_times(self):
+        """Send times (offsets from the start) following the schedule, until the duration ends."""
+        segments = sorted((float(at), float(rate)) for at, rate in self.schedule)
+        for n, (at, rate) in enumerate(segments):
+            until = segments[n + 1][0] if n + 1 < len(segments) else self.duration
+            until = min(until, self.duration)
+            if rate <= 0:
+                continue
+            k = 0
+            while (offset := at + k / rate) < until:
+                yield offset
+                k += 1
+
     async def run(self) -> None:
         reporter = asyncio.get_running_loop().create_task(self.progress())
-        interval = 1.0 / self.rate
-        end = self.start_at + self.duration
         index = 0
-        while True:
-            due = self.start_at + index * interval
-            if due >= end:
-                break
+        for offset in self.due_times():
+            due = self.start_at + offset
             now = time.monotonic()
             if due > now:
                 await asyncio.sleep(due - now)
-                continue
             request = next(self.requests, None)
             if request is None:
                 self.exhausted = True
@@ -241,7 +251,8 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--file", required=True)
-    parser.add_argument("--rate", type=float, required=True, help="requests per second from this process")
+    parser.add_argument("--rate", type=float, default=0.0, help="requests per second from this process")
+    parser.add_argument("--schedule", help="JSON file: [[from second, rate], ...] instead of a constant --rate")
     parser.add_argument("--duration", type=float, required=True, help="seconds of sending")
     parser.add_argument("--start-at", type=float, default=0.0, help="time.monotonic() value to start at")
     parser.add_argument("--max-conns", type=int, default=256)
@@ -249,6 +260,8 @@ def main() -> None:
     parser.add_argument("--record-sends", action="store_true", help="keep (index, sent, acked, status) per request")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
+    if not args.schedule and args.rate <= 0:
+        parser.error("give --rate or --schedule")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         raise SystemExit("loadgen only targets the loopback interface")
     try:
