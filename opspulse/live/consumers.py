@@ -65,7 +65,6 @@ access_lost = database_sync_to_async(_access_lost)
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):
-    coalesce_seconds = COALESCE_SECONDS
     # Re-renders after a transport resync are spread out so that every store of the
     # process does not hit the database in the same instant.
     resync_spread_seconds = 2.0
@@ -135,18 +134,22 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     # Channel-layer events. Each returns at once: the store's hub renders shortly after.
 
     async def live_messages(self, event: dict[str, Any]) -> None:
-        self._request(fragments.panels_for_messages(event.get("messages") or []), delay=self.coalesce_seconds)
+        # Every dashboard of the store receives the same event; the first one's request
+        # covers them all, and the others' add nothing.
+        panel_ids = fragments.panels_for_messages(event.get("messages") or [])
+        if self.hub is not None and panel_ids:
+            self.hub.request_all(panel_ids)
 
     async def live_resync(self, event: dict[str, Any]) -> None:
         self.sent.clear()
         self._request(
-            fragments.PANEL_IDS, delay=random.uniform(self.coalesce_seconds, self.resync_spread_seconds)
+            fragments.PANEL_IDS, delay=random.uniform(COALESCE_SECONDS, self.resync_spread_seconds)
         )
 
     async def live_force_close(self, event: dict[str, Any]) -> None:
         await self.close(code=SIGNED_OUT)
 
-    def _request(self, panel_ids: Iterable[str], *, delay: float) -> None:
+    def _request(self, panel_ids: Iterable[str], *, delay: float | None = None) -> None:
         panel_ids = set(panel_ids)
         if self.hub is not None and panel_ids:
             self.hub.request(self, panel_ids, delay=delay)

@@ -24,7 +24,8 @@ from opspulse.stores.models import Store
 
 logger = logging.getLogger("opspulse.live")
 
-# How long a render waits for more requests, so a burst of orders becomes one frame.
+# A store's dashboards are rendered at most this often: the first change after a quiet
+# spell is rendered at once, and a burst of orders becomes one frame per interval.
 COALESCE_SECONDS = 0.05
 
 
@@ -54,8 +55,11 @@ class StoreHub:
         self.store = store
         self.dashboards: set[Dashboard] = set()
         self.requests: dict[Dashboard, set[str]] = {}
+        # Panels wanted by every dashboard of the store (a change to the store's data).
+        self.everyone: set[str] = set()
         self.task: asyncio.Task | None = None
         self.renders = 0
+        self.last_render_at = float("-inf")
         self.local_date = self._local_date()
         self.clock_task = asyncio.create_task(self._clock())
 
@@ -69,47 +73,65 @@ class StoreHub:
             today = self._local_date()
             if today != self.local_date:
                 self.local_date = today
-                self.request_all(fragments.PANEL_IDS, delay=COALESCE_SECONDS)
+                self.request_all(fragments.PANEL_IDS)
             else:
-                self.request_all(fragments.CLOCK_PANELS, delay=COALESCE_SECONDS)
+                self.request_all(fragments.CLOCK_PANELS)
 
     def close(self) -> None:
         for task in (self.task, self.clock_task):
             if task is not None:
                 task.cancel()
 
-    def request(self, dashboard: Dashboard, panel_ids: Iterable[str], *, delay: float) -> None:
-        """Render `panel_ids` for `dashboard` after `delay`, together with every other request."""
-        self.requests.setdefault(dashboard, set()).update(panel_ids)
-        if self.task is None:
-            self.task = asyncio.create_task(self._flush(delay))
+    def request(self, dashboard: Dashboard, panel_ids: Iterable[str], *, delay: float | None = None) -> None:
+        """Render `panel_ids` for `dashboard` together with every other request.
 
-    def request_all(self, panel_ids: Iterable[str], *, delay: float) -> None:
-        panel_ids = set(panel_ids)
-        for dashboard in self.dashboards:
-            self.request(dashboard, panel_ids, delay=delay)
+        Without `delay`, as soon as the render interval allows.
+        """
+        self.requests.setdefault(dashboard, set()).update(panel_ids)
+        self._schedule(delay)
+
+    def request_all(self, panel_ids: Iterable[str], *, delay: float | None = None) -> None:
+        """Render `panel_ids` for every dashboard of the store; cheap to repeat."""
+        self.everyone.update(panel_ids)
+        self._schedule(delay)
+
+    def _schedule(self, delay: float | None) -> None:
+        if self.task is None:
+            self.task = asyncio.create_task(self._flush(self._until_allowed() if delay is None else delay))
+
+    def _until_allowed(self) -> float:
+        return max(self.last_render_at + COALESCE_SECONDS - asyncio.get_running_loop().time(), 0.0)
 
     async def _flush(self, delay: float) -> None:
         try:
-            while self.requests:
+            while self.requests or self.everyone:
                 await asyncio.sleep(delay)
                 requests, self.requests = self.requests, {}
-                wanted = set().union(*requests.values())
+                everyone, self.everyone = self.everyone, set()
+                wanted = everyone.union(*requests.values())
+                # Dashboards that join during the render have asked for a full render of their own.
+                targets = list(self.dashboards) if everyone else list(requests)
+                self.last_render_at = asyncio.get_running_loop().time()
                 try:
                     rendered = await render(self.store, wanted)
                 except Exception:
                     logger.exception("live render failed for store %s; retrying", self.store.public_id)
                     for dashboard, panel_ids in requests.items():
                         self.requests.setdefault(dashboard, set()).update(panel_ids)
+                    self.everyone |= everyone
                     delay = self.retry_seconds
                     continue
                 self.renders += 1
-                delay = COALESCE_SECONDS
-                for dashboard, panel_ids in requests.items():
+                delay = self._until_allowed()
+                shared = {p: html for p, html in rendered.items() if p in everyone}
+                for dashboard in targets:
                     if dashboard not in self.dashboards:
                         continue  # closed while the render ran
+                    own = requests.get(dashboard)
+                    panels = shared if not own else {
+                        p: html for p, html in rendered.items() if p in everyone or p in own}
                     try:
-                        await dashboard.deliver({p: html for p, html in rendered.items() if p in panel_ids})
+                        await dashboard.deliver(panels)
                     except Exception:
                         logger.warning("live: could not send to a dashboard of store %s", self.store.public_id,
                                        exc_info=True)
