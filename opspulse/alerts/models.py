@@ -37,6 +37,8 @@ class AlertEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["alert", "subject"], name="alert_event_subject_unique")
         ]
+        # The dashboard's alert panel reads a store's latest events.
+        indexes = [models.Index(fields=["store", "-fired_at", "-id"], name="alert_event_store_recent_idx")]
 
     def __str__(self) -> str:
         return self.message
