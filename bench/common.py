@@ -346,14 +346,16 @@ class Tenant:
     def delete_jobs(self) -> None:
         from django.db import connection
 
-        locks = [f"drain-store-{pk}" for pk in self.store_ids]
+        from opspulse.ingest.queue import DRAIN_TASK
 
+        # Drain jobs serve lanes shared with every other store; one that finds nothing
+        # ends at once, so only jobs waiting for no delivery at all are removed.
         def run() -> None:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "DELETE FROM procrastinate_jobs WHERE (lock = ANY(%s) OR queueing_lock = ANY(%s))"
-                    " AND status <> 'doing'",
-                    [locks, locks],
+                    "DELETE FROM procrastinate_jobs WHERE task_name = %s AND status = 'todo'"
+                    " AND NOT EXISTS (SELECT 1 FROM ingest_webhook_delivery WHERE status = 'pending')",
+                    [DRAIN_TASK],
                 )
 
         retry_db(run, what="deleting bench jobs")
@@ -372,11 +374,12 @@ def _delete_tenant(account_ids: list[int], user_ids: list[int], store_ids: list[
 
     from opspulse.accounts.models import Account, User
 
-    locks = [f"drain-store-{pk}" for pk in store_ids]
+    from opspulse.ingest.queue import DRAIN_TASK
 
     def running_jobs() -> int:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM procrastinate_jobs WHERE lock = ANY(%s) AND status = 'doing'", [locks])
+            cursor.execute("SELECT count(*) FROM procrastinate_jobs WHERE task_name = %s AND status = 'doing'",
+                           [DRAIN_TASK])
             return cursor.fetchone()[0]
 
     # A drain job still running (another worker's) would trip over the deletions.
@@ -388,9 +391,11 @@ def _delete_tenant(account_ids: list[int], user_ids: list[int], store_ids: list[
         with connection.cursor() as cursor:
             # Deliveries are by far the largest part: delete them in one statement first.
             cursor.execute("DELETE FROM ingest_webhook_delivery WHERE store_id = ANY(%s)", [store_ids])
-            # Any job of these stores still `doing` now belongs to a worker that is gone.
+            # A drain job left `doing` by a stopped bench worker would hold its lane.
             cursor.execute(
-                "DELETE FROM procrastinate_jobs WHERE lock = ANY(%s) OR queueing_lock = ANY(%s)", [locks, locks]
+                "DELETE FROM procrastinate_jobs j WHERE task_name = %s AND status = 'doing' AND NOT EXISTS"
+                " (SELECT 1 FROM procrastinate_workers w WHERE w.id = j.worker_id"
+                "  AND w.last_heartbeat > now() - interval '30 seconds')", [DRAIN_TASK]
             )
         with transaction.atomic():
             Account.objects.filter(pk__in=account_ids).delete()

@@ -556,7 +556,9 @@ class IngestBench:
         import psycopg
 
         from opspulse.ingest import endpoint
-        from opspulse.ingest.queue import INGEST_LOCK_BASE
+        from django.conf import settings
+
+        from opspulse.ingest.queue import INGEST_LOCK_BASE, drain_lock, lane_of
         from opspulse.lib import db
         from opspulse.platforms.shopify import verify as shopify_verify
         from opspulse.platforms.woocommerce import verify as woo_verify
@@ -584,7 +586,7 @@ class IngestBench:
                 "body": f"convert_to(:{prefix}_body, 'UTF8')",
                 "status": "'pending'",
                 "error": "''",
-                "queueing_lock": "('drain-store-' || :sid)",
+                "queueing_lock": "('drain-lane-' || :lane)",
             }
             unknown = set(re.findall(r"%\((\w+)\)s", sql)) - set(values)
             if unknown:
@@ -595,10 +597,10 @@ class IngestBench:
         store = self.tenant.stores[0]
         with psycopg.connect(db.conninfo(application_name="opspulse-bench")) as conn:
             cursor = conn.execute(sql, {
-                "lock_key": INGEST_LOCK_BASE + store.pk, "store_id": store.pk, "platform": store.platform,
+                "lock_key": INGEST_LOCK_BASE + lane_of(store.pk), "store_id": store.pk, "platform": store.platform,
                 "topic": "orders/create", "key": "bench-describe", "event_id": "",
                 "headers": psycopg.types.json.Jsonb({}), "body": b"{}", "status": "pending", "error": "",
-                "queueing_lock": f"drain-store-{store.pk}",
+                "queueing_lock": drain_lock(lane_of(store.pk)),
             })
             columns = [column.name for column in cursor.description]
             conn.rollback()
@@ -613,7 +615,8 @@ class IngestBench:
                   .replace("{RECORD_DELIVERY_WOOCOMMERCE}", statement("woo", "woocommerce"))
                   .replace("{JOB_WAITING}", columns[1]))
         defines = {
-            "run": self.tenant.run, "nstores": len(ids), "lockbase": INGEST_LOCK_BASE, "n": 0,
+            "run": self.tenant.run, "nstores": len(ids), "lanes": settings.DRAIN_LANES, "lockbase": INGEST_LOCK_BASE,
+            "n": 0,
             "shopify_topic": "orders/create", "shopify_headers": kept(shopify[1], shopify_verify.KEPT_HEADERS),
             "shopify_body": shopify[2].decode(),
             "woo_topic": "order.created", "woo_headers": kept(woo[1], woo_verify.KEPT_HEADERS),

@@ -12,13 +12,14 @@
 -- endpoint catches: a unique violation would end a pgbench client. The store lookup is
 -- left out: the endpoint caches it (INGEST_STORE_CACHE_SECONDS).
 --
--- Variables (pgbench -D): run, nstores, lockbase, n=0 and, per platform, the topic,
+-- Variables (pgbench -D): run, nstores, lanes, lockbase, n=0 and, per platform, the topic,
 -- kept headers (JSON) and body of a representative delivery.
 
 \set idx random(0, :nstores - 1)
 \set n :n + 1
 \set sid {STORE_ID}
-\set lockkey :lockbase + :sid
+\set lane :sid % :lanes
+\set lockkey :lockbase + :lane
 BEGIN;
 \if :idx % 2 = 0
 {RECORD_DELIVERY_SHOPIFY} \gset r_
@@ -29,8 +30,8 @@ BEGIN;
 \else
 SAVEPOINT defer;
 INSERT INTO procrastinate_jobs (queue_name, task_name, priority, lock, queueing_lock, args, scheduled_at)
-    VALUES ('ingest', 'opspulse.ingest.drain_store', 0, 'drain-store-' || :sid, 'drain-store-' || :sid,
-            jsonb_build_object('store_id', :sid::bigint), NULL)
+    VALUES ('ingest', 'opspulse.ingest.drain_lane', 0, 'drain-lane-' || :lane, 'drain-lane-' || :lane,
+            jsonb_build_object('lane', :lane::bigint), NULL)
     ON CONFLICT (queueing_lock) WHERE status = 'todo' DO NOTHING;
 RELEASE SAVEPOINT defer;
 \endif

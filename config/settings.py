@@ -181,6 +181,11 @@ INGEST_POOL_TIMEOUT = env_int("INGEST_POOL_TIMEOUT", 5)
 # Processing attempts for a delivery that keeps failing on a transient error.
 DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 5)
 DRAIN_BATCH_SIZE = env_int("DRAIN_BATCH_SIZE", 200)
+# Stores share this many drain lanes (one running job each); changing it is safe.
+DRAIN_LANES = env_int("DRAIN_LANES", 4)
+# A delivery that failed for a passing reason is tried again after about this many
+# seconds, doubling (with jitter) on every attempt.
+DELIVERY_RETRY_BASE_SECONDS = env_float("DELIVERY_RETRY_BASE_SECONDS", 1.0)
 # A drain job takes seconds; one `doing` for this long was lost by its worker.
 DRAIN_JOB_STUCK_SECONDS = env_int("DRAIN_JOB_STUCK_SECONDS", 600)
 PROCRASTINATE_WORKER_DEFAULTS = {

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DataError, transaction
+from django.db import DataError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -21,9 +22,14 @@ from opspulse.stores.models import Store
 
 logger = logging.getLogger("opspulse.ingest")
 
-# A drain job hands over to a fresh job after this many batches, so one busy store
-# cannot hold a worker forever while other stores wait.
-MAX_BATCHES_PER_JOB = 25
+# A drain job hands over to a fresh job after this many rounds (one batch per store
+# each), so a busy lane cannot hold a worker forever while other lanes wait.
+MAX_ROUNDS_PER_JOB = 25
+
+PENDING_STORES = """
+    SELECT DISTINCT store_id FROM ingest_webhook_delivery
+    WHERE status = 'pending' AND store_id %% %(lanes)s = %(lane)s
+"""
 
 
 class DeliveryError(Exception):
@@ -34,36 +40,77 @@ class DeliveryError(Exception):
         self.delivery_id = delivery_id
 
 
-def drain_store(*, store_id: int, batch_size: int | None = None) -> int:
-    """Process the store's pending deliveries; return how many were handled."""
+@dataclass
+class Drained:
+    handled: int = 0
+    # Seconds until the earliest delivery that waits for its next attempt is due.
+    retry_in: float | None = None
+
+    def wait(self, seconds: float) -> None:
+        self.retry_in = seconds if self.retry_in is None else min(self.retry_in, seconds)
+
+
+def drain_lane(*, lane: int, batch_size: int | None = None) -> Drained:
+    """Process the pending deliveries of the lane's stores, one batch per store per round."""
     batch_size = batch_size or settings.DRAIN_BATCH_SIZE
-    queue.wait_for_inflight_ingest(store_id)
-    store = Store.objects.filter(pk=store_id).first()
-    if store is None:
-        return 0
-    handled = 0
-    for _ in range(MAX_BATCHES_PER_JOB):
-        try:
-            count = process_batch(store=store, batch_size=batch_size)
-        except DeliveryError as exc:
-            if not record_failed_attempt(exc.delivery_id, exc.__cause__):
-                raise  # procrastinate retries the job after a backoff
-            continue  # the delivery is out of the way: go on with the next ones
-        handled += count
-        if count < batch_size:
+    queue.wait_for_inflight_ingest(lane)
+    result = Drained()
+    stores: dict[int, Store] = {}
+    for _ in range(MAX_ROUNDS_PER_JOB):
+        with connection.cursor() as cursor:
+            cursor.execute(PENDING_STORES, {"lanes": settings.DRAIN_LANES, "lane": lane})
+            store_ids = sorted(row[0] for row in cursor.fetchall())
+        missing = [pk for pk in store_ids if pk not in stores]
+        if missing:
+            stores.update(Store.objects.in_bulk(missing))
+        more = False
+        for store_id in store_ids:
+            if store_id in stores:
+                more |= drain_batch(stores[store_id], batch_size, result) == batch_size
+        if not more:
             # Deliveries that arrive from now on found this job running and deferred
             # a new one, so nothing is left behind.
-            return handled
-    queue.defer_drain(store_id)
-    return handled
+            return result
+    queue.defer_drain(lane)
+    return result
 
 
-def process_batch(*, store: Store, batch_size: int) -> int:
-    """Apply the store's next pending deliveries together; return how many were taken.
+def drain_store(*, store_id: int, batch_size: int | None = None) -> Drained:
+    """Process one store's pending deliveries, all of them that are due."""
+    batch_size = batch_size or settings.DRAIN_BATCH_SIZE
+    queue.wait_for_inflight_ingest(queue.lane_of(store_id))
+    result = Drained()
+    store = Store.objects.filter(pk=store_id).first()
+    while store is not None and drain_batch(store, batch_size, result) == batch_size:
+        pass
+    return result
 
-    Every delivery is parsed first; the records are then applied as one batch in a
-    savepoint. If that fails, each delivery is applied alone in its own savepoint, so
-    a bad one is found and marked without holding up the others.
+
+def drain_batch(store: Store, batch_size: int, result: Drained) -> int:
+    """Process the store's next batch; a delivery that fails for a passing reason waits."""
+    while True:
+        try:
+            count, wait = process_batch(store=store, batch_size=batch_size)
+        except DeliveryError as exc:
+            wait = record_failed_attempt(exc.delivery_id, exc.__cause__)
+            if wait is None:
+                continue  # marked failed, so out of the way: go on with the next ones
+            result.wait(wait)
+            return 0
+        if wait is not None:
+            result.wait(wait)
+        result.handled += count
+        return count
+
+
+def process_batch(*, store: Store, batch_size: int) -> tuple[int, float | None]:
+    """Apply the store's next pending deliveries together.
+
+    Return how many were taken and, if the batch stops at a delivery that waits for
+    its next attempt, the seconds until it is due. Every delivery is parsed first; the
+    records are then applied as one batch in a savepoint. If that fails, each delivery
+    is applied alone in its own savepoint, so a bad one is found and marked without
+    holding up the others.
     """
     with transaction.atomic():
         deliveries = list(
@@ -71,6 +118,14 @@ def process_batch(*, store: Store, batch_size: int) -> int:
             .filter(store=store, status=DeliveryStatus.PENDING)
             .order_by("id")[:batch_size]
         )
+        now = timezone.now()
+        wait = None
+        for position, delivery in enumerate(deliveries):
+            if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
+                # The store's deliveries are applied in order: the rest waits with it.
+                wait = (delivery.next_attempt_at - now).total_seconds()
+                deliveries = deliveries[:position]
+                break
         parsed = [(delivery, parse_delivery(delivery)) for delivery in deliveries]
         work = [(delivery, record) for delivery, record in parsed if record is not None]
         with publish.batch():
@@ -83,7 +138,7 @@ def process_batch(*, store: Store, batch_size: int) -> int:
                 for delivery, record in work:
                     apply_delivery(store, delivery, record)
         mark_done(deliveries)
-    return len(deliveries)
+    return len(deliveries), wait
 
 
 def parse_delivery(delivery: WebhookDelivery) -> commerce.Record | None:
@@ -140,36 +195,38 @@ def mark_done(deliveries: list[WebhookDelivery]) -> None:
         WebhookDelivery.objects.bulk_update(others, ["status", "error", "attempts", "processed_at"])
 
 
-def record_failed_attempt(delivery_id: int, cause: BaseException | None) -> bool:
-    """Count a failed attempt; after the last one mark the delivery failed. True if marked."""
+def record_failed_attempt(delivery_id: int, cause: BaseException | None) -> float | None:
+    """Count a failed attempt and return the seconds until the next; None once marked failed."""
     reason = f"{type(cause).__name__}: {cause}"[:2000] if cause else "unknown error"
     with transaction.atomic():
         delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
-        delivery.attempts = F("attempts") + 1
+        delivery.attempts += 1
         delivery.error = reason
-        delivery.save(update_fields=["attempts", "error"])
-        delivery.refresh_from_db(fields=["attempts"])
         if delivery.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
             delivery.status = DeliveryStatus.FAILED
             delivery.processed_at = timezone.now()
-            delivery.save(update_fields=["status", "processed_at"])
+            delivery.save(update_fields=["attempts", "error", "status", "processed_at"])
             logger.error("delivery %s failed after %s attempts: %s", delivery_id, delivery.attempts, reason)
-            return True
-    logger.warning("delivery %s attempt %s failed: %s", delivery_id, delivery.attempts, reason)
-    return False
+            return None
+        wait = queue.backoff_seconds(delivery.attempts - 1)
+        delivery.next_attempt_at = timezone.now() + timedelta(seconds=wait)
+        delivery.save(update_fields=["attempts", "error", "next_attempt_at"])
+    logger.warning("delivery %s attempt %s failed, next in %.1fs: %s", delivery_id, delivery.attempts, wait, reason)
+    return wait
 
 
 def requeue_waiting_deliveries(*, older_than: timedelta = timedelta(seconds=30)) -> list[int]:
-    """Defer a drain job for every store whose pending deliveries have waited too long.
+    """Defer a drain job for every lane whose pending deliveries have waited too long.
 
     A safety net: normally ingest defers the job itself, but a job can fail for good
     (its retries exhausted while the database was away) and leave deliveries behind.
     """
-    store_ids = list(
+    store_ids = (
         WebhookDelivery.objects.filter(
             status=DeliveryStatus.PENDING, received_at__lt=timezone.now() - older_than
         )
         .values_list("store_id", flat=True)
         .distinct()
     )
-    return [store_id for store_id in store_ids if queue.defer_drain(store_id)]
+    lanes = sorted({queue.lane_of(store_id) for store_id in store_ids})
+    return [lane for lane in lanes if queue.defer_drain(lane)]

@@ -2,8 +2,8 @@
 
 A plain ASGI app in front of Django, with psycopg and no ORM: this is the hot path,
 and on two cores Django's request stack plus the ORM would cut its throughput by
-more than half. The delivery row and the store's
-drain job are written in one transaction and the answer comes after the commit, so
+more than half. The delivery row and its lane's drain
+job are written in one transaction and the answer comes after the commit, so
 an acknowledged webhook is never lost and a rolled-back one leaves no job.
 
 Answers: 200 stored (or duplicate, or WooCommerce ping) · 401 bad or missing
@@ -49,9 +49,9 @@ STORE_BY_TOKEN = """
     FROM stores_store s LEFT JOIN stores_integration i ON i.store_id = s.id
     WHERE s.platform = 'woocommerce' AND s.ingest_token = %s
 """
-# One round trip per webhook: take the store's shared ingest lock, insert the delivery
-# (a duplicate inserts nothing), and look for a waiting drain job. The lock must be
-# held before the look (see queue.wait_for_inflight_ingest): both the insert and the
+# One round trip per webhook: take the lane's shared ingest lock, insert the delivery
+# (a duplicate inserts nothing), and look for the lane's waiting drain job. The lock
+# must be held before the look (see queue.wait_for_inflight_ingest): both the insert and the
 # look read from `locked`, which makes PostgreSQL take the lock first.
 RECORD_DELIVERY = f"""
     WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%(lock_key)s)),
@@ -330,13 +330,14 @@ class IngestApp:
             except (ValueError, RecursionError) as exc:
                 status, error = "ignored", f"unparseable payload: {exc}"
 
+        lane = queue.lane_of(store_id)
         pool = await self.open_pool()
         try:
             async with pool.connection() as conn, conn.transaction():
                 cursor = await conn.execute(
                     RECORD_DELIVERY,
                     {
-                        "lock_key": queue.ingest_lock_key(store_id),
+                        "lock_key": queue.ingest_lock_key(lane),
                         "store_id": store_id,
                         "platform": platform,
                         "topic": topic[:100],
@@ -346,14 +347,14 @@ class IngestApp:
                         "body": body,
                         "status": status,
                         "error": error,
-                        "queueing_lock": queue.drain_lock(store_id),
+                        "queueing_lock": queue.drain_lock(lane),
                     },
                 )
                 delivery_id, job_waiting = await cursor.fetchone()
                 if delivery_id is None:
                     return _json(200, status="duplicate")
                 if status == "pending" and not job_waiting:
-                    await queue.defer_drain_job(conn, store_id)
+                    await queue.defer_drain_job(conn, lane)
         except psycopg.errors.ForeignKeyViolation as exc:
             self.store_cache.pop(cache_key, None)
             raise StoreGone from exc

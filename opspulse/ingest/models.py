@@ -15,7 +15,7 @@ class WebhookDelivery(models.Model):
     """One webhook as it arrived: the ingest log, the dedupe key and the work queue.
 
     Rows are written by the ingest endpoint (opspulse.ingest.endpoint, plain SQL) and
-    drained in id order, per store, by opspulse.ingest.tasks.drain_store.
+    drained in id order, per store, by opspulse.ingest.tasks.drain_lane.
     """
 
     store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="deliveries")
@@ -33,6 +33,8 @@ class WebhookDelivery(models.Model):
     )
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # After a failed attempt the delivery (and the store's later ones) waits until then.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -1,30 +1,53 @@
-"""The per-store drain job: at most one waiting, at most one running, per store.
+"""Drain lanes: at most one waiting and one running drain job per lane.
 
-Ingest defers `drain_store(store_id)` with a queueing lock, so a burst of deliveries
-for a store adds one job row (and one NOTIFY), not one per webhook. A delivery whose
-ingest saw a drain job still waiting relies on that job to pick it up; the job's
-start therefore waits, through an advisory lock, for every ingest transaction of its
-store that is still in flight (see `wait_for_inflight_ingest`).
+Stores are spread over DRAIN_LANES lanes (store id modulo the lane count). Ingest
+defers `drain_lane(lane)` with a queueing lock, so a burst of deliveries adds one job
+row per lane, not one per webhook or per store; the job then takes every pending
+delivery of the lane's stores, store by store, in batches. A delivery whose ingest saw
+a drain job still waiting relies on that job to pick it up; the job's start therefore
+waits, through an advisory lock, for every ingest transaction of its lane that is
+still in flight (see `wait_for_inflight_ingest`).
+
+Retries of a failed delivery wait in the delivery row (`next_attempt_at`), not in the
+queue: a delayed job under the lane's queueing lock would make new deliveries of the
+whole lane wait for it. Delayed jobs use a queueing lock of their own.
 """
 
 from __future__ import annotations
 
+import random
+
 import procrastinate
+from django.conf import settings
 from django.db import connection, transaction
 from procrastinate.exceptions import AlreadyEnqueued
 
-DRAIN_TASK = "opspulse.ingest.drain_store"
+DRAIN_TASK = "opspulse.ingest.drain_lane"
 DRAIN_QUEUE = "ingest"
 # Advisory lock keys for ingest live in their own range of the 64-bit key space.
 INGEST_LOCK_BASE = 0x4F50_0000_0000
 
 
-def drain_lock(store_id: int) -> str:
-    return f"drain-store-{store_id}"
+def lane_of(store_id: int) -> int:
+    return store_id % settings.DRAIN_LANES
 
 
-def ingest_lock_key(store_id: int) -> int:
-    return INGEST_LOCK_BASE + store_id
+def drain_lock(lane: int) -> str:
+    return f"drain-lane-{lane}"
+
+
+def retry_lock(lane: int) -> str:
+    return f"drain-lane-{lane}-later"
+
+
+def ingest_lock_key(lane: int) -> int:
+    return INGEST_LOCK_BASE + lane
+
+
+def backoff_seconds(attempt: int, *, cap: float = 60.0) -> float:
+    """Exponential backoff with full jitter, so the retries of many stores don't align."""
+    base = settings.DELIVERY_RETRY_BASE_SECONDS
+    return base / 2 + random.uniform(0, min(cap, base * 2**attempt))
 
 
 # Defers on the ingest endpoint's own psycopg connection (never opens a pool), so the
@@ -32,58 +55,62 @@ def ingest_lock_key(store_id: int) -> int:
 _deferrer = procrastinate.App(connector=procrastinate.PsycopgConnector())
 
 
-async def hold_ingest_lock(conn, store_id: int) -> None:
-    await conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (ingest_lock_key(store_id),))
+async def hold_ingest_lock(conn, lane: int) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (ingest_lock_key(lane),))
 
 
 WAITING_JOB_QUERY = "SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = %(queueing_lock)s AND status = 'todo'"
 
 
-async def ensure_drain_job(conn, store_id: int) -> None:
-    """Defer the store's drain job in the caller's transaction unless one is waiting."""
+async def ensure_drain_job(conn, lane: int) -> None:
+    """Defer the lane's drain job in the caller's transaction unless one is waiting."""
     # The common case under load: a job is already waiting. Looking first (an index
     # probe) spares a failing insert per webhook. If that job starts right after this
     # look, its start waits for this transaction (wait_for_inflight_ingest).
-    waiting = await conn.execute(f"SELECT EXISTS ({WAITING_JOB_QUERY})", {"queueing_lock": drain_lock(store_id)})
+    waiting = await conn.execute(f"SELECT EXISTS ({WAITING_JOB_QUERY})", {"queueing_lock": drain_lock(lane)})
     if not (await waiting.fetchone())[0]:
-        await defer_drain_job(conn, store_id)
+        await defer_drain_job(conn, lane)
 
 
-async def defer_drain_job(conn, store_id: int) -> None:
-    """Defer the store's drain job in the caller's transaction; a waiting one suffices."""
+async def defer_drain_job(conn, lane: int) -> None:
+    """Defer the lane's drain job in the caller's transaction; a waiting one suffices."""
     try:
         # A savepoint: a queueing-lock conflict must not abort the caller's transaction.
         async with conn.transaction():
             await _deferrer.configure_task(
                 name=DRAIN_TASK,
                 queue=DRAIN_QUEUE,
-                lock=drain_lock(store_id),
-                queueing_lock=drain_lock(store_id),
+                lock=drain_lock(lane),
+                queueing_lock=drain_lock(lane),
                 connection=conn,
-            ).defer_async(store_id=store_id)
+            ).defer_async(lane=lane)
     except AlreadyEnqueued:
         pass
 
 
-def defer_drain(store_id: int, *, attempt: int = 0, delay: float = 0) -> bool:
-    """Defer the store's drain job on Django's connection; False if one is waiting."""
-    from opspulse.ingest.tasks import drain_store
+def defer_drain(lane: int, *, attempt: int = 0, delay: float = 0) -> bool:
+    """Defer the lane's drain job on Django's connection; False if one is waiting.
+
+    A delayed job waits under its own queueing lock, so ingest still defers an
+    immediate one for the lane's new deliveries.
+    """
+    from opspulse.ingest.tasks import drain_lane
 
     options = {"schedule_in": {"seconds": delay}} if delay else {}
     try:
         with transaction.atomic():
-            drain_store.configure(
-                lock=drain_lock(store_id), queueing_lock=drain_lock(store_id), **options
-            ).defer(store_id=store_id, attempt=attempt)
+            drain_lane.configure(
+                lock=drain_lock(lane), queueing_lock=retry_lock(lane) if delay else drain_lock(lane), **options
+            ).defer(lane=lane, attempt=attempt)
     except AlreadyEnqueued:
         return False
     return True
 
 
-def wait_for_inflight_ingest(store_id: int) -> None:
-    """Return once every ingest transaction of the store that began earlier has ended."""
+def wait_for_inflight_ingest(lane: int) -> None:
+    """Return once every ingest transaction of the lane that began earlier has ended."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ingest_lock_key(store_id)])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ingest_lock_key(lane)])
 
 
 STUCK_DRAIN_JOBS = """
@@ -100,7 +127,7 @@ def stuck_drain_jobs(*, older_than_seconds: float) -> list[int]:
 
     A worker that loses the database while finishing a job leaves it `doing`; the
     worker lives on, so procrastinate does not count the job as stalled, and the job
-    keeps its store's lock, which would hold up every later drain job of the store.
+    keeps its lane's lock, which would hold up every later drain job of the lane.
     """
     with connection.cursor() as cursor:
         cursor.execute(STUCK_DRAIN_JOBS, [DRAIN_TASK, older_than_seconds])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from procrastinate import JobContext
@@ -14,26 +12,26 @@ from procrastinate.jobs import Status
 from opspulse.ingest import actions, queue
 
 
-def backoff_seconds(attempt: int, *, base: float = 1.0, cap: float = 60.0) -> float:
-    """Exponential backoff with full jitter, so the retries of many stores don't align."""
-    return base / 2 + random.uniform(0, min(cap, base * 2**attempt))
+backoff_seconds = queue.backoff_seconds
 
 
 @app.task(name=queue.DRAIN_TASK, queue=queue.DRAIN_QUEUE)
-def drain_store(store_id: int, attempt: int = 0) -> None:
-    """Process the store's pending deliveries; after a failure, a successor job retries.
+def drain_lane(lane: int, attempt: int = 0) -> None:
+    """Process the lane's pending deliveries; after a failure, a successor job retries.
 
     procrastinate's own retry is not used: it would put this job back in the queue under
-    the store's queueing lock, which the store's next job may already hold (ingest
-    defers one while this one runs), and the failed job would then stay `doing` and
-    block the store. A successor job, deferred after a backoff unless one is already
-    waiting, takes over instead; this job ends as failed.
+    the lane's queueing lock, which the lane's next job may already hold (ingest defers
+    one while this one runs), and the failed job would then stay `doing` and block the
+    lane. A successor job, deferred after a backoff, takes over instead; this job ends
+    as failed. A delivery that waits for its next attempt gets a delayed job as well.
     """
     try:
-        actions.drain_store(store_id=store_id)
+        drained = actions.drain_lane(lane=lane)
     except Exception:
-        queue.defer_drain(store_id, attempt=attempt + 1, delay=backoff_seconds(attempt))
+        queue.defer_drain(lane, attempt=attempt + 1, delay=backoff_seconds(attempt))
         raise
+    if drained.retry_in is not None:
+        queue.defer_drain(lane, delay=max(drained.retry_in, 0.1))
 
 
 @app.periodic(cron="* * * * *", periodic_id="ingest-sweep")
@@ -48,7 +46,7 @@ async def sweep(context: JobContext, timestamp: int) -> None:
     job_manager = context.app.job_manager
     stuck = await sync_to_async(queue.stuck_drain_jobs)(older_than_seconds=settings.DRAIN_JOB_STUCK_SECONDS)
     for job_id in stuck:
-        # Ending it frees the store's lock; its deliveries are still pending and are
+        # Ending it frees the lane's lock; its deliveries are still pending and are
         # queued again below.
         await job_manager.finish_job_by_id_async(job_id, status=Status.FAILED, delete_job=False)
     for job in await job_manager.get_stalled_jobs():
@@ -56,6 +54,6 @@ async def sweep(context: JobContext, timestamp: int) -> None:
             await job_manager.retry_job(job)
         except UniqueViolation:
             # A newer job with the same queueing lock is already waiting and will do
-            # the same work (drain jobs take every pending delivery of their store).
+            # the same work (drain jobs take every pending delivery of their lane).
             await job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
     await sync_to_async(actions.requeue_waiting_deliveries)()

@@ -142,6 +142,7 @@ def test_invalid_payload_is_marked_failed_and_the_rest_processed(web, shopify_st
 
 
 def test_transient_failure_is_retried_then_marked_failed(web, shopify_store, settings):
+    settings.DELIVERY_RETRY_BASE_SECONDS = 0
     # A database-level fault only for order 5001: processing it raises every time.
     with connection.cursor() as cursor:
         cursor.execute(
@@ -157,10 +158,7 @@ def test_transient_failure_is_retried_then_marked_failed(web, shopify_store, set
         post_shopify(web.url, shopify_store, "orders/create", shopify_order(5002))
 
         for _ in range(settings.DELIVERY_MAX_ATTEMPTS):
-            try:
-                actions.drain_store(store_id=shopify_store.pk)
-            except actions.DeliveryError:
-                pass
+            actions.drain_store(store_id=shopify_store.pk)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TRIGGER refuse_order ON commerce_order; DROP FUNCTION refuse_order();")
@@ -184,28 +182,71 @@ def test_retry_delays_back_off_with_jitter():
     assert all(0.5 <= delay <= 60.5 for delay in late)  # capped
 
 
+def test_failing_delivery_waits_for_its_retry_without_holding_up_other_stores(web, shopify_store, woo_store, settings):
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    from opspulse.ingest import queue
+    from opspulse.ingest.tasks import drain_lane
+
+    settings.DRAIN_LANES = 1  # both stores share the lane
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
+    post_woo(web.url, woo_store, "order.created", payloads.woo_order(7001, items=[TEE], date_created=T0, date_modified=T0))
+    ProcrastinateJob.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION refuse_order() RETURNS trigger AS $$
+            BEGIN RAISE EXCEPTION 'disk on fire'; END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER refuse_order BEFORE INSERT ON commerce_order
+                FOR EACH ROW WHEN (NEW.external_id = '5001') EXECUTE FUNCTION refuse_order();
+            """
+        )
+    try:
+        drain_lane(lane=0)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER refuse_order ON commerce_order; DROP FUNCTION refuse_order();")
+
+    # the other store's order went through; the failing one waits for its next attempt
+    assert list(Order.objects.values_list("external_id", flat=True)) == ["7001"]
+    waiting = WebhookDelivery.objects.get(store=shopify_store)
+    assert (waiting.status, waiting.attempts) == (DeliveryStatus.PENDING, 1)
+    assert "disk on fire" in waiting.error
+    assert waiting.next_attempt_at > datetime.now(UTC)
+    # a delayed job will retry it, under a queueing lock that leaves the lane's own free
+    retry = ProcrastinateJob.objects.get()
+    assert (retry.queueing_lock, retry.status) == (queue.retry_lock(0), "todo")
+    assert retry.scheduled_at > datetime.now(UTC)
+
+    WebhookDelivery.objects.update(next_attempt_at=datetime.now(UTC))
+    drain_lane(lane=0)
+    assert Order.objects.count() == 2
+
+
 def test_failed_drain_job_hands_over_to_a_delayed_successor(web, shopify_store):
     from procrastinate.contrib.django.models import ProcrastinateJob
 
-    from opspulse.ingest.tasks import drain_store
+    from opspulse.ingest import queue
+    from opspulse.ingest.tasks import drain_lane
 
+    lane = queue.lane_of(shopify_store.pk)
     post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
     ProcrastinateJob.objects.all().delete()
     with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE commerce_order ADD CONSTRAINT refuse_all CHECK (false) NOT VALID")
+        # The job itself cannot work: its table is gone for the moment.
+        cursor.execute("ALTER TABLE ingest_webhook_delivery RENAME TO ingest_webhook_delivery_away")
     try:
-        with pytest.raises(actions.DeliveryError):
-            drain_store(store_id=shopify_store.pk, attempt=3)
+        with pytest.raises(Exception, match="ingest_webhook_delivery"):
+            drain_lane(lane=lane, attempt=3)
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE commerce_order DROP CONSTRAINT refuse_all")
+            cursor.execute("ALTER TABLE ingest_webhook_delivery_away RENAME TO ingest_webhook_delivery")
 
     successor = ProcrastinateJob.objects.get()
     assert (successor.args, successor.status, successor.queueing_lock) == (
-        {"store_id": shopify_store.pk, "attempt": 4}, "todo", f"drain-store-{shopify_store.pk}",
+        {"lane": lane, "attempt": 4}, "todo", queue.retry_lock(lane),
     )
     assert successor.scheduled_at > datetime.now(UTC)
-    assert WebhookDelivery.objects.get().attempts == 1
 
 
 def test_deliveries_left_behind_are_requeued(web, shopify_store):
@@ -215,7 +256,9 @@ def test_deliveries_left_behind_are_requeued(web, shopify_store):
     ProcrastinateJob.objects.all().delete()  # as if the job had failed for good
     WebhookDelivery.objects.update(received_at=datetime.now(UTC) - timedelta(minutes=5))
 
-    assert actions.requeue_waiting_deliveries() == [shopify_store.pk]
+    from opspulse.ingest import queue
+
+    assert actions.requeue_waiting_deliveries() == [queue.lane_of(shopify_store.pk)]
     run_worker_until_idle()
 
     assert Order.objects.get().external_id == "5001"
@@ -243,7 +286,7 @@ def test_job_left_doing_under_a_live_worker_is_ended_and_its_store_drained(web, 
         worker_id = cursor.fetchone()[0]
         cursor.execute(
             "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s"
-            " WHERE task_name = 'opspulse.ingest.drain_store' RETURNING id",
+            " WHERE task_name = 'opspulse.ingest.drain_lane' RETURNING id",
             [worker_id],
         )
         job_id = cursor.fetchone()[0]
@@ -268,7 +311,7 @@ def test_job_stuck_on_a_dead_worker_runs_again(web, shopify_store):
         )
         worker_id = cursor.fetchone()[0]
         cursor.execute(
-            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s WHERE task_name = 'opspulse.ingest.drain_store'",
+            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s WHERE task_name = 'opspulse.ingest.drain_lane'",
             [worker_id],
         )
 

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import SHOPIFY_SECRET, WOO_SECRET, WebServer
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
-from opspulse.ingest.queue import drain_lock
+from opspulse.ingest.queue import drain_lock, lane_of
 from opspulse.ingest.tests.helpers import post_shopify, post_woo, shopify_order
 from opspulse.sim import payloads
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def drain_jobs(store) -> int:
     from procrastinate.contrib.django.models import ProcrastinateJob
 
-    return ProcrastinateJob.objects.filter(queueing_lock=drain_lock(store.pk), status="todo").count()
+    return ProcrastinateJob.objects.filter(queueing_lock=drain_lock(lane_of(store.pk)), status="todo").count()
 
 
 def test_signed_order_is_stored_and_queued(web, shopify_store):
