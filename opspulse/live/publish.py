@@ -81,7 +81,9 @@ def _send(messages_by_store: dict[str, list[dict[str, Any]]]) -> None:
     if settings.LIVE_TRANSPORT == "postgres":
         _notify(messages_by_store)
     else:
-        transaction.on_commit(lambda: _send_to_layer(messages_by_store))
+        # robust: the data is committed whatever happens to the message; a dashboard
+        # that misses it catches up when it reconnects.
+        transaction.on_commit(lambda: _send_to_layer(messages_by_store), robust=True)
 
 
 def _chunks(messages_by_store: dict[str, list[dict[str, Any]]]) -> Iterator[str]:
@@ -110,8 +112,14 @@ def _send_to_layer(messages_by_store: dict[str, list[dict[str, Any]]]) -> None:
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
+    from redis.exceptions import RedisError
+
     layer = get_channel_layer()
     for store, messages in messages_by_store.items():
-        async_to_sync(layer.group_send)(
-            group_name(store), {"type": MESSAGE_EVENT_TYPE, "messages": messages}
-        )
+        event = {"type": MESSAGE_EVENT_TYPE, "messages": messages}
+        try:
+            async_to_sync(layer.group_send)(group_name(store), event)
+        except (ConnectionError, OSError, RedisError):
+            # After a Redis restart the layer's pooled connection is dead and the first
+            # command on it fails; the retry takes a new connection.
+            async_to_sync(layer.group_send)(group_name(store), event)
