@@ -186,10 +186,12 @@ DRAIN_LANES = env_int("DRAIN_LANES", 4)
 # A delivery that failed for a passing reason is tried again after about this many
 # seconds, doubling (with jitter) on every attempt.
 DELIVERY_RETRY_BASE_SECONDS = env_float("DELIVERY_RETRY_BASE_SECONDS", 1.0)
-# A drain job takes seconds; one `doing` for this long was lost by its worker.
-DRAIN_JOB_STUCK_SECONDS = env_int("DRAIN_JOB_STUCK_SECONDS", 600)
+# A drain job hands over to a successor after this long; one `doing` for much longer
+# lost its database connection while finishing and is ended by the sweep.
+DRAIN_JOB_MAX_SECONDS = env_float("DRAIN_JOB_MAX_SECONDS", 20)
+DRAIN_JOB_STUCK_SECONDS = env_int("DRAIN_JOB_STUCK_SECONDS", 120)
 PROCRASTINATE_WORKER_DEFAULTS = {
-    # A store's next drain job waits, locked, while the current one runs; nothing
+    # A lane's next drain job waits, locked, while the current one runs; nothing
     # notifies the worker when that lock frees, so it looks again this often. The
     # worker therefore needs no LISTEN connection, and without one it survives a
     # database restart (procrastinate stops a worker whose LISTEN connection dies).

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DataError, connection, transaction
+from django.db import DataError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -22,8 +23,12 @@ from opspulse.stores.models import Store
 
 logger = logging.getLogger("opspulse.ingest")
 
+# Errors of the connection, not of a delivery: the whole job stops and a successor retries.
+CONNECTION_ERRORS = (OperationalError, InterfaceError)
+
 # A drain job hands over to a fresh job after this many rounds (one batch per store
-# each), so a busy lane cannot hold a worker forever while other lanes wait.
+# each) or DRAIN_JOB_MAX_SECONDS, so a busy lane cannot hold a worker for long while
+# other lanes wait, and a job `doing` for much longer is known to be stuck.
 MAX_ROUNDS_PER_JOB = 25
 
 PENDING_STORES = """
@@ -56,6 +61,7 @@ def drain_lane(*, lane: int, batch_size: int | None = None) -> Drained:
     queue.wait_for_inflight_ingest(lane)
     result = Drained()
     stores: dict[int, Store] = {}
+    deadline = time.monotonic() + settings.DRAIN_JOB_MAX_SECONDS
     for _ in range(MAX_ROUNDS_PER_JOB):
         with connection.cursor() as cursor:
             cursor.execute(PENDING_STORES, {"lanes": settings.DRAIN_LANES, "lane": lane})
@@ -67,6 +73,9 @@ def drain_lane(*, lane: int, batch_size: int | None = None) -> Drained:
         for store_id in store_ids:
             if store_id in stores:
                 more |= drain_batch(stores[store_id], batch_size, result) == batch_size
+            if time.monotonic() > deadline:
+                queue.defer_drain(lane)
+                return result
         if not more:
             # Deliveries that arrive from now on found this job running and deferred
             # a new one, so nothing is left behind.
@@ -92,6 +101,8 @@ def drain_batch(store: Store, batch_size: int, result: Drained) -> int:
         try:
             count, wait = process_batch(store=store, batch_size=batch_size)
         except DeliveryError as exc:
+            if isinstance(exc.__cause__, CONNECTION_ERRORS):
+                raise exc.__cause__ from None  # the database is away, not this delivery at fault
             wait = record_failed_attempt(exc.delivery_id, exc.__cause__)
             if wait is None:
                 continue  # marked failed, so out of the way: go on with the next ones
@@ -132,6 +143,8 @@ def process_batch(*, store: Store, batch_size: int) -> tuple[int, float | None]:
             try:
                 with publish.discard_on_error(), transaction.atomic():
                     commerce.apply_records(store=store, records=[record for _, record in work])
+            except CONNECTION_ERRORS:
+                raise  # the database is away: one by one would fail as well
             except Exception:
                 logger.warning("store %s: batch of %s failed, applying its deliveries one by one",
                                store.pk, len(work), exc_info=True)

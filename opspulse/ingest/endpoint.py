@@ -331,31 +331,38 @@ class IngestApp:
                 status, error = "ignored", f"unparseable payload: {exc}"
 
         lane = queue.lane_of(store_id)
+        params = {
+            "lock_key": queue.ingest_lock_key(lane),
+            "store_id": store_id,
+            "platform": platform,
+            "topic": topic[:100],
+            "key": key[:200],
+            "event_id": event_id[:100],
+            "headers": psycopg.types.json.Jsonb(headers),
+            "body": body,
+            "status": status,
+            "error": error,
+            "queueing_lock": queue.drain_lock(lane),
+        }
         pool = await self.open_pool()
-        try:
-            async with pool.connection() as conn, conn.transaction():
-                cursor = await conn.execute(
-                    RECORD_DELIVERY,
-                    {
-                        "lock_key": queue.ingest_lock_key(lane),
-                        "store_id": store_id,
-                        "platform": platform,
-                        "topic": topic[:100],
-                        "key": key[:200],
-                        "event_id": event_id[:100],
-                        "headers": psycopg.types.json.Jsonb(headers),
-                        "body": body,
-                        "status": status,
-                        "error": error,
-                        "queueing_lock": queue.drain_lock(lane),
-                    },
-                )
-                delivery_id, job_waiting = await cursor.fetchone()
-                if delivery_id is None:
-                    return _json(200, status="duplicate")
-                if status == "pending" and not job_waiting:
-                    await queue.defer_drain_job(conn, lane)
-        except psycopg.errors.ForeignKeyViolation as exc:
-            self.store_cache.pop(cache_key, None)
-            raise StoreGone from exc
+        for attempt in (1, 2):
+            try:
+                async with pool.connection() as conn, conn.transaction():
+                    cursor = await conn.execute(RECORD_DELIVERY, params)
+                    delivery_id, job_waiting = await cursor.fetchone()
+                    if delivery_id is None:
+                        return _json(200, status="duplicate")
+                    if status == "pending" and not job_waiting:
+                        await queue.defer_drain_job(conn, lane)
+                break
+            except psycopg.errors.ForeignKeyViolation as exc:
+                self.store_cache.pop(cache_key, None)
+                raise StoreGone from exc
+            except psycopg.OperationalError:
+                # Pooled connections that died with a database restart fail on first
+                # use: drop every dead one, then try once more. Repeating is safe: had
+                # the first try committed, the second finds a duplicate.
+                if attempt == 2 or pool.closed:
+                    raise
+                await pool.check()
         return _json(200, status="accepted" if status == "pending" else "stored", id=delivery_id)

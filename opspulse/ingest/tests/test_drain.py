@@ -319,3 +319,23 @@ def test_job_stuck_on_a_dead_worker_runs_again(web, shopify_store):
     run_worker_until_idle()
 
     assert Order.objects.get().external_id == "5001"
+
+
+def test_drain_job_hands_over_to_a_successor_when_its_time_is_up(web, shopify_store, woo_store, settings):
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    from opspulse.ingest import queue
+
+    settings.DRAIN_LANES = 1
+    settings.DRAIN_JOB_MAX_SECONDS = 0
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
+    post_woo(web.url, woo_store, "order.created", payloads.woo_order(7001, items=[TEE], date_created=T0, date_modified=T0))
+    ProcrastinateJob.objects.all().delete()
+
+    drained = actions.drain_lane(lane=0)
+
+    # one store's batch, then the time is up: a successor job takes the rest
+    assert drained.handled == 1
+    assert WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).count() == 1
+    successor = ProcrastinateJob.objects.get()
+    assert (successor.queueing_lock, successor.status) == (queue.drain_lock(0), "todo")
