@@ -168,6 +168,9 @@ else:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("LIVE_TRANSPORT must be 'postgres' or 'redis'")
+# The share of one core that a web process's dashboard renders may take; under more
+# load a store's frames come less often (opspulse.live.hub).
+LIVE_RENDER_SHARE = env_float("LIVE_RENDER_SHARE", 0.5)
 
 # Ingest
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)

@@ -5,12 +5,18 @@ and hands the same HTML to each open dashboard, which sends only what its page l
 Requests that arrive while a render is pending join it; requests that arrive while a
 render runs wait for the next one, because that render may have read the database
 before the change they announce.
+
+A store is rendered at once after a quiet spell, then at most once per interval. The
+interval grows with the process's load: renders of all its stores together may take
+about LIVE_RENDER_SHARE of one core, so a flash sale across many stores makes frames
+less frequent instead of starving the event loop (and the webhooks it answers).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, datetime
@@ -18,28 +24,33 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from opspulse.live import fragments
 from opspulse.stores.models import Store
 
 logger = logging.getLogger("opspulse.live")
 
-# A store's dashboards are rendered at most this often: the first change after a quiet
-# spell is rendered at once, and a burst of orders becomes one frame per interval.
+# A store's dashboards are rendered at most this often, however idle the process: the
+# first change after a quiet spell is rendered at once, and a burst of orders becomes
+# one frame per interval.
 COALESCE_SECONDS = 0.05
+# Weight of the latest render in the running mean of render times.
+SMOOTHING = 0.1
 
 
 class Dashboard(Protocol):
     async def deliver(self, rendered: dict[str, str]) -> None: ...
 
 
-def _render(store: Store, panel_ids: Iterable[str]) -> dict[str, str]:
-    return fragments.render_panels(store, panel_ids, oob=True)
+def _render(store: Store, panel_ids: Iterable[str]) -> tuple[dict[str, str], float]:
+    started = time.perf_counter()
+    return fragments.render_panels(store, panel_ids, oob=True), time.perf_counter() - started
 
 
 # Renders run in the shared thread pool rather than the single thread-sensitive one,
 # so renders of different stores are not serialised behind one thread.
-render: Callable[[Store, Iterable[str]], Awaitable[dict[str, str]]] = database_sync_to_async(
+render: Callable[[Store, Iterable[str]], Awaitable[tuple[dict[str, str], float]]] = database_sync_to_async(
     _render, thread_sensitive=False
 )
 
@@ -51,8 +62,9 @@ class StoreHub:
     # Panels that change with the clock alone are refreshed this often, once per store.
     clock_seconds = 30.0
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, owner: DashboardHubs) -> None:
         self.store = store
+        self.owner = owner
         self.dashboards: set[Dashboard] = set()
         self.requests: dict[Dashboard, set[str]] = {}
         # Panels wanted by every dashboard of the store (a change to the store's data).
@@ -100,7 +112,7 @@ class StoreHub:
             self.task = asyncio.create_task(self._flush(self._until_allowed() if delay is None else delay))
 
     def _until_allowed(self) -> float:
-        return max(self.last_render_at + COALESCE_SECONDS - asyncio.get_running_loop().time(), 0.0)
+        return max(self.last_render_at + self.owner.interval() - asyncio.get_running_loop().time(), 0.0)
 
     async def _flush(self, delay: float) -> None:
         try:
@@ -113,7 +125,7 @@ class StoreHub:
                 targets = list(self.dashboards) if everyone else list(requests)
                 self.last_render_at = asyncio.get_running_loop().time()
                 try:
-                    rendered = await render(self.store, wanted)
+                    rendered, render_seconds = await render(self.store, wanted)
                 except Exception:
                     logger.exception("live render failed for store %s; retrying", self.store.public_id)
                     for dashboard, panel_ids in requests.items():
@@ -122,7 +134,7 @@ class StoreHub:
                     delay = self.retry_seconds
                     continue
                 self.renders += 1
-                delay = self._until_allowed()
+                sending_started = time.perf_counter()
                 shared = {p: html for p, html in rendered.items() if p in everyone}
                 for dashboard in targets:
                     if dashboard not in self.dashboards:
@@ -135,6 +147,8 @@ class StoreHub:
                     except Exception:
                         logger.warning("live: could not send to a dashboard of store %s", self.store.public_id,
                                        exc_info=True)
+                self.owner.record(render_seconds + time.perf_counter() - sending_started)
+                delay = self._until_allowed()
         finally:
             self.task = None
 
@@ -144,11 +158,21 @@ class DashboardHubs:
 
     def __init__(self) -> None:
         self.hubs: dict[int, StoreHub] = {}
+        # Running mean of the time to render a store and send it to its dashboards.
+        self.flush_seconds = 0.0
+
+    def record(self, seconds: float) -> None:
+        self.flush_seconds += SMOOTHING * (seconds - self.flush_seconds)
+
+    def interval(self) -> float:
+        """The shortest time between two renders of a store, given the process's load."""
+        busy = len(self.hubs) * self.flush_seconds / settings.LIVE_RENDER_SHARE
+        return max(COALESCE_SECONDS, busy)
 
     def join(self, store: Store, dashboard: Dashboard) -> StoreHub:
         hub = self.hubs.get(store.pk)
         if hub is None:
-            hub = self.hubs[store.pk] = StoreHub(store)
+            hub = self.hubs[store.pk] = StoreHub(store, self)
         hub.dashboards.add(dashboard)
         return hub
 
