@@ -7,9 +7,10 @@ render runs wait for the next one, because that render may have read the databas
 before the change they announce.
 
 A store is rendered at once after a quiet spell, then at most once per interval. The
-interval grows with the process's load: renders of all its stores together may take
-about LIVE_RENDER_SHARE of one core, so a flash sale across many stores makes frames
-less frequent instead of starving the event loop (and the webhooks it answers).
+interval follows the process's load: while renders (and sending their frames) take
+more than LIVE_RENDER_SHARE of one core, it grows; while they take less than half of
+that, it shrinks back to COALESCE_SECONDS. A flash sale across many stores thus makes
+frames less frequent instead of starving the event loop (and the webhooks it answers).
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ logger = logging.getLogger("opspulse.live")
 # first change after a quiet spell is rendered at once, and a burst of orders becomes
 # one frame per interval.
 COALESCE_SECONDS = 0.05
-# Weight of the latest render in the running mean of render times.
-SMOOTHING = 0.1
+# The longest interval between two renders of a store, however busy the process.
+MAX_INTERVAL_SECONDS = 5.0
+# How often the interval is adjusted to the measured load.
+PACING_WINDOW_SECONDS = 1.0
 
 
 class Dashboard(Protocol):
@@ -158,16 +161,27 @@ class DashboardHubs:
 
     def __init__(self) -> None:
         self.hubs: dict[int, StoreHub] = {}
-        # Running mean of the time to render a store and send it to its dashboards.
-        self.flush_seconds = 0.0
+        self.current_interval = COALESCE_SECONDS
+        # Time spent rendering and sending since the window started.
+        self.busy_seconds = 0.0
+        self.window_started = time.monotonic()
 
     def record(self, seconds: float) -> None:
-        self.flush_seconds += SMOOTHING * (seconds - self.flush_seconds)
+        self.busy_seconds += seconds
 
     def interval(self) -> float:
         """The shortest time between two renders of a store, given the process's load."""
-        busy = len(self.hubs) * self.flush_seconds / settings.LIVE_RENDER_SHARE
-        return max(COALESCE_SECONDS, busy)
+        now = time.monotonic()
+        elapsed = now - self.window_started
+        if elapsed >= PACING_WINDOW_SECONDS:
+            share = self.busy_seconds / elapsed
+            target = settings.LIVE_RENDER_SHARE
+            if share > target:
+                self.current_interval = min(self.current_interval * min(share / target, 4.0), MAX_INTERVAL_SECONDS)
+            elif share < target / 2:
+                self.current_interval = max(self.current_interval / 2, COALESCE_SECONDS)
+            self.busy_seconds, self.window_started = 0.0, now
+        return self.current_interval
 
     def join(self, store: Store, dashboard: Dashboard) -> StoreHub:
         hub = self.hubs.get(store.pk)

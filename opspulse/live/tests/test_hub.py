@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
+import time
+
 from opspulse.live.hub import COALESCE_SECONDS, DashboardHubs
 
 
-def hubs_with(stores: int, flush_seconds: float) -> DashboardHubs:
-    hubs = DashboardHubs()
-    hubs.hubs = {store: object() for store in range(stores)}
-    for _ in range(200):
-        hubs.record(flush_seconds)
-    return hubs
+def window(hubs: DashboardHubs, *, busy_share: float) -> float:
+    """One pacing window in which renders took `busy_share` of the time; the new interval."""
+    hubs.window_started = time.monotonic() - 1.0
+    hubs.record(busy_share * 1.0)
+    return hubs.interval()
 
 
-def test_a_quiet_process_renders_a_store_as_often_as_the_minimum_interval():
-    assert hubs_with(1, 0.005).interval() == COALESCE_SECONDS
-
-
-def test_renders_of_all_stores_stay_within_their_share_of_a_core(settings):
+def test_a_process_with_time_to_spare_renders_a_store_at_the_shortest_interval(settings):
     settings.LIVE_RENDER_SHARE = 0.5
-    hubs = hubs_with(100, 0.005)
+    hubs = DashboardHubs()
 
-    # 100 stores at 5 ms a render: each store at most once a second, so renders take
-    # half a core however many orders arrive.
-    interval = hubs.interval()
-    assert 0.95 < interval < 1.05
-    assert 100 * 0.005 / interval <= 0.5 + 1e-9
+    assert window(hubs, busy_share=0.1) == COALESCE_SECONDS
+    assert window(hubs, busy_share=0.4) == COALESCE_SECONDS
+
+
+def test_renders_over_their_share_space_out_then_recover_when_the_rush_ends(settings):
+    settings.LIVE_RENDER_SHARE = 0.5
+    hubs = DashboardHubs()
+
+    # a flash sale: renders would take 90% of the core, then more
+    first = window(hubs, busy_share=0.9)
+    second = window(hubs, busy_share=0.8)
+    assert COALESCE_SECONDS < first < second
+
+    # the rush is over: the interval halves back, window by window, to the minimum
+    intervals = [window(hubs, busy_share=0.05) for _ in range(10)]
+    assert intervals == sorted(intervals, reverse=True)
+    assert intervals[-1] == COALESCE_SECONDS
