@@ -8,8 +8,9 @@ before the change they announce.
 
 A store is rendered at once after a quiet spell, then at most once per interval. The
 interval follows the process's load: while renders (and sending their frames) take
-more than LIVE_RENDER_SHARE of one core, it grows; while they take less than half of
-that, it shrinks back to COALESCE_SECONDS. A flash sale across many stores thus makes
+more than LIVE_RENDER_SHARE of one core, or the event loop runs late, it grows; while
+they take less than half of that and the loop keeps time, it shrinks back to
+COALESCE_SECONDS. A flash sale across many stores thus makes
 frames less frequent instead of starving the event loop (and the webhooks it answers).
 """
 
@@ -40,6 +41,10 @@ COALESCE_SECONDS = 0.05
 MAX_INTERVAL_SECONDS = 5.0
 # How often the interval is adjusted to the measured load.
 PACING_WINDOW_SECONDS = 1.0
+# The event loop is checked this often; running later than LATE_LOOP_SECONDS means the
+# process is overloaded (webhooks and sockets wait as well).
+LOOP_PROBE_SECONDS = 0.1
+LATE_LOOP_SECONDS = 0.05
 
 
 class Dashboard(Protocol):
@@ -162,13 +167,25 @@ class DashboardHubs:
 
     def __init__(self) -> None:
         self.hubs: dict[int, StoreHub] = {}
+        self.by_public_id: dict[str, StoreHub] = {}
         self.current_interval = COALESCE_SECONDS
-        # Time spent rendering and sending since the window started.
+        # Time spent rendering and sending, and the event loop's worst lateness, since
+        # the window started.
         self.busy_seconds = 0.0
+        self.loop_late_seconds = 0.0
         self.window_started = time.monotonic()
+        self.probe_task: asyncio.Task | None = None
 
     def record(self, seconds: float) -> None:
         self.busy_seconds += seconds
+
+    async def _probe_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.hubs:
+            expected = loop.time() + LOOP_PROBE_SECONDS
+            await asyncio.sleep(LOOP_PROBE_SECONDS)
+            self.loop_late_seconds = max(self.loop_late_seconds, loop.time() - expected)
+        self.probe_task = None
 
     def interval(self) -> float:
         """The shortest time between two renders of a store, given the process's load."""
@@ -177,17 +194,21 @@ class DashboardHubs:
         if elapsed >= PACING_WINDOW_SECONDS:
             share = self.busy_seconds / elapsed
             target = settings.LIVE_RENDER_SHARE
-            if share > target:
-                self.current_interval = min(self.current_interval * min(share / target, 4.0), MAX_INTERVAL_SECONDS)
-            elif share < target / 2:
+            if share > target or self.loop_late_seconds > LATE_LOOP_SECONDS:
+                growth = max(share / target, 2.0 if self.loop_late_seconds > LATE_LOOP_SECONDS else 1.0)
+                self.current_interval = min(self.current_interval * min(growth, 4.0), MAX_INTERVAL_SECONDS)
+            elif share < target / 2 and self.loop_late_seconds < LATE_LOOP_SECONDS / 5:
                 self.current_interval = max(self.current_interval / 2, COALESCE_SECONDS)
-            self.busy_seconds, self.window_started = 0.0, now
+            self.busy_seconds, self.loop_late_seconds, self.window_started = 0.0, 0.0, now
         return self.current_interval
 
     def join(self, store: Store, dashboard: Dashboard) -> StoreHub:
         hub = self.hubs.get(store.pk)
         if hub is None:
             hub = self.hubs[store.pk] = StoreHub(store, self)
+            self.by_public_id[str(store.public_id)] = hub
+            if self.probe_task is None:
+                self.probe_task = asyncio.create_task(self._probe_loop())
         hub.dashboards.add(dashboard)
         return hub
 
@@ -200,6 +221,10 @@ class DashboardHubs:
         if not hub.dashboards:
             hub.close()
             del self.hubs[store.pk]
+            self.by_public_id.pop(str(store.public_id), None)
+
+    def for_store(self, public_id: str) -> StoreHub | None:
+        return self.by_public_id.get(str(public_id))
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, DashboardHubs] = weakref.WeakKeyDictionary()

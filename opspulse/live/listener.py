@@ -1,8 +1,8 @@
 """The web process's one LISTEN connection for the PostgreSQL live transport.
 
 Notifications sent by opspulse.live.publish (inside the writing transaction, so only
-for committed data) are fanned out to this process's dashboards through the
-in-memory channel layer. After a lost connection the listener reconnects and asks
+for committed data) go to the hub of the store's dashboards in this process
+(opspulse.live.hub), which renders once for all of them. After a lost connection the listener reconnects and asks
 every dashboard of the process to re-read the database, since NOTIFYs sent while it
 was away are gone.
 """
@@ -19,7 +19,9 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from opspulse.lib import db
-from opspulse.live.publish import MESSAGE_EVENT_TYPE, NOTIFY_CHANNEL, group_name
+from opspulse.live import fragments
+from opspulse.live.hub import hubs
+from opspulse.live.publish import NOTIFY_CHANNEL
 
 logger = logging.getLogger("opspulse.live")
 
@@ -65,7 +67,7 @@ async def _run() -> None:
                     await layer.group_send(RESYNC_GROUP, {"type": RESYNC_EVENT_TYPE})
                 first = False
                 async for notify in conn.notifies():
-                    await _fan_out(layer, notify.payload)
+                    _fan_out(notify.payload)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # connection lost or database restarting
@@ -75,11 +77,15 @@ async def _run() -> None:
             delay = min(delay * 2, 10)
 
 
-async def _fan_out(layer, payload: str) -> None:
+def _fan_out(payload: str) -> None:
     try:
         data = json.loads(payload)
         store, messages = data["store"], data["messages"]
     except (ValueError, KeyError, TypeError):
         logger.warning("ignoring malformed live notification")
         return
-    await layer.group_send(group_name(store), {"type": MESSAGE_EVENT_TYPE, "messages": messages})
+    # The store's dashboards in this process share one hub: one request reaches them
+    # all, instead of one channel-layer event per dashboard.
+    hub = hubs().for_store(store)
+    if hub is not None:
+        hub.request_all(fragments.panels_for_messages(messages))

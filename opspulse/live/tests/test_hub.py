@@ -35,3 +35,12 @@ def test_renders_over_their_share_space_out_then_recover_when_the_rush_ends(sett
     intervals = [window(hubs, busy_share=0.05) for _ in range(10)]
     assert intervals == sorted(intervals, reverse=True)
     assert intervals[-1] == COALESCE_SECONDS
+
+
+def test_a_late_event_loop_spaces_renders_out_even_when_renders_are_cheap(settings):
+    settings.LIVE_RENDER_SHARE = 0.5
+    hubs = DashboardHubs()
+
+    # sockets and webhooks keep the loop 200 ms late, although renders take little
+    hubs.loop_late_seconds = 0.2
+    assert window(hubs, busy_share=0.1) > COALESCE_SECONDS
