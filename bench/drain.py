@@ -2,13 +2,13 @@
 
 Fills the delivery table with the simulator's traffic (orders with their updates,
 stock and carts, duplicates and out-of-order updates included) for S stores, exactly
-as the ingest endpoint stores it, then runs `drain_store` for every store in this
-process and reports deliveries per second, CPU per delivery (this process and
+as the ingest endpoint stores it, then runs the drain job's work (`drain_lane` for
+every lane) in this process and reports deliveries per second, CPU per delivery (this process and
 PostgreSQL apart) and SQL statements per delivery. The ceiling beside it: the same
 deliveries merely marked processed by one UPDATE per batch, i.e. the cost of taking
 the work off the queue with nothing done.
 
-    .venv/bin/python bench/drain.py --deliveries 6000 --stores 20 --scratch-db
+    .venv/bin/python bench/drain.py --deliveries 6000 --stores 200 --scratch-db
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import common  # noqa: E402
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--deliveries", type=int, default=6000, help="deliveries per measurement")
-    parser.add_argument("--stores", type=int, default=20, help="stores the traffic is spread over")
+    parser.add_argument("--stores", type=int, default=200, help="stores the traffic is spread over")
     parser.add_argument("--batch-size", type=int, default=None, help="DRAIN_BATCH_SIZE (default: settings)")
     parser.add_argument("--scratch-db", action="store_true", help="use a fresh database, dropped at the end")
     parser.add_argument("--result-name", default="drain")
@@ -105,7 +105,7 @@ def measure(tenant: common.Tenant, drain: Any, pg: set[int]) -> dict[str, Any]:
 
     cpu0, pg0, t0 = me.cpu_times(), pg_cpu(), time.perf_counter()
     with connection.execute_wrapper(count):
-        handled = sum(drain(store.pk) for store in tenant.stores)
+        handled = drain()
     elapsed = time.perf_counter() - t0
     cpu1, pg1 = me.cpu_times(), pg_cpu()
     outcome = outcomes(tenant)
@@ -137,6 +137,10 @@ def outcomes(tenant: common.Tenant) -> dict[str, int]:
     )
     deliveries.delete()
     return result
+
+
+def mark_only_all(tenant: common.Tenant) -> int:
+    return sum(mark_only(store.pk) for store in tenant.stores)
 
 
 def mark_only(store_id: int) -> int:
@@ -184,15 +188,18 @@ def main() -> None:
         tenant.create(stores=ARGS.stores, stores_per_account=ARGS.stores)
         pg = common.postgres_pids()
         common.log(f"{ARGS.deliveries} deliveries over {ARGS.stores} stores, batch size {settings.DRAIN_BATCH_SIZE}")
-        warm = measure(tenant, lambda pk: actions.drain_store(store_id=pk).handled, pg)
+        def drain_lanes() -> int:
+            return sum(actions.drain_lane(lane=lane).handled for lane in range(settings.DRAIN_LANES))
+
+        warm = measure(tenant, drain_lanes, pg)
         common.log(f"warm-up: {warm}")
         if warm["outcome"].get("failed") or warm["outcome"].get("pending"):
             raise SystemExit(f"the drain left deliveries failed or pending: {warm['outcome']}")
-        opspulse = measure(tenant, lambda pk: actions.drain_store(store_id=pk).handled, pg)
-        ceiling = measure(tenant, mark_only, pg)
+        opspulse = measure(tenant, drain_lanes, pg)
+        ceiling = measure(tenant, lambda: mark_only_all(tenant), pg)
         ratio = round(opspulse["per_second"] / ceiling["per_second"], 3)
         table = common.print_table(
-            "Drain: stored deliveries → records (one process, in-process drain_store)",
+            f"Drain: stored deliveries → records (one process, drain_lane over {settings.DRAIN_LANES} lanes)",
             ["", "deliveries", "per s", "python ms/delivery", "postgres ms/delivery", "statements/delivery"],
             [
                 [name, r["deliveries"], r["per_second"], r["python_cpu_ms_per_delivery"],

@@ -21,40 +21,42 @@ INSERT_EVENTS = """
     INSERT INTO {table} (alert_id, store_id, subject, message, data, fired_at)
     VALUES {rows}
     ON CONFLICT (alert_id, subject) DO NOTHING
-    RETURNING alert_id, message
+    RETURNING alert_id, store_id, message
 """
 
 
 @dataclass(frozen=True)
 class Firing:
     alert_id: int
+    store_id: int
     subject: str
     message: str
     data: dict[str, Any]
 
 
 class AlertCheck:
-    """One store's active rules and the firings found while a batch is applied."""
+    """The active rules of a batch's stores and the firings found while it is applied."""
 
-    def __init__(self, store) -> None:
-        self.store = store
-        self._rules: dict[str, list[Alert]] | None = None
+    def __init__(self, stores: dict[int, Any]) -> None:
+        self.stores = stores
+        self._rules: dict[tuple[int, str], list[Alert]] | None = None
         self._firings: dict[tuple[int, str], Firing] = {}
 
-    def _active(self, alert_type: str) -> list[Alert]:
+    def _active(self, store, alert_type: str) -> list[Alert]:
         if self._rules is None:
+            # Read once for every store of the batch, at the first change that needs them.
             self._rules = {}
-            for alert in Alert.objects.filter(store=self.store, is_active=True).order_by("pk"):
-                self._rules.setdefault(alert.type, []).append(alert)
-        return self._rules.get(alert_type, [])
+            for alert in Alert.objects.filter(store_id__in=list(self.stores), is_active=True).order_by("pk"):
+                self._rules.setdefault((alert.store_id, alert.type), []).append(alert)
+        return self._rules.get((store.pk, alert_type), [])
 
     def _fire(self, alert: Alert, *, subject: str, message: str, data: dict[str, Any]) -> None:
-        self._firings.setdefault((alert.pk, subject), Firing(alert.pk, subject, message, data))
+        self._firings.setdefault((alert.pk, subject), Firing(alert.pk, alert.store_id, subject, message, data))
 
-    def order(self, order) -> None:
+    def order(self, store, order) -> None:
         if order.status in NOT_COUNTED:
             return
-        for alert in self._active(AlertType.HIGH_VALUE_ORDER):
+        for alert in self._active(store, AlertType.HIGH_VALUE_ORDER):
             try:
                 threshold = Decimal(str(alert.config.get("threshold", "")))
             except InvalidOperation:
@@ -67,8 +69,8 @@ class AlertCheck:
                     data={"order": order.external_id, "total": str(order.total)},
                 )
 
-    def stock(self, level, previous: int | None) -> None:
-        for alert in self._active(AlertType.LOW_STOCK):
+    def stock(self, store, level, previous: int | None) -> None:
+        for alert in self._active(store, AlertType.LOW_STOCK):
             threshold = int(alert.config.get("threshold", 5))
             # Fire when stock crosses the threshold downwards, once per crossing: replays
             # and stale updates never reach here (commerce.actions drops them first).
@@ -90,7 +92,7 @@ class AlertCheck:
         if not firings:
             return 0
         rows = [
-            (firing.alert_id, self.store.pk, firing.subject[:200], firing.message[:500], json.dumps(firing.data))
+            (firing.alert_id, firing.store_id, firing.subject[:200], firing.message[:500], json.dumps(firing.data))
             for firing in firings
         ]
         placeholders = ", ".join(["(%s, %s, %s, %s, %s::jsonb, now())"] * len(rows))
@@ -100,6 +102,6 @@ class AlertCheck:
                 [value for row in rows for value in row],
             )
             fired = cursor.fetchall()
-        for alert_id, message in fired:
-            publish(self.store.public_id, {"type": "alert_fired", "alert": alert_id, "message": message})
+        for alert_id, store_id, message in fired:
+            publish(self.stores[store_id].public_id, {"type": "alert_fired", "alert": alert_id, "message": message})
         return len(fired)

@@ -11,13 +11,16 @@ a webhook is mostly its parsing. It joins the caller's transaction or savepoint.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import reduce
 from typing import TypeAlias
 
 from django.db import transaction
+from django.db.models import Q
 
 from opspulse.alerts.actions import AlertCheck
 from opspulse.commerce.models import NOT_COUNTED, Cart, InventoryLevel, LineItem, Order, OrderStatus
@@ -85,20 +88,28 @@ LEVEL_FIELDS = ["available", "platform_updated_at", "sku", "title", "updated_at"
 CART_FIELDS = ["item_count", "value", "platform_updated_at"]
 
 
+Change: TypeAlias = tuple[Store, Record]
+
+
 def apply_records(*, store: Store, records: Sequence[Record]) -> list[Order | InventoryLevel | Cart | None]:
-    """Apply `records` in order; return what each one wrote, or None where it was stale."""
-    results: list[Order | InventoryLevel | Cart | None] = [None] * len(records)
-    metrics, alerts = MetricChanges(store), AlertCheck(store)
+    """Apply one store's `records` in order; return what each wrote, or None where it was stale."""
+    return apply_changes([(store, record) for record in records])
+
+
+def apply_changes(changes: Sequence[Change]) -> list[Order | InventoryLevel | Cart | None]:
+    """Apply (store, record) pairs of any stores; each store's in the order given."""
+    results: list[Order | InventoryLevel | Cart | None] = [None] * len(changes)
+    metrics, alerts = MetricChanges(), AlertCheck({store.pk: store for store, _ in changes})
     with transaction.atomic(savepoint=False):
         for kind, apply in ((OrderData, _record_orders), (StockData, _apply_stock_changes), (CartData, _record_carts)):
-            positions = [index for index, record in enumerate(records) if isinstance(record, kind)]
+            positions = [index for index, (_, record) in enumerate(changes) if isinstance(record, kind)]
             if positions:
-                written = apply(store, [records[index] for index in positions], metrics, alerts)
+                written = apply([changes[index] for index in positions], metrics, alerts)
                 for index, result in zip(positions, written, strict=True):
                     results[index] = result
-        names = metrics.changed_names()
+        changed = metrics.changed_names()
         metrics.apply()
-        if names:
+        for store, names in changed:
             publish(store.public_id, {"type": "metric_update", "names": names})
         alerts.record()
     return results
@@ -120,26 +131,28 @@ def record_cart(*, store: Store, data: CartData) -> Cart | None:
 
 
 def _record_orders(
-    store: Store, batch: list[OrderData], metrics: MetricChanges, alerts: AlertCheck
+    changes: Sequence[Change], metrics: MetricChanges, alerts: AlertCheck
 ) -> list[Order | None]:
+    wanted: dict[int, set[str]] = {}
+    for store, data in changes:
+        wanted.setdefault(store.pk, set()).add(data.external_id)
     orders = {
-        order.external_id: order
+        (order.store_id, order.external_id): order
         for order in Order.objects.select_for_update()
-        .filter(store=store, external_id__in={data.external_id for data in batch})
+        .filter(reduce(operator.or_, (Q(store_id=pk, external_id__in=ids) for pk, ids in wanted.items())))
         .order_by("pk")
     }
-    written: dict[str, tuple[Order, OrderData]] = {}
+    written: dict[tuple[int, str], tuple[Order, OrderData]] = {}
     results: list[Order | None] = []
-    for data in batch:
-        order = orders.get(data.external_id)
+    for store, data in changes:
+        key = (store.pk, data.external_id)
+        order = orders.get(key)
         if order is not None and data.updated_at <= order.platform_updated_at:
             results.append(None)
             continue
         is_new = order is None
         if order is None:
-            order = orders[data.external_id] = Order(
-                store=store, external_id=data.external_id, placed_at=data.placed_at
-            )
+            order = orders[key] = Order(store=store, external_id=data.external_id, placed_at=data.placed_at)
         order.number = data.number[:64]
         order.status = data.status
         order.currency = data.currency
@@ -154,6 +167,7 @@ def _record_orders(
         units = data.units if counts else 0
         count = 1 if counts else 0
         metrics.add(
+            store,
             at=order.placed_at,
             deltas={
                 MetricName.REVENUE: revenue - order.counted_revenue,
@@ -162,7 +176,7 @@ def _record_orders(
             },
         )
         order.counted_revenue, order.counted_units, order.counted_orders = revenue, units, count
-        written[data.external_id] = (order, data)
+        written[key] = (order, data)
         publish(
             store.public_id,
             {
@@ -173,7 +187,7 @@ def _record_orders(
                 "total": str(order.total),
             },
         )
-        alerts.order(order)
+        alerts.order(store, order)
         results.append(order)
     if written:
         Order.objects.bulk_create(
@@ -182,7 +196,7 @@ def _record_orders(
             unique_fields=["store", "external_id"],
             update_fields=ORDER_FIELDS,
         )
-        _replace_line_items(written.values())
+        _replace_line_items(list(written.values()))
     return results
 
 
@@ -205,19 +219,21 @@ def _replace_line_items(orders: Sequence[tuple[Order, OrderData]]) -> None:
 
 
 def _apply_stock_changes(
-    store: Store, batch: list[StockData], metrics: MetricChanges, alerts: AlertCheck
+    changes: Sequence[Change], metrics: MetricChanges, alerts: AlertCheck
 ) -> list[InventoryLevel | None]:
-    keys = {(data.item_external_id, data.location_external_id) for data in batch}
+    wanted: dict[int, set[str]] = {}
+    for store, data in changes:
+        wanted.setdefault(store.pk, set()).add(data.item_external_id)
     levels = {
-        (level.item_external_id, level.location_external_id): level
+        (level.store_id, level.item_external_id, level.location_external_id): level
         for level in InventoryLevel.objects.select_for_update()
-        .filter(store=store, item_external_id__in={item for item, _ in keys})
+        .filter(reduce(operator.or_, (Q(store_id=pk, item_external_id__in=ids) for pk, ids in wanted.items())))
         .order_by("pk")
     }
-    written: dict[tuple[str, str], InventoryLevel] = {}
+    written: dict[tuple[int, str, str], InventoryLevel] = {}
     results: list[InventoryLevel | None] = []
-    for data in batch:
-        key = (data.item_external_id, data.location_external_id)
+    for store, data in changes:
+        key = (store.pk, data.item_external_id, data.location_external_id)
         level = levels.get(key)
         if level is not None and data.updated_at <= level.platform_updated_at:
             if _fill_in_names(level, data):
@@ -240,7 +256,7 @@ def _apply_stock_changes(
             store.public_id,
             {"type": "inventory_update", "item": level.item_external_id, "available": level.available},
         )
-        alerts.stock(level, previous)
+        alerts.stock(store, level, previous)
         results.append(level)
     if written:
         InventoryLevel.objects.bulk_create(
@@ -265,31 +281,33 @@ def _fill_in_names(level: InventoryLevel, data: StockData) -> bool:
 
 
 def _record_carts(
-    store: Store, batch: list[CartData], metrics: MetricChanges, alerts: AlertCheck
+    changes: Sequence[Change], metrics: MetricChanges, alerts: AlertCheck
 ) -> list[Cart | None]:
+    wanted: dict[int, set[str]] = {}
+    for store, data in changes:
+        wanted.setdefault(store.pk, set()).add(data.external_id)
     carts = {
-        cart.external_id: cart
+        (cart.store_id, cart.external_id): cart
         for cart in Cart.objects.select_for_update()
-        .filter(store=store, external_id__in={data.external_id for data in batch})
+        .filter(reduce(operator.or_, (Q(store_id=pk, external_id__in=ids) for pk, ids in wanted.items())))
         .order_by("pk")
     }
-    written: dict[str, Cart] = {}
+    written: dict[tuple[int, str], Cart] = {}
     results: list[Cart | None] = []
-    for data in batch:
-        cart = carts.get(data.external_id)
+    for store, data in changes:
+        key = (store.pk, data.external_id)
+        cart = carts.get(key)
         if cart is not None and data.updated_at <= cart.platform_updated_at:
             results.append(None)
             continue
         is_new = cart is None
         if cart is None:
-            cart = carts[data.external_id] = Cart(
-                store=store, external_id=data.external_id, platform_created_at=data.created_at
-            )
-            metrics.add(at=cart.platform_created_at, deltas={MetricName.CARTS: Decimal(1)})
+            cart = carts[key] = Cart(store=store, external_id=data.external_id, platform_created_at=data.created_at)
+            metrics.add(store, at=cart.platform_created_at, deltas={MetricName.CARTS: Decimal(1)})
         cart.item_count = data.item_count
         cart.value = data.value
         cart.platform_updated_at = data.updated_at
-        written[data.external_id] = cart
+        written[key] = cart
         publish(store.public_id, {"type": "cart_activity", "cart": cart.external_id, "new": is_new})
         results.append(cart)
     if written:

@@ -26,15 +26,31 @@ logger = logging.getLogger("opspulse.ingest")
 # Errors of the connection, not of a delivery: the whole job stops and a successor retries.
 CONNECTION_ERRORS = (OperationalError, InterfaceError)
 
-# A drain job hands over to a fresh job after this many rounds (one batch per store
-# each) or DRAIN_JOB_MAX_SECONDS, so a busy lane cannot hold a worker for long while
-# other lanes wait, and a job `doing` for much longer is known to be stuck.
-MAX_ROUNDS_PER_JOB = 25
+# A drain job hands over to a fresh job after this many batches or
+# DRAIN_JOB_MAX_SECONDS, so a busy lane cannot hold a worker for long while other lanes
+# wait, and a job `doing` for much longer is known to be stuck.
+MAX_BATCHES_PER_JOB = 50
 
-PENDING_STORES = """
-    SELECT DISTINCT store_id FROM ingest_webhook_delivery
-    WHERE status = 'pending' AND store_id %% %(lanes)s = %(lane)s
+# The next batch of a lane (or a store): each store's oldest pending deliveries first,
+# taking turns between stores, and no store whose queue waits for a retry (its
+# deliveries are applied in order, so all of them wait).
+NEXT_BATCH = """
+    SELECT id FROM (
+        SELECT id, store_id, row_number() OVER (PARTITION BY store_id ORDER BY id) AS position
+        FROM ingest_webhook_delivery
+        WHERE status = 'pending' AND {scope} AND store_id NOT IN (
+            SELECT store_id FROM ingest_webhook_delivery
+            WHERE status = 'pending' AND {scope} AND next_attempt_at > now())
+    ) pending
+    ORDER BY position, store_id
+    LIMIT %(limit)s
 """
+NEXT_RETRY = """
+    SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM ingest_webhook_delivery
+    WHERE status = 'pending' AND {scope} AND next_attempt_at > now()
+"""
+LANE_SCOPE = "store_id %% %(lanes)s = %(lane)s"
+STORE_SCOPE = "store_id = %(store_id)s"
 
 
 class DeliveryError(Exception):
@@ -51,107 +67,109 @@ class Drained:
     # Seconds until the earliest delivery that waits for its next attempt is due.
     retry_in: float | None = None
 
-    def wait(self, seconds: float) -> None:
-        self.retry_in = seconds if self.retry_in is None else min(self.retry_in, seconds)
-
 
 def drain_lane(*, lane: int, batch_size: int | None = None) -> Drained:
-    """Process the pending deliveries of the lane's stores, one batch per store per round."""
-    batch_size = batch_size or settings.DRAIN_BATCH_SIZE
+    """Process the pending deliveries of the lane's stores, in batches that mix stores."""
     queue.wait_for_inflight_ingest(lane)
-    result = Drained()
-    stores: dict[int, Store] = {}
-    deadline = time.monotonic() + settings.DRAIN_JOB_MAX_SECONDS
-    for _ in range(MAX_ROUNDS_PER_JOB):
-        with connection.cursor() as cursor:
-            cursor.execute(PENDING_STORES, {"lanes": settings.DRAIN_LANES, "lane": lane})
-            store_ids = sorted(row[0] for row in cursor.fetchall())
-        missing = [pk for pk in store_ids if pk not in stores]
-        if missing:
-            stores.update(Store.objects.in_bulk(missing))
-        more = False
-        for store_id in store_ids:
-            if store_id in stores:
-                more |= drain_batch(stores[store_id], batch_size, result) == batch_size
-            if time.monotonic() > deadline:
-                queue.defer_drain(lane)
-                return result
-        if not more:
-            # Deliveries that arrive from now on found this job running and deferred
-            # a new one, so nothing is left behind.
-            return result
-    queue.defer_drain(lane)
-    return result
+    return _drain(LANE_SCOPE, {"lanes": settings.DRAIN_LANES, "lane": lane}, batch_size, lane=lane)
 
 
 def drain_store(*, store_id: int, batch_size: int | None = None) -> Drained:
     """Process one store's pending deliveries, all of them that are due."""
+    lane = queue.lane_of(store_id)
+    queue.wait_for_inflight_ingest(lane)
+    return _drain(STORE_SCOPE, {"store_id": store_id}, batch_size, lane=lane)
+
+
+def _drain(scope: str, params: dict[str, int], batch_size: int | None, *, lane: int) -> Drained:
     batch_size = batch_size or settings.DRAIN_BATCH_SIZE
-    queue.wait_for_inflight_ingest(queue.lane_of(store_id))
     result = Drained()
-    store = Store.objects.filter(pk=store_id).first()
-    while store is not None and drain_batch(store, batch_size, result) == batch_size:
-        pass
-    return result
-
-
-def drain_batch(store: Store, batch_size: int, result: Drained) -> int:
-    """Process the store's next batch; a delivery that fails for a passing reason waits."""
-    while True:
+    deadline = time.monotonic() + settings.DRAIN_JOB_MAX_SECONDS
+    for _ in range(MAX_BATCHES_PER_JOB):
         try:
-            count, wait = process_batch(store=store, batch_size=batch_size)
+            count = process_batch(scope=scope, params=params, batch_size=batch_size)
         except DeliveryError as exc:
             if isinstance(exc.__cause__, CONNECTION_ERRORS):
                 raise exc.__cause__ from None  # the database is away, not this delivery at fault
-            wait = record_failed_attempt(exc.delivery_id, exc.__cause__)
-            if wait is None:
-                continue  # marked failed, so out of the way: go on with the next ones
-            result.wait(wait)
-            return 0
-        if wait is not None:
-            result.wait(wait)
+            # Marked failed, or waiting for its retry: the next batch goes on without it.
+            record_failed_attempt(exc.delivery_id, exc.__cause__)
+            continue
         result.handled += count
-        return count
+        if count < batch_size:
+            # Deliveries that arrive from now on found this job running and deferred
+            # a new one, so nothing is left behind.
+            break
+        if time.monotonic() > deadline:
+            queue.defer_drain(lane)
+            break
+    else:
+        queue.defer_drain(lane)
+    with connection.cursor() as cursor:
+        cursor.execute(NEXT_RETRY.format(scope=scope), params)
+        retry_in = cursor.fetchone()[0]
+    result.retry_in = None if retry_in is None else float(retry_in)
+    return result
 
 
-def process_batch(*, store: Store, batch_size: int) -> tuple[int, float | None]:
-    """Apply the store's next pending deliveries together.
+def process_batch(*, scope: str, params: dict[str, int], batch_size: int) -> int:
+    """Apply the next pending deliveries of the scope; return how many were taken.
 
-    Return how many were taken and, if the batch stops at a delivery that waits for
-    its next attempt, the seconds until it is due. Every delivery is parsed first; the
-    records are then applied as one batch in a savepoint. If that fails, each delivery
-    is applied alone in its own savepoint, so a bad one is found and marked without
-    holding up the others.
+    Every delivery is parsed first; the records of all the batch's stores are then
+    applied together in a savepoint. If that fails, each store's are applied on their
+    own, and within a store that fails, each delivery alone in its own savepoint, so a
+    bad one is found and marked without holding up the others.
     """
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(NEXT_BATCH.format(scope=scope), {**params, "limit": batch_size})
+            ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return 0
         deliveries = list(
             WebhookDelivery.objects.select_for_update()
-            .filter(store=store, status=DeliveryStatus.PENDING)
-            .order_by("id")[:batch_size]
+            .filter(pk__in=ids, status=DeliveryStatus.PENDING)
+            .order_by("id")
         )
-        now = timezone.now()
-        wait = None
-        for position, delivery in enumerate(deliveries):
-            if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
-                # The store's deliveries are applied in order: the rest waits with it.
-                wait = (delivery.next_attempt_at - now).total_seconds()
-                deliveries = deliveries[:position]
-                break
-        parsed = [(delivery, parse_delivery(delivery)) for delivery in deliveries]
-        work = [(delivery, record) for delivery, record in parsed if record is not None]
+        by_store: dict[int, list[WebhookDelivery]] = {}
+        for delivery in deliveries:
+            by_store.setdefault(delivery.store_id, []).append(delivery)
+        stores = Store.objects.in_bulk(list(by_store))
+        work = {
+            store_id: [(d, record) for d in group if (record := parse_delivery(d)) is not None]
+            for store_id, group in by_store.items()
+            if store_id in stores
+        }
         with publish.batch():
             try:
                 with publish.discard_on_error(), transaction.atomic():
-                    commerce.apply_records(store=store, records=[record for _, record in work])
+                    commerce.apply_changes(
+                        [(stores[store_id], record) for store_id, pairs in work.items() for _, record in pairs]
+                    )
             except CONNECTION_ERRORS:
-                raise  # the database is away: one by one would fail as well
+                raise  # the database is away: store by store would fail as well
             except Exception:
-                logger.warning("store %s: batch of %s failed, applying its deliveries one by one",
-                               store.pk, len(work), exc_info=True)
-                for delivery, record in work:
-                    apply_delivery(store, delivery, record)
-        mark_done(deliveries)
-    return len(deliveries), wait
+                logger.warning("batch of %s stores failed, applying each store's on its own", len(work),
+                               exc_info=True)
+                for store_id, pairs in work.items():
+                    apply_deliveries(stores[store_id], pairs)
+        mark_done([d for d in deliveries if d.store_id in stores])
+    return len(ids)
+
+
+def apply_deliveries(store: Store, work: list[tuple[WebhookDelivery, commerce.Record]]) -> None:
+    """Apply one store's parsed deliveries together, else one by one."""
+    if not work:
+        return
+    try:
+        with publish.discard_on_error(), transaction.atomic():
+            commerce.apply_records(store=store, records=[record for _, record in work])
+    except CONNECTION_ERRORS:
+        raise  # the database is away: one by one would fail as well
+    except Exception:
+        logger.warning("store %s: batch of %s failed, applying its deliveries one by one",
+                       store.pk, len(work), exc_info=True)
+        for delivery, record in work:
+            apply_delivery(store, delivery, record)
 
 
 def parse_delivery(delivery: WebhookDelivery) -> commerce.Record | None:

@@ -27,29 +27,32 @@ UPSERT = """
 
 
 class MetricChanges:
-    """Deltas for one store's buckets, summed per bucket until `apply()` writes them."""
+    """Deltas for the buckets of any stores, summed per bucket until `apply()` writes them."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._totals: defaultdict[tuple[str, str, datetime], Decimal] = defaultdict(Decimal)
+    def __init__(self) -> None:
+        self._stores: dict[int, Store] = {}
+        self._totals: defaultdict[tuple[int, str, str, datetime], Decimal] = defaultdict(Decimal)
 
-    def add(self, *, at: datetime, deltas: dict[str, Decimal]) -> None:
-        """Add each non-zero delta to the hour and day buckets that contain `at`."""
+    def add(self, store: Store, *, at: datetime, deltas: dict[str, Decimal]) -> None:
+        """Add each non-zero delta to the store's hour and day buckets that contain `at`."""
+        self._stores[store.pk] = store
         for granularity in (Granularity.HOUR, Granularity.DAY):
-            start = bucket_start(at, granularity, self.store.timezone)
+            start = bucket_start(at, granularity, store.timezone)
             for name, delta in deltas.items():
                 if delta:
-                    self._totals[(str(name), str(granularity), start)] += delta
+                    self._totals[(store.pk, str(name), str(granularity), start)] += delta
 
-    def changed_names(self) -> list[str]:
-        return sorted({name for (name, _, _), total in self._totals.items() if total})
+    def changed_names(self) -> list[tuple[Store, list[str]]]:
+        """Each store whose buckets change, with the names of the metrics that do."""
+        names: dict[int, set[str]] = {}
+        for (store_id, name, _, _), total in self._totals.items():
+            if total:
+                names.setdefault(store_id, set()).add(name)
+        return [(self._stores[store_id], sorted(found)) for store_id, found in sorted(names.items())]
 
     def apply(self) -> None:
-        rows = [
-            (self.store.pk, name, granularity, start, total)
-            for (name, granularity, start), total in sorted(self._totals.items())
-            if total
-        ]
+        # Sorted, so concurrent writers lock bucket rows in the same order.
+        rows = [(*key, total) for key, total in sorted(self._totals.items()) if total]
         self._totals.clear()
         if not rows:
             return
@@ -60,6 +63,6 @@ class MetricChanges:
 
 def adjust_metrics(*, store: Store, at: datetime, deltas: dict[str, Decimal]) -> None:
     """Add each non-zero delta to the hour and day buckets that contain `at`, now."""
-    changes = MetricChanges(store)
-    changes.add(at=at, deltas=deltas)
+    changes = MetricChanges()
+    changes.add(store, at=at, deltas=deltas)
     changes.apply()

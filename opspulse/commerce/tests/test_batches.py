@@ -130,15 +130,17 @@ def test_any_split_into_batches_has_the_effect_of_one_change_at_a_time(personas,
     stream = [stream[i] for i in order]
     run = next(RUNS)
     one_by_one, batched = store_with_alerts(personas, f"single-{run}"), store_with_alerts(personas, f"batch-{run}")
+    neighbour = store_with_alerts(personas, f"neighbour-{run}")
 
-    # when one store takes them one at a time and the other in batches
+    # when one store takes them one at a time, and two others in batches shared with
+    # each other, their changes interleaved as a drain job's batch mixes stores
     for record in stream:
         actions.apply_records(store=one_by_one, records=[record])
     for batch in split(stream, cuts):
-        actions.apply_records(store=batched, records=batch)
+        actions.apply_changes([change for record in batch for change in ((batched, record), (neighbour, record))])
 
-    # then both stores end the same, and the buckets match the stored orders
-    assert snapshot(batched) == snapshot(one_by_one)
+    # then all three stores end the same, and the buckets match the stored orders
+    assert snapshot(batched) == snapshot(one_by_one) == snapshot(neighbour)
     assert snapshot(batched)["buckets"] == recomputed_buckets(batched)
 
 

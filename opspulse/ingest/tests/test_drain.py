@@ -332,9 +332,9 @@ def test_drain_job_hands_over_to_a_successor_when_its_time_is_up(web, shopify_st
     post_woo(web.url, woo_store, "order.created", payloads.woo_order(7001, items=[TEE], date_created=T0, date_modified=T0))
     ProcrastinateJob.objects.all().delete()
 
-    drained = actions.drain_lane(lane=0)
+    drained = actions.drain_lane(lane=0, batch_size=1)
 
-    # one store's batch, then the time is up: a successor job takes the rest
+    # one full batch, then the time is up: a successor job takes the rest
     assert drained.handled == 1
     assert WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).count() == 1
     successor = ProcrastinateJob.objects.get()
