@@ -61,7 +61,9 @@ def _access_lost(session_key: str, user_id: int, store_public_id) -> int | None:
 
 
 store_for_member = database_sync_to_async(_store_for_member)
-access_lost = database_sync_to_async(_access_lost)
+# The periodic re-checks run in the shared thread pool: on the one thread-sensitive
+# thread, thousands of them would queue ahead of every new socket's sign-in check.
+access_lost = database_sync_to_async(_access_lost, thread_sensitive=False)
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):
@@ -163,8 +165,10 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     async def _tick(self) -> None:
         """Send a heartbeat and re-check the session and membership."""
+        # The first tick comes at a random point of the period, so the re-checks of
+        # dashboards opened together are spread out.
+        await asyncio.sleep(random.uniform(0.5, 1.0) * self.tick_seconds)
         while True:
-            await asyncio.sleep(self.tick_seconds)
             await self.send(text_data=HEARTBEAT)
             try:
                 code = await access_lost(self.session_key, self.user_id, self.store.public_id)
@@ -174,3 +178,4 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             if code is not None:
                 await self.close(code=code)
                 return
+            await asyncio.sleep(self.tick_seconds)
