@@ -31,18 +31,25 @@ CONNECTION_ERRORS = (OperationalError, InterfaceError)
 # wait, and a job `doing` for much longer is known to be stuck.
 MAX_BATCHES_PER_JOB = 50
 
-# The next batch of a lane (or a store): each store's oldest pending deliveries first,
-# taking turns between stores, and no store whose queue waits for a retry (its
-# deliveries are applied in order, so all of them wait).
+# The next batch of a lane (or a store): each store's oldest pending deliveries, an
+# equal share of the batch per store, and no store whose queue waits for a retry (its
+# deliveries are applied in order, so all of them wait). Each store's share is read
+# from the pending index with a limit, so a large backlog is never sorted whole.
 NEXT_BATCH = """
-    SELECT id FROM (
-        SELECT id, store_id, row_number() OVER (PARTITION BY store_id ORDER BY id) AS position
-        FROM ingest_webhook_delivery
+    WITH stores AS (
+        SELECT DISTINCT store_id FROM ingest_webhook_delivery
         WHERE status = 'pending' AND {scope} AND store_id NOT IN (
             SELECT store_id FROM ingest_webhook_delivery
             WHERE status = 'pending' AND {scope} AND next_attempt_at > now())
-    ) pending
-    ORDER BY position, store_id
+    ),
+    share AS (
+        SELECT greatest(1, ceil(%(limit)s::numeric / greatest(count(*), 1)))::int AS n FROM stores
+    )
+    SELECT next.id FROM stores, share CROSS JOIN LATERAL (
+        SELECT id FROM ingest_webhook_delivery
+        WHERE store_id = stores.store_id AND status = 'pending'
+        ORDER BY id LIMIT share.n
+    ) next
     LIMIT %(limit)s
 """
 NEXT_RETRY = """
@@ -95,9 +102,10 @@ def _drain(scope: str, params: dict[str, int], batch_size: int | None, *, lane: 
             record_failed_attempt(exc.delivery_id, exc.__cause__)
             continue
         result.handled += count
-        if count < batch_size:
+        if count == 0:
             # Deliveries that arrive from now on found this job running and deferred
-            # a new one, so nothing is left behind.
+            # a new one, so nothing is left behind. (A batch may be short of full
+            # while deliveries remain: each store gets an equal share of it.)
             break
         if time.monotonic() > deadline:
             queue.defer_drain(lane)
