@@ -61,9 +61,9 @@ def _access_lost(session_key: str, user_id: int, store_public_id) -> int | None:
 
 
 store_for_member = database_sync_to_async(_store_for_member)
-# The periodic re-checks run in the shared thread pool: on the one thread-sensitive
-# thread, thousands of them would queue ahead of every new socket's sign-in check.
-access_lost = database_sync_to_async(_access_lost, thread_sensitive=False)
+# On the one thread-sensitive thread: in the shared pool the re-checks of thousands of
+# dashboards would crowd out the renders (bench/README.md, connections).
+access_lost = database_sync_to_async(_access_lost)
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):
