@@ -53,7 +53,6 @@ import json
 import math
 import os
 import resource
-import signal
 import subprocess
 import sys
 import time
@@ -751,12 +750,8 @@ def print_steps(phase: Phase, final: bool = False) -> str:
     return common.print_table(title, STEP_HEADERS, rows)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, _interrupt)
+    common.stop_on_sigterm()
     ConnectionsBench(parse_args()).run()
 
 

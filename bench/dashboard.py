@@ -49,7 +49,6 @@ import os
 import pstats
 import random
 import re
-import signal
 import statistics
 import sys
 import time
@@ -1179,12 +1178,8 @@ class DashboardBench:
         }
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, _interrupt)
+    common.stop_on_sigterm()
     DashboardBench(parse_args()).run()
 
 

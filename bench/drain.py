@@ -14,7 +14,6 @@ the work off the queue with nothing done.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import json
 import random
@@ -26,6 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+import webhooks  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -58,11 +58,10 @@ def fill(tenant: common.Tenant, count: int, seed: int) -> int:
         if shopify_domain:
             store = by_domain[shopify_domain]
             topic = header(delivery.headers, "X-Shopify-Topic")
-            key = header(delivery.headers, "X-Shopify-Webhook-Id")
         else:
             store = by_token[delivery.path.rstrip("/").rsplit("/", 1)[-1]]
             topic = header(delivery.headers, "X-WC-Webhook-Topic")
-            key = f"{header(delivery.headers, 'X-WC-Webhook-ID')}:{hashlib.sha256(delivery.body).hexdigest()}"
+        key = webhooks.delivery_key(delivery.headers, delivery.body)
         rows.append((store.pk, store.platform, topic, key, json.dumps(delivery.headers), delivery.body))
     with connection.cursor() as cursor:
         cursor.executemany(

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -320,12 +319,8 @@ class E2EBench:
                 "targets_table": target_table}
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, _interrupt)
+    common.stop_on_sigterm()
     E2EBench(parse_args()).run()
 
 

@@ -28,7 +28,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -1021,12 +1020,8 @@ class IngestBench:
         common.write_result(a.result_name, result)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, _interrupt)
+    common.stop_on_sigterm()
     IngestBench(parse_args()).run()
 
 
