@@ -73,5 +73,20 @@ def test_new_order_appears_on_the_open_dashboard(web, worker, shopify_store, ali
     feed_row = page.inner_text('[data-order-number="#1001"]')
     assert "Ada" in feed_row and "Lyon" in feed_row
     assert "Lovelace" not in page.content()
+
+    # The next order is prepended to the feed as one row; a cancellation changes its row in place.
+    second = shopify_order(5002, at=datetime.now(UTC))
+    assert post_shopify(web.url, shopify_store, "orders/create", second).status_code == 200
+    page.wait_for_selector('#order-feed-today > [data-order-number="#1002"]:first-child', timeout=10_000)
+    page.wait_for_function("() => document.querySelector('#kpi-orders [data-kpi-value]').innerText.trim() === '2'",
+                           timeout=10_000)
+    cancelled = shopify_order(5002, at=datetime.fromisoformat(second["created_at"]), minutes=1,
+                              cancelled_at=datetime.now(UTC), financial_status="voided")
+    assert post_shopify(web.url, shopify_store, "orders/updated", cancelled).status_code == 200
+    page.wait_for_function(
+        "() => /cancel/i.test(document.querySelector('[data-order-number=\"#1002\"]').innerText)", timeout=10_000)
+    page.wait_for_function("() => document.querySelector('#kpi-orders [data-kpi-value]').innerText.trim() === '1'",
+                           timeout=10_000)
+    assert page.locator("#order-feed [data-order-number]").count() == 2
     assert console_errors == []
     print(f"order visible {seen_after * 1000:.0f} ms after the webhook was sent")

@@ -61,6 +61,19 @@ def test_a_batch_sends_one_notification_per_store(shopify_store, woo_store):
     )
 
 
+def test_a_message_too_large_for_notify_is_sent_as_its_type_and_the_write_still_commits(shopify_store):
+    buckets = [["revenue", "hour", f"2026-01-01T{hour:02d}:00:00+00:00", "1.00"] for hour in range(24)] * 20
+    with psycopg.connect(db.conninfo(), autocommit=True) as listener:
+        listener.execute(f"LISTEN {publish.NOTIFY_CHANNEL}")
+
+        with transaction.atomic():
+            publish.publish(shopify_store.public_id, {"type": "metric_update", "buckets": buckets})
+
+        received = notifications(listener, 1)
+    # Dashboards that get only the type re-read the panels it concerns.
+    assert received == [{"store": str(shopify_store.public_id), "messages": [{"type": "metric_update"}]}]
+
+
 def redis_reachable() -> bool:
     try:
         with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):

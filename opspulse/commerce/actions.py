@@ -14,13 +14,14 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import reduce
 from typing import TypeAlias
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from opspulse.alerts.actions import AlertCheck
 from opspulse.commerce.models import NOT_COUNTED, Cart, InventoryLevel, LineItem, Order, OrderStatus
@@ -108,9 +109,17 @@ def apply_changes(changes: Sequence[Change]) -> list[Order | InventoryLevel | Ca
                 for index, result in zip(positions, written, strict=True):
                     results[index] = result
         changed = metrics.changed_names()
-        metrics.apply()
+        written = metrics.apply()
+        # The new values let dashboards show them without reading them back. Dashboards
+        # show today and yesterday, so older buckets (a backfill) are left out.
+        shown_since = timezone.now() - timedelta(days=3)
         for store, names in changed:
-            publish(store.public_id, {"type": "metric_update", "names": names})
+            buckets = [
+                [name, granularity, timestamp.isoformat(), str(value)]
+                for name, granularity, timestamp, value in written.get(store.pk, [])
+                if timestamp >= shown_since
+            ]
+            publish(store.public_id, {"type": "metric_update", "names": names, "buckets": buckets})
         alerts.record()
     return results
 
@@ -185,6 +194,11 @@ def _record_orders(
                 "number": order.number,
                 "status": order.status,
                 "total": str(order.total),
+                "currency": order.currency,
+                "placed_at": order.placed_at.isoformat(),
+                # What the live feed shows of the customer, and nothing more.
+                "first_name": order.customer_first_name,
+                "city": order.customer_city,
             },
         )
         alerts.order(store, order)

@@ -1,11 +1,11 @@
 """One consumer per open dashboard: the live view's process.
 
 It checks the socket's session and membership, joins the store's topic and pushes
-re-rendered panels as htmx out-of-band fragments. Live messages are hints: they only
-mark panels dirty, and dirty panels are re-read from PostgreSQL, so a lost message
-delays the view without corrupting it. Every (re)connect starts with a full render.
-Renders are shared by all dashboards of a store in the process (opspulse.live.hub);
-each dashboard sends only the panels that differ from what its page shows.
+re-rendered panels as htmx out-of-band fragments. Every (re)connect starts with a full
+render read from PostgreSQL. Renders are shared by all dashboards of a store in the
+process (opspulse.live.hub), which shows new orders from what their messages carry
+and re-reads the other panels their messages mark; each dashboard sends only the
+panels that differ from what its page shows.
 """
 
 from __future__ import annotations
@@ -136,14 +136,14 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     # Channel-layer events. Each returns at once: the store's hub renders shortly after.
 
     async def live_messages(self, event: dict[str, Any]) -> None:
-        # Every dashboard of the store receives the same event; the first one's request
-        # covers them all, and the others' add nothing.
-        panel_ids = fragments.panels_for_messages(event.get("messages") or [])
-        if self.hub is not None and panel_ids:
-            self.hub.request_all(panel_ids)
+        # Every dashboard of the store receives the same event; the hub applies it once.
+        if self.hub is not None:
+            self.hub.on_messages(event.get("messages") or [], event_id=event.get("id"))
 
     async def live_resync(self, event: dict[str, Any]) -> None:
         self.sent.clear()
+        if self.hub is not None:
+            self.hub.forget_view()
         self._request(
             fragments.PANEL_IDS, delay=random.uniform(COALESCE_SECONDS, self.resync_spread_seconds)
         )
@@ -156,12 +156,16 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if self.hub is not None and panel_ids:
             self.hub.request(self, panel_ids, delay=delay)
 
-    async def deliver(self, rendered: dict[str, str]) -> None:
-        """Send, in one frame, the rendered panels that differ from what the page has."""
+    async def deliver(self, rendered: dict[str, str], rows: str = "") -> None:
+        """Send, in one frame, the rendered panels that differ from what the page has,
+        and any feed rows."""
         changed = [html for panel_id, html in rendered.items() if self.sent.get(panel_id) != html]
         self.sent.update(rendered)
-        if changed:
-            await self.send(text_data="".join(changed))
+        if rows:
+            # The page's feed now differs from any whole panel sent before.
+            self.sent.pop(fragments.ORDER_FEED, None)
+        if changed or rows:
+            await self.send(text_data="".join(changed) + rows)
 
     async def _tick(self) -> None:
         """Send a heartbeat and re-check the session and membership."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from decimal import Decimal
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from django.template.loader import render_to_string
@@ -21,29 +22,36 @@ from opspulse.live import selectors
 from opspulse.live.formatting import format_count, format_money, percent_change
 from opspulse.stores.models import Platform, Store
 
+if TYPE_CHECKING:
+    from opspulse.live.view import RowChange, StoreView
+
 KPI_REVENUE = "kpi-revenue"
 KPI_ORDERS = "kpi-orders"
 KPI_AOV = "kpi-aov"
 KPI_CARTS = "kpi-carts"
 REVENUE_CHART = "revenue-chart"
 ORDER_FEED = "order-feed"
+# Today's list in the feed panel: new orders are prepended to it one row at a time.
+ORDER_FEED_TODAY = "order-feed-today"
 LOW_STOCK = "low-stock"
 ALERTS = "alerts"
 
 PANEL_IDS = (KPI_REVENUE, KPI_ORDERS, KPI_AOV, KPI_CARTS, REVENUE_CHART, ORDER_FEED, LOW_STOCK, ALERTS)
 
-_SALES_PANELS = frozenset({KPI_REVENUE, KPI_ORDERS, KPI_AOV, REVENUE_CHART})
+SALES_PANELS = frozenset({KPI_REVENUE, KPI_ORDERS, KPI_AOV, REVENUE_CHART})
 PANELS_FOR_MESSAGE: dict[str, frozenset[str]] = {
-    "new_order": _SALES_PANELS | {ORDER_FEED},
-    "order_updated": _SALES_PANELS | {ORDER_FEED},
-    "metric_update": _SALES_PANELS,
+    "new_order": SALES_PANELS | {ORDER_FEED},
+    "order_updated": SALES_PANELS | {ORDER_FEED},
+    "metric_update": SALES_PANELS,
     "inventory_update": frozenset({LOW_STOCK}),
     "cart_activity": frozenset({KPI_CARTS}),
     "alert_fired": frozenset({ALERTS}),
 }
 # Panels whose content changes with the clock alone (the 30-minute cart window, the
-# "yesterday at this time" comparison), refreshed periodically without any message.
-CLOCK_PANELS = frozenset({KPI_REVENUE, KPI_ORDERS, KPI_AOV, KPI_CARTS})
+# "yesterday at this time" comparison, the chart's "now", the feed's times), re-read
+# periodically without any message. The re-read also renews the store's view
+# (opspulse.live.view), from which new orders are shown between reads.
+CLOCK_PANELS = SALES_PANELS | {ORDER_FEED, KPI_CARTS}
 
 
 def panels_for_messages(messages: Iterable[dict[str, Any]]) -> set[str]:
@@ -56,11 +64,17 @@ def panels_for_messages(messages: Iterable[dict[str, Any]]) -> set[str]:
 
 
 class _Reads:
-    """The selector results one render needs, each read at most once."""
+    """The selector results one render needs, each read at most once.
 
-    def __init__(self, store: Store, now: datetime | None) -> None:
+    Seeded from a store's view, the sales panels' data comes from it instead of the
+    database.
+    """
+
+    def __init__(self, store: Store, now: datetime | None = None, *, view: StoreView | None = None) -> None:
         self.store = store
         self.day = selectors.local_day(store, now)
+        if view is not None:
+            self.__dict__.update(summary=view.summary, hours=view.hours, feed=view.feed)
 
     @cached_property
     def summary(self) -> selectors.DaySummary:
@@ -71,8 +85,20 @@ class _Reads:
         return selectors.active_carts(self.store, day=self.day)
 
     @cached_property
+    def hours(self) -> dict[datetime, Decimal]:
+        return selectors.revenue_hour_buckets(self.store, day=self.day)
+
+    @cached_property
     def series(self) -> selectors.RevenueSeries:
-        return selectors.revenue_by_hour(self.store, day=self.day)
+        return selectors.revenue_series(self.hours, day=self.day, tz=ZoneInfo(self.store.timezone))
+
+    @cached_property
+    def feed(self) -> list[selectors.FeedOrder]:
+        return selectors.recent_orders(self.store)
+
+    def view_parts(self) -> dict[str, Any]:
+        """What this render read of the data a store's view holds."""
+        return {name: self.__dict__[name] for name in ("summary", "hours", "feed") if name in self.__dict__}
 
 
 def _comparison(current, previous, *, noun: str) -> dict[str, str]:
@@ -157,24 +183,24 @@ def _feed_time(placed_at: datetime, reads: _Reads) -> str:
     return local.strftime("%b %-d, %H:%M")
 
 
+def _feed_row(order: selectors.FeedOrder, reads: _Reads) -> dict[str, Any]:
+    return {
+        "number": order.number,
+        "row_id": "order-" + "".join(c if c.isalnum() else "-" for c in order.external_id),
+        "total": format_money(order.total, order.currency),
+        "status": order.status,
+        "first_name": order.first_name,
+        "city": order.city,
+        "time": _feed_time(order.placed_at, reads),
+        "today": order.placed_at >= reads.day.start,
+    }
+
+
 def _order_feed(reads: _Reads) -> dict[str, Any]:
-    rows = []
-    for order in selectors.recent_orders(reads.store):
-        rows.append(
-            {
-                "number": order.number,
-                "row_id": "order-" + "".join(c if c.isalnum() else "-" for c in order.external_id),
-                "total": format_money(order.total, order.currency),
-                "status": order.status,
-                "first_name": order.first_name,
-                "city": order.city,
-                "time": _feed_time(order.placed_at, reads),
-                "today": order.placed_at >= reads.day.start,
-            }
-        )
+    rows = [_feed_row(order, reads) for order in reads.feed]
     today = [row for row in rows if row["today"]]
     earlier = [row for row in rows if not row["today"]]
-    return {"today_rows": today, "earlier_rows": earlier}
+    return {"today_rows": today, "earlier_rows": earlier, "feed_size": selectors.FEED_SIZE}
 
 
 def _low_stock(reads: _Reads) -> dict[str, Any]:
@@ -212,12 +238,42 @@ def render_panels(
     store: Store, panel_ids: Iterable[str], *, oob: bool, now: datetime | None = None
 ) -> dict[str, str]:
     """Return {panel id: HTML} for the requested panels, in page order, read fresh from the database."""
+    return _render(_Reads(store, now), panel_ids, oob=oob)
+
+
+def read_panels(store: Store, panel_ids: Iterable[str]) -> tuple[dict[str, str], selectors.LocalDay, dict[str, Any]]:
+    """Render the panels (out of band) from the database; also return the day and what
+    was read of a store view's data (see StoreView.renew)."""
+    reads = _Reads(store)
+    return _render(reads, panel_ids, oob=True), reads.day, reads.view_parts()
+
+
+def render_from_view(store: Store, view: StoreView, panel_ids: Iterable[str]) -> dict[str, str]:
+    """Render the sales panels (out of band) from `view`, without the database."""
+    reads = _Reads(store, view=view)
+    if reads.day.start != view.day.start:
+        raise ValueError("the store's day has turned since the view was read")
+    return _render(reads, set(panel_ids) & (SALES_PANELS | {ORDER_FEED}), oob=True)
+
+
+def render_feed_rows(store: Store, view: StoreView, rows: Iterable[RowChange]) -> str:
+    """One frame of feed rows: new orders prepended to today's list, changed ones morphed in place."""
+    reads = _Reads(store, view=view)
+    frames = []
+    for kind, order in rows:
+        row = render_to_string("live/includes/order_row.html", {"row": _feed_row(order, reads), "row_oob": kind})
+        if kind == "prepend":
+            row = f'<ul id="{ORDER_FEED_TODAY}" hx-swap-oob="afterbegin">{row}</ul>'
+        frames.append(row)
+    return "".join(frames)
+
+
+def _render(reads: _Reads, panel_ids: Iterable[str], *, oob: bool) -> dict[str, str]:
     wanted = set(panel_ids)
-    reads = _Reads(store, now)
     rendered = {}
     for panel_id in PANEL_IDS:
         if panel_id in wanted:
             template_name, build = _PANELS[panel_id]
-            context = {"panel_id": panel_id, "store": store, "oob": oob, **build(reads)}
+            context = {"panel_id": panel_id, "store": reads.store, "oob": oob, **build(reads)}
             rendered[panel_id] = render_to_string(template_name, context)
     return rendered

@@ -6,6 +6,12 @@ Requests that arrive while a render is pending join it; requests that arrive whi
 render runs wait for the next one, because that render may have read the database
 before the change they announce.
 
+New orders take a shorter way: their messages carry the feed row and the buckets'
+new values, which the hub applies to the store's view (opspulse.live.view) and
+shows without reading the database: a row prepended to each page's feed, and the
+KPIs and chart rendered from the view. Every read of the database renews the view,
+and messages that arrive while a read runs are applied again on top of it.
+
 A store is rendered at once after a quiet spell, then at most once per interval. The
 interval follows the process's load: while renders (and sending their frames) take
 more than LIVE_RENDER_SHARE of one core, or the event loop runs late, it grows; while
@@ -20,15 +26,17 @@ import asyncio
 import logging
 import time
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from opspulse.live import fragments
+from opspulse.live import fragments, selectors
+from opspulse.live.view import StoreView, renewed
 from opspulse.stores.models import Store
 
 logger = logging.getLogger("opspulse.live")
@@ -39,6 +47,9 @@ logger = logging.getLogger("opspulse.live")
 COALESCE_SECONDS = 0.05
 # The longest interval between two renders of a store, however busy the process.
 MAX_INTERVAL_SECONDS = 5.0
+# The longest interval between two frames of new orders shown from the view (cheap:
+# no database read), however busy the process.
+MAX_VIEW_INTERVAL_SECONDS = 1.0
 # How often the interval is adjusted to the measured load.
 PACING_WINDOW_SECONDS = 1.0
 # The event loop is checked this often; running later than LATE_LOOP_SECONDS means the
@@ -48,20 +59,23 @@ LATE_LOOP_SECONDS = 0.05
 
 
 class Dashboard(Protocol):
-    async def deliver(self, rendered: dict[str, str]) -> None: ...
+    async def deliver(self, rendered: dict[str, str], rows: str = "") -> None: ...
 
 
-def _render(store: Store, panel_ids: Iterable[str]) -> tuple[dict[str, str], float]:
-    """The panels' HTML and the CPU time the render took (waits for the database excluded)."""
+Read = tuple[dict[str, str], selectors.LocalDay, dict[str, Any], float]
+
+
+def _render(store: Store, panel_ids: Iterable[str]) -> Read:
+    """The panels' HTML, the day and view data read, and the CPU time the render took
+    (waits for the database excluded)."""
     started = time.thread_time()
-    return fragments.render_panels(store, panel_ids, oob=True), time.thread_time() - started
+    rendered, day, parts = fragments.read_panels(store, panel_ids)
+    return rendered, day, parts, time.thread_time() - started
 
 
 # Renders run in the shared thread pool rather than the single thread-sensitive one,
 # so renders of different stores are not serialised behind one thread.
-render: Callable[[Store, Iterable[str]], Awaitable[tuple[dict[str, str], float]]] = database_sync_to_async(
-    _render, thread_sensitive=False
-)
+render: Callable[[Store, Iterable[str]], Awaitable[Read]] = database_sync_to_async(_render, thread_sensitive=False)
 
 
 class StoreHub:
@@ -81,6 +95,18 @@ class StoreHub:
         self.task: asyncio.Task | None = None
         self.renders = 0
         self.last_render_at = float("-inf")
+        # The sales panels' data, kept current from messages between reads; None until
+        # a read of all of it, and after a lost connection (messages may be missing).
+        self.view: StoreView | None = None
+        # Messages that arrived while a read ran (None while none runs).
+        self.replay: list[dict[str, Any]] | None = None
+        self.view_panels: set[str] = set()
+        self.view_rows: list = []
+        self.view_task: asyncio.Task | None = None
+        self.last_view_frame_at = float("-inf")
+        # Channel-layer events already applied (the Redis transport hands each one to
+        # every dashboard of the store).
+        self.seen_events: deque[str] = deque(maxlen=64)
         self.local_date = self._local_date()
         self.clock_task = asyncio.create_task(self._clock())
 
@@ -94,14 +120,77 @@ class StoreHub:
             today = self._local_date()
             if today != self.local_date:
                 self.local_date = today
+                self.view = None
                 self.request_all(fragments.PANEL_IDS)
             else:
                 self.request_all(fragments.CLOCK_PANELS)
 
     def close(self) -> None:
-        for task in (self.task, self.clock_task):
+        for task in (self.task, self.clock_task, self.view_task):
             if task is not None:
                 task.cancel()
+
+    def on_messages(self, messages: list[dict[str, Any]], *, event_id: str | None = None) -> None:
+        """Show what the store's live messages announce on every dashboard of the store."""
+        if event_id is not None:
+            if event_id in self.seen_events:
+                return
+            self.seen_events.append(event_id)
+        if self.replay is not None:
+            self.replay.extend(messages)
+        if self.view is None:
+            self.request_all(fragments.panels_for_messages(messages))
+            return
+        change = self.view.apply(messages)
+        if change.reread:
+            self.request_all(change.reread)
+        if change.panels or change.rows:
+            self.view_panels |= change.panels
+            self.view_rows.extend(change.rows)
+            if self.view_task is None:
+                delay = max(self.last_view_frame_at + self.owner.view_interval() - asyncio.get_running_loop().time(), 0)
+                self.view_task = asyncio.create_task(self._flush_view(delay))
+
+    def forget_view(self) -> None:
+        """Messages may have been lost: show nothing from the view until the next full read."""
+        self.view = None
+
+    async def _flush_view(self, delay: float) -> None:
+        """Send the panels and rows changed in the view to every dashboard of the store."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self.view_panels or self.view_rows:
+                await asyncio.sleep(delay)
+                panels, self.view_panels = self.view_panels, set()
+                rows, self.view_rows = self.view_rows, []
+                if self.view is None:
+                    continue  # a full read is on its way
+                started = time.perf_counter()
+                if fragments.ORDER_FEED in panels:
+                    rows = []
+                try:
+                    rendered = fragments.render_from_view(self.store, self.view, panels)
+                    frame = fragments.render_feed_rows(self.store, self.view, rows) if rows else ""
+                except ValueError:  # the store's day turned
+                    self.view = None
+                    self.request_all(fragments.PANEL_IDS)
+                    continue
+                self.last_view_frame_at = loop.time()
+                await self._deliver(list(self.dashboards), lambda _: rendered, frame)
+                self.owner.record(time.perf_counter() - started)
+                delay = max(self.last_view_frame_at + self.owner.view_interval() - loop.time(), 0)
+        finally:
+            self.view_task = None
+
+    async def _deliver(self, targets: list[Dashboard], panels_for: Callable[[Dashboard], dict[str, str]],
+                       rows: str = "") -> None:
+        for dashboard in targets:
+            if dashboard not in self.dashboards:
+                continue  # closed while the render ran
+            try:
+                await dashboard.deliver(panels_for(dashboard), rows)
+            except Exception:
+                logger.warning("live: could not send to a dashboard of store %s", self.store.public_id, exc_info=True)
 
     def request(self, dashboard: Dashboard, panel_ids: Iterable[str], *, delay: float | None = None) -> None:
         """Render `panel_ids` for `dashboard` together with every other request.
@@ -133,8 +222,9 @@ class StoreHub:
                 # Dashboards that join during the render have asked for a full render of their own.
                 targets = list(self.dashboards) if everyone else list(requests)
                 self.last_render_at = asyncio.get_running_loop().time()
+                self.replay = []
                 try:
-                    rendered, render_seconds = await render(self.store, wanted)
+                    rendered, day, parts, render_seconds = await render(self.store, wanted)
                 except Exception:
                     logger.exception("live render failed for store %s; retrying", self.store.public_id)
                     for dashboard, panel_ids in requests.items():
@@ -142,24 +232,46 @@ class StoreHub:
                     self.everyone |= everyone
                     delay = self.retry_seconds
                     continue
+                finally:
+                    replay, self.replay = self.replay, None
                 self.renders += 1
                 sending_started = time.perf_counter()
+                self._renew_view(day, parts, replay, rendered)
                 shared = {p: html for p, html in rendered.items() if p in everyone}
-                for dashboard in targets:
-                    if dashboard not in self.dashboards:
-                        continue  # closed while the render ran
+
+                def panels_for(dashboard: Dashboard) -> dict[str, str]:
                     own = requests.get(dashboard)
-                    panels = shared if not own else {
-                        p: html for p, html in rendered.items() if p in everyone or p in own}
-                    try:
-                        await dashboard.deliver(panels)
-                    except Exception:
-                        logger.warning("live: could not send to a dashboard of store %s", self.store.public_id,
-                                       exc_info=True)
+                    return shared if not own else {p: html for p, html in rendered.items() if p in everyone or p in own}
+
+                await self._deliver(targets, panels_for)
                 self.owner.record(render_seconds + time.perf_counter() - sending_started)
                 delay = self._until_allowed()
         finally:
             self.task = None
+
+    def _renew_view(self, day: selectors.LocalDay, parts: dict[str, Any], replay: list[dict[str, Any]],
+                    rendered: dict[str, str]) -> None:
+        """Renew the view from a read, and bring it and the read's panels up to the
+        messages that arrived while the read ran (it may have read before their commit)."""
+        if not parts:
+            return
+        self.view = renewed(self.view, day, parts)
+        if self.view is None or not replay:
+            return
+        change = self.view.apply(replay)
+        if change.reread:
+            self.request_all(change.reread)
+        stale = change.panels | ({fragments.ORDER_FEED} if change.rows else set())
+        try:
+            rendered.update(fragments.render_from_view(self.store, self.view, stale & rendered.keys()))
+        except ValueError:
+            self.view = None
+            self.request_all(fragments.PANEL_IDS)
+            return
+        if stale - rendered.keys():
+            self.view_panels |= stale - rendered.keys()
+            if self.view_task is None:
+                self.view_task = asyncio.create_task(self._flush_view(0))
 
 
 class DashboardHubs:
@@ -186,6 +298,10 @@ class DashboardHubs:
             await asyncio.sleep(LOOP_PROBE_SECONDS)
             self.loop_late_seconds = max(self.loop_late_seconds, loop.time() - expected)
         self.probe_task = None
+
+    def view_interval(self) -> float:
+        """The shortest time between two frames shown from a store's view."""
+        return min(self.interval(), MAX_VIEW_INTERVAL_SECONDS)
 
     def interval(self) -> float:
         """The shortest time between two renders of a store, given the process's load."""

@@ -19,7 +19,6 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from opspulse.lib import db
-from opspulse.live import fragments
 from opspulse.live.hub import hubs
 from opspulse.live.publish import NOTIFY_CHANNEL
 
@@ -87,5 +86,5 @@ def _fan_out(payload: str) -> None:
     # The store's dashboards in this process share one hub: one request reaches them
     # all, instead of one channel-layer event per dashboard.
     hub = hubs().for_store(store)
-    if hub is not None:
-        hub.request_all(fragments.panels_for_messages(messages))
+    if hub is not None and isinstance(messages, list):
+        hub.on_messages(messages)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -92,6 +93,10 @@ def _chunks(messages_by_store: dict[str, list[dict[str, Any]]]) -> Iterator[str]
         size = 0
         for message in messages:
             encoded = len(json.dumps(message, default=str))
+            if encoded > MAX_NOTIFY_BYTES:
+                # Too large to send whole: its type alone still tells dashboards what to re-read.
+                message = {"type": message.get("type")}
+                encoded = len(json.dumps(message))
             if chunk and size + encoded > MAX_NOTIFY_BYTES:
                 yield json.dumps({"store": store, "messages": chunk}, default=str)
                 chunk, size = [], 0
@@ -116,7 +121,8 @@ def _send_to_layer(messages_by_store: dict[str, list[dict[str, Any]]]) -> None:
 
     layer = get_channel_layer()
     for store, messages in messages_by_store.items():
-        event = {"type": MESSAGE_EVENT_TYPE, "messages": messages}
+        # Each dashboard of the store gets the event; its id lets their process apply it once.
+        event = {"type": MESSAGE_EVENT_TYPE, "messages": messages, "id": uuid.uuid4().hex}
         try:
             async_to_sync(layer.group_send)(group_name(store), event)
         except (ConnectionError, OSError, RedisError):

@@ -63,6 +63,15 @@ class DaySummary:
 
 def today_summary(store: Store, *, day: LocalDay) -> DaySummary:
     """Return today's revenue and order count from the day metric bucket, with yesterday so far."""
+    revenue, orders = today_totals(store, day=day)
+    yesterday_revenue, yesterday_orders = yesterday_so_far(store, day=day)
+    return DaySummary(
+        revenue=revenue, orders=orders, yesterday_revenue=yesterday_revenue, yesterday_orders=yesterday_orders
+    )
+
+
+def today_totals(store: Store, *, day: LocalDay) -> tuple[Decimal, int]:
+    """Today's revenue and order count, from the day metric buckets."""
     values = dict(
         Metric.objects.filter(
             store=store,
@@ -71,19 +80,19 @@ def today_summary(store: Store, *, day: LocalDay) -> DaySummary:
             name__in=[MetricName.REVENUE, MetricName.ORDERS],
         ).values_list("name", "value")
     )
-    # Yesterday-so-far cuts through an hour bucket, so it is summed from the orders
-    # themselves (what each still counts towards the metrics), over the placed_at index.
-    yesterday = Order.objects.filter(
+    return values.get(MetricName.REVENUE, Decimal(0)), int(values.get(MetricName.ORDERS, 0))
+
+
+def yesterday_so_far(store: Store, *, day: LocalDay) -> tuple[Decimal, int]:
+    """Yesterday's revenue and order count up to the current time of day."""
+    # This cuts through an hour bucket, so it is summed from the orders themselves
+    # (what each still counts towards the metrics), over the placed_at index.
+    totals = Order.objects.filter(
         store=store,
         placed_at__gte=day.yesterday_start,
         placed_at__lt=day.yesterday_start + day.elapsed,
     ).aggregate(revenue=Sum("counted_revenue"), orders=Sum("counted_orders"))
-    return DaySummary(
-        revenue=values.get(MetricName.REVENUE, Decimal(0)),
-        orders=int(values.get(MetricName.ORDERS, 0)),
-        yesterday_revenue=yesterday["revenue"] or Decimal(0),
-        yesterday_orders=yesterday["orders"] or 0,
-    )
+    return totals["revenue"] or Decimal(0), totals["orders"] or 0
 
 
 @dataclass(frozen=True)
@@ -103,17 +112,29 @@ def _hour_of_day(at: datetime, tz: ZoneInfo) -> float:
 
 def revenue_by_hour(store: Store, *, day: LocalDay) -> RevenueSeries:
     """Return today's and yesterday's cumulative revenue from the hour metric buckets."""
-    tz = ZoneInfo(store.timezone)
-    buckets = Metric.objects.filter(
-        store=store,
-        name=MetricName.REVENUE,
-        granularity=Granularity.HOUR,
-        timestamp__gte=day.yesterday_start,
-        timestamp__lt=day.end,
-    ).values_list("timestamp", "value")
+    return revenue_series(revenue_hour_buckets(store, day=day), day=day, tz=ZoneInfo(store.timezone))
+
+
+def revenue_hour_buckets(store: Store, *, day: LocalDay) -> dict[datetime, Decimal]:
+    """The revenue hour buckets of yesterday and today, by start."""
+    return dict(
+        Metric.objects.filter(
+            store=store,
+            name=MetricName.REVENUE,
+            granularity=Granularity.HOUR,
+            timestamp__gte=day.yesterday_start,
+            timestamp__lt=day.end,
+        ).values_list("timestamp", "value")
+    )
+
+
+def revenue_series(buckets: dict[datetime, Decimal], *, day: LocalDay, tz: ZoneInfo) -> RevenueSeries:
+    """Cumulative revenue over today and yesterday from their hour buckets."""
     today: list[tuple[float, float]] = []
     yesterday: list[tuple[float, float]] = []
-    for timestamp, value in buckets:
+    for timestamp, value in buckets.items():
+        if not day.yesterday_start <= timestamp < day.end:
+            continue
         # A bucket's revenue is reached by the end of its hour.
         point = (_hour_of_day(timestamp, tz) + 1, float(value))
         (today if timestamp >= day.start else yesterday).append(point)

@@ -23,6 +23,7 @@ UPSERT = """
     VALUES {rows}
     ON CONFLICT (store_id, name, granularity, timestamp)
     DO UPDATE SET value = metrics_metric.value + EXCLUDED.value
+    RETURNING store_id, name, granularity, timestamp, value
 """
 
 
@@ -50,15 +51,25 @@ class MetricChanges:
                 names.setdefault(store_id, set()).add(name)
         return [(self._stores[store_id], sorted(found)) for store_id, found in sorted(names.items())]
 
-    def apply(self) -> None:
+    def apply(self) -> dict[int, list[tuple[str, str, datetime, Decimal]]]:
+        """Write the deltas; return each store's changed buckets with their new values.
+
+        The values are those this transaction wrote, under the buckets' row locks, so
+        of two batches the one that commits later reports the later values.
+        """
         # Sorted, so concurrent writers lock bucket rows in the same order.
         rows = [(*key, total) for key, total in sorted(self._totals.items()) if total]
         self._totals.clear()
         if not rows:
-            return
+            return {}
         placeholders = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
         with connection.cursor() as cursor:
             cursor.execute(UPSERT.format(rows=placeholders), [value for row in rows for value in row])
+            written = cursor.fetchall()
+        buckets: dict[int, list[tuple[str, str, datetime, Decimal]]] = {}
+        for store_id, name, granularity, timestamp, value in written:
+            buckets.setdefault(store_id, []).append((name, granularity, timestamp, value))
+        return buckets
 
 
 def adjust_metrics(*, store: Store, at: datetime, deltas: dict[str, Decimal]) -> None:

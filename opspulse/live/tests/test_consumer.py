@@ -1,13 +1,20 @@
 from __future__ import annotations
 
+import asyncio
+from decimal import Decimal
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.contrib.sessions.models import Session
+from django.utils import timezone
+
+from opspulse.commerce.actions import LineItemData, OrderData, record_order
+from opspulse.commerce.models import OrderStatus
 
 from config.asgi import application
 from opspulse.accounts.models import Membership
-from opspulse.live import fragments
+from opspulse.live import fragments, listener
 from opspulse.live.consumers import HEARTBEAT, DashboardConsumer
 from opspulse.live.hub import hubs
 from opspulse.live.listener import RESYNC_GROUP
@@ -203,3 +210,40 @@ async def test_dashboards_of_a_store_share_one_render_per_update(store, owner_cl
     for socket in sockets:
         await socket.disconnect()
     assert store.pk not in hubs().hubs
+
+
+def new_order(number: int, total: str) -> OrderData:
+    now = timezone.now()
+    return OrderData(
+        external_id=str(number), number=f"#{number}", status=OrderStatus.PAID, currency="USD", total=Decimal(total),
+        placed_at=now, updated_at=now, customer_first_name="Ines", customer_city="Porto",
+        line_items=[LineItemData(external_id=f"{number}-1", title="Mug", quantity=1, price=Decimal(total))],
+    )
+
+
+async def test_new_orders_are_shown_from_their_messages_without_reading_the_database(store, owner_client):
+    await listener.start()
+    try:
+        await asyncio.wait_for(listener.connected.wait(), timeout=5)
+        socket = dashboard_socket(store, socket_headers(owner_client))
+        await connect_and_read_panels(socket)
+        hub = hubs().hubs[store.pk]
+        reads_before = hub.renders
+
+        # The worker writes the day's first order and commits; its NOTIFY reaches the hub.
+        await database_sync_to_async(record_order)(store=store, data=new_order(8001, "40.00"))
+        first = await socket.receive_text(timeout=5)
+        await database_sync_to_async(record_order)(store=store, data=new_order(8002, "60.00"))
+        second = await socket.receive_text(timeout=5)
+
+        # The first replaces the feed's empty state; the second is one row on top of it.
+        assert 'id="order-feed" hx-swap-oob="morph"' in first and 'data-order-number="#8001"' in first
+        assert 'id="order-feed-today" hx-swap-oob="afterbegin"' in second
+        assert 'data-order-number="#8002"' in second and "Ines" in second and "Porto" in second
+        assert 'id="order-feed"' not in second and "#8001" not in second
+        # The KPIs follow the buckets' values carried in the message.
+        assert "$100.00" in second and 'id="kpi-aov"' in second and "$50.00" in second
+        assert hub.renders == reads_before
+        await socket.disconnect()
+    finally:
+        await listener.stop()

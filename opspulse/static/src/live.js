@@ -58,6 +58,26 @@ export function startLiveDashboard(root, htmx) {
     }
   }
 
+  // New orders arrive as single rows prepended to today's list; the feed keeps its
+  // size (the server's view of it does the same) and shows each order once.
+  function trimFeed() {
+    const feed = document.getElementById("order-feed");
+    if (!feed) return;
+    const size = Number(feed.dataset.feedSize) || 20;
+    const seen = new Set();
+    const rows = [];
+    for (const row of feed.querySelectorAll("li[data-order-number]")) {
+      if (seen.has(row.id)) row.remove();
+      else {
+        seen.add(row.id);
+        rows.push(row);
+      }
+    }
+    for (const row of rows.slice(size)) row.remove();
+    const earlier = feed.querySelector("[data-feed-earlier]");
+    if (earlier && !earlier.querySelector("li")) earlier.remove();
+  }
+
   // While the socket is down, a slow poll keeps the panels correct.
   async function poll() {
     if (document.hidden) return;
@@ -116,6 +136,7 @@ export function startLiveDashboard(root, htmx) {
 
   root.addEventListener("htmx:wsAfterMessage", () => {
     lastFrameAt = Date.now();
+    trimFeed();
     afterPanelsChanged({ highlight: true });
   });
 
