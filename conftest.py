@@ -20,6 +20,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from opspulse.lib.serve import uvicorn_command
+
 ROOT = Path(__file__).resolve().parent
 SHOPIFY_SECRET = "shpss_test_webhook_secret"
 WOO_SECRET = "woo_test_webhook_secret"
@@ -140,8 +142,7 @@ class WebServer(Process):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         super().__init__(
-            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
+            uvicorn_command(host="127.0.0.1", port=self.port),
             process_env(PGAPPNAME=f"opspulse-test-{name}", **env),
             tmp / f"{name}.log",
         )

@@ -511,11 +511,14 @@ class Service:
 
 
 def start_web(name: str, app: str, *, port: int, workers: int, env: dict[str, str], logdir: Path,
-              ready_path: str = "/login/", app_dir: str | None = None) -> Service:
+              ready_path: str = "/login/", app_dir: str | None = None, deflate: bool = False) -> Service:
     import httpx
 
-    args = [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--log-level", "warning"]
+    from opspulse.lib.serve import uvicorn_command
+
+    args = uvicorn_command(host="127.0.0.1", port=port, workers=workers, app=app)
+    if deflate:
+        args[args.index("--ws-per-message-deflate") + 1] = "true"
     if app_dir:
         args += ["--app-dir", app_dir]
     service = Service(name, args, env, logdir)

@@ -101,6 +101,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-deflate", action="store_true",
                         help="clients offer no permessage-deflate (browsers do): shows the memory of the server's "
                              "per-socket compressor, as `uvicorn --ws-per-message-deflate false` would save it")
+    parser.add_argument("--server-deflate", action="store_true",
+                        help="serve with permessage-deflate (`uvicorn --ws-per-message-deflate true`); OpsPulse "
+                             "serves without it (opspulse/lib/serve.py)")
     parser.add_argument("--bare-frame-bytes", type=int, default=4000,
                         help="payload of the bare app's frames (about an OpsPulse update)")
     parser.add_argument("--worker-concurrency", type=int, default=4)
@@ -451,10 +454,11 @@ class ConnectionsBench:
                                      nice=a.worker_nice)
         self.services.append(worker)
         port = common.free_port()
-        web = common.start_web("web", "config.asgi:application", port=port, workers=1, env=env, logdir=tmp)
+        web = common.start_web("web", "config.asgi:application", port=port, workers=1, env=env, logdir=tmp,
+                               deflate=a.server_deflate)
         self.services.append(web)
-        log(f"OpsPulse on port {port} (uvicorn --workers 1, pid {web.pid}; worker --concurrency "
-            f"{a.worker_concurrency})")
+        log(f"OpsPulse on port {port} (uvicorn --workers 1, pid {web.pid}, permessage-deflate "
+            f"{'on' if a.server_deflate else 'off'}; worker --concurrency {a.worker_concurrency})")
         return Phase("opspulse", web, port, OrderStream(targets, a.rate), others={"worker": worker})
 
     def start_bare(self, tmp: Path) -> Phase:
@@ -462,7 +466,7 @@ class ConnectionsBench:
         env = common.service_env(debug=a.debug, BARE_WS_FRAME_BYTES=str(a.bare_frame_bytes))
         port = common.free_port()
         web = common.start_web("bare", "bare_ws:app", port=port, workers=1, env=env, logdir=tmp, ready_path="/",
-                               app_dir=str(BENCH))
+                               app_dir=str(BENCH), deflate=a.server_deflate)
         self.services.append(web)
         log(f"bare WebSocket app on port {port} (uvicorn --workers 1, pid {web.pid})")
         return Phase("bare", web, port, PublishStream([str(s.public_id) for s in self.tenant.stores]))

@@ -48,13 +48,11 @@ def main() -> None:
     os.chdir(ROOT)
     manage("migrate", "--noinput", "-v", "0")
     manage("seed_demo", "--stores", str(STORES))
+    from opspulse.lib.serve import uvicorn_command
 
     base_url = f"http://{HOST}:{PORT}"
     children = [
-        subprocess.Popen(
-            [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", HOST,
-             "--port", str(PORT), "--workers", "2", "--log-level", "warning"]
-        ),
+        subprocess.Popen(uvicorn_command(host=HOST, port=PORT, workers=2)),
         subprocess.Popen(
             [PYTHON, "manage.py", "procrastinate", "worker", "--queues", "ingest",
              "--concurrency", "4"]

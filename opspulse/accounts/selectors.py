@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
+from opspulse.accounts.models import Membership
 from opspulse.stores.models import Store
 
 
@@ -31,3 +33,20 @@ def get_store_for_user(user, public_id: UUID | str) -> Store:
         return stores_for_user(user).get(public_id=public_id)
     except (Store.DoesNotExist, ValidationError):
         raise Http404("No such store") from None
+
+
+def member_store_pairs(pairs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Of the (user id, store id) pairs, those where the user belongs to the store's account.
+
+    The same scope as `stores_for_user`, for many users at once (open dashboards re-check it).
+    """
+    pairs = set(pairs)
+    if not pairs:
+        return set()
+    account_of = dict(Store.objects.filter(pk__in={store_id for _, store_id in pairs}).values_list("pk", "account_id"))
+    members = set(
+        Membership.objects.filter(
+            user_id__in={user_id for user_id, _ in pairs}, account_id__in=set(account_of.values())
+        ).values_list("user_id", "account_id")
+    )
+    return {(user_id, store_id) for user_id, store_id in pairs if (user_id, account_of.get(store_id)) in members}

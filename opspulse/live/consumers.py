@@ -1,6 +1,8 @@
 """One consumer per open dashboard: the live view's process.
 
-It checks the socket's session and membership, joins the store's topic and pushes
+It checks the socket's session and membership at connect (and, with every other
+dashboard of the process, once per period after: opspulse.live.access), joins the
+store's topic and pushes
 re-rendered panels as htmx out-of-band fragments. Every (re)connect starts with a full
 render read from PostgreSQL. Renders are shared by all dashboards of a store in the
 process (opspulse.live.hub), which shows new orders from what their messages carry
@@ -10,23 +12,19 @@ panels that differ from what its page shows.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from collections.abc import Iterable
-from importlib import import_module
-from types import SimpleNamespace
 from typing import Any
 
 from channels.db import database_sync_to_async
-from redis.exceptions import RedisError
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
-from django.contrib import auth
 from django.http import Http404
+from redis.exceptions import RedisError
 
 from opspulse.accounts.selectors import get_store_for_user
 from opspulse.live import fragments
+from opspulse.live.access import FORBIDDEN, SIGNED_OUT, watch
 from opspulse.live.hub import COALESCE_SECONDS, StoreHub, hubs
 from opspulse.live.listener import RESYNC_GROUP
 from opspulse.live.publish import group_name
@@ -36,8 +34,6 @@ from opspulse.stores.models import Store
 logger = logging.getLogger("opspulse.live")
 
 TRY_AGAIN_LATER = 1013
-SIGNED_OUT = 4401
-FORBIDDEN = 4403
 # The page counts any frame as a sign of life; this one swaps nothing.
 HEARTBEAT = "<!-- heartbeat -->"
 
@@ -49,28 +45,13 @@ def _store_for_member(user, public_id) -> Store | None:
         return None
 
 
-def _access_lost(session_key: str, user_id: int, store_public_id) -> int | None:
-    """Return a close code if the socket's session or membership has ended since connect."""
-    engine = import_module(settings.SESSION_ENGINE)
-    user = auth.get_user(SimpleNamespace(session=engine.SessionStore(session_key)))
-    if not user.is_authenticated or user.pk != user_id:
-        return SIGNED_OUT
-    if _store_for_member(user, store_public_id) is None:
-        return FORBIDDEN
-    return None
-
-
 store_for_member = database_sync_to_async(_store_for_member)
-# On the one thread-sensitive thread: in the shared pool the re-checks of thousands of
-# dashboards would crowd out the renders (bench/README.md, connections).
-access_lost = database_sync_to_async(_access_lost)
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):
     # Re-renders after a transport resync are spread out so that every store of the
     # process does not hit the database in the same instant.
     resync_spread_seconds = 2.0
-    tick_seconds = 30.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -78,7 +59,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.hub: StoreHub | None = None
         self.joined: list[str] = []
         self.sent: dict[str, str] = {}
-        self.tick_task: asyncio.Task | None = None
+        self.watched = False
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -94,6 +75,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             return
 
         self.store = store
+        self.store_id = store.pk
         self.user_id = user.pk
         self.session_key = self.scope["session"].session_key
         try:
@@ -108,7 +90,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self.accept()
         self.hub = hubs().join(store, self)
         self.hub.request(self, fragments.PANEL_IDS, delay=0)
-        self.tick_task = asyncio.create_task(self._tick())
+        watch().add(self)
+        self.watched = True
 
     async def _join(self, groups: Iterable[str]) -> None:
         for group in groups:
@@ -121,8 +104,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             self.joined.append(group)
 
     async def disconnect(self, code: int) -> None:
-        if self.tick_task is not None:
-            self.tick_task.cancel()
+        if self.watched:
+            watch().remove(self)
+            self.watched = False
         if self.hub is not None:
             hubs().leave(self.store, self)
             self.hub = None
@@ -167,19 +151,5 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if changed or rows:
             await self.send(text_data="".join(changed) + rows)
 
-    async def _tick(self) -> None:
-        """Send a heartbeat and re-check the session and membership."""
-        # The first tick comes at a random point of the period, so the re-checks of
-        # dashboards opened together are spread out.
-        await asyncio.sleep(random.uniform(0.5, 1.0) * self.tick_seconds)
-        while True:
-            await self.send(text_data=HEARTBEAT)
-            try:
-                code = await access_lost(self.session_key, self.user_id, self.store.public_id)
-            except Exception:
-                logger.warning("live access re-check failed for store %s", self.store.public_id, exc_info=True)
-                code = None
-            if code is not None:
-                await self.close(code=code)
-                return
-            await asyncio.sleep(self.tick_seconds)
+    async def heartbeat(self) -> None:
+        await self.send(text_data=HEARTBEAT)

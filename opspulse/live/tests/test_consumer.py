@@ -15,7 +15,8 @@ from opspulse.commerce.models import OrderStatus
 from config.asgi import application
 from opspulse.accounts.models import Membership
 from opspulse.live import fragments, listener
-from opspulse.live.consumers import HEARTBEAT, DashboardConsumer
+from opspulse.live.access import AccessWatch
+from opspulse.live.consumers import HEARTBEAT
 from opspulse.live.hub import hubs
 from opspulse.live.listener import RESYNC_GROUP
 from opspulse.live.publish import MESSAGE_EVENT_TYPE, group_name
@@ -161,7 +162,7 @@ async def test_signing_out_closes_the_sessions_dashboards(store, owner_client):
 
 
 async def test_removed_member_is_disconnected_at_the_next_check(store, owner, owner_client, monkeypatch):
-    monkeypatch.setattr(DashboardConsumer, "tick_seconds", 0.1)
+    monkeypatch.setattr(AccessWatch, "period_seconds", 0.3)
     socket = dashboard_socket(store, socket_headers(owner_client))
     await connect_and_read_panels(socket)
 
@@ -172,7 +173,7 @@ async def test_removed_member_is_disconnected_at_the_next_check(store, owner, ow
 
 
 async def test_heartbeat_is_sent_while_idle(store, owner_client, monkeypatch):
-    monkeypatch.setattr(DashboardConsumer, "tick_seconds", 0.1)
+    monkeypatch.setattr(AccessWatch, "period_seconds", 0.3)
     socket = dashboard_socket(store, socket_headers(owner_client))
     await connect_and_read_panels(socket)
 
@@ -181,7 +182,7 @@ async def test_heartbeat_is_sent_while_idle(store, owner_client, monkeypatch):
 
 
 async def test_ended_session_is_disconnected_at_the_next_check(store, owner_client, monkeypatch):
-    monkeypatch.setattr(DashboardConsumer, "tick_seconds", 0.1)
+    monkeypatch.setattr(AccessWatch, "period_seconds", 0.3)
     socket = dashboard_socket(store, socket_headers(owner_client))
     await connect_and_read_panels(socket)
 

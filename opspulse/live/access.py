@@ -1,0 +1,117 @@
+"""Heartbeats and access re-checks for every open dashboard of a web process.
+
+The socket's user is resolved once, at connect. Each dashboard therefore gets a
+heartbeat and a re-check of its session and membership once per period, and is closed
+(4401 signed out, 4403 no longer a member) when either has ended. The dashboards of a
+process are spread over one slot per second of the period, and each second one query
+set checks that slot's dashboards together, instead of a task and a few queries per
+dashboard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import weakref
+from collections.abc import Sequence
+from typing import Protocol
+
+from channels.db import database_sync_to_async
+
+from opspulse.accounts.selectors import member_store_pairs
+from opspulse.accounts.sessions import signed_in_users
+
+logger = logging.getLogger("opspulse.live")
+
+SIGNED_OUT = 4401
+FORBIDDEN = 4403
+
+
+class Watched(Protocol):
+    session_key: str
+    user_id: int
+    store_id: int
+
+    async def heartbeat(self) -> None: ...
+
+    async def close(self, code: int | None = None, reason: str | None = None) -> None: ...
+
+
+def _close_codes(entries: Sequence[tuple[str, int, int]]) -> list[int | None]:
+    """For each (session key, user id, store id), the close code if its access has ended."""
+    signed_in = signed_in_users({key for key, _, _ in entries})
+    members = member_store_pairs({(user_id, store_id) for _, user_id, store_id in entries})
+    codes: list[int | None] = []
+    for key, user_id, store_id in entries:
+        if signed_in.get(key) != user_id:
+            codes.append(SIGNED_OUT)
+        elif (user_id, store_id) not in members:
+            codes.append(FORBIDDEN)
+        else:
+            codes.append(None)
+    return codes
+
+
+close_codes = database_sync_to_async(_close_codes)
+
+
+class AccessWatch:
+    period_seconds = 30.0
+    slots = 30
+
+    def __init__(self) -> None:
+        self.slices: list[set[Watched]] = [set() for _ in range(self.slots)]
+        self.slot_of: dict[Watched, int] = {}
+        self.turn = 0
+        self.task: asyncio.Task | None = None
+
+    def add(self, dashboard: Watched) -> None:
+        slot = random.randrange(self.slots)
+        self.slices[slot].add(dashboard)
+        self.slot_of[dashboard] = slot
+        if self.task is None:
+            self.task = asyncio.create_task(self._run())
+
+    def remove(self, dashboard: Watched) -> None:
+        slot = self.slot_of.pop(dashboard, None)
+        if slot is not None:
+            self.slices[slot].discard(dashboard)
+
+    async def _run(self) -> None:
+        try:
+            while self.slot_of:
+                await asyncio.sleep(self.period_seconds / self.slots)
+                dashboards = list(self.slices[self.turn])
+                self.turn = (self.turn + 1) % self.slots
+                if dashboards:
+                    await self._check(dashboards)
+        finally:
+            self.task = None
+
+    async def _check(self, dashboards: list[Watched]) -> None:
+        for dashboard in dashboards:
+            try:
+                await dashboard.heartbeat()
+            except Exception:
+                logger.warning("live: could not send a heartbeat", exc_info=True)
+        try:
+            codes = await close_codes([(d.session_key, d.user_id, d.store_id) for d in dashboards])
+        except Exception:
+            logger.warning("live access re-check failed; trying again next period", exc_info=True)
+            return
+        for dashboard, code in zip(dashboards, codes, strict=True):
+            if code is not None and dashboard in self.slot_of:
+                self.remove(dashboard)
+                await dashboard.close(code=code)
+
+
+_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AccessWatch] = weakref.WeakKeyDictionary()
+
+
+def watch() -> AccessWatch:
+    """The access watch of the running event loop (a web process has one)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _watches:
+        _watches[loop] = AccessWatch()
+    return _watches[loop]
