@@ -2,7 +2,7 @@
 
 Tests run on real PostgreSQL (the embedded server, or DATABASE_URL), the real
 procrastinate queue and the real channel layer. Web and worker processes started
-here are ordinary `uvicorn` and `procrastinate worker` processes pointed at the
+here are ordinary `uvicorn` and `manage.py worker` processes pointed at the
 test database.
 """
 
@@ -161,8 +161,7 @@ class WebServer(Process):
 class Worker(Process):
     def __init__(self, tmp: Path, name: str, **env: str) -> None:
         super().__init__(
-            [sys.executable, "manage.py", "procrastinate", "worker", "--queues", "ingest",
-             "--concurrency", "2"],
+            [sys.executable, "manage.py", "worker", "--concurrency", "2"],
             process_env(PGAPPNAME=f"opspulse-test-{name}", **env),
             tmp / f"{name}.log",
         )

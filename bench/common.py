@@ -540,7 +540,7 @@ def start_web(name: str, app: str, *, port: int, workers: int, env: dict[str, st
 
 
 def start_worker(name: str, *, concurrency: int, env: dict[str, str], logdir: Path, nice: int = 0) -> Service:
-    args = [PYTHON, "manage.py", "procrastinate", "worker", "--queues", "ingest", "--concurrency", str(concurrency)]
+    args = [PYTHON, "manage.py", "worker", "--concurrency", str(concurrency)]
     if nice:
         args = ["nice", "-n", str(nice), *args]
     return Service(name, args, env, logdir)
@@ -553,7 +553,8 @@ def _worker_processes(mine: Iterable[int]) -> list[Any]:
     found = []
     for proc in psutil.process_iter(["pid", "cmdline", "environ"]):
         cmd = proc.info["cmdline"] or []
-        if proc.info["pid"] in mine or "procrastinate" not in cmd or "worker" not in cmd:
+        is_worker = "worker" in cmd and ("procrastinate" in cmd or "manage.py" in cmd)
+        if proc.info["pid"] in mine or not is_worker:
             continue
         # Only workers on this benchmark's database take its jobs.
         env = proc.info["environ"] or {}

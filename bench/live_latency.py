@@ -37,6 +37,8 @@ import httpx  # noqa: E402
 from django.test import Client  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
+from opspulse.lib.serve import uvicorn_command  # noqa: E402
+
 from conftest import free_port, make_store  # noqa: E402
 from opspulse.accounts.models import Account, Membership, Role, User  # noqa: E402
 from opspulse.ingest.tests.helpers import shopify_order  # noqa: E402
@@ -69,10 +71,8 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": ROOT}
     processes = [
-        subprocess.Popen([sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port),
-                          "--workers", "2", "--log-level", "warning"], **quiet),
-        subprocess.Popen([sys.executable, "manage.py", "procrastinate", "worker", "--queues", "ingest",
-                          "--concurrency", "2"], **quiet),
+        subprocess.Popen(uvicorn_command(host="127.0.0.1", port=port, workers=2), **quiet),
+        subprocess.Popen([sys.executable, "manage.py", "worker", "--concurrency", "2"], **quiet),
     ]
     seen: dict[str, float] = {}
     sent: dict[str, float] = {}

@@ -194,12 +194,11 @@ DELIVERY_RETRY_BASE_SECONDS = env_float("DELIVERY_RETRY_BASE_SECONDS", 1.0)
 DRAIN_JOB_MAX_SECONDS = env_float("DRAIN_JOB_MAX_SECONDS", 20)
 DRAIN_JOB_STUCK_SECONDS = env_int("DRAIN_JOB_STUCK_SECONDS", 120)
 PROCRASTINATE_WORKER_DEFAULTS = {
-    # A lane's next drain job waits, locked, while the current one runs; nothing
-    # notifies the worker when that lock frees, so it looks again this often. The
-    # worker therefore needs no LISTEN connection, and without one it survives a
-    # database restart (procrastinate stops a worker whose LISTEN connection dies).
+    # `manage.py worker` is woken by a NOTIFY for each job deferred
+    # (opspulse.ingest.worker). A lane's next drain job waits, locked, while the
+    # current one runs, and nothing notifies the worker when that lock frees, so it
+    # also looks again this often (and while its LISTEN connection is down).
     "fetch_job_polling_interval": env_int("WORKER_POLL_MS", 50) / 1000,
-    "listen_notify": False,
     "delete_jobs": "successful",
     # A worker silent for this long counts as dead; the sweep then re-runs its jobs.
     "update_heartbeat_interval": env_float("WORKER_HEARTBEAT_SECONDS", 10),

@@ -54,8 +54,7 @@ def main() -> None:
     children = [
         subprocess.Popen(uvicorn_command(host=HOST, port=PORT, workers=2)),
         subprocess.Popen(
-            [PYTHON, "manage.py", "procrastinate", "worker", "--queues", "ingest",
-             "--concurrency", "4"]
+            [PYTHON, "manage.py", "worker", "--concurrency", "4"]
         ),
     ]
     try:

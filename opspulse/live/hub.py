@@ -281,6 +281,7 @@ class DashboardHubs:
         self.hubs: dict[int, StoreHub] = {}
         self.by_public_id: dict[str, StoreHub] = {}
         self.current_interval = COALESCE_SECONDS
+        self.current_view_interval = COALESCE_SECONDS
         # Time spent rendering and sending, and the event loop's worst lateness, since
         # the window started.
         self.busy_seconds = 0.0
@@ -300,23 +301,39 @@ class DashboardHubs:
         self.probe_task = None
 
     def view_interval(self) -> float:
-        """The shortest time between two frames shown from a store's view."""
-        return min(self.interval(), MAX_VIEW_INTERVAL_SECONDS)
+        """The shortest time between two frames shown from a store's view.
+
+        Those frames need no database read and little CPU, so only their own cost
+        (their share of the process's time, with the reads') spaces them out, not a
+        late event loop: on a busy machine that would hold back the cheap frames too.
+        """
+        self._adjust()
+        return self.current_view_interval
 
     def interval(self) -> float:
-        """The shortest time between two renders of a store, given the process's load."""
+        """The shortest time between two reads of a store, given the process's load."""
+        self._adjust()
+        return self.current_interval
+
+    def _adjust(self) -> None:
         now = time.monotonic()
         elapsed = now - self.window_started
-        if elapsed >= PACING_WINDOW_SECONDS:
-            share = self.busy_seconds / elapsed
-            target = settings.LIVE_RENDER_SHARE
-            if share > target or self.loop_late_seconds > LATE_LOOP_SECONDS:
-                growth = max(share / target, 2.0 if self.loop_late_seconds > LATE_LOOP_SECONDS else 1.0)
-                self.current_interval = min(self.current_interval * min(growth, 4.0), MAX_INTERVAL_SECONDS)
-            elif share < target / 2 and self.loop_late_seconds < LATE_LOOP_SECONDS / 5:
-                self.current_interval = max(self.current_interval / 2, COALESCE_SECONDS)
-            self.busy_seconds, self.loop_late_seconds, self.window_started = 0.0, 0.0, now
-        return self.current_interval
+        if elapsed < PACING_WINDOW_SECONDS:
+            return
+        share = self.busy_seconds / elapsed
+        target = settings.LIVE_RENDER_SHARE
+        late = self.loop_late_seconds > LATE_LOOP_SECONDS
+        if share > target or late:
+            growth = max(share / target, 2.0 if late else 1.0)
+            self.current_interval = min(self.current_interval * min(growth, 4.0), MAX_INTERVAL_SECONDS)
+        elif share < target / 2 and self.loop_late_seconds < LATE_LOOP_SECONDS / 5:
+            self.current_interval = max(self.current_interval / 2, COALESCE_SECONDS)
+        if share > target:
+            self.current_view_interval = min(
+                self.current_view_interval * min(share / target, 4.0), MAX_VIEW_INTERVAL_SECONDS)
+        elif share < target / 2:
+            self.current_view_interval = max(self.current_view_interval / 2, COALESCE_SECONDS)
+        self.busy_seconds, self.loop_late_seconds, self.window_started = 0.0, 0.0, now
 
     def join(self, store: Store, dashboard: Dashboard) -> StoreHub:
         hub = self.hubs.get(store.pk)
