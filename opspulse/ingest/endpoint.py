@@ -2,9 +2,9 @@
 
 A plain ASGI app in front of Django, with psycopg and no ORM: this is the hot path,
 and on two cores Django's request stack plus the ORM would cut its throughput by
-more than half. The delivery row and its lane's drain
-job are written in one transaction and the answer comes after the commit, so
-an acknowledged webhook is never lost and a rolled-back one leaves no job.
+more than half. The delivery row and its lane's drain job are written in one
+statement (one transaction, one round trip) and the answer comes after the commit,
+so an acknowledged webhook is never lost and a rolled-back one leaves no job.
 
 Answers: 200 stored (or duplicate, or WooCommerce ping) · 401 bad or missing
 signature, nothing stored · 404 unknown store · 405 not POST · 413 body over the
@@ -49,10 +49,13 @@ STORE_BY_TOKEN = """
     FROM stores_store s LEFT JOIN stores_integration i ON i.store_id = s.id
     WHERE s.platform = 'woocommerce' AND s.ingest_token = %s
 """
-# One round trip per webhook: take the lane's shared ingest lock, insert the delivery
-# (a duplicate inserts nothing), and look for the lane's waiting drain job. The lock
-# must be held before the look (see queue.wait_for_inflight_ingest): both the insert and the
-# look read from `locked`, which makes PostgreSQL take the lock first.
+# One statement per webhook, in its own transaction: take the lane's shared ingest
+# lock, insert the delivery (a duplicate inserts nothing) and, unless the lane's drain
+# job is already waiting, defer one with procrastinate's own defer function. The lock
+# is held only while PostgreSQL runs the statement, never across round trips, so a
+# drain job starting (queue.wait_for_inflight_ingest) never waits on a web process.
+# The lock must be taken before the look for a waiting job: the insert and the look
+# both read from `locked`, which makes PostgreSQL take it first.
 RECORD_DELIVERY = f"""
     WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%(lock_key)s)),
     inserted AS (
@@ -64,10 +67,37 @@ RECORD_DELIVERY = f"""
         FROM locked
         ON CONFLICT (platform, store_id, delivery_key) DO NOTHING
         RETURNING id
+    ),
+    looked AS MATERIALIZED (SELECT EXISTS ({queue.WAITING_JOB_QUERY}) AS job_waiting FROM locked),
+    deferred AS MATERIALIZED (
+        {queue.DEFER_DRAIN_JOB}
+        FROM looked
+        WHERE %(wants_job)s AND NOT looked.job_waiting AND EXISTS (SELECT FROM inserted)
     )
-    SELECT (SELECT id FROM inserted),
-           (SELECT EXISTS ({queue.WAITING_JOB_QUERY}) FROM locked)
+    SELECT (SELECT id FROM inserted), (SELECT count(*) FROM deferred)
 """
+
+
+RECORD_ATTEMPTS = 5
+
+
+async def record_delivery(conn: psycopg.AsyncConnection, params: dict[str, Any]) -> int | None:
+    """Record a delivery and make sure its lane's drain job will run; return its id, or
+    None for a duplicate. On an autocommit connection this is one round trip."""
+    for _ in range(RECORD_ATTEMPTS - 1):
+        try:
+            row = await (await conn.execute(RECORD_DELIVERY, params)).fetchone()
+            return row[0]
+        except psycopg.errors.UniqueViolation:
+            # Another webhook of the lane deferred the job at the same moment (its
+            # queueing lock); this statement left nothing behind, and the next try
+            # finds that job waiting.
+            continue
+    # Still racing after that many tries: the caller answers 503 and the platform retries.
+    row = await (await conn.execute(RECORD_DELIVERY, params)).fetchone()
+    return row[0]
+
+
 STORE_CACHE_MAX_ENTRIES = 50_000
 
 
@@ -140,6 +170,8 @@ class IngestApp:
                 db.conninfo(application_name="opspulse-ingest"),
                 min_size=1,
                 max_size=settings.INGEST_POOL_MAX_SIZE,
+                # Each webhook is one statement in its own transaction (RECORD_DELIVERY).
+                kwargs={"autocommit": True},
                 timeout=settings.INGEST_POOL_TIMEOUT,
                 open=False,
             )
@@ -154,7 +186,7 @@ class IngestApp:
             return
         except PayloadTooLarge:
             response = _json(413, error="payload too large")
-        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout, psycopg.errors.UniqueViolation) as exc:
             logger.warning("database unavailable for ingest: %s", exc)
             response = _json(503, error="temporarily unavailable")
         body = json.dumps(response.body).encode()
@@ -207,7 +239,9 @@ class IngestApp:
         signature = headers.get(shopify_verify.SIGNATURE_HEADER, "")
         if not signature:
             return self.refuse("shopify", "missing signature", headers)
-        domain = headers.get(shopify_verify.SHOP_HEADER, "").strip().lower()
+        # Only HTTP's own whitespace: str.strip() would also drop "\x85" or "\xa0" from
+        # a header read as Latin-1, and take a look-alike domain for the shop's.
+        domain = headers.get(shopify_verify.SHOP_HEADER, "").strip(" \t").lower()
         if not domain:
             return _json(404, error="unknown store")
         store = await self.find_store(STORE_BY_DOMAIN, domain)
@@ -332,7 +366,6 @@ class IngestApp:
 
         lane = queue.lane_of(store_id)
         params = {
-            "lock_key": queue.ingest_lock_key(lane),
             "store_id": store_id,
             "platform": platform,
             "topic": topic[:100],
@@ -342,18 +375,16 @@ class IngestApp:
             "body": body,
             "status": status,
             "error": error,
-            "queueing_lock": queue.drain_lock(lane),
+            "wants_job": status == "pending",
+            **queue.drain_job_params(lane),
         }
         pool = await self.open_pool()
         for attempt in (1, 2):
             try:
-                async with pool.connection() as conn, conn.transaction():
-                    cursor = await conn.execute(RECORD_DELIVERY, params)
-                    delivery_id, job_waiting = await cursor.fetchone()
-                    if delivery_id is None:
-                        return _json(200, status="duplicate")
-                    if status == "pending" and not job_waiting:
-                        await queue.defer_drain_job(conn, lane)
+                async with pool.connection() as conn:
+                    delivery_id = await record_delivery(conn, params)
+                if delivery_id is None:
+                    return _json(200, status="duplicate")
                 break
             except psycopg.errors.ForeignKeyViolation as exc:
                 self.store_cache.pop(cache_key, None)

@@ -15,9 +15,10 @@ whole lane wait for it. Delayed jobs use a queueing lock of their own.
 
 from __future__ import annotations
 
+import json
 import random
+from typing import Any
 
-import procrastinate
 from django.conf import settings
 from django.db import connection, transaction
 from procrastinate.exceptions import AlreadyEnqueued
@@ -50,42 +51,25 @@ def backoff_seconds(attempt: int, *, cap: float = 60.0) -> float:
     return base / 2 + random.uniform(0, min(cap, base * 2**attempt))
 
 
-# Defers on the ingest endpoint's own psycopg connection (never opens a pool), so the
-# job row commits or rolls back with the delivery row.
-_deferrer = procrastinate.App(connector=procrastinate.PsycopgConnector())
-
-
-async def hold_ingest_lock(conn, lane: int) -> None:
-    await conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (ingest_lock_key(lane),))
-
-
 WAITING_JOB_QUERY = "SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = %(queueing_lock)s AND status = 'todo'"
+# procrastinate's own defer (its `defer_jobs` query), for a drain job of a lane inside
+# the ingest statement; the job's queueing lock makes a second waiting one fail.
+DEFER_DRAIN_JOB = """
+    SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(
+        %(job_queue)s, %(job_task)s, 0, %(queueing_lock)s, %(queueing_lock)s, %(job_args)s::jsonb, NULL::timestamptz
+    )]::procrastinate_job_to_defer_v1[])
+"""
 
 
-async def ensure_drain_job(conn, lane: int) -> None:
-    """Defer the lane's drain job in the caller's transaction unless one is waiting."""
-    # The common case under load: a job is already waiting. Looking first (an index
-    # probe) spares a failing insert per webhook. If that job starts right after this
-    # look, its start waits for this transaction (wait_for_inflight_ingest).
-    waiting = await conn.execute(f"SELECT EXISTS ({WAITING_JOB_QUERY})", {"queueing_lock": drain_lock(lane)})
-    if not (await waiting.fetchone())[0]:
-        await defer_drain_job(conn, lane)
-
-
-async def defer_drain_job(conn, lane: int) -> None:
-    """Defer the lane's drain job in the caller's transaction; a waiting one suffices."""
-    try:
-        # A savepoint: a queueing-lock conflict must not abort the caller's transaction.
-        async with conn.transaction():
-            await _deferrer.configure_task(
-                name=DRAIN_TASK,
-                queue=DRAIN_QUEUE,
-                lock=drain_lock(lane),
-                queueing_lock=drain_lock(lane),
-                connection=conn,
-            ).defer_async(lane=lane)
-    except AlreadyEnqueued:
-        pass
+def drain_job_params(lane: int) -> dict[str, Any]:
+    """The parameters of WAITING_JOB_QUERY and DEFER_DRAIN_JOB for the lane's drain job."""
+    return {
+        "lock_key": ingest_lock_key(lane),
+        "queueing_lock": drain_lock(lane),
+        "job_queue": DRAIN_QUEUE,
+        "job_task": DRAIN_TASK,
+        "job_args": json.dumps({"lane": lane}),
+    }
 
 
 def defer_drain(lane: int, *, attempt: int = 0, delay: float = 0) -> bool:
