@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from opspulse.live.hub import COALESCE_SECONDS, DashboardHubs
+from opspulse.live.hub import COALESCE_SECONDS, MAX_VIEW_INTERVAL_SECONDS, DashboardHubs
 
 
 def window(hubs: DashboardHubs, *, busy_share: float) -> float:
@@ -44,3 +44,26 @@ def test_a_late_event_loop_spaces_renders_out_even_when_renders_are_cheap(settin
     # sockets and webhooks keep the loop 200 ms late, although renders take little
     hubs.loop_late_seconds = 0.2
     assert window(hubs, busy_share=0.1) > COALESCE_SECONDS
+
+
+def test_a_late_event_loop_does_not_space_out_frames_shown_from_the_view(settings):
+    settings.LIVE_RENDER_SHARE = 0.5
+    hubs = DashboardHubs()
+
+    # a busy machine keeps the loop late; frames from the view cost little
+    hubs.loop_late_seconds = 0.2
+    hubs.window_started = time.monotonic() - 1.0
+    hubs.record(0.1)
+
+    assert hubs.view_interval() == COALESCE_SECONDS
+    assert hubs.interval() > COALESCE_SECONDS
+
+
+def test_frames_shown_from_the_view_space_out_when_they_take_over_their_share(settings):
+    settings.LIVE_RENDER_SHARE = 0.5
+    hubs = DashboardHubs()
+
+    hubs.window_started = time.monotonic() - 1.0
+    hubs.record(0.9)
+
+    assert COALESCE_SECONDS < hubs.view_interval() <= MAX_VIEW_INTERVAL_SECONDS
