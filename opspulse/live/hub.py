@@ -108,6 +108,7 @@ class StoreHub:
         self.view_task: asyncio.Task | None = None
         self.last_view_frame_at = float("-inf")
         self.last_chart_at = float("-inf")
+        self.chart_timer: asyncio.TimerHandle | None = None
         # Channel-layer events already applied (the Redis transport hands each one to
         # every dashboard of the store).
         self.seen_events: deque[str] = deque(maxlen=64)
@@ -137,6 +138,8 @@ class StoreHub:
         for task in (self.task, self.clock_task, self.view_task):
             if task is not None:
                 task.cancel()
+        if self.chart_timer is not None:
+            self.chart_timer.cancel()
 
     def on_messages(self, messages: list[dict[str, Any]], *, event_id: str | None = None) -> None:
         """Show what the store's live messages announce on every dashboard of the store."""
@@ -155,9 +158,7 @@ class StoreHub:
         if change.panels or change.rows:
             self.view_panels |= change.panels
             self.view_rows.extend(change.rows)
-            if self.view_task is None:
-                delay = max(self.last_view_frame_at + self.owner.view_interval() - asyncio.get_running_loop().time(), 0)
-                self.view_task = asyncio.create_task(self._flush_view(delay))
+            self._schedule_view()
 
     def forget_view(self) -> None:
         """Messages may have been lost: show nothing from the view until the next full read."""
@@ -179,8 +180,10 @@ class StoreHub:
                     continue  # a full read is on its way
                 chart_due = self.last_chart_at + CHART_VIEW_SECONDS - loop.time()
                 if fragments.REVENUE_CHART in panels and chart_due > 0:
+                    # Later, on its own timer: rows and KPIs do not wait for it.
                     panels.discard(fragments.REVENUE_CHART)
-                    self.view_panels.add(fragments.REVENUE_CHART)
+                    if self.chart_timer is None:
+                        self.chart_timer = loop.call_later(chart_due, self._chart_due)
                 # CPU time: all of it runs on this thread, and a busy machine's waits are not its cost.
                 started = time.thread_time()
                 if fragments.ORDER_FEED in panels:
@@ -200,10 +203,19 @@ class StoreHub:
                     await self._deliver(list(self.dashboards), lambda _: rendered, frame)
                 self.owner.record(time.thread_time() - started)
                 delay = max(self.last_view_frame_at + self.owner.view_interval() - loop.time(), 0)
-                if self.view_panels == {fragments.REVENUE_CHART} and not self.view_rows:
-                    delay = max(delay, self.last_chart_at + CHART_VIEW_SECONDS - loop.time())
         finally:
             self.view_task = None
+
+    def _chart_due(self) -> None:
+        self.chart_timer = None
+        self.view_panels.add(fragments.REVENUE_CHART)
+        self._schedule_view()
+
+    def _schedule_view(self) -> None:
+        if self.view_task is None:
+            loop = asyncio.get_running_loop()
+            delay = max(self.last_view_frame_at + self.owner.view_interval() - loop.time(), 0)
+            self.view_task = asyncio.create_task(self._flush_view(delay))
 
     async def _deliver(self, targets: list[Dashboard], panels_for: Callable[[Dashboard], dict[str, str]],
                        rows: str = "") -> None:
@@ -259,8 +271,8 @@ class StoreHub:
                     replay, self.replay = self.replay, None
                 self.renders += 1
                 sending_started = time.thread_time()
-                self._renew_view(day, parts, replay, rendered)
-                shared = {p: html for p, html in rendered.items() if p in everyone}
+                shown = self._renew_view(day, parts, replay, rendered)
+                shared = {p: html for p, html in rendered.items() if p in everyone and p not in shown}
 
                 def panels_for(dashboard: Dashboard) -> dict[str, str]:
                     own = requests.get(dashboard)
@@ -273,14 +285,22 @@ class StoreHub:
             self.task = None
 
     def _renew_view(self, day: selectors.LocalDay, parts: dict[str, Any], replay: list[dict[str, Any]],
-                    rendered: dict[str, str]) -> None:
+                    rendered: dict[str, str]) -> set[str]:
         """Renew the view from a read, and bring it and the read's panels up to the
-        messages that arrived while the read ran (it may have read before their commit)."""
+        messages that arrived while the read ran (it may have read before their commit).
+
+        Return the panels that the dashboards following the view already show as read:
+        the feed, when the read found the orders the view had. Its rows reached the
+        pages one at a time, so the whole panel would change nothing there.
+        """
         if not parts:
-            return
+            return set()
+        followed = self.view is not None and self.view.day.start == day.start and parts.get("feed") == self.view.feed
         self.view = renewed(self.view, day, parts)
-        if self.view is None or not replay:
-            return
+        if self.view is None:
+            return set()
+        if not replay:
+            return {fragments.ORDER_FEED} if followed else set()
         change = self.view.apply(replay)
         if change.reread:
             self.request_all(change.reread)
@@ -290,11 +310,11 @@ class StoreHub:
         except ValueError:
             self.view = None
             self.request_all(fragments.PANEL_IDS)
-            return
+            return set()
         if stale - rendered.keys():
             self.view_panels |= stale - rendered.keys()
-            if self.view_task is None:
-                self.view_task = asyncio.create_task(self._flush_view(0))
+            self._schedule_view()
+        return {fragments.ORDER_FEED} if followed and fragments.ORDER_FEED not in stale else set()
 
 
 class DashboardHubs:
