@@ -51,7 +51,8 @@ MAX_INTERVAL_SECONDS = 5.0
 # The longest interval between two frames of new orders shown from the view (cheap:
 # no database read), however busy the process.
 MAX_VIEW_INTERVAL_SECONDS = 1.0
-# The chart is sent from the view at most this often.
+# The chart is sent from the view at most this often, and a change to it waits at
+# most twice this long.
 CHART_VIEW_SECONDS = 1.0
 # How often the interval is adjusted to the measured load.
 PACING_WINDOW_SECONDS = 1.0
@@ -109,6 +110,7 @@ class StoreHub:
         self.last_view_frame_at = float("-inf")
         self.last_chart_at = float("-inf")
         self.chart_timer: asyncio.TimerHandle | None = None
+        self.chart_pending = False
         # Channel-layer events already applied (the Redis transport hands each one to
         # every dashboard of the store).
         self.seen_events: deque[str] = deque(maxlen=64)
@@ -180,10 +182,14 @@ class StoreHub:
                     continue  # a full read is on its way
                 chart_due = self.last_chart_at + CHART_VIEW_SECONDS - loop.time()
                 if fragments.REVENUE_CHART in panels and chart_due > 0:
-                    # Later, on its own timer: rows and KPIs do not wait for it.
+                    # Later: with the first frame after it is due, or on its own timer if
+                    # no frame comes by then. Rows and KPIs do not wait for it.
                     panels.discard(fragments.REVENUE_CHART)
+                    self.chart_pending = True
                     if self.chart_timer is None:
-                        self.chart_timer = loop.call_later(chart_due, self._chart_due)
+                        self.chart_timer = loop.call_later(chart_due + CHART_VIEW_SECONDS, self._chart_due)
+                elif self.chart_pending and chart_due <= 0:
+                    panels.add(fragments.REVENUE_CHART)
                 # CPU time: all of it runs on this thread, and a busy machine's waits are not its cost.
                 started = time.thread_time()
                 if fragments.ORDER_FEED in panels:
@@ -198,6 +204,10 @@ class StoreHub:
                 now = loop.time()
                 if fragments.REVENUE_CHART in rendered:
                     self.last_chart_at = now
+                    self.chart_pending = False
+                    if self.chart_timer is not None:
+                        self.chart_timer.cancel()
+                        self.chart_timer = None
                 if rendered or frame:
                     self.last_view_frame_at = now
                     await self._deliver(list(self.dashboards), lambda _: rendered, frame)
@@ -208,8 +218,9 @@ class StoreHub:
 
     def _chart_due(self) -> None:
         self.chart_timer = None
-        self.view_panels.add(fragments.REVENUE_CHART)
-        self._schedule_view()
+        if self.chart_pending:
+            self.view_panels.add(fragments.REVENUE_CHART)
+            self._schedule_view()
 
     def _schedule_view(self) -> None:
         if self.view_task is None:
