@@ -89,7 +89,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
         self.hub = hubs().join(store, self)
-        self.hub.request(self, fragments.PANEL_IDS, delay=0)
+        await self.hub.first_frame(self)
         watch().add(self)
         self.watched = True
 

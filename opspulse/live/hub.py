@@ -114,6 +114,10 @@ class StoreHub:
         # Channel-layer events already applied (the Redis transport hands each one to
         # every dashboard of the store).
         self.seen_events: deque[str] = deque(maxlen=64)
+        # The freshest HTML of each panel, from a read or from the view; the feed's is
+        # stale once rows went out one at a time (it is rendered again when needed).
+        self.latest: dict[str, str] = {}
+        self.feed_stale = False
         self.local_date = self._local_date()
         self.clock_task = asyncio.create_task(self._clock())
 
@@ -131,7 +135,7 @@ class StoreHub:
             today = self._local_date()
             if today != self.local_date:
                 self.local_date = today
-                self.view = None
+                self.forget_view()
                 self.request_all(fragments.PANEL_IDS)
             else:
                 self.request_all(fragments.CLOCK_PANELS)
@@ -165,6 +169,7 @@ class StoreHub:
     def forget_view(self) -> None:
         """Messages may have been lost: show nothing from the view until the next full read."""
         self.view = None
+        self.latest.clear()
 
     async def _flush_view(self, delay: float) -> None:
         """Send the panels and rows changed in the view to every dashboard of the store.
@@ -198,7 +203,7 @@ class StoreHub:
                     rendered = fragments.render_from_view(self.store, self.view, panels)
                     frame = fragments.render_feed_rows(self.store, self.view, rows) if rows else ""
                 except ValueError:  # the store's day turned
-                    self.view = None
+                    self.forget_view()
                     self.request_all(fragments.PANEL_IDS)
                     continue
                 now = loop.time()
@@ -210,6 +215,8 @@ class StoreHub:
                         self.chart_timer = None
                 if rendered or frame:
                     self.last_view_frame_at = now
+                    self._remember(rendered)
+                    self.feed_stale = self.feed_stale or bool(frame)
                     await self._deliver(list(self.dashboards), lambda _: rendered, frame)
                 self.owner.record(time.thread_time() - started)
                 delay = max(self.last_view_frame_at + self.owner.view_interval() - loop.time(), 0)
@@ -237,6 +244,29 @@ class StoreHub:
                 await dashboard.deliver(panels_for(dashboard), rows)
             except Exception:
                 logger.warning("live: could not send to a dashboard of store %s", self.store.public_id, exc_info=True)
+
+    async def first_frame(self, dashboard: Dashboard) -> None:
+        """Send a dashboard that just joined every panel.
+
+        While the store's view is current and no read is pending, from the panels the
+        hub rendered last (the same that its other dashboards show): a web process that
+        restarts then reads each store once, not once per reconnecting dashboard.
+        """
+        if self.view is not None and self.task is None and self.latest.keys() >= set(fragments.PANEL_IDS):
+            if self.feed_stale:
+                try:
+                    self._remember(fragments.render_from_view(self.store, self.view, {fragments.ORDER_FEED}))
+                except ValueError:  # the store's day turned
+                    self.request(dashboard, fragments.PANEL_IDS, delay=0)
+                    return
+            await self._deliver([dashboard], lambda _: {p: self.latest[p] for p in fragments.PANEL_IDS})
+            return
+        self.request(dashboard, fragments.PANEL_IDS, delay=0)
+
+    def _remember(self, rendered: dict[str, str]) -> None:
+        self.latest.update(rendered)
+        if fragments.ORDER_FEED in rendered:
+            self.feed_stale = False
 
     def request(self, dashboard: Dashboard, panel_ids: Iterable[str], *, delay: float | None = None) -> None:
         """Render `panel_ids` for `dashboard` together with every other request.
@@ -289,6 +319,7 @@ class StoreHub:
                     own = requests.get(dashboard)
                     return shared if not own else {p: html for p, html in rendered.items() if p in everyone or p in own}
 
+                self._remember(rendered)
                 await self._deliver(targets, panels_for)
                 self.owner.record(render_seconds + time.thread_time() - sending_started)
                 delay = self._until_allowed()
@@ -319,7 +350,7 @@ class StoreHub:
         try:
             rendered.update(fragments.render_from_view(self.store, self.view, stale & rendered.keys()))
         except ValueError:
-            self.view = None
+            self.forget_view()
             self.request_all(fragments.PANEL_IDS)
             return set()
         if stale - rendered.keys():

@@ -39,7 +39,7 @@ async def start() -> None:
 
 
 async def stop() -> None:
-    global _task
+    global _task, connected
     if _task is not None:
         _task.cancel()
         try:
@@ -47,7 +47,8 @@ async def stop() -> None:
         except asyncio.CancelledError:
             pass
         _task = None
-        connected.clear()
+        # A fresh event: the next start may run in another event loop.
+        connected = asyncio.Event()
 
 
 async def _run() -> None:

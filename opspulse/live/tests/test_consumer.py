@@ -252,3 +252,31 @@ async def test_new_orders_are_shown_from_their_messages_without_reading_the_data
         await socket.disconnect()
     finally:
         await listener.stop()
+
+
+async def test_a_dashboard_joining_a_store_on_screen_gets_every_panel_without_a_read(store, owner_client):
+    await listener.start()
+    try:
+        await asyncio.wait_for(listener.connected.wait(), timeout=5)
+        first = dashboard_socket(store, socket_headers(owner_client))
+        await connect_and_read_panels(first)
+        await database_sync_to_async(record_order)(store=store, data=new_order(8101, "40.00"))
+        await first.receive_text(timeout=5)
+        await database_sync_to_async(record_order)(store=store, data=new_order(8102, "10.00"))
+        assert 'id="order-feed-today" hx-swap-oob="afterbegin"' in await first.receive_text(timeout=5)
+        hub = hubs().hubs[store.pk]
+        reads_before = hub.renders
+
+        second = dashboard_socket(store, socket_headers(owner_client))
+        html = await connect_and_read_panels(second)
+
+        for panel_id in fragments.PANEL_IDS:
+            assert f'id="{panel_id}" hx-swap-oob="morph"' in html
+        # The feed as the first page shows it after its rows, and the KPIs' latest values.
+        assert html.index('data-order-number="#8102"') < html.index('data-order-number="#8101"')
+        assert "$50.00" in html
+        assert hub.renders == reads_before
+        await first.disconnect()
+        await second.disconnect()
+    finally:
+        await listener.stop()
