@@ -158,12 +158,10 @@ if LIVE_TRANSPORT == "redis":
         }
     }
 elif LIVE_TRANSPORT == "postgres":
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
-            "CONFIG": {"capacity": 500, "expiry": 30},
-        }
-    }
+    # No channel layer: each web process's listener hands messages, resyncs and
+    # sign-outs to its dashboards directly (opspulse.live.listener). Channels'
+    # in-memory layer would scan every socket's channel and group on each receive.
+    CHANNEL_LAYERS = {}
 else:
     from django.core.exceptions import ImproperlyConfigured
 

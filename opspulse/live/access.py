@@ -21,6 +21,7 @@ from channels.db import database_sync_to_async
 
 from opspulse.accounts.selectors import member_store_pairs
 from opspulse.accounts.sessions import signed_in_users
+from opspulse.live.sessions import session_hash
 
 logger = logging.getLogger("opspulse.live")
 
@@ -63,6 +64,8 @@ class AccessWatch:
     def __init__(self) -> None:
         self.slices: list[set[Watched]] = [set() for _ in range(self.slots)]
         self.slot_of: dict[Watched, int] = {}
+        self.by_session: dict[str, set[Watched]] = {}
+        self.closing: set[asyncio.Task] = set()
         self.turn = 0
         self.task: asyncio.Task | None = None
 
@@ -70,6 +73,7 @@ class AccessWatch:
         slot = random.randrange(self.slots)
         self.slices[slot].add(dashboard)
         self.slot_of[dashboard] = slot
+        self.by_session.setdefault(session_hash(dashboard.session_key), set()).add(dashboard)
         if self.task is None:
             self.task = asyncio.create_task(self._run())
 
@@ -77,6 +81,18 @@ class AccessWatch:
         slot = self.slot_of.pop(dashboard, None)
         if slot is not None:
             self.slices[slot].discard(dashboard)
+            key = session_hash(dashboard.session_key)
+            self.by_session.get(key, set()).discard(dashboard)
+            if not self.by_session.get(key, True):
+                del self.by_session[key]
+
+    def sign_out(self, hashed_session_key: str) -> None:
+        """Close the dashboards of a session that signed out (see opspulse.live.sessions)."""
+        for dashboard in list(self.by_session.get(hashed_session_key, ())):
+            self.remove(dashboard)
+            closing = asyncio.create_task(dashboard.close(code=SIGNED_OUT))
+            self.closing.add(closing)
+            closing.add_done_callback(self.closing.discard)
 
     async def _run(self) -> None:
         try:

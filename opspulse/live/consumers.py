@@ -1,8 +1,9 @@
 """One consumer per open dashboard: the live view's process.
 
 It checks the socket's session and membership at connect (and, with every other
-dashboard of the process, once per period after: opspulse.live.access), joins the
-store's topic and pushes
+dashboard of the process, once per period after: opspulse.live.access), joins its
+store's hub (and, with the Redis transport, the store's and the session's groups)
+and pushes
 re-rendered panels as htmx out-of-band fragments. Every (re)connect starts with a full
 render read from PostgreSQL. Renders are shared by all dashboards of a store in the
 process (opspulse.live.hub), which shows new orders from what their messages carry
@@ -26,7 +27,6 @@ from opspulse.accounts.selectors import get_store_for_user
 from opspulse.live import fragments
 from opspulse.live.access import FORBIDDEN, SIGNED_OUT, watch
 from opspulse.live.hub import COALESCE_SECONDS, StoreHub, hubs
-from opspulse.live.listener import RESYNC_GROUP
 from opspulse.live.publish import group_name
 from opspulse.live.sessions import session_group_name
 from opspulse.stores.models import Store
@@ -79,7 +79,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.user_id = user.pk
         self.session_key = self.scope["session"].session_key
         try:
-            await self._join((group_name(store.public_id), RESYNC_GROUP, session_group_name(self.session_key)))
+            if self.channel_layer is not None:  # the Redis transport
+                await self._join((group_name(store.public_id), session_group_name(self.session_key)))
         except Exception:
             # The channel layer (Redis) is down. Close with "try again later": the page
             # reconnects with backoff, and every connect starts with a full render.
@@ -117,23 +118,24 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page sends nothing the server acts on."""
 
-    # Channel-layer events. Each returns at once: the store's hub renders shortly after.
+    # Channel-layer events (the Redis transport). Each returns at once.
 
     async def live_messages(self, event: dict[str, Any]) -> None:
         # Every dashboard of the store receives the same event; the hub applies it once.
         if self.hub is not None:
             self.hub.on_messages(event.get("messages") or [], event_id=event.get("id"))
 
-    async def live_resync(self, event: dict[str, Any]) -> None:
+    async def live_force_close(self, event: dict[str, Any]) -> None:
+        await self.close(code=SIGNED_OUT)
+
+    def resync(self) -> None:
+        """Live messages may have been lost: read every panel again, shortly."""
         self.sent.clear()
         if self.hub is not None:
             self.hub.forget_view()
         self._request(
             fragments.PANEL_IDS, delay=random.uniform(COALESCE_SECONDS, self.resync_spread_seconds)
         )
-
-    async def live_force_close(self, event: dict[str, Any]) -> None:
-        await self.close(code=SIGNED_OUT)
 
     def _request(self, panel_ids: Iterable[str], *, delay: float | None = None) -> None:
         panel_ids = set(panel_ids)

@@ -65,6 +65,8 @@ LATE_LOOP_SECONDS = 0.05
 class Dashboard(Protocol):
     async def deliver(self, rendered: dict[str, str], rows: str = "") -> None: ...
 
+    def resync(self) -> None: ...
+
 
 Read = tuple[dict[str, str], selectors.LocalDay, dict[str, Any], float]
 
@@ -250,9 +252,13 @@ class StoreHub:
 
         While the store's view is current and no read is pending, from the panels the
         hub rendered last (the same that its other dashboards show): a web process that
-        restarts then reads each store once, not once per reconnecting dashboard.
+        restarts then reads each store once, not once per reconnecting dashboard. Only
+        with the PostgreSQL transport, whose listener knows when it may have missed a
+        message (and then drops the view); a Redis message can be lost unnoticed, and
+        a reconnect is how a page gets past that.
         """
-        if self.view is not None and self.task is None and self.latest.keys() >= set(fragments.PANEL_IDS):
+        reliable = settings.LIVE_TRANSPORT == "postgres"
+        if reliable and self.view is not None and self.task is None and self.latest.keys() >= set(fragments.PANEL_IDS):
             if self.feed_stale:
                 try:
                     self._remember(fragments.render_from_view(self.store, self.view, {fragments.ORDER_FEED}))
@@ -440,6 +446,13 @@ class DashboardHubs:
             hub.close()
             del self.hubs[store.pk]
             self.by_public_id.pop(str(store.public_id), None)
+
+    def resync_all(self) -> None:
+        """Every dashboard of the process reads all its panels again (messages were lost)."""
+        for hub in list(self.hubs.values()):
+            hub.forget_view()
+            for dashboard in list(hub.dashboards):
+                dashboard.resync()
 
     def for_store(self, public_id: str) -> StoreHub | None:
         return self.by_public_id.get(str(public_id))

@@ -2,9 +2,10 @@
 
 Notifications sent by opspulse.live.publish (inside the writing transaction, so only
 for committed data) go to the hub of the store's dashboards in this process
-(opspulse.live.hub), which renders once for all of them. After a lost connection the listener reconnects and asks
-every dashboard of the process to re-read the database, since NOTIFYs sent while it
-was away are gone.
+(opspulse.live.hub), which renders once for all of them; a sign-out
+(opspulse.live.sessions) closes the session's dashboards. After a lost connection
+the listener reconnects and asks every dashboard of the process to re-read the
+database, since NOTIFYs sent while it was away are gone.
 """
 
 from __future__ import annotations
@@ -15,17 +16,14 @@ import logging
 import random
 
 import psycopg
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from opspulse.lib import db
+from opspulse.live.access import watch
 from opspulse.live.hub import hubs
 from opspulse.live.publish import NOTIFY_CHANNEL
 
 logger = logging.getLogger("opspulse.live")
-
-RESYNC_GROUP = "live.all"
-RESYNC_EVENT_TYPE = "live.resync"
 
 _task: asyncio.Task | None = None
 connected = asyncio.Event()
@@ -52,7 +50,6 @@ async def stop() -> None:
 
 
 async def _run() -> None:
-    layer = get_channel_layer()
     delay = 0.5
     first = True
     while True:
@@ -64,10 +61,10 @@ async def _run() -> None:
                 connected.set()
                 delay = 0.5
                 if not first:
-                    await layer.group_send(RESYNC_GROUP, {"type": RESYNC_EVENT_TYPE})
+                    hubs().resync_all()
                 first = False
                 async for notify in conn.notifies():
-                    _fan_out(notify.payload)
+                    dispatch(notify.payload)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # connection lost or database restarting
@@ -77,15 +74,18 @@ async def _run() -> None:
             delay = min(delay * 2, 10)
 
 
-def _fan_out(payload: str) -> None:
+def dispatch(payload: str) -> None:
+    """Hand one notification's payload to this process's dashboards."""
     try:
         data = json.loads(payload)
+        if "signed_out" in data:
+            watch().sign_out(str(data["signed_out"]))
+            return
         store, messages = data["store"], data["messages"]
     except (ValueError, KeyError, TypeError):
         logger.warning("ignoring malformed live notification")
         return
-    # The store's dashboards in this process share one hub: one request reaches them
-    # all, instead of one channel-layer event per dashboard.
+    # The store's dashboards in this process share one hub: one call reaches them all.
     hub = hubs().for_store(store)
     if hub is not None and isinstance(messages, list):
         hub.on_messages(messages)

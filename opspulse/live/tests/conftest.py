@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import connections
 from django.test import Client
 
@@ -48,13 +46,6 @@ def owner_client(owner):
 @pytest.fixture
 def outsider_client(outsider):
     return signed_in_client(outsider)
-
-
-@pytest.fixture(autouse=True)
-def channel_layer():
-    layer = get_channel_layer()
-    yield layer
-    async_to_sync(layer.flush)()
 
 
 @pytest.fixture(autouse=True)

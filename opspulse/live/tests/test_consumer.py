@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 
 import pytest
@@ -18,14 +19,26 @@ from opspulse.live import fragments, listener
 from opspulse.live.access import AccessWatch
 from opspulse.live.consumers import HEARTBEAT
 from opspulse.live.hub import hubs
-from opspulse.live.listener import RESYNC_GROUP
-from opspulse.live.publish import MESSAGE_EVENT_TYPE, group_name
-from opspulse.live.sessions import FORCE_CLOSE_EVENT_TYPE, session_group_name
+from opspulse.live.sessions import close_session_sockets
 from opspulse.live.tests.conftest import socket_headers
 from opspulse.live.tests.factories import OrderFactory
 from opspulse.live.tests.websocket import WebsocketClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+async def live_listener():
+    """The web process's LISTEN connection, as the ASGI lifespan starts it."""
+    await listener.start()
+    await asyncio.wait_for(listener.connected.wait(), timeout=5)
+    yield
+    await listener.stop()
+
+
+def announce(store, messages: list[dict]) -> None:
+    """Hand live messages to the process's dashboards as the listener does with a NOTIFY."""
+    listener.dispatch(json.dumps({"store": str(store.public_id), "messages": messages}))
 
 
 def dashboard_socket(store, headers) -> WebsocketClient:
@@ -77,15 +90,12 @@ async def test_foreign_origin_is_rejected_before_the_consumer(store, owner_clien
     assert not connected
 
 
-async def test_new_order_message_pushes_the_order_to_the_feed(store, owner_client, channel_layer):
+async def test_new_order_message_pushes_the_order_to_the_feed(store, owner_client):
     socket = dashboard_socket(store, socket_headers(owner_client))
     await connect_and_read_panels(socket)
     await database_sync_to_async(OrderFactory)(store=store, number="#4242", customer_first_name="Maya")
 
-    await channel_layer.group_send(
-        group_name(store.public_id),
-        {"type": MESSAGE_EVENT_TYPE, "messages": [{"type": "new_order", "number": "#4242"}]},
-    )
+    announce(store, [{"type": "new_order", "number": "#4242"}])
     html = await socket.receive_text()
 
     assert 'id="order-feed" hx-swap-oob="morph"' in html
@@ -94,17 +104,14 @@ async def test_new_order_message_pushes_the_order_to_the_feed(store, owner_clien
     await socket.disconnect()
 
 
-async def test_burst_of_messages_is_sent_as_one_frame(store, owner_client, channel_layer):
+async def test_burst_of_messages_is_sent_as_one_frame(store, owner_client):
     socket = dashboard_socket(store, socket_headers(owner_client))
     await connect_and_read_panels(socket)
     numbers = ["#5001", "#5002", "#5003"]
 
     for number in numbers:
         await database_sync_to_async(OrderFactory)(store=store, number=number)
-        await channel_layer.group_send(
-            group_name(store.public_id),
-            {"type": MESSAGE_EVENT_TYPE, "messages": [{"type": "new_order", "number": number}]},
-        )
+        announce(store, [{"type": "new_order", "number": number}])
     html = await socket.receive_text()
     if not all(f'data-order-number="{n}"' in html for n in numbers):
         # The first render may have started before the last order was written.
@@ -115,24 +122,21 @@ async def test_burst_of_messages_is_sent_as_one_frame(store, owner_client, chann
     await socket.disconnect()
 
 
-async def test_unchanged_panels_are_not_sent_again(store, owner_client, channel_layer):
+async def test_unchanged_panels_are_not_sent_again(store, owner_client):
     socket = dashboard_socket(store, socket_headers(owner_client))
     await connect_and_read_panels(socket)
 
-    await channel_layer.group_send(
-        group_name(store.public_id),
-        {"type": MESSAGE_EVENT_TYPE, "messages": [{"type": "inventory_update", "item": "1"}]},
-    )
+    announce(store, [{"type": "inventory_update", "item": "1"}])
 
     assert await socket.receive_nothing(timeout=0.3)
     await socket.disconnect()
 
 
-async def test_resync_sends_every_panel_again(store, owner_client, channel_layer):
+async def test_resync_sends_every_panel_again(store, owner_client):
     socket = dashboard_socket(store, socket_headers(owner_client))
     await connect_and_read_panels(socket)
 
-    await channel_layer.group_send(RESYNC_GROUP, {"type": "live.resync"})
+    hubs().resync_all()  # what the listener does after it reconnects
     html = await socket.receive_text(timeout=5)
 
     for panel_id in fragments.PANEL_IDS:
@@ -140,18 +144,17 @@ async def test_resync_sends_every_panel_again(store, owner_client, channel_layer
     await socket.disconnect()
 
 
-async def test_session_force_close_closes_the_socket_with_4401(store, owner_client, channel_layer):
+async def test_session_force_close_closes_the_socket_with_4401(store, owner_client, live_listener):
     socket = dashboard_socket(store, socket_headers(owner_client))
     await connect_and_read_panels(socket)
 
-    await channel_layer.group_send(
-        session_group_name(owner_client.cookies["sessionid"].value), {"type": FORCE_CLOSE_EVENT_TYPE}
-    )
+    # A sign-out in any web process: a NOTIFY that every process's listener receives.
+    await database_sync_to_async(close_session_sockets)(owner_client.cookies["sessionid"].value)
 
     assert await socket.receive_close_code() == 4401
 
 
-async def test_signing_out_closes_the_sessions_dashboards(store, owner_client):
+async def test_signing_out_closes_the_sessions_dashboards(store, owner_client, live_listener):
     socket = dashboard_socket(store, socket_headers(owner_client))
     await connect_and_read_panels(socket)
 
@@ -192,7 +195,7 @@ async def test_ended_session_is_disconnected_at_the_next_check(store, owner_clie
     assert await socket.receive_close_code() == 4401
 
 
-async def test_dashboards_of_a_store_share_one_render_per_update(store, owner_client, channel_layer):
+async def test_dashboards_of_a_store_share_one_render_per_update(store, owner_client):
     sockets = [dashboard_socket(store, socket_headers(owner_client)) for _ in range(5)]
     for socket in sockets:
         await connect_and_read_panels(socket)
@@ -200,10 +203,7 @@ async def test_dashboards_of_a_store_share_one_render_per_update(store, owner_cl
     renders_before = hub.renders
     await database_sync_to_async(OrderFactory)(store=store, number="#7007")
 
-    await channel_layer.group_send(
-        group_name(store.public_id),
-        {"type": MESSAGE_EVENT_TYPE, "messages": [{"type": "new_order", "number": "#7007"}]},
-    )
+    announce(store, [{"type": "new_order", "number": "#7007"}])
 
     for socket in sockets:
         assert 'data-order-number="#7007"' in await socket.receive_text()
