@@ -47,7 +47,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--client-procs", type=int, default=0, help="client processes (default: 1 per 500 sockets, at least 2)")
     parser.add_argument("--connect-rate", type=float, default=100, help="new sockets per second while connecting")
     parser.add_argument("--grace", type=float, default=10, help="seconds to keep listening after the last webhook")
-    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-workers", type=int, default=2, help="uvicorn workers serving the dashboards")
+    parser.add_argument("--ingest-workers", type=int, default=0,
+                        help="uvicorn workers of a second server that takes the webhooks (0: the dashboards' server)")
     parser.add_argument("--worker-concurrency", type=int, default=4)
     parser.add_argument("--quiet-wait", type=float, default=30,
                         help="seconds to wait, before measuring, for other work on the machine to settle")
@@ -132,7 +134,19 @@ class E2EBench:
         port = common.free_port()
         web = common.start_web("web", "config.asgi:application", port=port, workers=a.web_workers, env=env, logdir=tmp)
         self.services.append(web)
-        log(f"OpsPulse on port {port} ({a.web_workers} web workers, worker --concurrency {a.worker_concurrency})")
+        ingest_port, web_pids = port, web.pids
+        if a.ingest_workers:
+            # Webhooks to processes of their own (a proxy routing /webhooks/ would do this).
+            ingest_port = common.free_port()
+            ingest = common.start_web("ingest", "config.asgi:application", port=ingest_port,
+                                      workers=a.ingest_workers, env=env, logdir=tmp)
+            self.services.append(ingest)
+
+            def web_pids() -> list[int]:
+                return [*web.pids(), *ingest.pids()]
+        log(f"OpsPulse on port {port} ({a.web_workers} web workers"
+            f"{f', webhooks on port {ingest_port} ({a.ingest_workers} workers)' if a.ingest_workers else ''}, "
+            f"worker --concurrency {a.worker_concurrency})")
 
         # Dashboards: socket i watches store i % S, signed in as that store's owner.
         stores = self.tenant.stores
@@ -144,7 +158,7 @@ class E2EBench:
                                                  "cookie": cookies[store_index]})
         log(f"opening {a.clients} dashboards from {a.client_procs} processes at {a.connect_rate:g}/s")
         connect_started = time.monotonic()
-        meter_connect = CpuMeter({"web": web.pids, "worker": worker.pids,
+        meter_connect = CpuMeter({"web": web_pids, "worker": worker.pids,
                                   "clients": lambda: [p.pid for p in self.clients]})
         meter_connect.start()
         outputs = []
@@ -172,10 +186,10 @@ class E2EBench:
         time.sleep(2)
         quiet = common.wait_for_quiet(a.quiet_wait)
         log(f"sending {a.rate:g} orders/s for {a.duration:g}s")
-        meter = CpuMeter({"web": web.pids, "worker": worker.pids, "clients": lambda: [p.pid for p in self.clients]})
+        meter = CpuMeter({"web": web_pids, "worker": worker.pids, "clients": lambda: [p.pid for p in self.clients]})
         meter.start()
         window_from = time.monotonic()
-        load = run_loadgen(port=port, prefix=str(tmp / "orders"), files=files, rate=a.rate, duration=a.duration,
+        load = run_loadgen(port=ingest_port, prefix=str(tmp / "orders"), files=files, rate=a.rate, duration=a.duration,
                            record_sends=True, tmp=tmp, name="orders")
         sender_cpu = load.pop("generator_cpu_s")
         log(f"  webhooks: {load['ok']:,} accepted of {load['sent']:,}, ack p50 {load['latency_ms'].get('p50')} "
