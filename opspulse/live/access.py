@@ -109,8 +109,9 @@ class AccessWatch:
         for dashboard in dashboards:
             try:
                 await dashboard.heartbeat()
-            except Exception:
-                logger.warning("live: could not send a heartbeat", exc_info=True)
+            except Exception as exc:
+                # The socket went away; its disconnect removes it.
+                logger.debug("live: could not send a heartbeat: %r", exc)
         try:
             codes = await close_codes([(d.session_key, d.user_id, d.store_id) for d in dashboards])
         except Exception:

@@ -2,13 +2,13 @@
 
 It checks the socket's session and membership at connect (and, with every other
 dashboard of the process, once per period after: opspulse.live.access), joins its
-store's hub (and, with the Redis transport, the store's and the session's groups)
-and pushes
-re-rendered panels as htmx out-of-band fragments. Every (re)connect starts with a full
-render read from PostgreSQL. Renders are shared by all dashboards of a store in the
-process (opspulse.live.hub), which shows new orders from what their messages carry
-and re-reads the other panels their messages mark; each dashboard sends only the
-panels that differ from what its page shows.
+store's hub (and, with the Redis transport, the store's and the session's groups) and
+pushes panels as htmx out-of-band fragments. Every (re)connect starts with every
+panel, read from PostgreSQL or, while the store is on screen in this process, the
+hub's latest. Renders are shared by all dashboards of a store in the process
+(opspulse.live.hub), which shows new orders from what their messages carry and
+re-reads the other panels their messages mark; each dashboard sends only the panels
+that differ from what its page shows.
 """
 
 from __future__ import annotations

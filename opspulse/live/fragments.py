@@ -243,7 +243,7 @@ def render_panels(
 
 def read_panels(store: Store, panel_ids: Iterable[str]) -> tuple[dict[str, str], selectors.LocalDay, dict[str, Any]]:
     """Render the panels (out of band) from the database; also return the day and what
-    was read of a store view's data (see StoreView.renew)."""
+    was read of a store view's data (see opspulse.live.view.renewed)."""
     reads = _Reads(store)
     return _render(reads, panel_ids, oob=True), reads.day, reads.view_parts()
 

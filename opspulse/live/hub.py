@@ -13,11 +13,12 @@ KPIs and chart rendered from the view. Every read of the database renews the vie
 and messages that arrive while a read runs are applied again on top of it.
 
 A store is rendered at once after a quiet spell, then at most once per interval. The
-interval follows the process's load: while renders (and sending their frames) take
-more than LIVE_RENDER_SHARE of one core, or the event loop runs late, it grows; while
-they take less than half of that and the loop keeps time, it shrinks back to
-COALESCE_SECONDS. A flash sale across many stores thus makes
-frames less frequent instead of starving the event loop (and the webhooks it answers).
+interval of reads follows the process's load: while renders (and sending their
+frames) take more than LIVE_RENDER_SHARE of one core, or the event loop runs late, it
+grows; while they take less than half of that and the loop keeps time, it shrinks
+back to COALESCE_SECONDS. Frames shown from the view follow their CPU share only, up
+to MAX_VIEW_INTERVAL_SECONDS. A flash sale across many stores thus makes frames less
+frequent instead of starving the event loop (and the webhooks it answers).
 """
 
 from __future__ import annotations
