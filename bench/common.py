@@ -750,6 +750,27 @@ def cpu_line(cores: dict[str, float]) -> str:
     return ", ".join(f"{name} {value:.2f}" for name, value in cores.items())
 
 
+def tear_down(*, popens: Iterable[subprocess.Popen] = (), services: Iterable[Service] = (), tenant: Tenant,
+              scratch: str | None) -> None:
+    """Stop what a benchmark started, delete its tenant and drop its scratch database."""
+    for popen in popens:
+        if popen.poll() is None:
+            popen.kill()
+            popen.wait()
+    for service in list(services):
+        service.stop()
+    tenant.cleanup()
+    if scratch:
+        drop_scratch_database(scratch)
+
+
+def finish(name: str, result: dict[str, Any]) -> None:
+    """Stamp the end of the run and the machine's load on `result`, and write it."""
+    result["finished_at"] = now_iso()
+    result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    write_result(name, result)
+
+
 @contextlib.contextmanager
 def work_dir(name: str):
     """A fresh directory under the system temp dir for request files and process logs.

@@ -51,7 +51,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import resource
 import subprocess
 import sys
@@ -407,19 +406,9 @@ class ConnectionsBench:
             with common.work_dir("connections") as tmp:
                 result.update(self.measure(tmp))
         finally:
-            for pool in self.pools:
-                for popen in pool.popens:
-                    if popen.poll() is None:
-                        popen.kill()
-                        popen.wait()
-            for service in self.services:
-                service.stop()
-            self.tenant.cleanup()
-            if scratch:
-                common.drop_scratch_database(scratch)
-        result["finished_at"] = common.now_iso()
-        result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-        common.write_result(a.result_name, result)
+            common.tear_down(popens=[popen for pool in self.pools for popen in pool.popens],
+                             services=self.services, tenant=self.tenant, scratch=scratch)
+        common.finish(a.result_name, result)
 
     def measure(self, tmp: Path) -> dict[str, Any]:
         from django.db import connection

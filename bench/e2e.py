@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -90,18 +89,8 @@ class E2EBench:
             with common.work_dir("e2e") as tmp:
                 result.update(self.measure(tmp))
         finally:
-            for popen in self.clients:
-                if popen.poll() is None:
-                    popen.kill()
-                    popen.wait()
-            for service in self.services:
-                service.stop()
-            self.tenant.cleanup()
-            if scratch:
-                common.drop_scratch_database(scratch)
-        result["finished_at"] = common.now_iso()
-        result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-        common.write_result(a.result_name, result)
+            common.tear_down(popens=self.clients, services=self.services, tenant=self.tenant, scratch=scratch)
+        common.finish(a.result_name, result)
 
     def measure(self, tmp: Path) -> dict[str, Any]:
         from django.db import connection

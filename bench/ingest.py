@@ -1030,14 +1030,8 @@ class IngestBench:
                 result["phases"] = self.phases
                 result["summary"] = self.summary()
         finally:
-            for service in list(self.services):
-                service.stop()
-            self.tenant.cleanup()
-            if scratch:
-                common.drop_scratch_database(scratch)
-        result["finished_at"] = common.now_iso()
-        result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-        common.write_result(a.result_name, result)
+            common.tear_down(services=self.services, tenant=self.tenant, scratch=scratch)
+        common.finish(a.result_name, result)
 
 
 def main() -> None:

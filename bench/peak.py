@@ -127,17 +127,8 @@ class PeakBench:
             with common.work_dir("peak") as tmp:
                 result.update(self.measure(tmp))
         finally:
-            for popen in self.clients:
-                if popen.poll() is None:
-                    popen.kill()
-                    popen.wait()
-            for service in self.services:
-                service.stop()
-            self.tenant.cleanup()
-            if scratch:
-                common.drop_scratch_database(scratch)
-        result["finished_at"] = common.now_iso()
-        common.write_result(a.result_name, result)
+            common.tear_down(popens=self.clients, services=self.services, tenant=self.tenant, scratch=scratch)
+        common.finish(a.result_name, result)
 
     def measure(self, tmp: Path) -> dict[str, Any]:
         from django.db import connection

@@ -222,61 +222,51 @@ def new_order(number: int, total: str) -> OrderData:
     )
 
 
-async def test_new_orders_are_shown_from_their_messages_without_reading_the_database(store, owner_client):
-    await listener.start()
-    try:
-        await asyncio.wait_for(listener.connected.wait(), timeout=5)
-        socket = dashboard_socket(store, socket_headers(owner_client))
-        await connect_and_read_panels(socket)
-        hub = hubs().hubs[store.pk]
-        reads_before = hub.renders
+async def test_new_orders_are_shown_from_their_messages_without_reading_the_database(store, owner_client, live_listener):
+    socket = dashboard_socket(store, socket_headers(owner_client))
+    await connect_and_read_panels(socket)
+    hub = hubs().hubs[store.pk]
+    reads_before = hub.renders
 
-        # The worker writes the day's first order and commits; its NOTIFY reaches the hub.
-        await database_sync_to_async(record_order)(store=store, data=new_order(8001, "40.00"))
-        first = await socket.receive_text(timeout=5)
-        await database_sync_to_async(record_order)(store=store, data=new_order(8002, "60.00"))
-        second = await socket.receive_text(timeout=5)
+    # The worker writes the day's first order and commits; its NOTIFY reaches the hub.
+    await database_sync_to_async(record_order)(store=store, data=new_order(8001, "40.00"))
+    first = await socket.receive_text(timeout=5)
+    await database_sync_to_async(record_order)(store=store, data=new_order(8002, "60.00"))
+    second = await socket.receive_text(timeout=5)
 
-        # The first replaces the feed's empty state; the second is one row on top of it.
-        assert 'id="order-feed" hx-swap-oob="morph"' in first and 'data-order-number="#8001"' in first
-        assert 'id="order-feed-today" hx-swap-oob="afterbegin"' in second
-        assert 'data-order-number="#8002"' in second and "Ines" in second and "Porto" in second
-        assert 'id="order-feed"' not in second and "#8001" not in second
-        # The KPIs follow the buckets' values carried in the message.
-        assert "$100.00" in second and 'id="kpi-aov"' in second and "$50.00" in second
-        # The chart came with the first order; its next point follows within two seconds.
-        assert 'id="revenue-chart"' in first and 'id="revenue-chart"' not in second
-        chart = await socket.receive_text(timeout=3)
-        assert 'id="revenue-chart"' in chart and "$100.00" in chart
-        assert hub.renders == reads_before
-        await socket.disconnect()
-    finally:
-        await listener.stop()
+    # The first replaces the feed's empty state; the second is one row on top of it.
+    assert 'id="order-feed" hx-swap-oob="morph"' in first and 'data-order-number="#8001"' in first
+    assert 'id="order-feed-today" hx-swap-oob="afterbegin"' in second
+    assert 'data-order-number="#8002"' in second and "Ines" in second and "Porto" in second
+    assert 'id="order-feed"' not in second and "#8001" not in second
+    # The KPIs follow the buckets' values carried in the message.
+    assert "$100.00" in second and 'id="kpi-aov"' in second and "$50.00" in second
+    # The chart came with the first order; its next point follows within two seconds.
+    assert 'id="revenue-chart"' in first and 'id="revenue-chart"' not in second
+    chart = await socket.receive_text(timeout=3)
+    assert 'id="revenue-chart"' in chart and "$100.00" in chart
+    assert hub.renders == reads_before
+    await socket.disconnect()
 
 
-async def test_a_dashboard_joining_a_store_on_screen_gets_every_panel_without_a_read(store, owner_client):
-    await listener.start()
-    try:
-        await asyncio.wait_for(listener.connected.wait(), timeout=5)
-        first = dashboard_socket(store, socket_headers(owner_client))
-        await connect_and_read_panels(first)
-        await database_sync_to_async(record_order)(store=store, data=new_order(8101, "40.00"))
-        await first.receive_text(timeout=5)
-        await database_sync_to_async(record_order)(store=store, data=new_order(8102, "10.00"))
-        assert 'id="order-feed-today" hx-swap-oob="afterbegin"' in await first.receive_text(timeout=5)
-        hub = hubs().hubs[store.pk]
-        reads_before = hub.renders
+async def test_a_dashboard_joining_a_store_on_screen_gets_every_panel_without_a_read(store, owner_client, live_listener):
+    first = dashboard_socket(store, socket_headers(owner_client))
+    await connect_and_read_panels(first)
+    await database_sync_to_async(record_order)(store=store, data=new_order(8101, "40.00"))
+    await first.receive_text(timeout=5)
+    await database_sync_to_async(record_order)(store=store, data=new_order(8102, "10.00"))
+    assert 'id="order-feed-today" hx-swap-oob="afterbegin"' in await first.receive_text(timeout=5)
+    hub = hubs().hubs[store.pk]
+    reads_before = hub.renders
 
-        second = dashboard_socket(store, socket_headers(owner_client))
-        html = await connect_and_read_panels(second)
+    second = dashboard_socket(store, socket_headers(owner_client))
+    html = await connect_and_read_panels(second)
 
-        for panel_id in fragments.PANEL_IDS:
-            assert f'id="{panel_id}" hx-swap-oob="morph"' in html
-        # The feed as the first page shows it after its rows, and the KPIs' latest values.
-        assert html.index('data-order-number="#8102"') < html.index('data-order-number="#8101"')
-        assert "$50.00" in html
-        assert hub.renders == reads_before
-        await first.disconnect()
-        await second.disconnect()
-    finally:
-        await listener.stop()
+    for panel_id in fragments.PANEL_IDS:
+        assert f'id="{panel_id}" hx-swap-oob="morph"' in html
+    # The feed as the first page shows it after its rows, and the KPIs' latest values.
+    assert html.index('data-order-number="#8102"') < html.index('data-order-number="#8101"')
+    assert "$50.00" in html
+    assert hub.renders == reads_before
+    await first.disconnect()
+    await second.disconnect()
