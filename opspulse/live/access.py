@@ -70,7 +70,10 @@ class AccessWatch:
         self.task: asyncio.Task | None = None
 
     def add(self, dashboard: Watched) -> None:
-        slot = random.randrange(self.slots)
+        # First checked half to a whole period after it joins: a freshly checked socket
+        # needs no check at once, and dashboards that join together (a web process
+        # restarted) still spread over half the slots.
+        slot = (self.turn + random.randrange(self.slots // 2, self.slots)) % self.slots
         self.slices[slot].add(dashboard)
         self.slot_of[dashboard] = slot
         self.by_session.setdefault(session_hash(dashboard.session_key), set()).add(dashboard)
