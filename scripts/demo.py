@@ -58,7 +58,7 @@ def main() -> None:
         ),
     ]
     try:
-        wait_until_up(f"{base_url}/login/")
+        wait_until_up(f"{base_url}/accounts/login/")
         children.append(
             subprocess.Popen(
                 [PYTHON, "manage.py", "simulate", "--url", base_url, "--stores", str(STORES),
@@ -71,6 +71,7 @@ def main() -> None:
             f"\n  OpsPulse is running at {base_url}/\n"
             f"  Sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
             f"  Admin: {base_url}/admin/ (same login)\n"
+            f"  Mail sent by OpsPulse (sign-up, resets, invitations): {base_url}/dev/mail/ and this terminal\n"
             "  Press Ctrl-C to stop.\n",
             flush=True,
         )

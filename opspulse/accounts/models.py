@@ -81,3 +81,53 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.account} ({self.role})"
+
+
+class AuditKind(models.TextChoices):
+    SIGNED_UP = "signed_up", "Signed up"
+    EMAIL_CONFIRMED = "email_confirmed", "Confirmed email"
+    LOGIN = "login", "Signed in"
+    LOGIN_FAILED = "login_failed", "Failed sign-in"
+    LOGOUT = "logout", "Signed out"
+    PASSWORD_CHANGED = "password_changed", "Changed password"
+    PASSWORD_RESET = "password_reset", "Reset password"
+    EMAIL_CHANGED = "email_changed", "Changed email"
+    MFA_ENABLED = "mfa_enabled", "Turned on two-factor"
+    MFA_DISABLED = "mfa_disabled", "Turned off two-factor"
+    RECOVERY_CODES_GENERATED = "recovery_codes_generated", "New recovery codes"
+    SESSION_ENDED = "session_ended", "Ended a session"
+    MEMBER_INVITED = "member_invited", "Invited a member"
+    MEMBER_JOINED = "member_joined", "Joined the account"
+    MEMBER_REMOVED = "member_removed", "Removed a member"
+    MEMBER_LEFT = "member_left", "Left the account"
+    ROLE_CHANGED = "role_changed", "Changed a role"
+
+
+class AuditEvent(models.Model):
+    """A security-relevant event, readable by the owners of the accounts it concerns.
+
+    `user` is whose security it concerns (the one signing in, or the member whose role
+    changed); `actor` who did it, when someone else did. An event with an account
+    belongs to that account; one without (sign-in, password change) is shown in every
+    account the user is a member of. `details` never holds passwords, tokens or
+    customer data.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    kind = models.CharField(max_length=40, choices=AuditKind.choices)
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.CASCADE, related_name="audit_events")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="audit_user_recent"),
+            models.Index(fields=["account", "-created_at"], name="audit_account_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.created_at:%Y-%m-%d %H:%M})"

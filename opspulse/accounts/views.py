@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from django.contrib.auth import views as auth_views
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from opspulse.accounts.selectors import stores_for_user
-from opspulse.live.sessions import close_session_sockets
+from opspulse.lib.mailbox import stored_mails
 
 
 @login_required
@@ -14,12 +14,8 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/home.html", {"stores": stores_for_user(request.user)})
 
 
-class LogoutView(auth_views.LogoutView):
-    """Sign out, and close this session's open dashboards along with it."""
-
-    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        session_key = request.session.session_key
-        response = super().post(request, *args, **kwargs)
-        if session_key:
-            close_session_sockets(session_key)
-        return response
+def dev_mailbox(request: HttpRequest) -> HttpResponse:
+    """The mails OpsPulse sent, for development only (the route exists only with DEBUG)."""
+    if not settings.DEBUG:
+        raise Http404
+    return render(request, "accounts/dev_mailbox.html", {"mails": stored_mails()})

@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 
+from allauth.account.models import EmailAddress
 from django.db import transaction
 
 from opspulse.accounts.models import Account, Membership, Plan, Role, User
@@ -175,6 +176,10 @@ def ensure_demo_data(*, stores: int = 4) -> list[Store]:
         if created or not user.check_password(DEMO_PASSWORD):
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
+        # A confirmed address, as if the demo merchant had clicked the sign-up link.
+        EmailAddress.objects.update_or_create(
+            user=user, email=DEMO_EMAIL, defaults={"verified": True, "primary": True}
+        )
 
         account = (
             Account.objects.filter(

@@ -14,24 +14,25 @@ def user(db):
 
 
 def test_login_with_email_and_password_goes_home(client, user):
-    response = client.post(reverse("login"), {"username": "maya@example.com", "password": PASSWORD})
+    response = client.post(reverse("account_login"), {"login": "maya@example.com", "password": PASSWORD})
 
     assert response.status_code == 302
     assert response.url == reverse("home")
 
 
 def test_login_with_a_wrong_password_is_refused(client, user):
-    response = client.post(reverse("login"), {"username": "maya@example.com", "password": "wrong"})
+    response = client.post(reverse("account_login"), {"login": "maya@example.com", "password": "wrong"})
 
     assert response.status_code == 200
     assert "_auth_user_id" not in client.session
 
 
 def test_login_page_renders(client, db):
-    response = client.get(reverse("login"))
+    response = client.get(reverse("account_login"))
 
     assert response.status_code == 200
-    assert b'name="username"' in response.content
+    assert b'name="login"' in response.content
+    assert b'name="remember"' in response.content
 
 
 def test_home_lists_the_stores_of_every_account_with_dashboard_links(client, user):
@@ -71,13 +72,13 @@ def test_home_sends_anonymous_visitors_to_sign_in(client, db):
     response = client.get(reverse("home"))
 
     assert response.status_code == 302
-    assert response.url.startswith(reverse("login"))
+    assert response.url.startswith(reverse("account_login"))
 
 
 def test_logout_signs_out(client, user):
     client.force_login(user)
 
-    response = client.post(reverse("logout"))
+    response = client.post(reverse("account_logout"))
 
     assert response.status_code == 302
     assert "_auth_user_id" not in client.session

@@ -4,6 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import factory
+from allauth.account.models import EmailAddress
 from django.utils import timezone
 
 from opspulse.accounts.models import Account, Membership, Role, User
@@ -21,6 +22,12 @@ class UserFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     name = factory.Faker("first_name")
     password = factory.django.Password("correct horse battery staple")
+
+    @factory.post_generation
+    def confirmed_email(obj, create, extracted, **kwargs):  # noqa: N805 - factory_boy's hook signature
+        """Users made here have confirmed their address unless `confirmed_email=False`."""
+        if create and extracted is not False:
+            EmailAddress.objects.create(user=obj, email=obj.email, verified=True, primary=True)
 
 
 class AccountFactory(factory.django.DjangoModelFactory):

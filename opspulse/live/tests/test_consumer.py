@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.contrib.sessions.models import Session
 from django.utils import timezone
+from django.urls import reverse
 
 from opspulse.commerce.actions import LineItemData, OrderData, record_order
 from opspulse.commerce.models import OrderStatus
@@ -158,7 +159,7 @@ async def test_signing_out_closes_the_sessions_dashboards(store, owner_client, l
     socket = dashboard_socket(store, socket_headers(owner_client))
     await connect_and_read_panels(socket)
 
-    response = await sync_to_async(owner_client.post)("/logout/")
+    response = await sync_to_async(owner_client.post)(reverse("account_logout"))
 
     assert response.status_code == 302
     assert await socket.receive_close_code() == 4401

@@ -34,7 +34,7 @@ def test_dashboard_sends_anonymous_visitors_to_sign_in(store, client):
     response = client.get(reverse("dashboard", args=[store.public_id]))
 
     assert response.status_code == 302
-    assert response.url.startswith(reverse("login"))
+    assert response.url.startswith(reverse("account_login"))
 
 
 def test_dashboard_has_no_inline_scripts(store, owner_client):
