@@ -29,10 +29,11 @@ WOO_SECRET = "woo_test_webhook_secret"
 
 @pytest.fixture(autouse=True)
 def empty_job_queue(request, django_db_blocker):
-    """Start each transactional test with an empty queue.
+    """Start each transactional test with an empty queue and an empty shared cache.
 
-    procrastinate's tables belong to unmanaged models, which the test database flush
-    between transactional tests leaves alone.
+    procrastinate's tables belong to unmanaged models, and the cache table (rate-limit
+    counters) to no model: the test database flush between transactional tests leaves
+    them alone.
     """
     marker = request.node.get_closest_marker("django_db")
     if marker is None or not marker.kwargs.get("transaction"):
@@ -45,6 +46,7 @@ def empty_job_queue(request, django_db_blocker):
             "TRUNCATE procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers,"
             " procrastinate_workers RESTART IDENTITY CASCADE"
         )
+        cursor.execute("DELETE FROM opspulse_cache")
     yield
 
 

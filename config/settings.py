@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -154,6 +155,7 @@ PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
 ACCOUNT_ADAPTER = "opspulse.accounts.adapter.AccountAdapter"
 ACCOUNT_SIGNUP_FORM_CLASS = "opspulse.accounts.forms.SignupForm"
 USERSESSIONS_ADAPTER = "opspulse.accounts.adapter.UserSessionsAdapter"
+MFA_ADAPTER = "opspulse.accounts.adapter.MFAAdapter"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
@@ -194,6 +196,8 @@ ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env_str("TRUSTED_CLIENT_IP_HEADER") or None
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "OpsPulse"
 MFA_RECOVERY_CODE_COUNT = 10
+# A code from the authenticator's previous or next 30-second window is accepted (clock drift).
+MFA_TOTP_TOLERANCE = 1
 USERSESSIONS_TRACK_ACTIVITY = True
 
 # Rate-limit counters and other short-lived shared state, in PostgreSQL (the

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.usersessions.adapter import DefaultUserSessionsAdapter
 from django.http import HttpRequest
 
 from opspulse.accounts.audit import record_event
 from opspulse.accounts.models import AuditKind
+from opspulse.core import crypto
 from opspulse.live.sessions import close_session_sockets
 
 
@@ -30,3 +32,16 @@ class UserSessionsAdapter(DefaultUserSessionsAdapter):
                 AuditKind.SESSION_ENDED, user=session.user, request=self.request,
                 ended_session_ip=session.ip, ended_session_user_agent=session.user_agent[:200],
             )
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    """Two-factor secrets (the TOTP key, the recovery codes' seed) are encrypted at rest
+    with the same key ring as the stores' credentials."""
+
+    associated_data = "mfa-authenticator"
+
+    def encrypt(self, text: str) -> str:
+        return crypto.encrypt(text, associated_data=self.associated_data)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return crypto.decrypt(encrypted_text, associated_data=self.associated_data)
