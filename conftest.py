@@ -143,9 +143,16 @@ class WebServer(Process):
     def __init__(self, tmp: Path, name: str, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # The server's mail goes to files here (the development mailbox backend).
+        self.mail_dir = tmp / f"{name}-mail"
         super().__init__(
             uvicorn_command(host="127.0.0.1", port=self.port),
-            process_env(PGAPPNAME=f"opspulse-test-{name}", **env),
+            process_env(
+                PGAPPNAME=f"opspulse-test-{name}",
+                EMAIL_BACKEND="opspulse.lib.mailbox.DevelopmentEmailBackend",
+                EMAIL_FILE_PATH=str(self.mail_dir),
+                **env,
+            ),
             tmp / f"{name}.log",
         )
         deadline = time.monotonic() + 30
@@ -153,7 +160,7 @@ class WebServer(Process):
             if self.popen.poll() is not None:
                 raise RuntimeError(f"web server {name} exited:\n{self.output()}")
             try:
-                httpx.get(f"{self.url}/login/", timeout=1)
+                httpx.get(f"{self.url}/accounts/login/", timeout=1)
                 return
             except httpx.HTTPError:
                 time.sleep(0.2)

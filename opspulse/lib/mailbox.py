@@ -34,9 +34,9 @@ class StoredMail:
     html: str | None
 
 
-def stored_mails(limit: int = 50) -> list[StoredMail]:
+def stored_mails(limit: int = 50, folder: Path | None = None) -> list[StoredMail]:
     """The newest mails of the development mailbox, newest first (one file may hold several)."""
-    folder = Path(settings.EMAIL_FILE_PATH)
+    folder = Path(folder or settings.EMAIL_FILE_PATH)
     if not folder.is_dir():
         return []
     mails: list[StoredMail] = []

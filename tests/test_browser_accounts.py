@@ -1,0 +1,90 @@
+"""Accounts in a real browser: sign up, confirm from the mail, sign in, reach an empty home."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+
+import pytest
+
+from opspulse.lib.mailbox import stored_mails
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"]
+PASSPHRASE = "lantern orchard velvet quarry"
+
+
+@pytest.fixture
+def browser_context(web):
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        yield context
+        context.close()
+        browser.close()
+
+
+def mail_to(web, address: str, *, timeout: float = 10) -> str:
+    """The text of the newest mail the web server sent to `address`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for mail in stored_mails(folder=web.mail_dir):
+            if address in mail.to:
+                return mail.text
+        time.sleep(0.1)
+    raise AssertionError(f"no mail to {address}")
+
+
+def test_sign_up_confirm_and_sign_in_reaches_an_empty_home(web, browser_context):
+    page = browser_context.new_page()
+    console_errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
+    email = f"nadia-{time.time_ns()}@example.com"
+
+    page.goto(f"{web.url}/accounts/signup/")
+    page.fill('input[name="email"]', email)
+    page.fill('input[name="password1"]', PASSPHRASE)
+    page.fill('input[name="password2"]', PASSPHRASE)
+    page.fill('input[name="account_name"]', "Nadia's Nursery")
+    page.click('form [type="submit"]')
+    page.wait_for_url("**/accounts/confirm-email/")
+    assert "link to confirm your address" in page.inner_text("main")
+    page.goto(f"{web.url}/")  # no way in before the address is confirmed
+    assert "/accounts/login/" in page.url
+
+    link = re.search(r"https?://\S+/accounts/confirm-email/\S+/", mail_to(web, email)).group(0)
+    page.goto(link)
+    page.click('form [type="submit"]')
+    page.wait_for_url("**/accounts/login/**")
+
+    page.fill('input[name="login"]', email)
+    page.fill('input[name="password"]', PASSPHRASE)
+    page.click('form [type="submit"]')
+    page.wait_for_url(f"{web.url}/")
+
+    main = page.inner_text("main")
+    assert "No stores yet" in main or "Connect" in main
+    assert email in page.inner_text("header")
+    assert console_errors == []
+
+
+def test_a_wrong_password_shows_an_error_and_does_not_sign_in(web, browser_context):
+    page = browser_context.new_page()
+
+    page.goto(f"{web.url}/accounts/login/")
+    page.fill('input[name="login"]', "nobody@example.com")
+    page.fill('input[name="password"]', "not the password")
+    page.click('form [type="submit"]')
+
+    page.wait_for_selector("text=not correct")
+    assert "/accounts/login/" in page.url
+    page.goto(f"{web.url}/")
+    assert "/accounts/login/" in page.url
