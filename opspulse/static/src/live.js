@@ -10,6 +10,7 @@ const LABELS = {
 const RETRIED_BY_EXTENSION = [1006, 1011, 1012, 1013];
 // 4401: session ended; 4403: not (or no longer) a member of the store's account.
 const ACCESS_ENDED = [4401, 4403];
+const SIGNED_OUT = 4401;
 // The server sends a heartbeat every 30 s; silence beyond this means a dead socket.
 const SILENCE_LIMIT_MS = 75_000;
 const POLL_INTERVAL_MS = 30_000;
@@ -111,9 +112,15 @@ export function startLiveDashboard(root, htmx) {
     pollTimer = null;
   }
 
+  // A password change in this browser gives its session a new key, which ends the
+  // sockets opened under the old one: reconnect once with the current cookie before
+  // showing the dashboard as signed out.
+  let retriedAfterSignOut = false;
+
   root.addEventListener("htmx:wsOpen", (event) => {
     socket = event.detail.event.target;
     socketWrapper = event.detail.socketWrapper;
+    retriedAfterSignOut = false;
     lastFrameAt = Date.now();
     setState("live");
     stopPolling();
@@ -122,6 +129,12 @@ export function startLiveDashboard(root, htmx) {
   root.addEventListener("htmx:wsClose", (event) => {
     const closed = event.detail.event;
     if (retiredSockets.has(closed.target)) return;
+    if (closed.code === SIGNED_OUT && !retriedAfterSignOut && event.detail.socketWrapper) {
+      retriedAfterSignOut = true;
+      setState("reconnecting");
+      event.detail.socketWrapper.reconnect();
+      return;
+    }
     if (ACCESS_ENDED.includes(closed.code)) {
       setState("ended");
       return;
