@@ -5,7 +5,7 @@ heartbeat and a re-check of its session and membership once per period, and is c
 (4401 signed out, 4403 no longer a member) when either has ended. The dashboards of a
 process are spread over one slot per second of the period, and each second one query
 set checks that slot's dashboards together, instead of a task and a few queries per
-dashboard.
+dashboard. A team change re-checks one user's dashboards at once (`recheck_user`).
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ class AccessWatch:
         self.slices: list[set[Watched]] = [set() for _ in range(self.slots)]
         self.slot_of: dict[Watched, int] = {}
         self.by_session: dict[str, set[Watched]] = {}
+        self.by_user: dict[int, set[Watched]] = {}
         self.closing: set[asyncio.Task] = set()
         self.turn = 0
         self.task: asyncio.Task | None = None
@@ -77,6 +78,7 @@ class AccessWatch:
         self.slices[slot].add(dashboard)
         self.slot_of[dashboard] = slot
         self.by_session.setdefault(session_hash(dashboard.session_key), set()).add(dashboard)
+        self.by_user.setdefault(dashboard.user_id, set()).add(dashboard)
         if self.task is None:
             self.task = asyncio.create_task(self._run())
 
@@ -88,6 +90,9 @@ class AccessWatch:
             self.by_session.get(key, set()).discard(dashboard)
             if not self.by_session.get(key, True):
                 del self.by_session[key]
+            self.by_user.get(dashboard.user_id, set()).discard(dashboard)
+            if not self.by_user.get(dashboard.user_id, True):
+                del self.by_user[dashboard.user_id]
 
     def sign_out(self, hashed_session_key: str) -> None:
         """Close the dashboards of a session that signed out (see opspulse.live.sessions)."""
@@ -96,6 +101,17 @@ class AccessWatch:
             closing = asyncio.create_task(dashboard.close(code=SIGNED_OUT))
             self.closing.add(closing)
             closing.add_done_callback(self.closing.discard)
+
+    def recheck_user(self, user_id: int) -> None:
+        """Re-check the session and membership of the user's dashboards now, not at their slot."""
+        self.recheck(list(self.by_user.get(user_id, ())))
+
+    def recheck(self, dashboards: list[Watched]) -> None:
+        if not dashboards:
+            return
+        checking = asyncio.create_task(self._close_ended(dashboards))
+        self.closing.add(checking)
+        checking.add_done_callback(self.closing.discard)
 
     async def _run(self) -> None:
         try:
@@ -115,6 +131,9 @@ class AccessWatch:
             except Exception as exc:
                 # The socket went away; its disconnect removes it.
                 logger.debug("live: could not send a heartbeat: %r", exc)
+        await self._close_ended(dashboards)
+
+    async def _close_ended(self, dashboards: list[Watched]) -> None:
         try:
             codes = await close_codes([(d.session_key, d.user_id, d.store_id) for d in dashboards])
         except Exception:

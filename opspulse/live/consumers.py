@@ -2,7 +2,8 @@
 
 It checks the socket's session and membership at connect (and, with every other
 dashboard of the process, once per period after: opspulse.live.access), joins its
-store's hub (and, with the Redis transport, the store's and the session's groups) and
+store's hub (and, with the Redis transport, the store's, the session's and the user's
+groups) and
 pushes panels as htmx out-of-band fragments. Every (re)connect starts with every
 panel, read from PostgreSQL or, while the store is on screen in this process, the
 hub's latest. Renders are shared by all dashboards of a store in the process
@@ -28,7 +29,7 @@ from opspulse.live import fragments
 from opspulse.live.access import FORBIDDEN, SIGNED_OUT, watch
 from opspulse.live.hub import COALESCE_SECONDS, StoreHub, hubs
 from opspulse.live.publish import group_name
-from opspulse.live.sessions import session_group_name
+from opspulse.live.sessions import session_group_name, user_group_name
 from opspulse.stores.models import Store
 
 logger = logging.getLogger("opspulse.live")
@@ -80,7 +81,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.session_key = self.scope["session"].session_key
         try:
             if self.channel_layer is not None:  # the Redis transport
-                await self._join((group_name(store.public_id), session_group_name(self.session_key)))
+                await self._join(
+                    (group_name(store.public_id), session_group_name(self.session_key), user_group_name(user.pk))
+                )
         except Exception:
             # The channel layer (Redis) is down. Close with "try again later": the page
             # reconnects with backoff, and every connect starts with a full render.
@@ -127,6 +130,11 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     async def live_force_close(self, event: dict[str, Any]) -> None:
         await self.close(code=SIGNED_OUT)
+
+    async def live_recheck(self, event: dict[str, Any]) -> None:
+        # The user's team changed: check this dashboard's access now, not at its slot.
+        if self.watched:
+            watch().recheck([self])
 
     def resync(self) -> None:
         """Live messages may have been lost: read every panel again, shortly."""

@@ -3,7 +3,8 @@
 Notifications sent by opspulse.live.publish (inside the writing transaction, so only
 for committed data) go to the hub of the store's dashboards in this process
 (opspulse.live.hub), which renders once for all of them; a sign-out
-(opspulse.live.sessions) closes the session's dashboards. After a lost connection
+(opspulse.live.sessions) closes the session's dashboards, and a team change has the
+user's dashboards re-check their access. After a lost connection
 the listener reconnects and asks every dashboard of the process to re-read the
 database, since NOTIFYs sent while it was away are gone.
 """
@@ -80,6 +81,9 @@ def dispatch(payload: str) -> None:
         data = json.loads(payload)
         if "signed_out" in data:
             watch().sign_out(str(data["signed_out"]))
+            return
+        if "recheck_user" in data:
+            watch().recheck_user(int(data["recheck_user"]))
             return
         store, messages = data["store"], data["messages"]
     except (ValueError, KeyError, TypeError):
