@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import hashlib
 import uuid
+from datetime import timedelta
 
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
@@ -68,7 +70,17 @@ class Role(models.TextChoices):
     MEMBER = "member"
 
 
+# Each role may do everything the roles below it may: a member views dashboards, an
+# admin also manages stores and alerts, an owner also billing, members and deletion.
+ROLE_RANK = {Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
+
+
+def role_at_least(role: str, needed: str) -> bool:
+    return ROLE_RANK.get(role, 0) >= ROLE_RANK[needed]
+
+
 class Membership(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
@@ -101,6 +113,9 @@ class AuditKind(models.TextChoices):
     MEMBER_REMOVED = "member_removed", "Removed a member"
     MEMBER_LEFT = "member_left", "Left the account"
     ROLE_CHANGED = "role_changed", "Changed a role"
+    INVITATION_REVOKED = "invitation_revoked", "Revoked an invitation"
+    ACCOUNT_RENAMED = "account_renamed", "Renamed the account"
+    ACCOUNT_DELETED = "account_deleted", "Deleted an account"
 
 
 class AuditEvent(models.Model):
@@ -131,3 +146,64 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+INVITATION_LIFETIME = timedelta(days=7)
+
+
+def hash_invitation_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class InvitationQuerySet(models.QuerySet["Invitation"]):
+    def open(self) -> InvitationQuerySet:
+        """Neither accepted nor revoked (possibly expired: an owner may still resend it)."""
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True)
+
+
+class Invitation(models.Model):
+    """An owner's invitation for an email address to join an account with a role.
+
+    Only the SHA-256 of the token is stored: the token itself exists in the mail alone,
+    so a database read does not hand out ways in. Resending makes a new token.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # One open invitation per address and account: inviting again renews it.
+            models.UniqueConstraint(
+                "account", Lower("email"),
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_open_unique",
+            ),
+            # Owners are made by promoting a member, never by a mailed link.
+            models.CheckConstraint(condition=~models.Q(role="owner"), name="invitation_role_not_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.account} ({self.role})"
+
+    @property
+    def state(self) -> str:
+        """One of "accepted", "revoked", "expired" or "pending"."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "pending"

@@ -5,6 +5,22 @@ from opspulse.accounts import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Pages of the account the user is working in (kept in the session).
+    path("account/team/", views.team, name="account-team"),
+    path("account/audit/", views.audit_log, name="account-audit"),
+    path("account/settings/", views.account_settings, name="account-settings"),
+    path("account/new/", views.create_account, name="account-create"),
+    # Changes name what they change by its public id.
+    path("account/<uuid:public_id>/switch/", views.switch_account, name="account-switch"),
+    path("account/<uuid:public_id>/invitations/", views.invite, name="account-invite"),
+    path("account/<uuid:public_id>/rename/", views.rename_account, name="account-rename"),
+    path("account/<uuid:public_id>/delete/", views.delete_account, name="account-delete"),
+    path("account/<uuid:public_id>/leave/", views.leave_account, name="account-leave"),
+    path("account/members/<uuid:public_id>/role/", views.change_role, name="member-role"),
+    path("account/members/<uuid:public_id>/remove/", views.remove_member, name="member-remove"),
+    path("account/invitations/<uuid:public_id>/resend/", views.resend_invitation, name="invitation-resend"),
+    path("account/invitations/<uuid:public_id>/revoke/", views.revoke_invitation, name="invitation-revoke"),
+    path("invitations/<str:token>/", views.accept_invitation, name="invitation-accept"),
 ]
 if settings.DEBUG:
     urlpatterns.append(path("dev/mail/", views.dev_mailbox, name="dev-mailbox"))

@@ -35,9 +35,9 @@ def test_login_page_renders(client, db):
     assert b'name="remember"' in response.content
 
 
-def test_home_lists_the_stores_of_every_account_with_dashboard_links(client, user):
-    first = StoreFactory(name="Harbor Goods", account=MembershipFactory(user=user).account)
-    second = StoreFactory(name="Fjord Supply", account=MembershipFactory(user=user).account)
+def test_home_lists_the_current_accounts_stores_with_dashboard_links(client, user):
+    first = StoreFactory(name="Harbor Goods", account=MembershipFactory(user=user, account__name="A Harbor").account)
+    second = StoreFactory(name="Fjord Supply", account=MembershipFactory(user=user, account__name="B Fjord").account)
     foreign = StoreFactory(name="Someone Else's Shop")
     client.force_login(user)
 
@@ -46,7 +46,7 @@ def test_home_lists_the_stores_of_every_account_with_dashboard_links(client, use
     html = response.content.decode()
     assert response.status_code == 200
     assert reverse("dashboard", args=[first.public_id]) in html
-    assert reverse("dashboard", args=[second.public_id]) in html
+    assert reverse("dashboard", args=[second.public_id]) not in html
     assert foreign.name not in html
 
 
@@ -61,6 +61,7 @@ def test_home_with_a_single_store_shows_the_list(client, user):
 
 
 def test_home_without_stores_shows_an_empty_state(client, user):
+    MembershipFactory(user=user)
     client.force_login(user)
 
     response = client.get(reverse("home"))

@@ -1,0 +1,79 @@
+"""How the audit log page shows an event: who, a one-line summary, the device."""
+
+from __future__ import annotations
+
+import re
+
+from django import template
+
+from opspulse.accounts.models import AuditEvent, AuditKind
+
+register = template.Library()
+
+
+@register.filter
+def audit_who(event: AuditEvent) -> str:
+    person = event.user or event.actor
+    if person is not None:
+        return person.email
+    return "Deleted user" if event.kind not in (AuditKind.MEMBER_INVITED, AuditKind.INVITATION_REVOKED) else "—"
+
+
+@register.filter
+def audit_summary(event: AuditEvent) -> str:
+    """A line about the event from its details; only the keys known to be safe to show."""
+    d = event.details or {}
+    kind = event.kind
+    if kind == AuditKind.ROLE_CHANGED:
+        return f"from {d.get('from', '?')} to {d.get('to', '?')}"
+    if kind == AuditKind.MEMBER_INVITED:
+        return f"{d.get('email', '')} as {d.get('role', '')}" + (" (sent again)" if d.get("resent") else "")
+    if kind == AuditKind.INVITATION_REVOKED:
+        return f"{d.get('email', '')} as {d.get('role', '')}"
+    if kind == AuditKind.MEMBER_JOINED:
+        return f"as {d.get('role', '')}" + (f", invited by {d['invited_by']}" if d.get("invited_by") else "")
+    if kind in (AuditKind.MEMBER_REMOVED, AuditKind.MEMBER_LEFT):
+        return f"was {d['role']}" if d.get("role") else ""
+    if kind == AuditKind.ACCOUNT_RENAMED:
+        return f"from “{d.get('from', '')}” to “{d.get('to', '')}”"
+    if kind == AuditKind.ACCOUNT_DELETED:
+        return d.get("account_name", "")
+    if kind == AuditKind.EMAIL_CHANGED:
+        return f"to {d['to_email']}" if d.get("to_email") else ""
+    if kind in (AuditKind.MFA_ENABLED, AuditKind.MFA_DISABLED):
+        return {"totp": "authenticator app", "recovery_codes": "recovery codes"}.get(d.get("method", ""), "")
+    if kind == AuditKind.SESSION_ENDED:
+        return f"session from {d['ended_session_ip']}" if d.get("ended_session_ip") else ""
+    return ""
+
+
+_BROWSERS = [
+    ("Edge", re.compile(r"Edg(?:e|A|iOS)?/")),
+    ("Opera", re.compile(r"OPR/|Opera")),
+    ("Firefox", re.compile(r"Firefox/|FxiOS/")),
+    ("Chrome", re.compile(r"Chrome/|CriOS/")),
+    ("Safari", re.compile(r"Safari/")),
+    ("curl", re.compile(r"^curl/")),
+]
+_SYSTEMS = [
+    ("iOS", re.compile(r"iPhone|iPad|iPod")),
+    ("Android", re.compile(r"Android")),
+    ("Windows", re.compile(r"Windows")),
+    ("macOS", re.compile(r"Mac OS X|Macintosh")),
+    ("ChromeOS", re.compile(r"CrOS")),
+    ("Linux", re.compile(r"Linux")),
+]
+
+
+@register.filter
+def short_user_agent(user_agent: str) -> str:
+    """Return e.g. "Firefox on macOS" for a User-Agent header, or its start if unknown."""
+    if not user_agent:
+        return ""
+    browser = next((name for name, pattern in _BROWSERS if pattern.search(user_agent)), "")
+    system = next((name for name, pattern in _SYSTEMS if pattern.search(user_agent)), "")
+    if browser and system:
+        return f"{browser} on {system}"
+    if browser or system:
+        return browser or system
+    return user_agent[:40] + ("…" if len(user_agent) > 40 else "")
