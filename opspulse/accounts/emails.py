@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
-from opspulse.accounts.models import Invitation
+from opspulse.accounts.models import Invitation, Role
 
 
 def send_invitation(invitation: Invitation, *, accept_url: str) -> None:
@@ -14,7 +14,7 @@ def send_invitation(invitation: Invitation, *, accept_url: str) -> None:
         "invitation": invitation,
         "account_name": invitation.account.name,
         "inviter": _display_name(invitation.invited_by),
-        "role": invitation.get_role_display().lower(),
+        "role": ("an " if invitation.role == Role.ADMIN else "a ") + invitation.get_role_display().lower(),
         "accept_url": accept_url,
         "expires_at": invitation.expires_at,
     }

@@ -162,7 +162,8 @@ def change_role(request: HttpRequest, public_id: UUID) -> HttpResponse:
     except TeamError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"{membership.user.email} is now {Role(form.cleaned_data['role']).label.lower()}.")
+        role = Role(form.cleaned_data["role"])
+        messages.success(request, f"{membership.user.email} is now {'an' if role != Role.MEMBER else 'a'} {role.label.lower()}.")
     return redirect("account-team")
 
 

@@ -61,7 +61,7 @@ def test_owner_invites_by_email_and_the_mail_has_a_text_and_an_html_part(
     assert f"http://testserver{path}" in html
     assert "Alice&#x27;s Apparel" in html
     assert "Alice's Apparel" in mail.body  # the text part is not HTML-escaped
-    assert " as admin" in mail.body
+    assert " as an admin." in mail.body
 
 
 def test_invitation_stores_only_the_hash_of_its_token(invite, personas):
