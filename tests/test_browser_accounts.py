@@ -88,3 +88,78 @@ def test_a_wrong_password_shows_an_error_and_does_not_sign_in(web, browser_conte
     assert "/accounts/login/" in page.url
     page.goto(f"{web.url}/")
     assert "/accounts/login/" in page.url
+
+
+@pytest.fixture
+def team_setup(web):
+    """Alice owns a store; erin has signed up (confirmed, no account yet); charlie runs another shop."""
+    from opspulse.accounts.models import Role
+    from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
+
+    alice = UserFactory(email="alice@example.com", password=PASSPHRASE)
+    UserFactory(email="erin@example.com", password=PASSPHRASE)
+    charlie = UserFactory(email="charlie@example.com", password=PASSPHRASE)
+    own = MembershipFactory(user=alice, role=Role.OWNER, account__name="Alice's Apparel").account
+    foreign = MembershipFactory(user=charlie, role=Role.OWNER, account__name="Charlie's Chairs").account
+    return {
+        "store": StoreFactory(account=own, name="Alice Apparel Shop"),
+        "foreign_store": StoreFactory(account=foreign, name="Charlie Chairs Shop"),
+    }
+
+
+def sign_in_page(context, web, email: str, next_path: str = "/"):
+    page = context.new_page()
+    page.goto(f"{web.url}/accounts/login/?next={next_path}")
+    page.fill('input[name="login"]', email)
+    page.fill('input[name="password"]', PASSPHRASE)
+    page.click('form [type="submit"]')
+    page.wait_for_url(f"{web.url}{next_path}")
+    return page
+
+
+def test_an_invited_teammate_joins_and_sees_only_that_account(web, team_setup, browser_context):
+    foreign_store = team_setup["foreign_store"]
+    alice = sign_in_page(browser_context, web, "alice@example.com", "/account/team/")
+    alice.fill('input[name="email"]', "erin@example.com")
+    alice.select_option('select[name="role"]', "member")
+    alice.click("text=Send invitation")
+    alice.wait_for_selector("text=erin@example.com")
+    link = re.search(r"https?://\S+/invitations/\S+/", mail_to(web, "erin@example.com")).group(0)
+
+    from playwright.sync_api import Browser
+
+    browser: Browser = browser_context.browser
+    erin_context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        erin = erin_context.new_page()
+        console_errors: list[str] = []
+        erin.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
+        erin.goto(link)
+        assert "Alice's Apparel" in erin.inner_text("main")
+        erin.locator("main").get_by_role("link", name="Sign in", exact=True).click()
+        erin.fill('input[name="login"]', "erin@example.com")
+        erin.fill('input[name="password"]', PASSPHRASE)
+        erin.click('form [type="submit"]')
+        erin.click("text=Accept and join")
+        erin.wait_for_url(f"{web.url}/")
+
+        home = erin.inner_text("main")
+        assert "Alice Apparel Shop" in home
+        assert "Charlie Chairs Shop" not in home
+        erin.click("text=Alice Apparel Shop")
+        erin.wait_for_selector("#live-status:has-text('Live')", timeout=10_000)
+
+        # Another tenant's dashboard: not found, and its socket is refused.
+        response = erin.goto(f"{web.url}/stores/{foreign_store.public_id}/")
+        assert response.status == 404
+        close_code = erin.evaluate(
+            """url => new Promise(resolve => {
+                const socket = new WebSocket(url);
+                socket.onclose = event => resolve(event.code);
+            })""",
+            f"{web.url.replace('http', 'ws')}/ws/stores/{foreign_store.public_id}/",
+        )
+        assert close_code == 4403
+        assert [error for error in console_errors if "404" not in error and "WebSocket" not in error] == []
+    finally:
+        erin_context.close()

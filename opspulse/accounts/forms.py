@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils import timezone
 
 from opspulse.accounts.actions import create_account
-from opspulse.accounts.models import Role
+from opspulse.accounts.models import Invitation, Role
 
 
 class SignupForm(forms.Form):
@@ -18,7 +19,10 @@ class SignupForm(forms.Form):
     )
 
     def signup(self, request, user) -> None:
-        create_account(owner=user, name=self.cleaned_data.get("account_name", ""))
+        # Someone signing up to accept an invitation joins that account instead; one
+        # who never does is offered to create an account on their first visit.
+        if not Invitation.objects.open().filter(email__iexact=user.email, expires_at__gt=timezone.now()).exists():
+            create_account(owner=user, name=self.cleaned_data.get("account_name", ""))
 
 
 # The templates write these forms' inputs out themselves, with their Tailwind classes

@@ -149,3 +149,23 @@ def test_sign_up_is_rate_limited_per_client_address(client, mailoutbox):
     assert answers[:10] == [302] * 10
     assert answers[10:] == [429, 429]
     assert User.objects.filter(email__startswith="visitor").count() == 10
+
+
+@pytest.mark.django_db
+def test_signing_up_to_accept_an_invitation_makes_no_account_of_ones_own(client, mailoutbox):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from opspulse.accounts.models import Invitation
+
+    team = Account.objects.create(name="Harbor Goods")
+    Invitation.objects.create(
+        account=team, email="Nadia@example.com", role=Role.MEMBER, token_hash="0" * 64,
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+
+    sign_up(client)
+
+    assert User.objects.filter(email="nadia@example.com").exists()
+    assert not Membership.objects.filter(user__email="nadia@example.com").exists()
