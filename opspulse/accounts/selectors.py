@@ -195,3 +195,16 @@ def audit_events_for_account(account: Account) -> QuerySet[AuditEvent]:
         .select_related("user", "actor")
         .order_by("-created_at", "-pk")
     )
+
+
+def get_session_of_user(user, reference: str):
+    """Return the user's own signed-in session whose reference (see `session_reference`)
+    is `reference`, else raise Http404."""
+    from allauth.usersessions.models import UserSession
+
+    from opspulse.live.sessions import session_hash
+
+    for session in UserSession.objects.filter(user=user):
+        if session_hash(session.session_key) == reference:
+            return session
+    raise Http404("No such session")

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     # Pages of the account the user is working in (kept in the session).
     path("account/team/", views.team, name="account-team"),
+    path("account/sessions/end/", views.end_session, name="session-end"),
     path("account/audit/", views.audit_log, name="account-audit"),
     path("account/settings/", views.account_settings, name="account-settings"),
     path("account/new/", views.create_account, name="account-create"),

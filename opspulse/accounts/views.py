@@ -25,6 +25,7 @@ from opspulse.accounts.selectors import (
     get_current_account,
     get_invitation_for_owner,
     get_membership_for_owner,
+    get_session_of_user,
     has_confirmed_email,
     invitation_for_token,
     members_of_account,
@@ -312,3 +313,17 @@ def dev_mailbox(request: HttpRequest) -> HttpResponse:
     if not settings.DEBUG:
         raise Http404
     return render(request, "accounts/dev_mailbox.html", {"mails": stored_mails()})
+
+
+@require_POST
+@login_required
+def end_session(request: HttpRequest) -> HttpResponse:
+    """Sign out one of the user's other sessions (the sessions page lists them)."""
+    from allauth.usersessions.adapter import get_adapter
+
+    session = get_session_of_user(request.user, request.POST.get("session", ""))
+    if session.session_key == request.session.session_key:
+        return redirect("account_logout")
+    get_adapter().end_sessions([session])
+    messages.success(request, "That session is signed out.")
+    return redirect("usersessions_list")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from django import template
+from ua_parser import parse as ua_parse
 
 from opspulse.accounts.models import AuditEvent, AuditKind
 
@@ -47,31 +46,14 @@ def audit_summary(event: AuditEvent) -> str:
     return ""
 
 
-_BROWSERS = [
-    ("Edge", re.compile(r"Edg(?:e|A|iOS)?/")),
-    ("Opera", re.compile(r"OPR/|Opera")),
-    ("Firefox", re.compile(r"Firefox/|FxiOS/")),
-    ("Chrome", re.compile(r"Chrome/|CriOS/")),
-    ("Safari", re.compile(r"Safari/")),
-    ("curl", re.compile(r"^curl/")),
-]
-_SYSTEMS = [
-    ("iOS", re.compile(r"iPhone|iPad|iPod")),
-    ("Android", re.compile(r"Android")),
-    ("Windows", re.compile(r"Windows")),
-    ("macOS", re.compile(r"Mac OS X|Macintosh")),
-    ("ChromeOS", re.compile(r"CrOS")),
-    ("Linux", re.compile(r"Linux")),
-]
-
-
 @register.filter
 def short_user_agent(user_agent: str) -> str:
-    """Return e.g. "Firefox on macOS" for a User-Agent header, or its start if unknown."""
+    """Return e.g. "Firefox on Mac OS X" for a User-Agent header, or its start if unknown."""
     if not user_agent:
         return ""
-    browser = next((name for name, pattern in _BROWSERS if pattern.search(user_agent)), "")
-    system = next((name for name, pattern in _SYSTEMS if pattern.search(user_agent)), "")
+    parsed = ua_parse(user_agent)
+    browser = parsed.user_agent.family if parsed.user_agent and parsed.user_agent.family != "Other" else ""
+    system = parsed.os.family if parsed.os and parsed.os.family != "Other" else ""
     if browser and system:
         return f"{browser} on {system}"
     if browser or system:

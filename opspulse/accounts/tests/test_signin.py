@@ -257,6 +257,43 @@ def test_a_user_sees_their_sessions_and_can_end_the_others(client, maya):
     assert AuditEvent.objects.filter(user=maya, kind=AuditKind.SESSION_ENDED).count() == 1
 
 
+def test_a_user_can_sign_out_one_other_session_and_keep_the_rest(maya):
+    from allauth.usersessions.models import UserSession
+
+    from opspulse.live.sessions import session_hash
+
+    client = Client(HTTP_USER_AGENT="Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) Firefox/140.0")
+    sign_in(client)
+    phone = Client(HTTP_USER_AGENT="Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Safari/605.1")
+    tablet = Client()
+    sign_in(phone)
+    sign_in(tablet)
+    phone_session = UserSession.objects.get(session_key=phone.session.session_key)
+
+    page = client.get(reverse("usersessions_list")).content.decode()
+    assert "Mobile Safari on iOS" in page and "Firefox on Mac OS X" in page
+    response = client.post(reverse("session-end"), {"session": session_hash(phone_session.session_key)})
+
+    assert response.url == reverse("usersessions_list")
+    assert phone.get(reverse("home")).status_code == 302
+    assert tablet.get(reverse("home")).status_code == 200
+    assert client.get(reverse("home")).status_code == 200
+
+
+def test_another_users_session_cannot_be_ended(client, maya):
+    from opspulse.live.sessions import session_hash
+
+    other = UserFactory(email="omar@example.com")
+    omar = Client()
+    sign_in(omar, email=other.email)
+    sign_in(client)
+
+    response = client.post(reverse("session-end"), {"session": session_hash(omar.session.session_key)})
+
+    assert response.status_code == 404
+    assert omar.get(reverse("home")).status_code == 200
+
+
 # -- two-factor
 
 

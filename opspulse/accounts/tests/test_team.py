@@ -384,7 +384,7 @@ def test_audit_log_shows_the_accounts_team_events_and_its_members_sign_ins(alice
     assert response.status_code == 200
     assert html.count('data-event="role_changed"') == 1
     assert "from member to admin" in html
-    assert "Firefox on macOS" in html
+    assert "Firefox on Mac OS X" in html
     assert "127.0.0.1" in html
     assert html.count('data-event="login"') == 1
     assert "charlie@example.com" not in html
