@@ -38,7 +38,7 @@ class RepetitivePasswordValidator:
             )
 
     def get_help_text(self) -> str:
-        return "Your password can't be a repeated pattern or a keyboard sequence."
+        return "Your password can’t be a repeated pattern or a keyboard sequence."
 
 
 def looks_breached(password: str) -> bool:
