@@ -43,8 +43,14 @@ CURRENT_ACCOUNT_ROUTES = {
     "account-audit": Role.OWNER,
     "account-settings": Role.OWNER,
 }
-# The signed-in user's own things, no tenant data of others.
-USER_ROUTES = {"home": "get", "account-create": "get", "session-end": "post"}
+# The signed-in user's own things, no tenant data of others: (method, object kind named
+# in the URL, if any: found only among the user's own).
+USER_ROUTES = {
+    "home": ("get", None),
+    "account-create": ("get", None),
+    "session-end": ("post", None),
+    "invitation-join": ("post", "invitation"),
+}
 # Reachable without a membership, and why that is safe.
 PUBLIC_ROUTES = {
     "invitation-accept": "the secret token in the URL is the capability; it adds only its invited address",
@@ -144,6 +150,17 @@ def test_an_outsider_gets_404_on_every_route_of_another_tenant(tenants, name):
     assert snapshot() == before
 
 
+@pytest.mark.parametrize("name", sorted(name for name, (_, kind) in USER_ROUTES.items() if kind))
+def test_a_users_own_routes_do_not_find_another_tenants_objects(tenants, name):
+    method, kind = USER_ROUTES[name]
+    before = snapshot()
+
+    response = getattr(client_for(tenants["alice"]), method)(reverse(name, args=[tenants["foreign"][kind].public_id]))
+
+    assert response.status_code == 404
+    assert snapshot() == before
+
+
 @pytest.mark.parametrize("name", sorted(TENANT_ROUTES))
 def test_an_unknown_id_gets_the_same_404(tenants, name):
     kind, _, method = TENANT_ROUTES[name]
@@ -188,8 +205,11 @@ def test_a_session_cannot_be_pointed_at_a_foreign_account(tenants):
 
 @pytest.mark.parametrize("name", sorted(set(TENANT_ROUTES) | set(CURRENT_ACCOUNT_ROUTES) | set(USER_ROUTES)))
 def test_anonymous_visitors_are_sent_to_sign_in(tenants, name):
-    args = [tenants["foreign"][TENANT_ROUTES[name][0]].public_id] if name in TENANT_ROUTES else []
-    method = TENANT_ROUTES[name][2] if name in TENANT_ROUTES else USER_ROUTES.get(name, "get")
+    if name in TENANT_ROUTES:
+        kind, _, method = TENANT_ROUTES[name]
+    else:
+        method, kind = USER_ROUTES.get(name, ("get", None))
+    args = [tenants["foreign"][kind].public_id] if kind else []
 
     response = getattr(Client(), method)(reverse(name, args=args))
 

@@ -169,7 +169,15 @@ def accept_invitation(*, token: str, user: User, request: HttpRequest | None = N
     found = invitation_for_token(token)
     if found is None:
         raise InvitationError(INVITATION_PROBLEMS["missing"], reason="missing")
-    invitation = invitation_for_update(found)
+    return join_by_invitation(invitation=found, user=user, request=request)
+
+
+@transaction.atomic
+def join_by_invitation(*, invitation: Invitation, user: User, request: HttpRequest | None = None) -> Membership:
+    """Accept `invitation` for `user`, whether they came by the mailed link or found it
+    listed for their confirmed address after signing up. Raise InvitationError if it is
+    no longer open or not addressed to them."""
+    invitation = invitation_for_update(invitation)
     if invitation.state == "accepted" and invitation.accepted_by_id == user.pk:
         # A second click on the link by the member it made: nothing to do.
         joined = Membership.objects.select_related("account").filter(account=invitation.account, user=user).first()

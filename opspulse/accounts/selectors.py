@@ -8,7 +8,9 @@ from uuid import UUID
 from allauth.account.models import EmailAddress
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Case, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Lower
 from django.http import Http404, HttpRequest
+from django.utils import timezone
 
 from opspulse.accounts.models import (
     ROLE_RANK,
@@ -176,6 +178,31 @@ def invitation_for_token(token: str) -> Invitation | None:
         .filter(token_hash=hash_invitation_token(token))
         .first()
     )
+
+
+def invitations_for_user(user) -> QuerySet[Invitation]:
+    """Open, unexpired invitations to any of the user's confirmed addresses, newest first.
+
+    Someone who signed up after being invited finds them on their home page.
+    """
+    addresses = [
+        email.lower() for email in EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
+    ]
+    return (
+        Invitation.objects.open()
+        .annotate(address=Lower("email"))
+        .filter(address__in=addresses, expires_at__gt=timezone.now())
+        .select_related("account", "invited_by")
+        .order_by("-created_at")
+    )
+
+
+def get_invitation_for_invitee(user, public_id: UUID | str) -> Invitation:
+    """Return the open invitation with `public_id` addressed to the user, else raise Http404."""
+    try:
+        return invitations_for_user(user).get(public_id=public_id)
+    except (Invitation.DoesNotExist, ValidationError):
+        raise Http404("No such invitation") from None
 
 
 def has_confirmed_email(user, email: str) -> bool:

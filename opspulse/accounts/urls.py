@@ -21,6 +21,7 @@ urlpatterns = [
     path("account/members/<uuid:public_id>/remove/", views.remove_member, name="member-remove"),
     path("account/invitations/<uuid:public_id>/resend/", views.resend_invitation, name="invitation-resend"),
     path("account/invitations/<uuid:public_id>/revoke/", views.revoke_invitation, name="invitation-revoke"),
+    path("invitations/<uuid:public_id>/join/", views.join_invitation, name="invitation-join"),
     path("invitations/<str:token>/", views.accept_invitation, name="invitation-accept"),
 ]
 if settings.DEBUG:

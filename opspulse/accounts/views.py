@@ -24,10 +24,12 @@ from opspulse.accounts.selectors import (
     get_account_for_user,
     get_current_account,
     get_invitation_for_owner,
+    get_invitation_for_invitee,
     get_membership_for_owner,
     get_session_of_user,
     has_confirmed_email,
     invitation_for_token,
+    invitations_for_user,
     members_of_account,
     open_invitations,
     stores_of_account,
@@ -40,8 +42,9 @@ AUDIT_PAGE_SIZE = 50
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     account = current_account(request)
+    invitations = list(invitations_for_user(request.user))
     if account is None:
-        return render(request, "accounts/no_account.html", {"form": AccountNameForm()})
+        return render(request, "accounts/no_account.html", {"form": AccountNameForm(), "invitations": invitations})
     return render(
         request,
         "accounts/home.html",
@@ -49,6 +52,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "account": account,
             "stores": stores_of_account(account),
             "can_manage_stores": role_at_least(account.role, Role.ADMIN),
+            "invitations": invitations,
         },
     )
 
@@ -327,3 +331,18 @@ def end_session(request: HttpRequest) -> HttpResponse:
     get_adapter().end_sessions([session])
     messages.success(request, "That session is signed out.")
     return redirect("usersessions_list")
+
+
+@require_POST
+@login_required
+def join_invitation(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Accept an invitation listed on home for one of the user's confirmed addresses."""
+    invitation = get_invitation_for_invitee(request.user, public_id)
+    try:
+        membership = actions.join_by_invitation(invitation=invitation, user=request.user, request=request)
+    except InvitationError as exc:
+        messages.error(request, str(exc))
+        return redirect("home")
+    _remember(request, membership.account)
+    messages.success(request, f"Welcome to {membership.account.name}.")
+    return redirect("home")

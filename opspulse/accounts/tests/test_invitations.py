@@ -323,3 +323,51 @@ def test_team_page_lists_pending_invitations_for_owners_only(invite, alice_clien
 
     assert 'data-invitation="dave@example.com"' in owner_page
     assert "dave@example.com" not in member_page
+
+
+# Invitations found on home, for someone who signed up instead of following the link
+
+
+def test_an_invited_address_that_signs_up_finds_the_invitation_and_joins(client, personas, mailoutbox):
+    alice_client = Client()
+    alice_client.force_login(personas["alice"])
+    alice_client.post(
+        reverse("account-invite", args=[personas["account"].public_id]), {"email": "Nadia@example.com", "role": "admin"}
+    )
+    invitation = Invitation.objects.get(email__iexact="nadia@example.com")
+    nadia = UserFactory(email="nadia@example.com")  # signed up and confirmed, no account of her own
+    client.force_login(nadia)
+
+    home = client.get(reverse("home"))
+    assert b"Join Alice&#x27;s Apparel" in home.content
+    response = client.post(reverse("invitation-join", args=[invitation.public_id]))
+
+    assert response.url == reverse("home")
+    assert Membership.objects.get(user=nadia, account=personas["account"]).role == Role.ADMIN
+    invitation.refresh_from_db()
+    assert invitation.accepted_by == nadia
+    assert b"Join Alice" not in client.get(reverse("home")).content
+
+
+def test_an_invitation_for_someone_else_cannot_be_joined_by_its_id(client, personas):
+    invitation = Invitation.objects.create(
+        account=personas["account"], email="nadia@example.com", role=Role.MEMBER, token_hash="1" * 64,
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+    client.force_login(personas["charlie"])
+
+    response = client.post(reverse("invitation-join", args=[invitation.public_id]))
+
+    assert response.status_code == 404
+    assert not Membership.objects.filter(user=personas["charlie"], account=personas["account"]).exists()
+    assert b"Alice" not in client.get(reverse("home")).content
+
+
+def test_an_expired_invitation_is_not_offered(client, personas):
+    Invitation.objects.create(
+        account=personas["account"], email="nadia@example.com", role=Role.MEMBER, token_hash="2" * 64,
+        expires_at=timezone.now() - timedelta(minutes=1),
+    )
+    client.force_login(UserFactory(email="nadia@example.com"))
+
+    assert b"Join Alice" not in client.get(reverse("home")).content
