@@ -91,3 +91,17 @@ def test_public_pages_have_no_inline_scripts_handlers_or_styles(client, db, url_
     assert INLINE_SCRIPT.findall(html) == []
     assert EVENT_HANDLER.findall(html) == []
     assert STYLE_ATTRIBUTE.findall(html) == []
+
+
+def test_the_admin_signs_in_through_the_same_rate_limited_two_factor_sign_in(client, db):
+    response = client.get("/admin/login/?next=/admin/")
+
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("account_login"))
+
+
+def test_the_admin_is_closed_to_merchants(member_client):
+    response = member_client.get("/admin/", follow=True)
+
+    assert response.status_code == 403
+    assert b"Site administration" not in response.content
