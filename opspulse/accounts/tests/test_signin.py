@@ -366,3 +366,18 @@ def test_a_recovery_code_signs_in_once(client, maya):
     sign_in(client)
     client.post(reverse("mfa_authenticate"), {"code": codes[0]})
     assert not signed_in(client)
+
+
+def test_a_password_change_sends_a_security_notice(client, maya, mailoutbox):
+    sign_in(client)
+
+    client.post(
+        reverse("account_change_password"),
+        {"oldpassword": PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+
+    notice = mailoutbox[-1]
+    assert notice.to == ["maya@example.com"]
+    assert "password" in notice.subject.lower()
+    assert notice.alternatives and notice.alternatives[0][1] == "text/html"
+    assert NEW_PASSWORD not in notice.body

@@ -169,3 +169,16 @@ def test_signing_up_to_accept_an_invitation_makes_no_account_of_ones_own(client,
 
     assert User.objects.filter(email="nadia@example.com").exists()
     assert not Membership.objects.filter(user__email="nadia@example.com").exists()
+
+
+@pytest.mark.django_db
+def test_the_confirmation_mail_has_a_text_and_an_html_version_with_the_same_link(client, mailoutbox):
+    sign_up(client)
+
+    mail = mailoutbox[0]
+    html, mimetype = mail.alternatives[0]
+    link = confirmation_link(mail)
+    assert mimetype == "text/html"
+    assert link in html
+    assert "3 days" in mail.body and "3 days" in html
+    assert PASSPHRASE not in mail.body and PASSPHRASE not in html
