@@ -244,6 +244,22 @@ else:
 # load a store's frames come less often (opspulse.live.hub).
 LIVE_RENDER_SHARE = env_float("LIVE_RENDER_SHARE", 0.5)
 
+# Shopify app (Partner Dashboard → the app's client credentials). Without them the
+# "Add Shopify store" button explains that the app is not configured.
+SHOPIFY_CLIENT_ID = env_str("SHOPIFY_CLIENT_ID")
+SHOPIFY_CLIENT_SECRET = env_secret("SHOPIFY_CLIENT_SECRET", required=False)
+# During a client secret rotation Shopify may sign webhooks with the old one for an hour.
+SHOPIFY_PREVIOUS_CLIENT_SECRET = env_secret("SHOPIFY_PREVIOUS_CLIENT_SECRET", required=False)
+# What OpsPulse reads, and nothing more: orders (with line items and customers' first
+# names and cities), products for SKUs, inventory levels.
+SHOPIFY_SCOPES = env_list("SHOPIFY_SCOPES", ["read_orders", "read_products", "read_inventory"])
+SHOPIFY_API_VERSION = env_str("SHOPIFY_API_VERSION", "2026-10")
+# Where a shop's admin lives; a Shopify stand-in (the development one in opspulse.sim)
+# is used by pointing this elsewhere, e.g. "http://127.0.0.1:8701/shops/{shop}".
+SHOPIFY_SHOP_URL_TEMPLATE = env_str("SHOPIFY_SHOP_URL_TEMPLATE", "https://{shop}")
+# The public address of OpsPulse, for the OAuth redirect URI and webhook subscriptions.
+PUBLIC_URL = env_str("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
 # Ingest
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)
 INGEST_POOL_MAX_SIZE = env_int("INGEST_POOL_MAX_SIZE", 10)

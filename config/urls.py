@@ -8,6 +8,7 @@ admin.site.login = secure_admin_login(admin.site.login)
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("shopify/", include("opspulse.platforms.shopify.urls")),
     path("", include("opspulse.accounts.urls")),
     path("", include("opspulse.live.urls")),
 ]

@@ -50,11 +50,16 @@ USER_ROUTES = {
     "account-create": ("get", None),
     "session-end": ("post", None),
     "invitation-join": ("post", "invitation"),
+    # Connecting a store needs the admin role on the current account (checked inside).
+    "shopify-connect": ("post", None),
+    "shopify-install-resume": ("get", None),
+    "shopify-callback": ("get", None),
 }
 # Reachable without a membership, and why that is safe.
 PUBLIC_ROUTES = {
     "invitation-accept": "the secret token in the URL is the capability; it adds only its invited address",
     "dev-mailbox": "exists only with DEBUG (development), never in production settings",
+    "shopify-install": "Shopify's signed install request; it only leads to sign-in or to OAuth for the user's account",
 }
 # Sign-in, two-factor and session pages (django-allauth) act on the signed-in user's own
 # sign-in only; the admin is for staff.

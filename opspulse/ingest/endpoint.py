@@ -40,12 +40,12 @@ SHOPIFY_PATH = "/webhooks/shopify"
 WOO_PATH = re.compile(r"^/webhooks/woocommerce/(?P<token>[A-Za-z0-9_\-]{8,64})/?$")
 
 STORE_BY_DOMAIN = """
-    SELECT s.id, i.webhook_secret_encrypted, i.previous_webhook_secret_encrypted
+    SELECT s.id, i.webhook_secret_encrypted, i.previous_webhook_secret_encrypted, coalesce(i.app_installed, false)
     FROM stores_store s LEFT JOIN stores_integration i ON i.store_id = s.id
     WHERE s.platform = 'shopify' AND s.domain = %s
 """
 STORE_BY_TOKEN = """
-    SELECT s.id, i.webhook_secret_encrypted, i.previous_webhook_secret_encrypted
+    SELECT s.id, i.webhook_secret_encrypted, i.previous_webhook_secret_encrypted, false
     FROM stores_store s LEFT JOIN stores_integration i ON i.store_id = s.id
     WHERE s.platform = 'woocommerce' AND s.ingest_token = %s
 """
@@ -296,9 +296,12 @@ class IngestApp:
         return _json(401, error="invalid signature")
 
     @staticmethod
-    def decrypt_secrets(row: tuple[int, str | None, str | None]) -> tuple[str, ...]:
-        store_id, current, previous = row
+    def decrypt_secrets(row: tuple[int, str | None, str | None, bool]) -> tuple[str, ...]:
+        store_id, current, previous, app_installed = row
         secrets: list[str] = []
+        if app_installed:
+            # Shopify signs an installed app's webhooks with the app's client secret.
+            secrets.extend(s for s in (settings.SHOPIFY_CLIENT_SECRET, settings.SHOPIFY_PREVIOUS_CLIENT_SECRET) if s)
         for field, token in (
             ("webhook_secret_encrypted", current),
             ("previous_webhook_secret_encrypted", previous),

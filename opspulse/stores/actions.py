@@ -2,10 +2,62 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import transaction
+from django.utils import timezone
 
 from opspulse.core import crypto
-from opspulse.stores.models import Integration
+from opspulse.stores.models import Integration, IntegrationStatus, Platform, Store
+
+
+class StoreConnectedElsewhere(Exception):
+    """The shop is already connected to another OpsPulse account."""
+
+
+@dataclass(frozen=True)
+class ShopDetails:
+    """What the platform says about the shop (Shopify's `shop` query)."""
+
+    external_id: str
+    name: str
+    currency: str
+    timezone: str
+
+
+@transaction.atomic
+def connect_shopify_store(*, account, shop_domain: str, grant) -> Store:
+    """Create or reconnect the account's Shopify store with a new token pair.
+
+    A shop belongs to one account: connecting it from another is refused. Reconnecting
+    (after an error or an uninstall) keeps the store, its history and its dashboards.
+    """
+    from opspulse.platforms.shopify.client import store_grant
+
+    store = Store.objects.select_for_update().filter(platform=Platform.SHOPIFY, domain=shop_domain).first()
+    if store is not None and store.account_id != account.pk:
+        raise StoreConnectedElsewhere(shop_domain)
+    if store is None:
+        store = Store.objects.create(account=account, platform=Platform.SHOPIFY, domain=shop_domain, name=shop_domain)
+    integration, _ = Integration.objects.select_for_update().get_or_create(
+        store=store, defaults={"type": Platform.SHOPIFY}
+    )
+    integration.app_installed = True
+    integration.status = IntegrationStatus.ACTIVE
+    integration.last_error = ""
+    integration.installed_at = timezone.now()
+    integration.save(update_fields=["app_installed", "status", "last_error", "installed_at", "updated_at"])
+    store_grant(integration, grant)
+    return store
+
+
+def update_store_details(*, store: Store, details: ShopDetails) -> Store:
+    store.name = details.name or store.name
+    store.external_id = details.external_id
+    store.currency = details.currency or store.currency
+    store.timezone = details.timezone or store.timezone
+    store.save(update_fields=["name", "external_id", "currency", "timezone"])
+    return store
 
 
 def reencrypt_credentials(*, batch_size: int = 500) -> int:

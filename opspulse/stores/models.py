@@ -44,6 +44,8 @@ class Store(models.Model):
 class IntegrationStatus(models.TextChoices):
     ACTIVE = "active"
     ERROR = "error"
+    # The merchant uninstalled the app: its token is never used again.
+    INACTIVE = "inactive"
 
 
 class Integration(models.Model):
@@ -60,11 +62,21 @@ class Integration(models.Model):
     )
     last_error = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Installed through OpsPulse's Shopify app (OAuth): the platform signs webhooks with
+    # the app's client secret, and the API is called with an expiring offline token
+    # that is refreshed with the refresh token before it expires.
+    app_installed = models.BooleanField(default=False)
+    access_token_expires_at = models.DateTimeField(null=True, blank=True)
+    refresh_token_encrypted = models.TextField(blank=True)
+    refresh_token_expires_at = models.DateTimeField(null=True, blank=True)
+    granted_scopes = models.CharField(max_length=500, blank=True)
+    installed_at = models.DateTimeField(null=True, blank=True)
 
     ENCRYPTED_FIELDS = (
         "access_token_encrypted",
         "webhook_secret_encrypted",
         "previous_webhook_secret_encrypted",
+        "refresh_token_encrypted",
     )
 
     def __str__(self) -> str:
@@ -97,6 +109,14 @@ class Integration(models.Model):
         self._set("access_token_encrypted", value)
 
     @property
+    def refresh_token(self) -> str:
+        return self._get("refresh_token_encrypted")
+
+    @refresh_token.setter
+    def refresh_token(self, value: str) -> None:
+        self._set("refresh_token_encrypted", value)
+
+    @property
     def webhook_secret(self) -> str:
         return self._get("webhook_secret_encrypted")
 
@@ -111,3 +131,14 @@ class Integration(models.Model):
     @previous_webhook_secret.setter
     def previous_webhook_secret(self, value: str) -> None:
         self._set("previous_webhook_secret_encrypted", value)
+
+
+class ApiCallSlot(models.Model):
+    """When a store's next call to its platform's API may start.
+
+    Every web and worker process reserves its call here (opspulse.platforms.shopify.client),
+    so the calls to one store stay spaced out across all of them.
+    """
+
+    store = models.OneToOneField(Store, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    next_at = models.DateTimeField()
