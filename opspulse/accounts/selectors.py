@@ -47,6 +47,12 @@ def get_store_for_user(user, public_id: UUID | str) -> Store:
         raise Http404("No such store") from None
 
 
+def user_can_manage_store(user, store: Store) -> bool:
+    """Whether `user` may connect, reconnect and configure `store` (admin or owner)."""
+    role = Membership.objects.filter(user=user, account_id=store.account_id).values_list("role", flat=True).first()
+    return role is not None and role_at_least(role, Role.ADMIN)
+
+
 def member_store_pairs(pairs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
     """Of the (user id, store id) pairs, those where the user belongs to the store's account.
 

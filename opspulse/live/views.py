@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
-from opspulse.accounts.selectors import get_store_for_user
+from opspulse.accounts.selectors import get_store_for_user, user_can_manage_store
 from opspulse.live import fragments
 
 
@@ -22,6 +22,7 @@ def dashboard(request: HttpRequest, public_id: UUID) -> HttpResponse:
         "live/dashboard.html",
         {
             "store": store,
+            "can_manage_store": user_can_manage_store(request.user, store),
             "panels": {panel_id.replace("-", "_"): html for panel_id, html in panels.items()},
             "websocket_path": f"/ws/stores/{store.public_id}/",
             "snapshot_url": reverse("dashboard-panels", args=[store.public_id]),

@@ -20,6 +20,7 @@ from opspulse.accounts.models import Role
 from opspulse.accounts.selectors import get_current_account
 from opspulse.platforms.shopify import oauth
 from opspulse.platforms.shopify.client import ShopifyClient, ShopifyError
+from opspulse.platforms.shopify.subscriptions import ensure_subscriptions
 from opspulse.stores.actions import (
     ShopDetails,
     StoreConnectedElsewhere,
@@ -129,13 +130,14 @@ def callback(request: HttpRequest) -> HttpResponse:
         store = connect_shopify_store(account=account, shop_domain=shop, grant=grant)
     except StoreConnectedElsewhere:
         return _problem(request, f"{shop} is already connected to another OpsPulse account.", status=409)
+    client = ShopifyClient(store.integration)
     try:
-        details = read_shop_details(ShopifyClient(store.integration))
-        update_store_details(store=store, details=details)
+        update_store_details(store=store, details=read_shop_details(client))
+        ensure_subscriptions(client)
     except ShopifyError as exc:
-        messages.warning(request, f"{shop} is connected, but its details could not be read yet ({exc}).")
+        messages.warning(request, f"{shop} is connected, but setting it up is not finished ({exc}).")
     else:
-        messages.success(request, f"{store.name} is connected.")
+        messages.success(request, f"{store.name} is connected. New orders show up here as they are placed.")
     response = redirect("dashboard", store.public_id)
     response.delete_cookie(STATE_COOKIE)
     return response
