@@ -19,6 +19,7 @@ from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.live import publish
 from opspulse.platforms import registry
 from opspulse.platforms.errors import PayloadError
+from opspulse.stores.actions import PlatformEvent, apply_platform_event
 from opspulse.stores.models import Store
 
 logger = logging.getLogger("opspulse.ingest")
@@ -193,12 +194,18 @@ def parse_delivery(delivery: WebhookDelivery) -> commerce.Record | None:
         delivery.status, delivery.error = DeliveryStatus.IGNORED, f"unknown topic {delivery.topic!r}"
         return None
     try:
-        return parse(json.loads(bytes(delivery.body).decode("utf-8-sig")))
+        record = parse(json.loads(bytes(delivery.body).decode("utf-8-sig")))
     except (PayloadError, ValueError, RecursionError) as exc:
         fail(delivery, exc)
         return None
     except Exception as exc:
         raise DeliveryError(delivery.pk) from exc
+    if isinstance(record, PlatformEvent):
+        # About the store's integration, not its commerce: applied here, in the batch's
+        # transaction, and nothing is left for the commerce actions.
+        apply_platform_event(store_id=delivery.store_id, event=record)
+        return None
+    return record
 
 
 def apply_delivery(store: Store, delivery: WebhookDelivery, record: commerce.Record) -> None:

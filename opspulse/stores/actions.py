@@ -79,3 +79,33 @@ def reencrypt_credentials(*, batch_size: int = 500) -> int:
                     integration.save(update_fields=fields)
                     changed += 1
     return changed
+
+
+@dataclass(frozen=True)
+class AppUninstalled:
+    """The merchant removed OpsPulse's app from the shop (Shopify's app/uninstalled)."""
+
+
+PlatformEvent = AppUninstalled
+
+
+def apply_platform_event(*, store_id: int, event: PlatformEvent) -> None:
+    if isinstance(event, AppUninstalled):
+        mark_uninstalled(store_id=store_id)
+
+
+def mark_uninstalled(*, store_id: int) -> None:
+    """Stop every use of the store's token: it is deleted, and the integration is inactive.
+
+    The store and its history stay (Shopify asks for the shop's data to be erased with
+    shop/redact, 48 hours later); reconnecting installs the app again.
+    """
+    Integration.objects.filter(store_id=store_id).update(
+        status=IntegrationStatus.INACTIVE,
+        last_error=f"The app was uninstalled from the shop on {timezone.now():%Y-%m-%d %H:%M} UTC.",
+        access_token_encrypted="",
+        refresh_token_encrypted="",
+        access_token_expires_at=None,
+        refresh_token_expires_at=None,
+        updated_at=timezone.now(),
+    )

@@ -10,6 +10,7 @@ from opspulse.commerce import actions
 from opspulse.commerce.models import OrderStatus
 from opspulse.platforms.errors import parse_payload
 from opspulse.platforms.shopify import payloads
+from opspulse.stores.actions import AppUninstalled, PlatformEvent
 
 
 def order_status(order: payloads.Order) -> OrderStatus:
@@ -78,10 +79,16 @@ def parse_cart(payload: Any) -> actions.CartData:
     )
 
 
-PARSERS: dict[str, Callable[[Any], actions.Record | None]] = {
+def parse_app_uninstalled(payload: Any) -> AppUninstalled:
+    parse_payload(payloads.Shop, payload)
+    return AppUninstalled()
+
+
+PARSERS: dict[str, Callable[[Any], actions.Record | PlatformEvent | None]] = {
     "orders/create": parse_order,
     "orders/updated": parse_order,
     "inventory_levels/update": parse_inventory_level,
     "carts/create": parse_cart,
     "carts/update": parse_cart,
+    "app/uninstalled": parse_app_uninstalled,
 }

@@ -71,3 +71,10 @@ class Cart(_Payload):
     created_at: datetime
     updated_at: datetime
     line_items: list[CartLineItem]
+
+
+class Shop(_Payload):
+    """The Shop resource, as app/uninstalled sends it."""
+
+    id: int
+    myshopify_domain: str | None = None

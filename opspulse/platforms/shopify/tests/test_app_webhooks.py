@@ -1,0 +1,62 @@
+"""Webhooks of a shop that installed OpsPulse's app: signed with the app's secret; uninstall."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from conftest import WebServer, run_worker_until_idle
+from opspulse.commerce.models import Order
+from opspulse.ingest.tests.helpers import post_shopify, shopify_order
+from opspulse.live.tests.factories import StoreFactory
+from opspulse.platforms.shopify.client import IntegrationUnavailable, ShopifyClient
+from opspulse.stores.models import Integration, IntegrationStatus, Platform
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+APP_SECRET = "shpss_opspulse_app_client_secret"
+
+
+@pytest.fixture(scope="module")
+def app_web(django_db_setup, process_logs):
+    server = WebServer(process_logs, "web-shopify-app", SHOPIFY_CLIENT_ID="opspulse-app", SHOPIFY_CLIENT_SECRET=APP_SECRET)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def installed_store(db):
+    store = StoreFactory(platform=Platform.SHOPIFY, domain="harbor-goods.myshopify.com", timezone="Europe/Paris")
+    integration = Integration(store=store, type=Platform.SHOPIFY, app_installed=True, granted_scopes="read_orders")
+    integration.access_token = "shpat_live_token"
+    integration.refresh_token = "shprt_refresh_token"
+    integration.access_token_expires_at = timezone.now() + timedelta(hours=1)
+    integration.save()
+    return store
+
+
+def test_an_installed_shops_webhooks_are_verified_with_the_apps_client_secret(app_web, installed_store):
+    accepted = post_shopify(app_web.url, installed_store, "orders/create", shopify_order(5001), secret=APP_SECRET)
+    forged = post_shopify(app_web.url, installed_store, "orders/create", shopify_order(5002), secret="not-the-secret")
+
+    assert accepted.status_code == 200
+    assert forged.status_code == 401
+    run_worker_until_idle()
+    assert list(Order.objects.values_list("number", flat=True)) == ["#1001"]
+
+
+def test_app_uninstalled_stops_every_use_of_the_token(app_web, installed_store):
+    shop = {"id": 690933842, "name": "Harbor Goods", "myshopify_domain": installed_store.domain, "currency": "EUR"}
+
+    response = post_shopify(app_web.url, installed_store, "app/uninstalled", shop, secret=APP_SECRET)
+    run_worker_until_idle()
+
+    assert response.status_code == 200
+    integration = Integration.objects.get(store=installed_store)
+    assert integration.status == IntegrationStatus.INACTIVE
+    assert integration.access_token == "" and integration.refresh_token == ""
+    assert "uninstalled" in integration.last_error
+    with pytest.raises(IntegrationUnavailable):
+        ShopifyClient(integration).query("query { shop { name } }")
