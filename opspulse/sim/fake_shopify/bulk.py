@@ -56,7 +56,6 @@ class BulkRunner:
                     "A bulk query operation for this app and shop is already in progress: "
                     f"{gid('BulkOperation', running.id)}.",
                     code="OPERATION_IN_PROGRESS",
-                    field=None,
                 )
             ]
         try:

@@ -157,7 +157,6 @@ def _offline_body(world: FakeShopify, access: AccessToken, refresh: RefreshToken
 
 
 def _online_body(world: FakeShopify, access: AccessToken, shop: Shop) -> dict[str, Any]:
-    assert access.expires_at is not None
     return {
         "access_token": access.token,
         "scope": ",".join(access.scopes),

@@ -260,16 +260,15 @@ def connection(
     """
     start = 0
     if after:
-        last_value, last_id = _decode_cursor(after)
+        last = _decode_cursor(after)
         keys = [(_cursor_value(sort_value(item)), item_id(item)) for item in items]
-        start = next(
-            (
-                index
-                for index, key in enumerate(keys)
-                if (key < (last_value, last_id) if reverse else key > (last_value, last_id))
-            ),
-            len(items),
-        )
+        try:
+            start = next(
+                (index for index, key in enumerate(keys) if (key < last if reverse else key > last)),
+                len(items),
+            )
+        except TypeError as error:
+            raise GraphQLError(f"Invalid cursor for current pagination sort: {after!r}") from error
     end = len(items) if context.bulk or first is None else start + first
     page = items[start:end]
     edges = [

@@ -157,11 +157,6 @@ class Shop:
     def variant_by_sku(self, sku: str) -> Variant | None:
         return next((variant for variant in self.variants if variant.sku == sku), None)
 
-    def variant_by_inventory_item(self, inventory_item_id: int) -> Variant | None:
-        return next(
-            (v for v in self.variants if v.inventory_item_id == inventory_item_id), None
-        )
-
 
 @dataclass
 class AuthorizationCode:
@@ -178,10 +173,9 @@ class AccessToken:
     token: str
     shop: str
     scopes: list[str]
-    expires_at: float | None
+    expires_at: float
     online: bool = False
     revoked: bool = False
-    used: bool = False
     # The refresh token spent to get this one: retired when this one is first used.
     replaces: RefreshToken | None = None
 
@@ -375,13 +369,12 @@ class FakeShopify:
         return self.issue_offline_pair(shop, refresh.scopes, replaces=refresh)
 
     def authenticate(self, shop: Shop, token_value: str | None) -> AccessToken | None:
-        """Return the live access token for this shop, marking it used, else None."""
+        """Return the live access token for this shop, else None; first use retires its predecessor."""
         access = self.access_tokens.get(token_value or "")
         if access is None or access.revoked or access.shop != shop.domain:
             return None
-        if access.expires_at is not None and access.expires_at <= self.clock.monotonic():
+        if access.expires_at <= self.clock.monotonic():
             return None
-        access.used = True
         _retire_replaced(access)
         return access
 
@@ -390,7 +383,7 @@ class FakeShopify:
         now = self.clock.monotonic()
         count = 0
         for access in self.access_tokens.values():
-            if access.shop == shop.domain and (access.expires_at is None or access.expires_at > now):
+            if access.shop == shop.domain and access.expires_at > now:
                 access.expires_at = now
                 count += 1
         return count
