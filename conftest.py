@@ -140,8 +140,8 @@ class Process:
 
 
 class WebServer(Process):
-    def __init__(self, tmp: Path, name: str, **env: str) -> None:
-        self.port = free_port()
+    def __init__(self, tmp: Path, name: str, *, port: int | None = None, **env: str) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # The server's mail goes to files here (the development mailbox backend).
         self.mail_dir = tmp / f"{name}-mail"

@@ -28,14 +28,11 @@ query WebhookSubscriptions {
 }
 """
 
-CREATE_SUBSCRIPTION = """
-mutation CreateWebhookSubscription($topic: WebhookSubscriptionTopic!, $uri: String!) {
-  webhookSubscriptionCreate(topic: $topic, webhookSubscription: {uri: $uri, format: JSON}) {
-    webhookSubscription { id topic uri }
-    userErrors { field message }
-  }
-}
-"""
+CREATE_FIELD = """
+  {alias}: webhookSubscriptionCreate(topic: {topic}, webhookSubscription: {{uri: $uri, format: JSON}}) {{
+    webhookSubscription {{ id topic uri }}
+    userErrors {{ field message }}
+  }}"""
 
 
 def webhook_uri() -> str:
@@ -43,17 +40,21 @@ def webhook_uri() -> str:
 
 
 def ensure_subscriptions(client: ShopifyClient) -> list[str]:
-    """Create the subscriptions the shop lacks; return the topics created."""
+    """Create the subscriptions the shop lacks, in one call; return the topics created."""
     uri = webhook_uri()
     edges = client.query(LIST_SUBSCRIPTIONS).data["webhookSubscriptions"]["edges"]
     present = {edge["node"]["topic"] for edge in edges if edge["node"].get("uri") == uri}
-    created = []
-    for topic in TOPICS:
-        if topic in present:
-            continue
-        result = client.query(CREATE_SUBSCRIPTION, {"topic": topic, "uri": uri}).data["webhookSubscriptionCreate"]
-        if result["userErrors"]:
-            messages = "; ".join(error["message"] for error in result["userErrors"])
-            raise ShopifyError(f"Shopify refused the {TOPICS[topic]} subscription: {messages}")
-        created.append(topic)
-    return created
+    missing = [topic for topic in TOPICS if topic not in present]
+    if not missing:
+        return []
+    # One document with a mutation per topic (aliased): one call of the store's 2 a second.
+    fields = "".join(CREATE_FIELD.format(alias=topic.lower(), topic=topic) for topic in missing)
+    data = client.query(f"mutation CreateWebhookSubscriptions($uri: String!) {{{fields}\n}}", {"uri": uri}).data
+    problems = [
+        f"{TOPICS[topic]}: " + "; ".join(error["message"] for error in data[topic.lower()]["userErrors"])
+        for topic in missing
+        if data[topic.lower()]["userErrors"]
+    ]
+    if problems:
+        raise ShopifyError("Shopify refused webhook subscriptions (" + ", ".join(problems) + ")")
+    return missing

@@ -1,0 +1,207 @@
+"""Connecting a Shopify store by OAuth, against the fake Shopify, and what follows."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+
+import httpx
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from conftest import ROOT, process_env
+from opspulse.accounts.models import Role
+from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
+from opspulse.platforms.shopify.client import AccessRevoked, ShopifyClient, fresh_access_token
+from opspulse.platforms.shopify.subscriptions import TOPICS
+from opspulse.platforms.shopify.tests.conftest import create_shop, fake_get, install
+from opspulse.stores.models import Integration, IntegrationStatus, Platform, Store
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def owner():
+    return MembershipFactory(user=UserFactory(email="owner@example.com"), role=Role.OWNER).user
+
+
+@pytest.fixture
+def owner_client(owner):
+    client = Client()
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def shop(shopify_app, request):
+    domain = f"harbor-goods-{request.node.name[-40:].replace('_', '-').strip('-')}.myshopify.com"[-60:]
+    domain = domain.lstrip("-.")
+    create_shop(shopify_app, domain, orders=5)
+    return domain
+
+
+def test_connecting_a_shop_saves_it_with_encrypted_expiring_tokens_and_subscribes_to_webhooks(
+    shopify_app, shop, owner, owner_client
+):
+    response = install(owner_client, shop)
+
+    store = Store.objects.get(platform=Platform.SHOPIFY, domain=shop)
+    assert response.status_code == 302
+    assert response.url == reverse("dashboard", args=[store.public_id])
+    assert (store.name, store.currency, store.timezone) == ("Harbor Goods", "EUR", "Europe/Paris")
+    assert store.account == owner.accounts.get()
+    assert store.external_id.isdigit()
+    integration = store.integration
+    assert integration.app_installed and integration.status == IntegrationStatus.ACTIVE
+    assert integration.access_token.startswith("shpat_") and integration.refresh_token
+    assert integration.access_token not in integration.access_token_encrypted  # encrypted at rest
+    assert integration.access_token_expires_at > timezone.now() + timedelta(minutes=55)
+    assert integration.granted_scopes == "read_inventory,read_orders,read_products"
+    subscriptions = fake_get(shopify_app, f"/shops/{shop}")["subscriptions"]
+    assert sorted(s["topic"] for s in subscriptions) == sorted(TOPICS)
+    assert {s["uri"] for s in subscriptions} == {"http://127.0.0.1:9/webhooks/shopify"}
+
+
+def test_reinstalling_keeps_the_store_and_adds_no_second_subscription(shopify_app, shop, owner_client):
+    install(owner_client, shop)
+    install(owner_client, shop)
+
+    assert Store.objects.filter(domain=shop).count() == 1
+    assert len(fake_get(shopify_app, f"/shops/{shop}")["subscriptions"]) == len(TOPICS)
+
+
+def test_a_callback_whose_state_was_changed_is_refused(shopify_app, shop, owner_client):
+    def tamper(url: httpx.URL) -> httpx.URL:
+        return url.copy_set_param("state", "forged-state")
+
+    response = install(owner_client, shop, approve=tamper)
+
+    assert response.status_code == 400
+    assert not Store.objects.filter(domain=shop).exists()
+
+
+def test_a_callback_in_a_browser_that_did_not_start_the_install_is_refused(shopify_app, shop, owner, owner_client):
+    started = owner_client.post(reverse("shopify-connect"), {"shop": shop})
+    callback = httpx.URL(httpx.post(started.url, timeout=10).headers["location"])
+    other_browser = Client()
+    other_browser.force_login(owner)
+
+    response = other_browser.get(f"{callback.path}?{callback.query.decode()}")
+
+    assert response.status_code == 400
+    assert b"not started from this browser" in response.content
+    assert not Store.objects.filter(domain=shop).exists()
+
+
+def test_a_callback_whose_signature_does_not_match_is_refused(shopify_app, shop, owner_client):
+    response = install(owner_client, shop, approve=lambda url: url.copy_set_param("code", "another-code"))
+
+    assert response.status_code == 400
+    assert b"not signed by Shopify" in response.content
+
+
+def test_an_install_that_did_not_grant_every_scope_is_refused(shopify_app, shop, owner_client):
+    httpx.post(f"{shopify_app.url}/_fake/shops/{shop}/grant", json={"scopes": ["read_orders"]}, timeout=10)
+
+    response = install(owner_client, shop)
+
+    assert response.status_code == 400
+    assert b"read_products" in response.content and b"read_inventory" in response.content
+    assert not Store.objects.filter(domain=shop).exists()
+
+
+def test_a_member_cannot_connect_a_store(shopify_app, shop, owner):
+    member = MembershipFactory(account=owner.accounts.get(), role=Role.MEMBER).user
+    client = Client()
+    client.force_login(member)
+
+    response = client.post(reverse("shopify-connect"), {"shop": shop})
+
+    assert response.status_code == 403
+
+
+def test_a_shop_connected_to_another_account_is_refused(shopify_app, shop, owner_client):
+    StoreFactory(platform=Platform.SHOPIFY, domain=shop)
+
+    response = install(owner_client, shop)
+
+    assert response.status_code == 409
+    assert Store.objects.filter(domain=shop).count() == 1
+
+
+def test_two_processes_needing_a_new_token_refresh_it_once(shopify_app, shop, owner_client):
+    install(owner_client, shop)
+    integration = Integration.objects.get(store__domain=shop)
+    first_token = integration.access_token
+    Integration.objects.filter(pk=integration.pk).update(access_token_expires_at=timezone.now() + timedelta(minutes=1))
+    script = (
+        "import django, sys; django.setup();"
+        "from opspulse.stores.models import Integration;"
+        "from opspulse.platforms.shopify.client import fresh_access_token, ShopifyClient;"
+        "integration = Integration.objects.select_related('store').get(pk=int(sys.argv[1]));"
+        "token = fresh_access_token(integration);"
+        "ShopifyClient(integration).query('query { shop { name } }');"
+        "print(token)"
+    )
+    env = process_env(
+        SHOPIFY_CLIENT_ID="opspulse-test-app", SHOPIFY_CLIENT_SECRET="shpss_fake_app_client_secret",
+        SHOPIFY_SHOP_URL_TEMPLATE=f"{shopify_app.url}/shops/{{shop}}",
+    )
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script, str(integration.pk)], cwd=ROOT, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [process.communicate(timeout=60) for process in processes]
+
+    assert [process.returncode for process in processes] == [0, 0], results
+    tokens = {output.strip() for output, _ in results}
+    integration.refresh_from_db()
+    assert tokens == {integration.access_token}
+    assert integration.access_token != first_token
+    assert integration.access_token_expires_at > timezone.now() + timedelta(minutes=55)
+
+
+def test_a_shop_that_refuses_the_token_marks_the_store_for_reconnection(shopify_app, shop, owner_client):
+    install(owner_client, shop)
+    store = Store.objects.get(domain=shop)
+    httpx.post(f"{shopify_app.url}/_fake/shops/{shop}/tokens/expire", timeout=10)  # Shopify no longer honours it
+
+    with pytest.raises(AccessRevoked):
+        ShopifyClient(Integration.objects.select_related("store").get(store=store)).query("query { shop { name } }")
+
+    integration = Integration.objects.get(store=store)
+    assert integration.status == IntegrationStatus.ERROR
+    assert "Reconnect" in integration.last_error
+    page = owner_client.get(reverse("dashboard", args=[store.public_id])).content.decode()
+    assert "data-integration-problem" in page and ">Reconnect</button>" in page
+    # Reconnecting installs again and clears the problem.
+    install(owner_client, shop)
+    integration.refresh_from_db()
+    assert integration.status == IntegrationStatus.ACTIVE and integration.last_error == ""
+
+
+def test_throttled_queries_wait_for_the_shops_bucket_and_succeed(shopify_app, owner_client):
+    domain = "busy-bazaar.myshopify.com"
+    create_shop(shopify_app, domain, orders=400)
+    install(owner_client, domain)
+    client = ShopifyClient(Integration.objects.select_related("store").get(store__domain=domain))
+    heavy = "query { orders(first: 100) { edges { node { id lineItems(first: 3) { edges { node { sku } } } } } } }"
+
+    results = [client.query(heavy) for _ in range(3)]  # about 1,200 points: more than the bucket holds
+
+    assert all(len(result.data["orders"]["edges"]) == 100 for result in results)
+    calls = fake_get(shopify_app, f"/shops/{domain}/calls")
+    assert any(call["throttled"] for call in calls["calls"])
+    assert calls["max_per_second"] <= 2
+
+
+def test_fresh_access_token_does_not_refresh_a_token_that_is_still_good(shopify_app, shop, owner_client):
+    install(owner_client, shop)
+    integration = Integration.objects.get(store__domain=shop)
+    before = integration.access_token
+
+    assert fresh_access_token(integration) == before
