@@ -24,6 +24,9 @@ from opspulse.lib.serve import uvicorn_command
 
 ROOT = Path(__file__).resolve().parent
 SHOPIFY_SECRET = "shpss_test_webhook_secret"
+# The Shopify app's credentials, as the fake Shopify knows them.
+SHOPIFY_APP_CLIENT_ID = "opspulse-test-app"
+SHOPIFY_APP_CLIENT_SECRET = "shpss_fake_app_client_secret"
 WOO_SECRET = "woo_test_webhook_secret"
 
 
@@ -213,3 +216,20 @@ def wait_for(predicate, *, timeout: float = 10, interval: float = 0.05, message:
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
+
+
+@pytest.fixture(scope="session")
+def fake_shopify():
+    """The fake Shopify (opspulse.sim.fake_shopify), a real HTTP server, for this test session."""
+    from opspulse.sim.fake_shopify.app import ServerThread, create_app
+    from opspulse.sim.fake_shopify.state import AppSettings
+
+    app = create_app(
+        AppSettings(
+            client_id=SHOPIFY_APP_CLIENT_ID, client_secret=SHOPIFY_APP_CLIENT_SECRET, redirect_prefix="http://127.0.0.1:"
+        ),
+        webhook_retries=1,
+        webhook_retry_delay=0.1,
+    )
+    with ServerThread(app) as server:
+        yield server

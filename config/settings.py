@@ -257,6 +257,18 @@ SHOPIFY_API_VERSION = env_str("SHOPIFY_API_VERSION", "2026-10")
 # Where a shop's admin lives; a Shopify stand-in (the development one in opspulse.sim)
 # is used by pointing this elsewhere, e.g. "http://127.0.0.1:8701/shops/{shop}".
 SHOPIFY_SHOP_URL_TEMPLATE = env_str("SHOPIFY_SHOP_URL_TEMPLATE", "https://{shop}")
+
+
+def _shop_origin(template: str) -> str:
+    """The CSP source of every shop's admin: https://*.myshopify.com, or a stand-in's origin."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(template.format(shop="shop.myshopify.com"))
+    if parts.hostname == "shop.myshopify.com":
+        return f"{parts.scheme}://*.myshopify.com"
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 # The public address of OpsPulse, for the OAuth redirect URI and webhook subscriptions.
 PUBLIC_URL = env_str("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
@@ -330,7 +342,8 @@ CONTENT_SECURITY_POLICY = {
         "font-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'none'"],
-        "form-action": ["'self'"],
+        # The "Add Shopify store" form redirects to the shop's install page.
+        "form-action": ["'self'", _shop_origin(SHOPIFY_SHOP_URL_TEMPLATE)],
         "frame-ancestors": ["'none'"],
     }
 }

@@ -7,22 +7,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from opspulse.sim.fake_shopify.app import ServerThread, create_app
-from opspulse.sim.fake_shopify.state import AppSettings
-
-CLIENT_ID = "opspulse-test-app"
-CLIENT_SECRET = "shpss_fake_app_client_secret"
-
-
-@pytest.fixture(scope="session")
-def fake_shopify():
-    app = create_app(
-        AppSettings(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_prefix="http://127.0.0.1:"),
-        webhook_retries=1,
-        webhook_retry_delay=0.1,
-    )
-    with ServerThread(app) as server:
-        yield server
+from conftest import SHOPIFY_APP_CLIENT_ID as CLIENT_ID
+from conftest import SHOPIFY_APP_CLIENT_SECRET as CLIENT_SECRET
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from conftest import ROOT, process_env
+from conftest import ROOT, SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET, process_env
 from opspulse.accounts.models import Role
 from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
 from opspulse.platforms.shopify.client import AccessRevoked, ShopifyClient, fresh_access_token
@@ -147,7 +147,7 @@ def test_two_processes_needing_a_new_token_refresh_it_once(shopify_app, shop, ow
         "print(token)"
     )
     env = process_env(
-        SHOPIFY_CLIENT_ID="opspulse-test-app", SHOPIFY_CLIENT_SECRET="shpss_fake_app_client_secret",
+        SHOPIFY_CLIENT_ID=SHOPIFY_APP_CLIENT_ID, SHOPIFY_CLIENT_SECRET=SHOPIFY_APP_CLIENT_SECRET,
         SHOPIFY_SHOP_URL_TEMPLATE=f"{shopify_app.url}/shops/{{shop}}",
     )
     processes = [
