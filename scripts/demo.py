@@ -1,15 +1,23 @@
 """Run OpsPulse locally: database, migrations, demo data, web, worker and simulator.
 
+Unless a real Shopify app is configured (SHOPIFY_CLIENT_ID), it also runs the fake
+Shopify of opspulse.sim with one shop, so that "Add Shopify store" goes through the
+real OAuth flow, and that shop keeps taking orders which reach OpsPulse by webhook once
+it is connected.
+
 Started by `make demo`. Ctrl-C stops everything (the embedded database keeps
 running for the next start; `make stop-db` stops it).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -20,6 +28,9 @@ HOST = os.environ.get("HOST", "127.0.0.1")
 PORT = int(os.environ.get("PORT", "8000"))
 STORES = int(os.environ.get("DEMO_STORES", "4"))
 RATE = os.environ.get("DEMO_RATE", "4")
+SHOPIFY_PORT = int(os.environ.get("DEMO_SHOPIFY_PORT", "8701"))
+DEMO_SHOP = {"domain": "lighthouse-supply.myshopify.com", "name": "Lighthouse Supply", "currency": "USD",
+             "timezone": "America/Chicago", "orders": 400, "days": 30}
 
 
 def manage(*args: str) -> None:
@@ -37,6 +48,23 @@ def wait_until_up(url: str, timeout: float = 60) -> None:
     raise SystemExit(f"OpsPulse did not answer at {url}")
 
 
+def post_json(url: str, body: dict) -> None:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    urllib.request.urlopen(request, timeout=30).read()
+
+
+def keep_shop_busy(fake_shopify_url: str) -> None:
+    """The stand-in shop takes an order every few seconds (sent by webhook once connected)."""
+    while True:
+        time.sleep(4)
+        try:
+            post_json(f"{fake_shopify_url}/_fake/shops/{DEMO_SHOP['domain']}/orders", {})
+        except OSError:
+            pass
+
+
 def stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -51,14 +79,32 @@ def main() -> None:
     from opspulse.lib.serve import uvicorn_command
 
     base_url = f"http://{HOST}:{PORT}"
-    children = [
-        subprocess.Popen(uvicorn_command(host=HOST, port=PORT, workers=2)),
+    children: list[subprocess.Popen] = []
+    web_env = dict(os.environ)
+    fake_shopify_url = None
+    if not os.environ.get("SHOPIFY_CLIENT_ID"):
+        fake_shopify_url = f"http://127.0.0.1:{SHOPIFY_PORT}"
+        client_id, client_secret = "opspulse-demo-app", secrets.token_urlsafe(24)
+        children.append(subprocess.Popen(
+            [PYTHON, "manage.py", "fake_shopify", "--port", str(SHOPIFY_PORT), "--client-id", client_id,
+             "--client-secret", client_secret, "--redirect-prefix", f"{base_url}/"]
+        ))
+        web_env.update(
+            SHOPIFY_CLIENT_ID=client_id, SHOPIFY_CLIENT_SECRET=client_secret, PUBLIC_URL=base_url,
+            SHOPIFY_SHOP_URL_TEMPLATE=f"{fake_shopify_url}/shops/{{shop}}",
+        )
+    children += [
+        subprocess.Popen(uvicorn_command(host=HOST, port=PORT, workers=2), env=web_env),
         subprocess.Popen(
-            [PYTHON, "manage.py", "worker", "--concurrency", "4"]
+            [PYTHON, "manage.py", "worker", "--concurrency", "4"], env=web_env
         ),
     ]
     try:
         wait_until_up(f"{base_url}/accounts/login/")
+        if fake_shopify_url:
+            wait_until_up(f"{fake_shopify_url}/_fake/shops")
+            post_json(f"{fake_shopify_url}/_fake/shops", DEMO_SHOP)
+            threading.Thread(target=keep_shop_busy, args=(fake_shopify_url,), daemon=True).start()
         children.append(
             subprocess.Popen(
                 [PYTHON, "manage.py", "simulate", "--url", base_url, "--stores", str(STORES),
@@ -72,6 +118,9 @@ def main() -> None:
             f"  Sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
             f"  Admin: {base_url}/admin/ (same login)\n"
             f"  Mail sent by OpsPulse (sign-up, resets, invitations): {base_url}/dev/mail/ and this terminal\n"
+            + (f"  Connect a Shopify store: on the home page, add \"{DEMO_SHOP['domain']}\" (served by the\n"
+               f"  Shopify stand-in at {fake_shopify_url}, through the real OAuth flow)\n" if fake_shopify_url else "")
+            + 
             "  Press Ctrl-C to stop.\n",
             flush=True,
         )
