@@ -26,6 +26,7 @@ from opspulse.stores.models import Store
 TENANT_ROUTES = {
     "dashboard": ("store", Role.MEMBER, "get"),
     "dashboard-panels": ("store", Role.MEMBER, "get"),
+    "store-backfill": ("store", Role.MEMBER, "get"),
     "account-switch": ("account", Role.MEMBER, "post"),
     "account-leave": ("account", Role.MEMBER, "post"),
     "account-invite": ("account", Role.OWNER, "post"),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 
 class OrderStatus(models.TextChoices):
@@ -111,3 +112,32 @@ class Cart(models.Model):
 
     def __str__(self) -> str:
         return f"Cart {self.external_id}"
+
+
+class BackfillStatus(models.TextChoices):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Backfill(models.Model):
+    """Importing a newly connected store's recent orders and current stock, page by page.
+
+    The cursor and counts are saved with each page's records, in one transaction, so an
+    interrupted import goes on from the last page it saved.
+    """
+
+    store = models.OneToOneField("stores.Store", on_delete=models.CASCADE, related_name="backfill")
+    status = models.CharField(max_length=10, choices=BackfillStatus.choices, default=BackfillStatus.RUNNING)
+    phase = models.CharField(max_length=20, default="orders")
+    cursor = models.CharField(max_length=500, blank=True)
+    orders_done = models.PositiveIntegerField(default=0)
+    orders_total = models.PositiveIntegerField(null=True, blank=True)
+    items_done = models.PositiveIntegerField(default=0)
+    since = models.DateTimeField()
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"backfill of store {self.store_id}: {self.status}"

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
 from opspulse.accounts.selectors import get_store_for_user, user_can_manage_store
+from opspulse.commerce.models import Backfill
 from opspulse.live import fragments
 
 
@@ -23,6 +24,7 @@ def dashboard(request: HttpRequest, public_id: UUID) -> HttpResponse:
         {
             "store": store,
             "can_manage_store": user_can_manage_store(request.user, store),
+            "backfill": Backfill.objects.filter(store=store).first(),
             "panels": {panel_id.replace("-", "_"): html for panel_id, html in panels.items()},
             "websocket_path": f"/ws/stores/{store.public_id}/",
             "snapshot_url": reverse("dashboard-panels", args=[store.public_id]),
@@ -37,3 +39,12 @@ def panels(request: HttpRequest, public_id: UUID) -> HttpResponse:
     store = get_store_for_user(request.user, public_id)
     rendered = fragments.render_panels(store, fragments.PANEL_IDS, oob=True)
     return HttpResponse("".join(rendered.values()), content_type="text/html; charset=utf-8")
+
+
+@never_cache
+@login_required
+def backfill_progress(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """The history import's progress bar, polled by the dashboard while the import runs."""
+    store = get_store_for_user(request.user, public_id)
+    backfill = Backfill.objects.filter(store=store).first()
+    return render(request, "live/includes/backfill_progress.html", {"store": store, "backfill": backfill})

@@ -8,6 +8,7 @@ import json
 import secrets
 
 from django.conf import settings
+from django.db import transaction
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -18,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from opspulse.accounts.models import Role
 from opspulse.accounts.selectors import get_current_account
-from opspulse.platforms.shopify import oauth
+from opspulse.platforms.shopify import backfill, oauth
 from opspulse.platforms.shopify.client import ShopifyClient, ShopifyError
 from opspulse.platforms.shopify.subscriptions import ensure_subscriptions
 from opspulse.stores.actions import (
@@ -27,6 +28,7 @@ from opspulse.stores.actions import (
     connect_shopify_store,
     update_store_details,
 )
+from opspulse.stores.tasks import defer_backfill
 
 # The nonce, the shop and the account of an install in progress, in a signed HttpOnly
 # cookie bound to this browser: the callback must come back to the same one.
@@ -137,7 +139,14 @@ def callback(request: HttpRequest) -> HttpResponse:
     except ShopifyError as exc:
         messages.warning(request, f"{shop} is connected, but setting it up is not finished ({exc}).")
     else:
-        messages.success(request, f"{store.name} is connected. New orders show up here as they are placed.")
+        messages.success(
+            request,
+            f"{store.name} is connected. New orders show up here as they are placed; "
+            f"the last {backfill.HISTORY_DAYS} days are being imported.",
+        )
+    with transaction.atomic():
+        backfill.start(store)
+        transaction.on_commit(lambda: defer_backfill(store.pk))
     response = redirect("dashboard", store.public_id)
     response.delete_cookie(STATE_COOKIE)
     return response

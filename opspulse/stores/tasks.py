@@ -1,0 +1,37 @@
+"""Background jobs that talk to a store's platform (procrastinate, queue "shopify")."""
+
+from __future__ import annotations
+
+from procrastinate import JobContext, RetryStrategy
+from procrastinate.contrib.django import app
+
+from opspulse.platforms.shopify import backfill
+from opspulse.platforms.shopify.client import AccessRevoked, IntegrationUnavailable, ShopifyError
+
+PLATFORM_QUEUE = "shopify"
+BACKFILL_ATTEMPTS = 5
+
+
+@app.task(
+    name="opspulse.stores.backfill_shopify_store",
+    queue=PLATFORM_QUEUE,
+    pass_context=True,
+    # Shopify unreachable or failing beyond the client's own retries: try again later,
+    # from the last saved page.
+    retry=RetryStrategy(max_attempts=BACKFILL_ATTEMPTS, exponential_wait=10, retry_exceptions={ShopifyError}),
+)
+def backfill_shopify_store(context: JobContext, store_id: int) -> None:
+    """Import a newly connected shop's recent orders and stock (resumable)."""
+    try:
+        backfill.run(store_id)
+    except (AccessRevoked, IntegrationUnavailable) as exc:
+        backfill.fail(store_id, str(exc))  # nothing to retry until the store is reconnected
+    except ShopifyError as exc:
+        if context.job.attempts + 1 >= BACKFILL_ATTEMPTS:
+            backfill.fail(store_id, str(exc))
+        raise
+
+
+def defer_backfill(store_id: int) -> None:
+    # One import per store at a time: a second one waits for the first, then finds it done.
+    backfill_shopify_store.configure(lock=f"backfill-{store_id}").defer(store_id=store_id)
