@@ -10,7 +10,13 @@ from opspulse.commerce import actions
 from opspulse.commerce.models import OrderStatus
 from opspulse.platforms.errors import parse_payload
 from opspulse.platforms.shopify import payloads
-from opspulse.stores.actions import AppUninstalled, PlatformEvent
+from opspulse.stores.actions import (
+    AppUninstalled,
+    CustomerDataRequested,
+    CustomerRedactionRequested,
+    PlatformEvent,
+    ShopRedactionRequested,
+)
 
 
 def order_status(order: payloads.Order) -> OrderStatus:
@@ -84,6 +90,32 @@ def parse_app_uninstalled(payload: Any) -> AppUninstalled:
     return AppUninstalled()
 
 
+def parse_customers_redact(payload: Any) -> CustomerRedactionRequested:
+    request = parse_payload(payloads.CustomersRedact, payload)
+    return CustomerRedactionRequested(
+        shop_domain=request.shop_domain,
+        customer_id=str(request.customer.id or ""),
+        email=request.customer.email or "",
+        order_ids=tuple(str(order_id) for order_id in request.orders_to_redact),
+    )
+
+
+def parse_shop_redact(payload: Any) -> ShopRedactionRequested:
+    request = parse_payload(payloads.ShopRedact, payload)
+    return ShopRedactionRequested(shop_domain=request.shop_domain)
+
+
+def parse_customers_data_request(payload: Any) -> CustomerDataRequested:
+    request = parse_payload(payloads.CustomersDataRequest, payload)
+    return CustomerDataRequested(
+        shop_domain=request.shop_domain,
+        request_id=str(request.data_request.id),
+        customer_id=str(request.customer.id or ""),
+        email=request.customer.email or "",
+        order_ids=tuple(str(order_id) for order_id in request.orders_requested),
+    )
+
+
 PARSERS: dict[str, Callable[[Any], actions.Record | PlatformEvent | None]] = {
     "orders/create": parse_order,
     "orders/updated": parse_order,
@@ -91,4 +123,7 @@ PARSERS: dict[str, Callable[[Any], actions.Record | PlatformEvent | None]] = {
     "carts/create": parse_cart,
     "carts/update": parse_cart,
     "app/uninstalled": parse_app_uninstalled,
+    "customers/redact": parse_customers_redact,
+    "shop/redact": parse_shop_redact,
+    "customers/data_request": parse_customers_data_request,
 }

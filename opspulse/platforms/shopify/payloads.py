@@ -78,3 +78,98 @@ class Shop(_Payload):
 
     id: int
     myshopify_domain: str | None = None
+
+
+# The mandatory compliance topics (shopify.dev/docs/apps/build/privacy-law-compliance).
+
+
+class ComplianceCustomer(_Payload):
+    id: int | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+class CustomersRedact(_Payload):
+    shop_id: int
+    shop_domain: str
+    customer: ComplianceCustomer
+    orders_to_redact: list[int] = []
+
+
+class ShopRedact(_Payload):
+    shop_id: int
+    shop_domain: str
+
+
+class DataRequest(_Payload):
+    id: int
+
+
+class CustomersDataRequest(_Payload):
+    shop_id: int
+    shop_domain: str
+    customer: ComplianceCustomer
+    orders_requested: list[int] = []
+    data_request: DataRequest
+
+
+# What a redacted payload keeps: the fields OpsPulse reads that say nothing about the
+# customer, so an order payload still parses as the order it was (its totals and lines
+# are the merchant's, not the customer's). Everything else goes: customer, email,
+# phone, addresses, names, note, note_attributes, browser_ip, client_details, line item
+# properties (personalisation), fulfillments (destinations, tracking), refunds (notes).
+# An allowlist, because a list of personal keys would miss whatever Shopify adds next.
+ORDER_FIELDS_KEPT = frozenset({
+    "id", "admin_graphql_api_id", "name", "order_number", "currency", "total_price", "current_total_price",
+    "subtotal_price", "total_tax", "created_at", "updated_at", "processed_at", "cancelled_at", "closed_at",
+    "financial_status", "fulfillment_status", "test",
+})
+LINE_ITEM_FIELDS_KEPT = frozenset({
+    "id", "admin_graphql_api_id", "product_id", "variant_id", "sku", "title", "name", "quantity", "price",
+})
+OTHER_FIELDS_KEPT = frozenset({"id", "admin_graphql_api_id", "order_id", "created_at", "updated_at"})
+EMAIL_KEYS = frozenset({"email", "contact_email"})
+
+
+def is_order_topic(topic: str) -> bool:
+    return topic.startswith("orders/")
+
+
+def redacted(topic: str, payload: object) -> dict:
+    """Return `payload` with only the fields OpsPulse needs for bookkeeping, marked redacted."""
+    if not isinstance(payload, dict):
+        return {"redacted": True}
+    kept_fields = ORDER_FIELDS_KEPT if is_order_topic(topic) else OTHER_FIELDS_KEPT
+    kept = {key: value for key, value in payload.items() if key in kept_fields}
+    if is_order_topic(topic) and isinstance(payload.get("line_items"), list):
+        kept["line_items"] = [
+            {key: value for key, value in item.items() if key in LINE_ITEM_FIELDS_KEPT}
+            for item in payload["line_items"]
+            if isinstance(item, dict)
+        ]
+    return {**kept, "redacted": True}
+
+
+def order_id_of(topic: str, payload: object) -> str | None:
+    """The id of the order a payload is about, if it is about one."""
+    if not isinstance(payload, dict):
+        return None
+    value = payload.get("id") if is_order_topic(topic) else payload.get("order_id")
+    return str(value) if isinstance(value, int | str) and value != "" else None
+
+
+def names_customer(payload: object, *, customer_id: str, email: str) -> bool:
+    """Whether the payload carries the customer: their id as a `customer`, or their email anywhere."""
+    email = email.lower()
+    if isinstance(payload, list):
+        return any(names_customer(item, customer_id=customer_id, email=email) for item in payload)
+    if not isinstance(payload, dict):
+        return False
+    for key, value in payload.items():
+        if key == "customer" and isinstance(value, dict) and customer_id and str(value.get("id")) == customer_id:
+            return True
+        if key in EMAIL_KEYS and email and isinstance(value, str) and value.lower() == email:
+            return True
+        if isinstance(value, dict | list) and names_customer(value, customer_id=customer_id, email=email):
+            return True
+    return False
