@@ -11,4 +11,5 @@ urlpatterns = [
     path("shopify/", include("opspulse.platforms.shopify.urls")),
     path("", include("opspulse.accounts.urls")),
     path("", include("opspulse.live.urls")),
+    path("", include("opspulse.stores.urls")),
 ]

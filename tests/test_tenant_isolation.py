@@ -26,6 +26,8 @@ from opspulse.stores.models import Store
 TENANT_ROUTES = {
     "dashboard": ("store", Role.MEMBER, "get"),
     "dashboard-panels": ("store", Role.MEMBER, "get"),
+    "store-data-requests": ("store", Role.ADMIN, "get"),
+    "store-data-request-download": ("store", Role.ADMIN, "get"),
     "store-backfill": ("store", Role.MEMBER, "get"),
     "account-switch": ("account", Role.MEMBER, "post"),
     "account-leave": ("account", Role.MEMBER, "post"),

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from opspulse.accounts.selectors import get_store_for_user, user_can_manage_store
+from opspulse.stores.models import CustomerDataRequest, Store
+
+
+def _get_store_for_admin(request: HttpRequest, public_id: UUID) -> Store:
+    """The store for its account's admins and owners: 404 for outsiders, 403 for members."""
+    store = get_store_for_user(request.user, public_id)
+    if not user_can_manage_store(request.user, store):
+        raise PermissionDenied("This needs the admin role")
+    return store
+
+
+@never_cache
+@login_required
+@require_GET
+def data_requests(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    store = _get_store_for_admin(request, public_id)
+    return render(
+        request,
+        "stores/data_requests.html",
+        {"store": store, "data_requests": store.data_requests.order_by("-created_at", "-pk")},
+    )
+
+
+@never_cache
+@login_required
+@require_GET
+def download_data_request(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Return a data request's export as a JSON file.
+
+    The request is named in the query, and looked up among the store's own.
+    """
+    store = _get_store_for_admin(request, public_id)
+    try:
+        data_request = store.data_requests.get(public_id=request.GET.get("id", ""))
+    except (CustomerDataRequest.DoesNotExist, ValidationError):
+        raise Http404("No such data request") from None
+    response = JsonResponse(data_request.export, json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="data-request-{data_request.external_id}.json"'
+    return response
