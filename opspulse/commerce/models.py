@@ -141,3 +141,23 @@ class Backfill(models.Model):
 
     def __str__(self) -> str:
         return f"backfill of store {self.store_id}: {self.status}"
+
+
+class SyncHealth(models.Model):
+    """How well a store's records follow its platform: the periodic reconciliation's state.
+
+    Orders updated on the platform since `orders_watermark` (less an overlap) are read
+    again and applied with the webhooks' upserts; `corrected` counts what that changed,
+    i.e. what webhooks had missed.
+    """
+
+    store = models.OneToOneField("stores.Store", on_delete=models.CASCADE, related_name="sync_health")
+    orders_watermark = models.DateTimeField(null=True, blank=True)
+    last_reconciled_at = models.DateTimeField(null=True, blank=True)
+    last_corrected = models.PositiveIntegerField(default=0)
+    total_corrected = models.PositiveIntegerField(default=0)
+    subscriptions_checked_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"sync health of store {self.store_id}"

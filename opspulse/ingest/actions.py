@@ -22,6 +22,9 @@ from opspulse.platforms.errors import PayloadError
 from opspulse.stores.actions import PlatformEvent, apply_platform_event
 from opspulse.stores.models import Store
 
+# Topics whose platform event may delete the store (and its deliveries) while parsing.
+STORE_ERASING_TOPICS = {"shop/redact"}
+
 logger = logging.getLogger("opspulse.ingest")
 
 # Errors of the connection, not of a delivery: the whole job stops and a successor retries.
@@ -148,6 +151,12 @@ def process_batch(*, scope: str, params: dict[str, int], batch_size: int) -> int
             for store_id, group in by_store.items()
             if store_id in stores
         }
+        if any(delivery.topic in STORE_ERASING_TOPICS for delivery in deliveries):
+            # A shop's data was erased while parsing (Shopify's shop/redact): its other
+            # deliveries went with the store and have nothing left to apply to.
+            remaining = set(Store.objects.filter(pk__in=list(stores)).values_list("pk", flat=True))
+            stores = {store_id: store for store_id, store in stores.items() if store_id in remaining}
+            work = {store_id: pairs for store_id, pairs in work.items() if store_id in remaining}
         with publish.batch():
             try:
                 with publish.discard_on_error(), transaction.atomic():

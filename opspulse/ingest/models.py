@@ -50,7 +50,9 @@ class WebhookDelivery(models.Model):
                 fields=["store", "id"],
                 name="delivery_pending_idx",
                 condition=models.Q(status="pending"),
-            )
+            ),
+            # A store's latest delivery, for its sync status on the dashboard.
+            models.Index(fields=["store", "-received_at"], name="delivery_store_latest_idx"),
         ]
 
     def __str__(self) -> str:

@@ -9,7 +9,8 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
 from opspulse.accounts.selectors import get_store_for_user, user_can_manage_store
-from opspulse.commerce.models import Backfill
+from opspulse.commerce.models import Backfill, SyncHealth
+from opspulse.ingest.models import WebhookDelivery
 from opspulse.live import fragments
 
 
@@ -25,6 +26,7 @@ def dashboard(request: HttpRequest, public_id: UUID) -> HttpResponse:
             "store": store,
             "can_manage_store": user_can_manage_store(request.user, store),
             "backfill": Backfill.objects.filter(store=store).first(),
+            "sync": sync_status(store),
             "panels": {panel_id.replace("-", "_"): html for panel_id, html in panels.items()},
             "websocket_path": f"/ws/stores/{store.public_id}/",
             "snapshot_url": reverse("dashboard-panels", args=[store.public_id]),
@@ -48,3 +50,14 @@ def backfill_progress(request: HttpRequest, public_id: UUID) -> HttpResponse:
     store = get_store_for_user(request.user, public_id)
     backfill = Backfill.objects.filter(store=store).first()
     return render(request, "live/includes/backfill_progress.html", {"store": store, "backfill": backfill})
+
+
+def sync_status(store) -> dict | None:
+    """For a store connected through the Shopify app: its last webhook and reconciliation."""
+    integration = getattr(store, "integration", None)
+    if integration is None or not integration.app_installed:
+        return None
+    last_webhook = (
+        WebhookDelivery.objects.filter(store=store).order_by("-received_at").values_list("received_at", flat=True).first()
+    )
+    return {"last_webhook": last_webhook, "health": SyncHealth.objects.filter(store=store).first()}

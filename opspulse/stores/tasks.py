@@ -35,3 +35,33 @@ def backfill_shopify_store(context: JobContext, store_id: int) -> None:
 def defer_backfill(store_id: int) -> None:
     # One import per store at a time: a second one waits for the first, then finds it done.
     backfill_shopify_store.configure(lock=f"backfill-{store_id}").defer(store_id=store_id)
+
+
+@app.periodic(cron="*/5 * * * *", periodic_id="shopify-reconcile")
+@app.task(name="opspulse.stores.reconcile_shopify_stores", queue=PLATFORM_QUEUE,
+          queueing_lock="opspulse.stores.reconcile_shopify_stores")
+def reconcile_shopify_stores(timestamp: int) -> None:
+    """Every five minutes: a reconciliation job for each connected Shopify store."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    from opspulse.stores.models import Integration, IntegrationStatus, Platform
+
+    store_ids = Integration.objects.filter(
+        type=Platform.SHOPIFY, app_installed=True, status=IntegrationStatus.ACTIVE
+    ).values_list("store_id", flat=True)
+    for store_id in store_ids:
+        try:
+            reconcile_shopify_store.configure(queueing_lock=f"reconcile-{store_id}").defer(store_id=store_id)
+        except AlreadyEnqueued:
+            pass  # the previous one has not started yet: it will read the same orders
+
+
+@app.task(name="opspulse.stores.reconcile_shopify_store", queue=PLATFORM_QUEUE)
+def reconcile_shopify_store(store_id: int) -> None:
+    """Apply the shop's recently updated orders that webhooks may have missed."""
+    from opspulse.platforms.shopify import reconcile
+
+    try:
+        reconcile.reconcile(store_id)
+    except ShopifyError as exc:
+        reconcile.record_failure(store_id, str(exc))

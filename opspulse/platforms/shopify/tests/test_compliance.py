@@ -209,6 +209,23 @@ def test_shop_redact_erases_the_store_and_its_data_but_no_other_store(app_web, s
     assert f"store {store_id} " in erased and "Ada" not in erased and store.domain not in erased
 
 
+def test_a_late_order_webhook_drained_with_shop_redact_does_not_stop_the_lane(app_web, store, other_store):
+    # given: the shop was uninstalled; a late retry of an order webhook and shop/redact
+    # wait together, with another shop's order, for the same drain batch
+    installed(store, IntegrationStatus.INACTIVE)
+    post(app_web, store, "orders/updated", shopify_order(5001, **GRACE))
+    post(app_web, store, "shop/redact", {"shop_id": 954889, "shop_domain": store.domain})
+    post(app_web, other_store, "orders/create", shopify_order(7001, **GRACE))
+
+    # when
+    run_worker_until_idle()
+
+    # then
+    assert not Store.objects.filter(pk=store.pk).exists()
+    assert Order.objects.filter(store=other_store).count() == 1
+    assert not WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).exists()
+
+
 def test_shop_redact_leaves_a_shop_that_installed_the_app_again_alone(app_web, store, caplog):
     place_orders(app_web, store)
     before = (figures(store), customer_fields(store))
