@@ -83,7 +83,7 @@ async def test_removed_members_dashboard_closes_at_once_while_their_other_accoun
     await remove_bob(team)
 
     await assert_closes_at_once(removed)
-    assert await kept.receive_nothing(timeout=0.5)
+    await assert_stays_open(kept)
     assert len(watch().by_user.get(team["bob"].pk, ())) == 1
     await kept.disconnect()
 
@@ -111,8 +111,18 @@ async def test_a_role_change_keeps_the_dashboard_open(team, live_listener):
         membership=await database_sync_to_async(_bobs_apparel_membership)(team), role=Role.ADMIN, actor=team["alice"]
     )
 
-    assert await dashboard.receive_nothing(timeout=0.5)
+    await assert_stays_open(dashboard)
     await dashboard.disconnect()
+
+
+async def assert_stays_open(dashboard, seconds: float = 0.5) -> None:
+    """No close within `seconds` (a panel refresh may arrive meanwhile; it is not a close)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while (left := deadline - asyncio.get_running_loop().time()) > 0:
+        if await dashboard.receive_nothing(timeout=left):
+            return
+        output = await dashboard.receive_output(timeout=1)  # there is one: take it
+        assert output["type"] != "websocket.close", output
 
 
 async def test_other_users_dashboards_are_not_rechecked(team, live_listener, monkeypatch):
@@ -132,7 +142,7 @@ async def test_other_users_dashboards_are_not_rechecked(team, live_listener, mon
 
     await assert_closes_at_once(bobs)
     assert checked == [[team["bob"].pk]]
-    assert await alices.receive_nothing(timeout=0.3)
+    await assert_stays_open(alices, 0.3)
     await alices.disconnect()
 
 
@@ -175,5 +185,5 @@ async def test_removed_members_dashboard_closes_at_once_with_the_redis_transport
     await remove_bob(team)
 
     await assert_closes_at_once(removed)
-    assert await kept.receive_nothing(timeout=0.5)
+    await assert_stays_open(kept)
     await kept.disconnect()
