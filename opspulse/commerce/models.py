@@ -130,7 +130,8 @@ class Backfill(models.Model):
     store = models.OneToOneField("stores.Store", on_delete=models.CASCADE, related_name="backfill")
     status = models.CharField(max_length=10, choices=BackfillStatus.choices, default=BackfillStatus.RUNNING)
     phase = models.CharField(max_length=20, default="orders")
-    cursor = models.CharField(max_length=500, blank=True)
+    # Where the import stands in its phase: a page cursor, a bulk operation, a line.
+    cursor = models.TextField(blank=True)
     orders_done = models.PositiveIntegerField(default=0)
     orders_total = models.PositiveIntegerField(null=True, blank=True)
     items_done = models.PositiveIntegerField(default=0)

@@ -35,9 +35,10 @@ from opspulse.stores.models import Integration, IntegrationStatus
 logger = logging.getLogger("opspulse.shopify")
 
 CALLS_PER_SECOND = 2
-# Calls start at least this far apart: a little more than 1/CALLS_PER_SECOND, so that a
-# process waking up late from its wait cannot bring three calls into one second.
-CALL_SPACING_SECONDS = 0.6
+# Calls start at least this far apart: more than 1/CALLS_PER_SECOND, so that a call
+# delayed on its way (a process waking up late, a busy network) cannot bring three
+# calls into one second at Shopify's end.
+CALL_SPACING_SECONDS = 0.75
 REFRESH_MARGIN = timedelta(minutes=5)
 NETWORK_ATTEMPTS = 4
 THROTTLED_ATTEMPTS = 10

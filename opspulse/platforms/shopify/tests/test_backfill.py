@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -111,3 +112,45 @@ def test_a_webhook_newer_than_the_import_wins_and_the_order_counts_once(shopify_
     assert Order.objects.filter(store=store).count() == 10
     counted = Order.objects.filter(store=store).aggregate(total=Sum("counted_revenue"))["total"]
     assert order.counted_revenue == 0 and revenue_in_buckets(store) == counted
+
+
+def test_a_large_shop_is_imported_in_bulk_by_two_workers_without_passing_two_calls_a_second(
+    shopify_app, owner_client, process_logs
+):
+    from conftest import SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET, Worker
+
+    shop = "grand-bazaar.myshopify.com"
+    create_shop(shopify_app, shop, orders=20_000, days=50, seed=17)
+    install(owner_client, shop)
+    store = Store.objects.get(domain=shop)
+    env = {
+        "SHOPIFY_CLIENT_ID": SHOPIFY_APP_CLIENT_ID, "SHOPIFY_CLIENT_SECRET": SHOPIFY_APP_CLIENT_SECRET,
+        "SHOPIFY_SHOP_URL_TEMPLATE": f"{shopify_app.url}/shops/{{shop}}",
+    }
+    workers = [Worker(process_logs, f"worker-bulk-{n}", **env) for n in range(2)]
+    try:
+        # Meanwhile the other worker reconciles the same shop: both call its API.
+        from opspulse.stores.tasks import reconcile_shopify_store
+
+        reconcile_shopify_store.defer(store_id=store.pk)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            backfill_state = Backfill.objects.get(store=store)
+            if backfill_state.status != BackfillStatus.RUNNING:
+                break
+            time.sleep(1)
+    finally:
+        for worker in workers:
+            worker.stop()
+
+    backfill_state = Backfill.objects.get(store=store)
+    assert backfill_state.status == BackfillStatus.DONE, backfill_state.error
+    assert Order.objects.filter(store=store).count() == 20_000
+    assert backfill_state.orders_done == 20_000
+    counted = Order.objects.filter(store=store).aggregate(total=Sum("counted_revenue"))["total"]
+    assert revenue_in_buckets(store) == counted
+    calls = fake_get(shopify_app, f"/shops/{shop}/calls")
+    # Ten pages, the bulk run and its polls, the stock and the reconciliation: paging all
+    # 20,000 orders would take 2,000 calls.
+    assert len(calls["calls"]) < 100
+    assert calls["max_per_second"] <= 2
