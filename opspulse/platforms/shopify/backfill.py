@@ -43,7 +43,7 @@ ORDERS_PER_PAGE = 10
 LINE_ITEMS_PER_ORDER = 15
 ITEMS_PER_PAGE = 50
 # Past this many orders, the rest of the period is read by a bulk operation.
-PAGED_ORDERS_LIMIT = 100
+PAGED_ORDERS_LIMIT = 50
 BULK_POLL_SECONDS = 2.0
 BULK_CHUNK_ORDERS = 250
 

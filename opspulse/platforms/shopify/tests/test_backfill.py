@@ -150,7 +150,7 @@ def test_a_large_shop_is_imported_in_bulk_by_two_workers_without_passing_two_cal
     counted = Order.objects.filter(store=store).aggregate(total=Sum("counted_revenue"))["total"]
     assert revenue_in_buckets(store) == counted
     calls = fake_get(shopify_app, f"/shops/{shop}/calls")
-    # Ten pages, the bulk run and its polls, the stock and the reconciliation: paging all
+    # Five pages, the bulk run and its polls, the stock and the reconciliation: paging all
     # 20,000 orders would take 2,000 calls.
     assert len(calls["calls"]) < 100
     assert calls["max_per_second"] <= 2
