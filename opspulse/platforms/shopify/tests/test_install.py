@@ -205,3 +205,43 @@ def test_fresh_access_token_does_not_refresh_a_token_that_is_still_good(shopify_
     before = integration.access_token
 
     assert fresh_access_token(integration) == before
+
+
+def signed_install_request(shop: str) -> str:
+    import time as clock
+
+    from opspulse.platforms.shopify import oauth
+
+    params = {"shop": shop, "timestamp": str(int(clock.time())), "host": "aGFyYm9yLWdvb2RzL2FkbWlu"}
+    params["hmac"] = oauth.query_signature(params, SHOPIFY_APP_CLIENT_SECRET)
+    return reverse("shopify-install") + "?" + "&".join(f"{k}={v}" for k, v in params.items())
+
+
+def test_shopifys_install_request_starts_oauth_for_a_signed_in_admin(shopify_app, shop, owner_client):
+    response = owner_client.get(signed_install_request(shop))
+
+    assert response.status_code == 302
+    assert response.url.startswith(f"{shopify_app.url}/shops/{shop}/admin/oauth/authorize?")
+    assert "opspulse_shopify_oauth" in response.cookies
+
+
+def test_shopifys_install_request_asks_a_newcomer_to_sign_up_then_goes_on(shopify_app, shop):
+    visitor = Client()
+
+    response = visitor.get(signed_install_request(shop))
+    assert response.url == f"{reverse('account_signup')}?next={reverse('shopify-install-resume')}"
+    owner = MembershipFactory(user=UserFactory(email="new-owner@example.com"), role=Role.OWNER).user
+    visitor.force_login(owner)  # signing up or in keeps the session's pending install
+    resumed = visitor.get(reverse("shopify-install-resume"))
+
+    assert resumed.status_code == 302
+    assert resumed.url.startswith(f"{shopify_app.url}/shops/{shop}/admin/oauth/authorize?")
+
+
+def test_a_forged_install_request_is_refused(shopify_app, shop, owner_client):
+    forged = signed_install_request(shop).replace(shop, "other-shop.myshopify.com")
+
+    response = owner_client.get(forged)
+
+    assert response.status_code == 400
+    assert b"not signed by Shopify" in response.content
