@@ -74,3 +74,30 @@ def test_a_lost_cancellation_is_healed_and_nothing_is_counted_twice(shopify_app,
     order = Order.objects.get(store=store, number=placed["name"])
     assert order.status == OrderStatus.CANCELLED and order.counted_revenue == 0
     assert health.last_corrected == 1 and again.last_corrected == 0
+
+
+def test_a_subscription_shopify_deleted_is_made_again_at_the_hourly_check(shopify_app, connected_store):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from opspulse.platforms.shopify.client import ShopifyClient
+    from opspulse.platforms.shopify.subscriptions import TOPICS
+    from opspulse.platforms.shopify.tests.conftest import fake_get
+    from opspulse.stores.models import Integration
+
+    store, _ = connected_store
+    client = ShopifyClient(Integration.objects.select_related("store").get(store=store))
+    orders_create = next(
+        s for s in fake_get(shopify_app, f"/shops/{store.domain}")["subscriptions"] if s["topic"] == "ORDERS_CREATE"
+    )
+    # After 8 failed deliveries in a row Shopify deletes a subscription.
+    client.query("mutation($id: ID!) { webhookSubscriptionDelete(id: $id) { deletedWebhookSubscriptionId } }",
+                 {"id": f"gid://shopify/WebhookSubscription/{orders_create['id']}"})
+    assert len(fake_get(shopify_app, f"/shops/{store.domain}")["subscriptions"]) == len(TOPICS) - 1
+    SyncHealth.objects.filter(store=store).update(subscriptions_checked_at=timezone.now() - timedelta(hours=2))
+
+    reconcile.reconcile(store.pk)
+
+    topics = sorted(s["topic"] for s in fake_get(shopify_app, f"/shops/{store.domain}")["subscriptions"])
+    assert topics == sorted(TOPICS)
