@@ -270,7 +270,11 @@ def _shop_origin(template: str) -> str:
 
 
 # The public address of OpsPulse, for the OAuth redirect URI and webhook subscriptions.
-PUBLIC_URL = env_str("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+PUBLIC_URL = env_str("PUBLIC_URL", "" if PRODUCTION else "http://127.0.0.1:8000").rstrip("/")
+if PRODUCTION and SHOPIFY_CLIENT_ID and not PUBLIC_URL.startswith("https://"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("PUBLIC_URL must be the https:// address of OpsPulse when the Shopify app is set")
 
 # Ingest
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)

@@ -10,7 +10,7 @@ from conftest import ROOT
 
 
 def start_production(code: str = "import django; django.setup()", **env: str) -> subprocess.CompletedProcess:
-    secrets = {"SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "EMAIL_HOST"}
+    secrets = {"SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "EMAIL_HOST", "PUBLIC_URL", "SHOPIFY_CLIENT_ID"}
     clean = {k: v for k, v in os.environ.items() if k not in secrets}
     clean.update(OPSPULSE_ENV="production", DJANGO_SETTINGS_MODULE="config.settings", **env)
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True)
@@ -78,3 +78,19 @@ def test_production_settings_secure_cookies_and_transport():
     assert result.stdout.split() == [
         "True", "True", "True", "31536000", "django.core.mail.backends.smtp.EmailBackend", "'none'",
     ]
+
+
+def test_production_with_the_shopify_app_needs_its_public_https_address():
+    from opspulse.core.crypto import generate_key_entry
+
+    keys = dict(
+        SECRET_KEY="x" * 50, FIELD_ENCRYPTION_KEYS=generate_key_entry("k1"),
+        DATABASE_URL="postgresql://opspulse@db.internal/opspulse", ALLOWED_HOSTS="app.opspulse.example",
+        EMAIL_HOST="smtp.opspulse.example", SHOPIFY_CLIENT_ID="app-id", SHOPIFY_CLIENT_SECRET="app-secret",
+    )
+
+    refused = start_production(**keys)
+    started = start_production(**keys, PUBLIC_URL="https://app.opspulse.example")
+
+    assert refused.returncode != 0 and "PUBLIC_URL must be the https://" in refused.stderr
+    assert started.returncode == 0, started.stderr
