@@ -6,9 +6,10 @@ more than half. The delivery row and its lane's drain job are written in one
 statement (one transaction, one round trip) and the answer comes after the commit,
 so an acknowledged webhook is never lost and a rolled-back one leaves no job.
 
-Answers: 200 stored (or duplicate, or WooCommerce ping) · 401 bad or missing
-signature, nothing stored · 404 unknown store · 405 not POST · 413 body over the
-limit · 503 database unavailable (the platform retries).
+Answers: 200 stored (or duplicate, or WooCommerce ping, or a signed privacy request
+for a shop OpsPulse holds nothing of) · 401 bad or missing signature, nothing stored
+· 404 unknown store · 405 not POST · 413 body over the limit · 503 database
+unavailable (the platform retries).
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ security_logger = logging.getLogger("opspulse.security")
 
 SHOPIFY_PATH = "/webhooks/shopify"
 WOO_PATH = re.compile(r"^/webhooks/woocommerce/(?P<token>[A-Za-z0-9_\-]{8,64})/?$")
+
+def app_secrets() -> list[str]:
+    """The Shopify app's client secrets (the previous one too, during a rotation)."""
+    return [s for s in (settings.SHOPIFY_CLIENT_SECRET, settings.SHOPIFY_PREVIOUS_CLIENT_SECRET) if s]
+
 
 STORE_BY_DOMAIN = """
     SELECT s.id, i.webhook_secret_encrypted, i.previous_webhook_secret_encrypted, coalesce(i.app_installed, false)
@@ -246,6 +252,13 @@ class IngestApp:
             return _json(404, error="unknown store")
         store = await self.find_store(STORE_BY_DOMAIN, domain)
         if store is None:
+            if headers.get(shopify_verify.TOPIC_HEADER, "") in shopify_verify.COMPLIANCE_TOPICS:
+                # A privacy request for a shop OpsPulse holds nothing of (never connected,
+                # or already erased by shop/redact): done, so Shopify stops retrying. As
+                # for any compliance webhook, a bad signature is 401.
+                if verify_base64_hmac_sha256(body, signature, app_secrets()):
+                    return _json(200, status="no data held")
+                return self.refuse("shopify", "signature mismatch", headers)
             return _json(404, error="unknown store")
         if not await self.signature_valid(store, (STORE_BY_DOMAIN, domain), body, signature):
             return self.refuse("shopify", "signature mismatch", headers)
@@ -301,7 +314,7 @@ class IngestApp:
         secrets: list[str] = []
         if app_installed:
             # Shopify signs an installed app's webhooks with the app's client secret.
-            secrets.extend(s for s in (settings.SHOPIFY_CLIENT_SECRET, settings.SHOPIFY_PREVIOUS_CLIENT_SECRET) if s)
+            secrets.extend(app_secrets())
         for field, token in (
             ("webhook_secret_encrypted", current),
             ("previous_webhook_secret_encrypted", previous),

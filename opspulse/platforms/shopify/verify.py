@@ -15,6 +15,8 @@ TOPIC_HEADER = "x-shopify-topic"
 # subscription's delivery of one merchant action, so it is kept for correlation only.
 WEBHOOK_ID_HEADER = "x-shopify-webhook-id"
 EVENT_ID_HEADER = "x-shopify-event-id"
+# Every app must take these, for any shop, installed or not (privacy law compliance).
+COMPLIANCE_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
 KEPT_HEADERS = (
     TOPIC_HEADER,
     SHOP_HEADER,

@@ -12,7 +12,7 @@ from opspulse.commerce.models import Order
 from opspulse.ingest.tests.helpers import post_shopify, shopify_order
 from opspulse.live.tests.factories import StoreFactory
 from opspulse.platforms.shopify.client import IntegrationUnavailable, ShopifyClient
-from opspulse.stores.models import Integration, IntegrationStatus, Platform
+from opspulse.stores.models import Integration, IntegrationStatus, Platform, Store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,3 +60,20 @@ def test_app_uninstalled_stops_every_use_of_the_token(app_web, installed_store):
     assert "uninstalled" in integration.last_error
     with pytest.raises(IntegrationUnavailable):
         ShopifyClient(integration).query("query { shop { name } }")
+
+
+@pytest.mark.parametrize("topic", ["shop/redact", "customers/redact", "customers/data_request"])
+def test_a_privacy_request_for_a_shop_opspulse_holds_nothing_of_is_answered_200(app_web, db, topic):
+    from opspulse.ingest.models import WebhookDelivery
+
+    gone = Store(platform=Platform.SHOPIFY, domain="erased-already.myshopify.com")  # not saved: unknown
+    payload = {"shop_id": 1, "shop_domain": gone.domain, "customer": {"id": 1, "email": "x@example.com"}}
+
+    signed = post_shopify(app_web.url, gone, topic, payload, secret=APP_SECRET)
+    forged = post_shopify(app_web.url, gone, topic, payload, secret="not-the-secret")
+    order = post_shopify(app_web.url, gone, "orders/create", shopify_order(5001), secret=APP_SECRET)
+
+    assert signed.status_code == 200
+    assert forged.status_code == 401
+    assert order.status_code == 404
+    assert not WebhookDelivery.objects.exists()
