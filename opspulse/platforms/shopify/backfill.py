@@ -274,7 +274,26 @@ def _bulk_orders(lines: Iterator[str], *, skip: int) -> Iterator[tuple[int, dict
 
 
 def _stock_page(client: ShopifyClient, backfill: Backfill) -> None:
-    result = client.query(ITEMS_QUERY, {"first": ITEMS_PER_PAGE, "after": backfill.cursor or None})
+    records, next_cursor, items = read_stock_page(client, backfill.cursor or None)
+    with transaction.atomic():
+        commerce.apply_records(store=backfill.store, records=records)
+        backfill.items_done += items
+        if next_cursor:
+            backfill.cursor = next_cursor
+        else:
+            backfill.phase, backfill.cursor = "done", ""
+            backfill.status, backfill.finished_at = BackfillStatus.DONE, timezone.now()
+        backfill.save(update_fields=["items_done", "cursor", "phase", "status", "finished_at"])
+
+
+def read_stock_page(client: ShopifyClient, after: str | None) -> tuple[list[commerce.StockData], str | None, int]:
+    """One page of the shop's inventory items with their levels and SKUs.
+
+    Return the stock records, the next page's cursor (None after the last page) and the
+    number of items read. The SKU is what `inventory_levels/update` webhooks lack: kept
+    with the level, it names the item on the dashboard.
+    """
+    result = client.query(ITEMS_QUERY, {"first": ITEMS_PER_PAGE, "after": after})
     connection = result.data["inventoryItems"]
     now = timezone.now()
     records = []
@@ -296,15 +315,7 @@ def _stock_page(client: ShopifyClient, backfill: Backfill) -> None:
                 )
             )
     page = connection["pageInfo"]
-    with transaction.atomic():
-        commerce.apply_records(store=backfill.store, records=records)
-        backfill.items_done += len(connection["edges"])
-        if page["hasNextPage"]:
-            backfill.cursor = page["endCursor"]
-        else:
-            backfill.phase, backfill.cursor = "done", ""
-            backfill.status, backfill.finished_at = BackfillStatus.DONE, timezone.now()
-        backfill.save(update_fields=["items_done", "cursor", "phase", "status", "finished_at"])
+    return records, page["endCursor"] if page["hasNextPage"] else None, len(connection["edges"])
 
 
 FINANCIAL_STATUSES = {

@@ -4,9 +4,10 @@ Shopify's webhooks are at-least-once but not guaranteed, and may come a day late
 Every few minutes each connected shop's orders updated since the watermark (less an
 overlap, for clocks and in-flight writes) are read through the Admin API and applied
 with the same upserts as webhooks: an order already up to date changes nothing, one
-that a webhook missed is written and counted as corrected. The shop's webhook
-subscriptions are checked again every hour, since Shopify deletes one after 8 failed
-deliveries in a row.
+that a webhook missed is written and counted as corrected. Every hour the shop's stock
+is read again (its items' SKUs with it, for items created since the install), and its
+webhook subscriptions are checked, since Shopify deletes one after 8 failed deliveries
+in a row.
 """
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from opspulse.commerce import actions as commerce
-from opspulse.commerce.models import SyncHealth
+from opspulse.commerce.models import InventoryLevel, SyncHealth
 from opspulse.platforms.errors import PayloadError
 from opspulse.platforms.shopify import handlers
-from opspulse.platforms.shopify.backfill import LINE_ITEMS_PER_ORDER, ORDERS_PER_PAGE, order_payload
+from opspulse.platforms.shopify.backfill import LINE_ITEMS_PER_ORDER, ORDERS_PER_PAGE, order_payload, read_stock_page
 from opspulse.platforms.shopify.client import ShopifyClient
 from opspulse.platforms.shopify.subscriptions import ensure_subscriptions
 from opspulse.stores.models import Integration
 
 OVERLAP = timedelta(minutes=10)
 FIRST_LOOK_BACK = timedelta(hours=1)
-SUBSCRIPTION_CHECK_EVERY = timedelta(hours=1)
+HOURLY_CHECK_EVERY = timedelta(hours=1)
 
 UPDATED_ORDERS_QUERY = """
 query ReconcileOrders($first: Int!, $after: String, $query: String!, $lineItems: Int!) {
@@ -81,7 +82,8 @@ def reconcile(store_id: int) -> SyncHealth:
         if not connection["pageInfo"]["hasNextPage"]:
             break
         after = connection["pageInfo"]["endCursor"]
-    if health.subscriptions_checked_at is None or started - health.subscriptions_checked_at > SUBSCRIPTION_CHECK_EVERY:
+    if health.subscriptions_checked_at is None or started - health.subscriptions_checked_at > HOURLY_CHECK_EVERY:
+        corrected += reconcile_stock(client, integration.store)
         ensure_subscriptions(client)
         health.subscriptions_checked_at = started
     health.orders_watermark = newest or started
@@ -91,6 +93,27 @@ def reconcile(store_id: int) -> SyncHealth:
     health.last_error = ""
     health.save()
     return health
+
+
+def reconcile_stock(client: ShopifyClient, store) -> int:
+    """Read the shop's stock again and apply it; return the levels that were wrong or missing."""
+    changed, after = 0, None
+    while True:
+        records, after, _ = read_stock_page(client, after)
+        known = {
+            (level.item_external_id, level.location_external_id): (level.available, level.sku)
+            for level in InventoryLevel.objects.filter(
+                store=store, item_external_id__in=[record.item_external_id for record in records]
+            )
+        }
+        changed += sum(
+            1 for record in records
+            if known.get((record.item_external_id, record.location_external_id)) != (record.available, record.sku)
+        )
+        with transaction.atomic():
+            commerce.apply_records(store=store, records=records)
+        if after is None:
+            return changed
 
 
 def record_failure(store_id: int, error: str) -> None:

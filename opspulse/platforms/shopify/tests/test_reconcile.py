@@ -101,3 +101,25 @@ def test_a_subscription_shopify_deleted_is_made_again_at_the_hourly_check(shopif
 
     topics = sorted(s["topic"] for s in fake_get(shopify_app, f"/shops/{store.domain}")["subscriptions"])
     assert topics == sorted(TOPICS)
+
+
+def test_the_hourly_check_heals_a_lost_stock_change(shopify_app, connected_store):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from opspulse.commerce.models import InventoryLevel
+
+    store, _ = connected_store
+    level = InventoryLevel.objects.filter(store=store).exclude(sku="").first()
+    response = httpx.post(
+        f"{shopify_app.url}/_fake/shops/{store.domain}/inventory", json={"sku": level.sku, "available": 2}, timeout=10
+    )
+    assert response.status_code in (200, 201)
+    SyncHealth.objects.filter(store=store).update(subscriptions_checked_at=timezone.now() - timedelta(hours=2))
+
+    health = reconcile.reconcile(store.pk)
+
+    level.refresh_from_db()
+    assert level.available == 2
+    assert health.last_corrected == 1
