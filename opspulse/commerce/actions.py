@@ -332,3 +332,12 @@ def _record_carts(
             update_fields=CART_FIELDS,
         )
     return results
+
+
+def forget_customer_details(*, store_id: int, order_external_ids: set[str]) -> int:
+    """Blank the customer's first name and city on these orders (a privacy request)."""
+    return (
+        Order.objects.filter(store_id=store_id, external_id__in=order_external_ids)
+        .exclude(customer_first_name="", customer_city="")
+        .update(customer_first_name="", customer_city="")
+    )

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from opspulse.commerce import actions as commerce
 from opspulse.commerce.models import Order
 from opspulse.core import crypto
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
@@ -199,9 +200,7 @@ def redact_customer(*, store_id: int, request: CustomerRedactionRequested) -> No
 
 
 def _blank_customer_fields(store_id: int, order_ids: set[str]) -> None:
-    Order.objects.filter(store_id=store_id, external_id__in=order_ids).exclude(
-        customer_first_name="", customer_city=""
-    ).update(customer_first_name="", customer_city="")
+    commerce.forget_customer_details(store_id=store_id, order_external_ids=order_ids)
 
 
 @transaction.atomic
