@@ -78,26 +78,31 @@ mutation RunBulkQuery($query: String!) {
 
 CURRENT_BULK = "query CurrentBulkOperation { currentBulkOperation { id status errorCode objectCount url } }"
 
+# What OpsPulse reads of an order: the fields of the orders/* webhooks it uses.
+ORDER_FIELDS = """
+fragment OrderFields on Order {
+  legacyResourceId name createdAt updatedAt cancelledAt
+  displayFinancialStatus displayFulfillmentStatus currencyCode
+  totalPriceSet { shopMoney { amount } }
+  currentTotalPriceSet { shopMoney { amount } }
+  customer { firstName }
+  shippingAddress { city }
+  lineItems(first: $lineItems) { edges { node {
+    id name sku quantity
+    originalUnitPriceSet { shopMoney { amount } }
+    variant { legacyResourceId }
+  } } }
+}
+"""
+
 ORDERS_QUERY = """
 query BackfillOrders($first: Int!, $after: String, $query: String!, $lineItems: Int!) {
   orders(first: $first, after: $after, query: $query, sortKey: CREATED_AT) {
-    edges { node {
-      legacyResourceId name createdAt updatedAt cancelledAt
-      displayFinancialStatus displayFulfillmentStatus currencyCode
-      totalPriceSet { shopMoney { amount } }
-      currentTotalPriceSet { shopMoney { amount } }
-      customer { firstName }
-      shippingAddress { city }
-      lineItems(first: $lineItems) { edges { node {
-        id name sku quantity
-        originalUnitPriceSet { shopMoney { amount } }
-        variant { legacyResourceId }
-      } } }
-    } }
+    edges { node { ...OrderFields } }
     pageInfo { hasNextPage endCursor }
   }
 }
-"""
+""" + ORDER_FIELDS
 
 ITEMS_QUERY = """
 query BackfillStock($first: Int!, $after: String) {

@@ -21,7 +21,13 @@ from opspulse.commerce import actions as commerce
 from opspulse.commerce.models import InventoryLevel, SyncHealth
 from opspulse.platforms.errors import PayloadError
 from opspulse.platforms.shopify import handlers
-from opspulse.platforms.shopify.backfill import LINE_ITEMS_PER_ORDER, ORDERS_PER_PAGE, order_payload, read_stock_page
+from opspulse.platforms.shopify.backfill import (
+    LINE_ITEMS_PER_ORDER,
+    ORDER_FIELDS,
+    ORDERS_PER_PAGE,
+    order_payload,
+    read_stock_page,
+)
 from opspulse.platforms.shopify.client import ShopifyClient
 from opspulse.platforms.shopify.subscriptions import ensure_subscriptions
 from opspulse.stores.models import Integration
@@ -33,23 +39,11 @@ HOURLY_CHECK_EVERY = timedelta(hours=1)
 UPDATED_ORDERS_QUERY = """
 query ReconcileOrders($first: Int!, $after: String, $query: String!, $lineItems: Int!) {
   orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
-    edges { node {
-      legacyResourceId name createdAt updatedAt cancelledAt
-      displayFinancialStatus displayFulfillmentStatus currencyCode
-      totalPriceSet { shopMoney { amount } }
-      currentTotalPriceSet { shopMoney { amount } }
-      customer { firstName }
-      shippingAddress { city }
-      lineItems(first: $lineItems) { edges { node {
-        id name sku quantity
-        originalUnitPriceSet { shopMoney { amount } }
-        variant { legacyResourceId }
-      } } }
-    } }
+    edges { node { ...OrderFields } }
     pageInfo { hasNextPage endCursor }
   }
 }
-"""
+""" + ORDER_FIELDS
 
 
 def reconcile(store_id: int) -> SyncHealth:
