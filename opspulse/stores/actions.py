@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from opspulse.commerce import actions as commerce
-from opspulse.commerce.models import Order
+from opspulse.commerce.models import Order, SyncHealth
 from opspulse.core import crypto
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.platforms.shopify import payloads as shopify_payloads
@@ -59,6 +59,9 @@ def connect_shopify_store(*, account, shop_domain: str, grant) -> Store:
     integration.installed_at = timezone.now()
     integration.save(update_fields=["app_installed", "status", "last_error", "installed_at", "updated_at"])
     store_grant(integration, grant)
+    # A failure from before the reconnection is over; the next check also looks at the
+    # subscriptions and the stock at once.
+    SyncHealth.objects.filter(store=store).update(last_error="", subscriptions_checked_at=None)
     return store
 
 

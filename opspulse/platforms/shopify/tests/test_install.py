@@ -179,9 +179,13 @@ def test_a_shop_that_refuses_the_token_marks_the_store_for_reconnection(shopify_
     page = owner_client.get(reverse("dashboard", args=[store.public_id])).content.decode()
     assert "data-integration-problem" in page and ">Reconnect</button>" in page
     # Reconnecting installs again and clears the problem.
+    from opspulse.commerce.models import SyncHealth
+
+    SyncHealth.objects.create(store=store, last_error=integration.last_error)
     install(owner_client, shop)
     integration.refresh_from_db()
     assert integration.status == IntegrationStatus.ACTIVE and integration.last_error == ""
+    assert SyncHealth.objects.get(store=store).last_error == ""
 
 
 def test_throttled_queries_wait_for_the_shops_bucket_and_succeed(shopify_app, owner_client):
