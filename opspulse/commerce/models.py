@@ -133,8 +133,10 @@ class Backfill(models.Model):
     # Where the import stands in its phase: a page cursor, a bulk operation, a line.
     cursor = models.TextField(blank=True)
     orders_done = models.PositiveIntegerField(default=0)
+    # What there is to import, counted on the platform when the import starts.
     orders_total = models.PositiveIntegerField(null=True, blank=True)
     items_done = models.PositiveIntegerField(default=0)
+    items_total = models.PositiveIntegerField(null=True, blank=True)
     since = models.DateTimeField()
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -142,6 +144,28 @@ class Backfill(models.Model):
 
     def __str__(self) -> str:
         return f"backfill of store {self.store_id}: {self.status}"
+
+    @property
+    def orders_imported(self) -> int:
+        # Orders that arrive live during the import are counted too: capped at the total.
+        return self.orders_done if self.orders_total is None else min(self.orders_done, self.orders_total)
+
+    @property
+    def items_imported(self) -> int:
+        return self.items_done if self.items_total is None else min(self.items_done, self.items_total)
+
+    @property
+    def percent(self) -> int | None:
+        """How far the import is, 0 to 100, or None before the totals are known.
+
+        Orders and stock items weigh the same.
+        """
+        if self.orders_total is None or self.items_total is None:
+            return None
+        total = self.orders_total + self.items_total
+        if total == 0:
+            return 100 if self.status == BackfillStatus.DONE else 0
+        return (self.orders_imported + self.items_imported) * 100 // total
 
 
 class SyncHealth(models.Model):

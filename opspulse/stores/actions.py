@@ -17,6 +17,7 @@ from opspulse.commerce.models import Order, SyncHealth
 from opspulse.core import crypto
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.platforms.shopify import payloads as shopify_payloads
+from opspulse.platforms.shopify.verify import COMPLIANCE_TOPICS
 from opspulse.stores.models import CustomerDataRequest, Integration, IntegrationStatus, Platform, Store
 
 logger = logging.getLogger("opspulse.stores")
@@ -101,6 +102,14 @@ class AppUninstalled:
 
 
 @dataclass(frozen=True)
+class BulkOperationFinished:
+    """A bulk query of the app ended on the shop's side (Shopify's bulk_operations/finish)."""
+
+    operation_id: str
+    status: str
+
+
+@dataclass(frozen=True)
 class CustomerRedactionRequested:
     """Erase a customer's personal data (Shopify's customers/redact)."""
 
@@ -128,12 +137,16 @@ class CustomerDataRequested:
     order_ids: tuple[str, ...]
 
 
-PlatformEvent = AppUninstalled | CustomerRedactionRequested | ShopRedactionRequested | CustomerDataRequested
+PlatformEvent = (
+    AppUninstalled | BulkOperationFinished | CustomerRedactionRequested | ShopRedactionRequested | CustomerDataRequested
+)
 
 
 def apply_platform_event(*, store_id: int, event: PlatformEvent) -> None:
     if isinstance(event, AppUninstalled):
         mark_uninstalled(store_id=store_id)
+    elif isinstance(event, BulkOperationFinished):
+        resume_import(store_id=store_id, operation_id=event.operation_id)
     elif isinstance(event, CustomerRedactionRequested):
         redact_customer(store_id=store_id, request=event)
     elif isinstance(event, ShopRedactionRequested):
@@ -157,6 +170,19 @@ def mark_uninstalled(*, store_id: int) -> None:
         refresh_token_expires_at=None,
         updated_at=timezone.now(),
     )
+
+
+def resume_import(*, store_id: int, operation_id: str) -> None:
+    """Go on with the store's history import now that its bulk export has finished.
+
+    The import's job handed back its worker while Shopify ran the export; a finish of any
+    other operation (an older one, a duplicate delivery) changes nothing.
+    """
+    from opspulse.platforms.shopify import backfill
+    from opspulse.stores.tasks import defer_backfill
+
+    if backfill.waiting_for(store_id) == operation_id:
+        transaction.on_commit(lambda: defer_backfill(store_id))
 
 
 # Privacy requests (shopify.dev/docs/apps/build/privacy-law-compliance). They arrive
@@ -239,7 +265,7 @@ def record_data_request(*, store_id: int, request: CustomerDataRequested) -> Cus
     store = _store_named(store_id, request.shop_domain, "customers/data_request")
     if store is None:
         return None
-    _, order_ids = _customer_deliveries(
+    deliveries, order_ids = _customer_deliveries(
         store_id=store.pk, customer_id=request.customer_id, email=request.email, order_ids=request.order_ids
     )
     data_request, created = CustomerDataRequest.objects.get_or_create(
@@ -248,7 +274,7 @@ def record_data_request(*, store_id: int, request: CustomerDataRequested) -> Cus
         defaults={
             "customer_external_id": request.customer_id,
             "customer_email": request.email,
-            "export": customer_export(store=store, request=request, order_ids=order_ids),
+            "export": customer_export(store=store, request=request, order_ids=order_ids, deliveries=deliveries),
         },
     )
     if created:
@@ -256,8 +282,15 @@ def record_data_request(*, store_id: int, request: CustomerDataRequested) -> Cus
     return data_request
 
 
-def customer_export(*, store: Store, request: CustomerDataRequested, order_ids: Iterable[str]) -> dict[str, Any]:
-    """Return the customer's data as OpsPulse holds it, for the merchant to hand over."""
+def customer_export(
+    *, store: Store, request: CustomerDataRequested, order_ids: Iterable[str], deliveries: dict[int, tuple[str, Any]]
+) -> dict[str, Any]:
+    """Return the customer's data as OpsPulse holds it, for the merchant to hand over.
+
+    That is the customer's orders as the dashboard knows them, and every stored webhook
+    that carries the customer or is about one of their orders, as Shopify sent it.
+    """
+    received = dict(WebhookDelivery.objects.filter(pk__in=list(deliveries)).values_list("pk", "received_at"))
     orders = (
         Order.objects.filter(store=store, external_id__in=set(order_ids))
         .prefetch_related("line_items")
@@ -283,6 +316,12 @@ def customer_export(*, store: Store, request: CustomerDataRequested, order_ids: 
                 ],
             }
             for order in orders
+        ],
+        "webhooks": [
+            {"topic": topic, "received_at": received[pk].isoformat(), "payload": payload}
+            for pk, (topic, payload) in sorted(deliveries.items())
+            # Privacy requests themselves are not data kept about the customer.
+            if pk in received and topic not in COMPLIANCE_TOPICS
         ],
     }
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from procrastinate import JobContext, RetryStrategy
 from procrastinate.contrib.django import app
+from procrastinate.exceptions import AlreadyEnqueued
 
 from opspulse.platforms.shopify import backfill
 from opspulse.platforms.shopify.client import AccessRevoked, IntegrationUnavailable, ShopifyError
+
+logger = logging.getLogger("opspulse.shopify")
 
 PLATFORM_QUEUE = "shopify"
 BACKFILL_ATTEMPTS = 5
@@ -23,27 +28,37 @@ BACKFILL_ATTEMPTS = 5
 def backfill_shopify_store(context: JobContext, store_id: int) -> None:
     """Import a newly connected shop's recent orders and stock (resumable)."""
     try:
-        backfill.run(store_id)
+        state = backfill.run(store_id)
     except (AccessRevoked, IntegrationUnavailable) as exc:
         backfill.fail(store_id, str(exc))  # nothing to retry until the store is reconnected
     except ShopifyError as exc:
         if context.job.attempts + 1 >= BACKFILL_ATTEMPTS:
             backfill.fail(store_id, str(exc))
         raise
+    if state.phase == "orders_bulk_wait":
+        # Shopify is still exporting. Its bulk_operations/finish webhook starts the job
+        # again (stores.actions.resume_import), or, should that be lost, the next
+        # five-minute sweep does.
+        logger.info("store %s: the import waits for Shopify's bulk export", store_id)
 
 
-def defer_backfill(store_id: int) -> None:
+def defer_backfill(store_id: int, *, queueing_lock: str | None = None) -> None:
     # One import per store at a time: a second one waits for the first, then finds it done.
-    backfill_shopify_store.configure(lock=f"backfill-{store_id}").defer(store_id=store_id)
+    backfill_shopify_store.configure(lock=f"backfill-{store_id}", queueing_lock=queueing_lock).defer(
+        store_id=store_id
+    )
 
 
 @app.periodic(cron="*/5 * * * *", periodic_id="shopify-reconcile")
 @app.task(name="opspulse.stores.reconcile_shopify_stores", queue=PLATFORM_QUEUE,
           queueing_lock="opspulse.stores.reconcile_shopify_stores")
 def reconcile_shopify_stores(timestamp: int) -> None:
-    """Every five minutes: a reconciliation job for each connected Shopify store."""
-    from procrastinate.exceptions import AlreadyEnqueued
+    """Every five minutes: a reconciliation job for each connected Shopify store.
 
+    Imports still waiting for a bulk export are looked at again too, in case Shopify's
+    bulk_operations/finish webhook did not arrive.
+    """
+    from opspulse.commerce.models import Backfill, BackfillStatus
     from opspulse.stores.models import Integration, IntegrationStatus, Platform
 
     store_ids = Integration.objects.filter(
@@ -54,6 +69,12 @@ def reconcile_shopify_stores(timestamp: int) -> None:
             reconcile_shopify_store.configure(queueing_lock=f"reconcile-{store_id}").defer(store_id=store_id)
         except AlreadyEnqueued:
             pass  # the previous one has not started yet: it will read the same orders
+    waiting = Backfill.objects.filter(status=BackfillStatus.RUNNING, phase="orders_bulk_wait", store_id__in=store_ids)
+    for store_id in waiting.values_list("store_id", flat=True):
+        try:
+            defer_backfill(store_id, queueing_lock=f"backfill-resume-{store_id}")
+        except AlreadyEnqueued:
+            pass
 
 
 @app.task(name="opspulse.stores.reconcile_shopify_store", queue=PLATFORM_QUEUE)

@@ -9,7 +9,9 @@ A small shop is read in pages of orders, oldest first. A shop with more than
 `PAGED_ORDERS_LIMIT` orders in the period goes on with a bulk operation for the rest:
 one query that Shopify runs on its side, polled until done, whose JSONL result (orders,
 then each one's line items as lines with `__parentId`) is downloaded and applied in
-chunks. Each page's or chunk's records are saved with the import's position (cursor,
+chunks. Shopify may take minutes on a large export: the job waits a little, then hands
+its worker back, and the bulk_operations/finish webhook (or, should it not come, the
+five-minute reconciliation sweep) starts it again. Each page's or chunk's records are saved with the import's position (cursor,
 bulk operation, line number) in one transaction; an interrupted import resumes there.
 """
 
@@ -45,6 +47,8 @@ ITEMS_PER_PAGE = 50
 # Past this many orders, the rest of the period is read by a bulk operation.
 PAGED_ORDERS_LIMIT = 50
 BULK_POLL_SECONDS = 2.0
+# How long a job waits for a bulk export before leaving it to the finish webhook.
+BULK_WAIT_IN_JOB_SECONDS = 10.0
 BULK_CHUNK_ORDERS = 250
 
 BULK_ORDERS_QUERY = """
@@ -73,6 +77,13 @@ mutation RunBulkQuery($query: String!) {
     bulkOperation { id status }
     userErrors { field message }
   }
+}
+"""
+
+COUNTS_QUERY = """
+query BackfillCounts($query: String!) {
+  ordersCount(query: $query, limit: null) { count }
+  productVariantsCount(limit: null) { count }
 }
 """
 
@@ -105,8 +116,8 @@ query BackfillOrders($first: Int!, $after: String, $query: String!, $lineItems: 
 """ + ORDER_FIELDS
 
 ITEMS_QUERY = """
-query BackfillStock($first: Int!, $after: String) {
-  inventoryItems(first: $first, after: $after) {
+query BackfillStock($first: Int!, $after: String, $query: String) {
+  inventoryItems(first: $first, after: $after, query: $query) {
     edges { node {
       legacyResourceId sku
       variant { legacyResourceId }
@@ -128,7 +139,7 @@ def start(store: Store) -> Backfill:
         store=store,
         defaults={
             "status": BackfillStatus.RUNNING, "phase": "orders", "cursor": "", "orders_done": 0,
-            "items_done": 0, "orders_total": None, "since": since, "started_at": timezone.now(),
+            "items_done": 0, "orders_total": None, "items_total": None, "since": since, "started_at": timezone.now(),
             "finished_at": None, "error": "",
         },
     )
@@ -136,17 +147,27 @@ def start(store: Store) -> Backfill:
 
 
 def run(store_id: int) -> Backfill:
-    """Import the remaining pages of the store's backfill, from where it stopped."""
+    """Import the remaining pages of the store's backfill, from where it stopped.
+
+    Return the backfill; its phase is still "orders_bulk_wait" when Shopify's export was
+    not ready within `BULK_WAIT_IN_JOB_SECONDS` (the caller arranges the next look).
+    """
     backfill = Backfill.objects.select_related("store").get(store_id=store_id)
     if backfill.status != BackfillStatus.RUNNING:
         return backfill
     client = ShopifyClient(Integration.objects.select_related("store").get(store_id=store_id))
+    if backfill.orders_total is None:
+        _count(client, backfill)
     while backfill.phase == "orders":
         _orders_page(client, backfill)
     if backfill.phase == "orders_bulk":
         _start_bulk(client, backfill)
+    deadline = time.monotonic() + BULK_WAIT_IN_JOB_SECONDS
     while backfill.phase == "orders_bulk_wait":
-        _poll_bulk(client, backfill)
+        if not _poll_bulk(client, backfill):
+            if time.monotonic() + BULK_POLL_SECONDS > deadline:
+                return backfill
+            time.sleep(BULK_POLL_SECONDS)
     if backfill.phase == "orders_bulk_import":
         _import_bulk(backfill)
     while backfill.phase == "stock":
@@ -154,10 +175,29 @@ def run(store_id: int) -> Backfill:
     return backfill
 
 
+def waiting_for(store_id: int) -> str | None:
+    """The id of the bulk operation the store's import waits for, if it waits for one."""
+    cursor = (
+        Backfill.objects.filter(store_id=store_id, status=BackfillStatus.RUNNING, phase="orders_bulk_wait")
+        .values_list("cursor", flat=True)
+        .first()
+    )
+    return json.loads(cursor)["operation"] if cursor else None
+
+
 def fail(store_id: int, error: str) -> None:
     Backfill.objects.filter(store_id=store_id, status=BackfillStatus.RUNNING).update(
         status=BackfillStatus.FAILED, error=error[:1000], finished_at=timezone.now()
     )
+
+
+def _count(client: ShopifyClient, backfill: Backfill) -> None:
+    """Learn how many orders and stock items there are to import, for the progress bar."""
+    since = backfill.since.isoformat(timespec="seconds")
+    counts = client.query(COUNTS_QUERY, {"query": f"created_at:>='{since}'"}).data
+    backfill.orders_total = counts["ordersCount"]["count"]
+    backfill.items_total = counts["productVariantsCount"]["count"]  # one inventory item each
+    backfill.save(update_fields=["orders_total", "items_total"])
 
 
 def _orders_page(client: ShopifyClient, backfill: Backfill) -> None:
@@ -200,7 +240,8 @@ def _start_bulk(client: ShopifyClient, backfill: Backfill) -> None:
     backfill.save(update_fields=["phase", "cursor"])
 
 
-def _poll_bulk(client: ShopifyClient, backfill: Backfill) -> None:
+def _poll_bulk(client: ShopifyClient, backfill: Backfill) -> bool:
+    """Look at the bulk export once; return whether it is finished (and the phase moved on)."""
     operation_id = json.loads(backfill.cursor)["operation"]
     current = client.query(CURRENT_BULK).data["currentBulkOperation"] or {}
     if current.get("id") != operation_id:
@@ -210,10 +251,10 @@ def _poll_bulk(client: ShopifyClient, backfill: Backfill) -> None:
         backfill.phase = "orders_bulk_import"
         backfill.cursor = json.dumps({"url": current.get("url") or "", "line": 0})
         backfill.save(update_fields=["phase", "cursor"])
-    elif status in ("FAILED", "CANCELED", "CANCELLED", "EXPIRED"):
+        return True
+    if status in ("FAILED", "CANCELED", "CANCELLED", "EXPIRED"):
         raise ShopifyError(f"Shopify's bulk export ended {status.lower()} ({current.get('errorCode') or 'no code'})")
-    else:
-        time.sleep(BULK_POLL_SECONDS)
+    return False
 
 
 def _import_bulk(backfill: Backfill) -> None:
@@ -291,14 +332,16 @@ def _stock_page(client: ShopifyClient, backfill: Backfill) -> None:
         backfill.save(update_fields=["items_done", "cursor", "phase", "status", "finished_at"])
 
 
-def read_stock_page(client: ShopifyClient, after: str | None) -> tuple[list[commerce.StockData], str | None, int]:
-    """One page of the shop's inventory items with their levels and SKUs.
+def read_stock_page(
+    client: ShopifyClient, after: str | None, *, query: str | None = None
+) -> tuple[list[commerce.StockData], str | None, int]:
+    """One page of the shop's inventory items (those matching `query`) with their levels and SKUs.
 
     Return the stock records, the next page's cursor (None after the last page) and the
     number of items read. The SKU is what `inventory_levels/update` webhooks lack: kept
     with the level, it names the item on the dashboard.
     """
-    result = client.query(ITEMS_QUERY, {"first": ITEMS_PER_PAGE, "after": after})
+    result = client.query(ITEMS_QUERY, {"first": ITEMS_PER_PAGE, "after": after, "query": query})
     connection = result.data["inventoryItems"]
     now = timezone.now()
     records = []

@@ -12,6 +12,7 @@ from opspulse.platforms.errors import parse_payload
 from opspulse.platforms.shopify import payloads
 from opspulse.stores.actions import (
     AppUninstalled,
+    BulkOperationFinished,
     CustomerDataRequested,
     CustomerRedactionRequested,
     PlatformEvent,
@@ -90,6 +91,11 @@ def parse_app_uninstalled(payload: Any) -> AppUninstalled:
     return AppUninstalled()
 
 
+def parse_bulk_operation_finish(payload: Any) -> BulkOperationFinished:
+    operation = parse_payload(payloads.BulkOperationFinish, payload)
+    return BulkOperationFinished(operation_id=operation.admin_graphql_api_id, status=operation.status)
+
+
 def parse_customers_redact(payload: Any) -> CustomerRedactionRequested:
     request = parse_payload(payloads.CustomersRedact, payload)
     return CustomerRedactionRequested(
@@ -123,6 +129,7 @@ PARSERS: dict[str, Callable[[Any], actions.Record | PlatformEvent | None]] = {
     "carts/create": parse_cart,
     "carts/update": parse_cart,
     "app/uninstalled": parse_app_uninstalled,
+    "bulk_operations/finish": parse_bulk_operation_finish,
     "customers/redact": parse_customers_redact,
     "shop/redact": parse_shop_redact,
     "customers/data_request": parse_customers_data_request,

@@ -80,6 +80,14 @@ class Shop(_Payload):
     myshopify_domain: str | None = None
 
 
+class BulkOperationFinish(_Payload):
+    """bulk_operations/finish: a bulk operation of the app completed, failed or was cancelled."""
+
+    admin_graphql_api_id: str
+    status: str
+    error_code: str | None = None
+
+
 # The mandatory compliance topics (shopify.dev/docs/apps/build/privacy-law-compliance).
 
 

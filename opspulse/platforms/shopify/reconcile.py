@@ -1,13 +1,13 @@
 """Healing what webhooks missed: a shop's recently updated orders, read again.
 
 Shopify's webhooks are at-least-once but not guaranteed, and may come a day late.
-Every few minutes each connected shop's orders updated since the watermark (less an
-overlap, for clocks and in-flight writes) are read through the Admin API and applied
-with the same upserts as webhooks: an order already up to date changes nothing, one
-that a webhook missed is written and counted as corrected. Every hour the shop's stock
-is read again (its items' SKUs with it, for items created since the install), and its
-webhook subscriptions are checked, since Shopify deletes one after 8 failed deliveries
-in a row.
+Every few minutes each connected shop's orders and inventory items updated since the
+watermark (less an overlap, for clocks and in-flight writes) are read through the Admin
+API and applied with the same upserts as webhooks: an order or stock level already up
+to date changes nothing, one that a webhook missed is written and counted as corrected.
+Items created or renamed since are read with their SKUs, which `inventory_levels/update`
+webhooks do not carry. Every hour all the shop's stock is read again, and its webhook
+subscriptions are checked, since Shopify deletes one after 8 failed deliveries in a row.
 """
 
 from __future__ import annotations
@@ -80,6 +80,10 @@ def reconcile(store_id: int) -> SyncHealth:
         corrected += reconcile_stock(client, integration.store)
         ensure_subscriptions(client)
         health.subscriptions_checked_at = started
+    else:
+        corrected += reconcile_stock(
+            client, integration.store, query=f"updated_at:>='{since.isoformat(timespec='seconds')}'"
+        )
     health.orders_watermark = newest or started
     health.last_reconciled_at = timezone.now()
     health.last_corrected = corrected
@@ -89,11 +93,14 @@ def reconcile(store_id: int) -> SyncHealth:
     return health
 
 
-def reconcile_stock(client: ShopifyClient, store) -> int:
-    """Read the shop's stock again and apply it; return the levels that were wrong or missing."""
+def reconcile_stock(client: ShopifyClient, store, *, query: str | None = None) -> int:
+    """Read the shop's stock again (the items matching `query`) and apply it.
+
+    Return the levels that were wrong or missing.
+    """
     changed, after = 0, None
     while True:
-        records, after, _ = read_stock_page(client, after)
+        records, after, _ = read_stock_page(client, after, query=query)
         known = {
             (level.item_external_id, level.location_external_id): (level.available, level.sku)
             for level in InventoryLevel.objects.filter(

@@ -19,7 +19,7 @@ Shopify's endpoints, each under /shops/<shop-domain>:
 - POST /admin/oauth/access_token  {client_id, client_secret, code, expiring: "1"} or
   {client_id, client_secret, grant_type: "refresh_token", refresh_token}.
 - POST /admin/api/<version>/graphql.json  with X-Shopify-Access-Token: shop, order(s),
-  inventoryItems, webhookSubscriptions, currentBulkOperation; webhookSubscriptionCreate,
+  ordersCount, productVariantsCount, inventoryItems, webhookSubscriptions, currentBulkOperation; webhookSubscriptionCreate,
   webhookSubscriptionDelete, bulkOperationRunQuery (schema in `schema.SDL`). Costs and
   throttling follow Shopify's leaky bucket: 1000 points, 100 restored per second.
 
@@ -34,6 +34,8 @@ Control API under /_fake (JSON, no auth):
 - POST /shops/<shop>/orders/<id>  {financial_status?, fulfillment_status?}  → orders/updated
 - POST /shops/<shop>/orders/<id>/cancel  {restock?}  → orders/cancelled, orders/updated
 - POST /shops/<shop>/inventory  {sku, available}     → inventory_levels/update
+- POST /shops/<shop>/products  {title, sku, price, available?}
+                                            a new product with one variant → inventory_levels/update
 - POST /shops/<shop>/carts  {lines: [{sku, quantity}]} → carts/create
 - POST /shops/<shop>/uninstall              → app/uninstalled; tokens and subscriptions revoked
 - POST /shops/<shop>/redact                 → shop/redact (after an uninstall)
@@ -48,5 +50,6 @@ Control API under /_fake (JSON, no auth):
 - POST /webhooks/flush                      wait for pending deliveries and bulk runs
 - GET|PUT /app/webhooks  {topic: [uri, …]}  the app's own (TOML) subscriptions; the only
                                             way to receive the compliance topics
+- PUT  /bulk/delay  {seconds}                how long a bulk operation stays CREATED, then RUNNING
 - GET  /bulk/<id>.jsonl                     a completed bulk operation's result
 """

@@ -54,6 +54,7 @@ def create_app(
         Route(f"{FAKE}/shops/{{shop}}/orders/{{order_id:int}}", control.update_order, methods=["POST"]),
         Route(f"{FAKE}/shops/{{shop}}/orders/{{order_id:int}}/cancel", control.cancel_order, methods=["POST"]),
         Route(f"{FAKE}/shops/{{shop}}/inventory", control.set_inventory, methods=["POST"]),
+        Route(f"{FAKE}/shops/{{shop}}/products", control.create_product, methods=["POST"]),
         Route(f"{FAKE}/shops/{{shop}}/carts", control.create_cart, methods=["POST"]),
         Route(f"{FAKE}/shops/{{shop}}/uninstall", control.uninstall, methods=["POST"]),
         Route(f"{FAKE}/shops/{{shop}}/redact", control.redact_shop, methods=["POST"]),
@@ -67,6 +68,7 @@ def create_app(
         Route(f"{FAKE}/webhooks/deliveries", control.deliveries, methods=["GET"]),
         Route(f"{FAKE}/webhooks/flush", control.flush, methods=["POST"]),
         Route(f"{FAKE}/app/webhooks", control.app_webhooks, methods=["GET", "PUT"]),
+        Route(f"{FAKE}/bulk/delay", control.bulk_delay, methods=["PUT"]),
         Route(f"{FAKE}/bulk/{{operation_id:int}}.jsonl", control.bulk_file, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

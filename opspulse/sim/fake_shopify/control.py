@@ -7,6 +7,7 @@ validated by pydantic; answers are JSON. The routes are listed in the package do
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field, RootModel, ValidationError
@@ -56,6 +57,13 @@ class CancelIn(BaseModel):
 class InventoryIn(BaseModel):
     sku: str
     available: int
+
+
+class ProductIn(BaseModel):
+    title: str = Field(min_length=1)
+    sku: str = Field(min_length=1)
+    price: Decimal = Field(gt=0)
+    available: int = 0
 
 
 class CartIn(BaseModel):
@@ -231,6 +239,19 @@ async def set_inventory(request: Request) -> Response:
 
 
 @guarded
+async def create_product(request: Request) -> Response:
+    shop = _shop(request)
+    data: ProductIn = await _body(request, ProductIn)
+    variant = store.create_product(
+        services(request).world, shop, title=data.title, sku=data.sku, price=data.price, available=data.available
+    )
+    return JSONResponse(
+        {"sku": variant.sku, "inventory_item_id": variant.inventory_item_id, "available": variant.available},
+        status_code=201,
+    )
+
+
+@guarded
 async def create_cart(request: Request) -> Response:
     shop = _shop(request)
     data: CartIn = await _body(request, CartIn)
@@ -352,6 +373,18 @@ async def flush(request: Request) -> Response:
             await task
         await svc.webhooks.flush()
     return JSONResponse({"deliveries": len(svc.world.deliveries)})
+
+
+class BulkDelayIn(BaseModel):
+    seconds: float = Field(ge=0, le=600)
+
+
+@guarded
+async def bulk_delay(request: Request) -> Response:
+    """Set how long each bulk operation waits before running, and again before finishing."""
+    data: BulkDelayIn = await _body(request, BulkDelayIn)
+    services(request).bulk.step_delay = data.seconds
+    return JSONResponse({"seconds": data.seconds})
 
 
 @guarded

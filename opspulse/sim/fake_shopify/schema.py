@@ -50,10 +50,12 @@ enum BulkOperationStatus { CANCELED CANCELING COMPLETED CREATED EXPIRED FAILED R
 enum BulkOperationErrorCode { ACCESS_DENIED INTERNAL_SERVER_ERROR TIMEOUT }
 enum BulkOperationType { MUTATION QUERY }
 enum BulkOperationUserErrorCode { INVALID OPERATION_IN_PROGRESS }
+enum CountPrecision { AT_LEAST EXACT }
 
 type PageInfo { hasNextPage: Boolean! hasPreviousPage: Boolean! startCursor: String endCursor: String }
 type MoneyV2 { amount: Decimal! currencyCode: CurrencyCode! }
 type MoneyBag { shopMoney: MoneyV2! presentmentMoney: MoneyV2! }
+type Count { count: Int! precision: CountPrecision! }
 type ShopPlan { displayName: String! partnerDevelopment: Boolean! shopifyPlus: Boolean! }
 
 type Shop {
@@ -137,7 +139,9 @@ type Query {
   shop: Shop!
   order(id: ID!): Order
   orders(first: Int, after: String, query: String, sortKey: OrderSortKeys = ID, reverse: Boolean = false): OrderConnection!
-  inventoryItems(first: Int, after: String): InventoryItemConnection!
+  ordersCount(query: String, limit: Int = 10000): Count
+  productVariantsCount(query: String, limit: Int = 10000): Count
+  inventoryItems(first: Int, after: String, query: String): InventoryItemConnection!
   webhookSubscriptions(first: Int, after: String, topics: [WebhookSubscriptionTopic!]): WebhookSubscriptionConnection!
   currentBulkOperation(type: BulkOperationType = QUERY): BulkOperation
 }
@@ -215,6 +219,8 @@ def root_value() -> dict[str, Callable[..., Any]]:
         "shop": _shop,
         "order": _order,
         "orders": _orders,
+        "ordersCount": _orders_count,
+        "productVariantsCount": _product_variants_count,
         "inventoryItems": _inventory_items,
         "webhookSubscriptions": _webhook_subscriptions,
         "currentBulkOperation": _current_bulk_operation,
@@ -365,17 +371,40 @@ def _orders(
     )
 
 
-def _matches(order: Order, query: str | None) -> bool:
-    """Apply Shopify search syntax for order timestamps: `updated_at:>'2025-10-01T00:00:00Z'`.
+def _orders_count(info: GraphQLResolveInfo, query: str | None = None, limit: int | None = 10000) -> dict[str, Any]:
+    context: Context = info.context
+    context.require("read_orders", "ordersCount")
+    return _count(sum(1 for order in visible_orders(context) if _matches(order, query)), limit)
+
+
+def _product_variants_count(
+    info: GraphQLResolveInfo, query: str | None = None, limit: int | None = 10000
+) -> dict[str, Any]:
+    context: Context = info.context
+    context.require("read_products", "productVariantsCount")
+    return _count(sum(1 for variant in context.shop.variants if _matches(variant, query)), limit)
+
+
+def _count(count: int, limit: int | None) -> dict[str, Any]:
+    """Shopify's Count: capped at `limit` (null for none), with the precision saying so."""
+    if limit is not None and count > limit:
+        return {"count": limit, "precision": "AT_LEAST"}
+    return {"count": count, "precision": "EXACT"}
+
+
+# Search fields the fake understands → the attribute of an order or a variant they compare.
+_SEARCH_TIMES = {"created_at": "created_at", "updated_at": "updated_at", "processed_at": "created_at"}
+
+
+def _matches(resource: Any, query: str | None) -> bool:
+    """Apply Shopify search syntax for timestamps: `updated_at:>'2025-10-01T00:00:00Z'`.
 
     Terms are ANDed; Shopify ignores fields it cannot search on, and so does the fake.
     """
     if not query:
         return True
     for term in _SEARCH_TERM.finditer(query):
-        attribute = {"created_at": "created_at", "updated_at": "updated_at", "processed_at": "created_at"}.get(
-            term["field"]
-        )
+        attribute = _SEARCH_TIMES.get(term["field"])
         if attribute is None:
             continue
         raw = term["single"] or term["double"] or term["bare"] or ""
@@ -383,7 +412,9 @@ def _matches(order: Order, query: str | None) -> bool:
             bound = _search_datetime(raw)
         except ValueError as error:
             raise GraphQLError(f"Invalid search value {raw!r} for {term['field']}") from error
-        value = getattr(order, attribute)
+        value = getattr(resource, attribute, None)
+        if value is None:
+            continue
         if not {
             ">": value > bound,
             ">=": value >= bound,
@@ -490,11 +521,14 @@ def _variant_node(context: Context, variant: Variant) -> dict[str, Any]:
 
 
 def _inventory_items(
-    info: GraphQLResolveInfo, first: int | None = None, after: str | None = None
+    info: GraphQLResolveInfo, first: int | None = None, after: str | None = None, query: str | None = None
 ) -> dict[str, Any]:
     context: Context = info.context
     context.require("read_inventory", "inventoryItems")
-    variants = sorted(context.shop.variants, key=lambda variant: variant.inventory_item_id)
+    variants = sorted(
+        (variant for variant in context.shop.variants if _matches(variant, query)),
+        key=lambda variant: variant.inventory_item_id,
+    )
     return connection(
         variants,
         first=first,

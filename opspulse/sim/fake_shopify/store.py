@@ -257,6 +257,27 @@ def set_inventory(world: FakeShopify, shop: Shop, variant: Variant, *, available
     return variant
 
 
+def create_product(
+    world: FakeShopify, shop: Shop, *, title: str, sku: str, price: Decimal, available: int
+) -> Variant:
+    """Add a product with one variant, stocked at the shop's location, and send the webhook."""
+    if shop.variant_by_sku(sku) is not None:
+        raise StoreError(f"a variant with SKU {sku!r} already exists in {shop.domain}")
+    variant = Variant(
+        product_id=next(world.ids.product),
+        variant_id=next(world.ids.variant),
+        inventory_item_id=next(world.ids.inventory_item),
+        sku=sku,
+        title=title,
+        price=price,
+        available=available,
+        updated_at=world.clock.now(),
+    )
+    shop.variants.append(variant)
+    _move_stock(world, shop, variant, available)
+    return variant
+
+
 def _move_stock(world: FakeShopify, shop: Shop, variant: Variant, available: int) -> None:
     variant.available = available
     variant.updated_at = world.clock.now()

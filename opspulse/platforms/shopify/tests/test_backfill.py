@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
 from django.db.models import Sum
 from django.test import Client
@@ -26,11 +27,39 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def run_platform_jobs() -> None:
-    """Run every due job of the platform queue, in this process, on the real queue."""
+    """Run every due job of the platform queue, in this process, on the real queue.
+
+    Periodic sweeps are not started: a test defers what it means to run.
+    """
     from procrastinate.contrib.django import app
 
     with app.replace_connector(app.connector.get_worker_connector()) as worker_app:
-        worker_app.run_worker(queues=["shopify"], wait=False, install_signal_handlers=False, listen_notify=False)
+        periodic_defaults = worker_app.periodic_defaults
+        worker_app.periodic_defaults = {"max_delay": 0}  # no catching up on a sweep that is due
+        try:
+            worker_app.run_worker(queues=["shopify"], wait=False, install_signal_handlers=False, listen_notify=False)
+        finally:
+            worker_app.periodic_defaults = periodic_defaults
+
+
+def app_env(fake) -> dict[str, str]:
+    """The environment of OpsPulse processes that serve the app, with shops at the fake."""
+    from conftest import SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET
+
+    return {
+        "SHOPIFY_CLIENT_ID": SHOPIFY_APP_CLIENT_ID, "SHOPIFY_CLIENT_SECRET": SHOPIFY_APP_CLIENT_SECRET,
+        "SHOPIFY_SHOP_URL_TEMPLATE": f"{fake.url}/shops/{{shop}}",
+    }
+
+
+@pytest.fixture(scope="module")
+def app_web(django_db_setup, process_logs, fake_shopify):
+    """A running OpsPulse that receives the shops' webhooks."""
+    from conftest import WebServer
+
+    server = WebServer(process_logs, "web-backfill", **app_env(fake_shopify))
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -57,6 +86,8 @@ def test_connecting_a_shop_imports_its_last_60_days_of_orders_and_its_stock(shop
     done = Backfill.objects.get(store=store)
     orders = Order.objects.filter(store=store)
     assert done.status == BackfillStatus.DONE and done.orders_done == orders.count()
+    # The bar's totals were counted on the shop before the import began.
+    assert done.orders_total == orders.count() and done.percent == 100
     assert 30 < orders.count() < 90  # a third of the 90 days are older than 60
     assert not orders.filter(placed_at__lt=timezone.now() - timedelta(days=60, minutes=5)).exists()
     counted = orders.aggregate(total=Sum("counted_revenue"))["total"]
@@ -64,6 +95,7 @@ def test_connecting_a_shop_imports_its_last_60_days_of_orders_and_its_stock(shop
     variants = fake_get(shopify_app, f"/shops/{shop}")["variants"]
     levels = {(level.sku, level.available) for level in InventoryLevel.objects.filter(store=store)}
     assert levels == {(variant["sku"], variant["available"]) for variant in variants}
+    assert done.items_total == done.items_done == len(variants)
     # The dashboard shows the import's state; its progress endpoint stops asking when done.
     progress = owner_client.get(reverse("store-backfill", args=[store.public_id])).content.decode()
     assert 'data-backfill-status="done"' in progress and "hx-trigger" not in progress
@@ -77,8 +109,14 @@ def test_an_interrupted_import_resumes_from_its_last_page_and_counts_each_order_
     client = ShopifyClient(Integration.objects.select_related("store").get(store=store))
 
     first_page = Backfill.objects.get(store=store)
+    backfill._count(client, first_page)
     backfill._orders_page(client, first_page)  # the worker dies after one page
     assert Order.objects.filter(store=store).count() == backfill.ORDERS_PER_PAGE
+    # The merchant sees how far it got, out of what there is.
+    progress = owner_client.get(reverse("store-backfill", args=[store.public_id])).content.decode()
+    variants = len(fake_get(shopify_app, f"/shops/{shop}")["variants"])
+    assert f"10 of 70 orders · 0 of {variants} stock items" in progress
+    assert f'value="{1000 // (70 + variants)}" max="100"' in progress
     run_platform_jobs()  # the job runs again (procrastinate retries a dead worker's job)
 
     assert Order.objects.filter(store=store).count() == 70
@@ -114,21 +152,96 @@ def test_a_webhook_newer_than_the_import_wins_and_the_order_counts_once(shopify_
     assert order.counted_revenue == 0 and revenue_in_buckets(store) == counted
 
 
-def test_a_large_shop_is_imported_in_bulk_by_two_workers_without_passing_two_calls_a_second(
-    shopify_app, owner_client, process_logs
+def test_a_slow_bulk_export_frees_the_worker_and_its_finish_webhook_resumes_the_import(
+    shopify_app, owner_client, monkeypatch, app_web
 ):
-    from conftest import SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET, Worker
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    from conftest import SHOPIFY_APP_CLIENT_SECRET, run_worker_until_idle
+    from opspulse.ingest.tests.helpers import post_shopify
+
+    shop = "longshore-outfitters.myshopify.com"
+    create_shop(shopify_app, shop, orders=70, days=30, seed=23)
+    install(owner_client, shop)
+    store = Store.objects.get(domain=shop)
+    imports = ProcrastinateJob.objects.filter(task_name="opspulse.stores.backfill_shopify_store")
+    monkeypatch.setattr(backfill, "BULK_WAIT_IN_JOB_SECONDS", 0)
+    httpx.put(f"{shopify_app.url}/_fake/bulk/delay", json={"seconds": 2}, timeout=5)
+    try:
+        run_platform_jobs()  # five pages, then Shopify is still preparing the rest
+        waiting = Backfill.objects.get(store=store)
+        assert waiting.phase == "orders_bulk_wait" and waiting.orders_done == 50
+        progress = owner_client.get(reverse("store-backfill", args=[store.public_id])).content.decode()
+        assert "50 of 70 orders" in progress and "Shopify is preparing the rest" in progress
+        # The job gave its worker back; nothing of the import is queued.
+        assert not imports.filter(status__in=["todo", "doing"]).exists()
+        httpx.post(f"{shopify_app.url}/_fake/webhooks/flush", timeout=30)  # the export finishes
+    finally:
+        httpx.put(f"{shopify_app.url}/_fake/bulk/delay", json={"seconds": 0.05}, timeout=5)
+
+    def finish_webhook(operation_id: str) -> int:
+        payload = {
+            "admin_graphql_api_id": operation_id, "status": "completed", "error_code": None, "type": "query",
+            "created_at": timezone.now().isoformat(), "completed_at": timezone.now().isoformat(),
+        }
+        return post_shopify(
+            app_web.url, store, "bulk_operations/finish", payload, secret=SHOPIFY_APP_CLIENT_SECRET
+        ).status_code
+
+    # Another operation's finish (an old one, say) starts nothing.
+    assert finish_webhook("gid://shopify/BulkOperation/999999") == 200
+    run_worker_until_idle()
+    assert not imports.filter(status="todo").exists()
+
+    assert finish_webhook(backfill.waiting_for(store.pk)) == 200
+    run_worker_until_idle()  # the drain applies the webhook: the import's job is queued again
+    run_platform_jobs()
+
+    done = Backfill.objects.get(store=store)
+    assert done.status == BackfillStatus.DONE and done.orders_done == 70
+    assert Order.objects.filter(store=store).count() == 70
+
+
+def test_an_import_whose_finish_webhook_never_came_is_resumed_by_the_five_minute_sweep(db):
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    from opspulse.live.tests.factories import StoreFactory
+    from opspulse.stores.models import IntegrationStatus, Platform
+    from opspulse.stores.tasks import reconcile_shopify_stores
+
+    waiting, importing = (
+        StoreFactory(platform=Platform.SHOPIFY, domain=f"{name}.myshopify.com") for name in ("fernhill", "osprey")
+    )
+    for store, phase in ((waiting, "orders_bulk_wait"), (importing, "orders")):
+        Integration.objects.update_or_create(
+            store=store, defaults={"type": Platform.SHOPIFY, "app_installed": True, "status": IntegrationStatus.ACTIVE}
+        )
+        backfill.start(store)
+        Backfill.objects.filter(store=store).update(phase=phase)
+
+    reconcile_shopify_stores(timestamp=0)
+    reconcile_shopify_stores(timestamp=300)  # the next sweep, before a worker got to it
+
+    resumed = ProcrastinateJob.objects.filter(task_name="opspulse.stores.backfill_shopify_store", status="todo")
+    assert [(job.args, job.lock) for job in resumed] == [({"store_id": waiting.pk}, f"backfill-{waiting.pk}")]
+
+
+def test_a_large_shop_is_imported_in_bulk_by_two_workers_without_passing_two_calls_a_second(
+    shopify_app, owner_client, process_logs, settings, app_web
+):
+    from conftest import Worker
 
     shop = "grand-bazaar.myshopify.com"
     create_shop(shopify_app, shop, orders=20_000, days=50, seed=17)
-    install(owner_client, shop)
-    store = Store.objects.get(domain=shop)
-    env = {
-        "SHOPIFY_CLIENT_ID": SHOPIFY_APP_CLIENT_ID, "SHOPIFY_CLIENT_SECRET": SHOPIFY_APP_CLIENT_SECRET,
-        "SHOPIFY_SHOP_URL_TEMPLATE": f"{shopify_app.url}/shops/{{shop}}",
-    }
-    workers = [Worker(process_logs, f"worker-bulk-{n}", **env) for n in range(2)]
+    # The shop's webhooks (bulk_operations/finish among them) reach a running OpsPulse.
+    settings.PUBLIC_URL = app_web.url
+    workers = []
     try:
+        install(owner_client, shop)
+        store = Store.objects.get(domain=shop)
+        workers = [
+            Worker(process_logs, f"worker-bulk-{n}", PUBLIC_URL=app_web.url, **app_env(shopify_app)) for n in range(2)
+        ]
         # Meanwhile the other worker reconciles the same shop: both call its API.
         from opspulse.stores.tasks import reconcile_shopify_store
 
@@ -143,6 +256,10 @@ def test_a_large_shop_is_imported_in_bulk_by_two_workers_without_passing_two_cal
         for worker in workers:
             worker.stop()
 
+    # Shopify announced the export's end to OpsPulse. When the export outlasts the job's
+    # own wait (10 s), this webhook is what resumes the import.
+    finished = fake_get(shopify_app, f"/webhooks/deliveries?shop={shop}&topic=bulk_operations/finish")["deliveries"]
+    assert [delivery["status"] for delivery in finished] == [200]
     backfill_state = Backfill.objects.get(store=store)
     assert backfill_state.status == BackfillStatus.DONE, backfill_state.error
     assert Order.objects.filter(store=store).count() == 20_000

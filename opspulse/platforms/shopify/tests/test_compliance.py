@@ -272,6 +272,11 @@ def test_data_request_exports_the_customers_orders(app_web, store):
     )
     assert first["total"] == str(Order.objects.get(external_id="5001").total)
     assert [(item["sku"], item["quantity"]) for item in first["line_items"]] == [("TEE-BLK-M", 2), ("MUG-01", 1)]
+    # The webhooks OpsPulse keeps about her orders, in full: they hold more of her data.
+    assert [(hook["topic"], hook["payload"]["id"]) for hook in export["webhooks"]] == [
+        ("orders/create", 5001), ("orders/updated", 5001), ("orders/create", 5003)
+    ]
+    assert all(hook["payload"]["email"] == "ada@example.com" for hook in export["webhooks"])
     assert "Grace" not in json.dumps(export)
 
 

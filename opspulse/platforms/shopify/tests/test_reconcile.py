@@ -10,10 +10,10 @@ from django.test import Client
 from django.urls import reverse
 
 from opspulse.accounts.models import Role
-from opspulse.commerce.models import Order, OrderStatus, SyncHealth
+from opspulse.commerce.models import InventoryLevel, Order, OrderStatus, SyncHealth
 from opspulse.live.tests.factories import MembershipFactory, UserFactory
 from opspulse.platforms.shopify import reconcile
-from opspulse.platforms.shopify.tests.conftest import create_shop, install
+from opspulse.platforms.shopify.tests.conftest import create_shop, fake_get, install
 from opspulse.platforms.shopify.tests.test_backfill import run_platform_jobs
 from opspulse.stores.models import Store
 from opspulse.stores.tasks import reconcile_shopify_stores
@@ -54,10 +54,15 @@ def test_an_order_whose_webhooks_were_lost_appears_at_the_next_reconciliation(sh
 
     order = Order.objects.get(store=store, number=placed["name"])
     assert order.total > 0
+    # The stock the order took, whose webhooks were lost too, is healed with it.
+    skus = {line["sku"] for line in placed["line_items"]}
+    levels = InventoryLevel.objects.filter(store=store, sku__in=skus)
+    shop_stock = {v["sku"]: v["available"] for v in fake_get(shopify_app, f"/shops/{store.domain}")["variants"]}
+    assert {level.sku: level.available for level in levels} == {sku: shop_stock[sku] for sku in skus}
     health = SyncHealth.objects.get(store=store)
-    assert (health.last_corrected, health.total_corrected) == (1, 1)
+    assert (health.last_corrected, health.total_corrected) == (1 + len(skus), 1 + len(skus))
     page = owner_client.get(reverse("dashboard", args=[store.public_id])).content.decode()
-    assert "1 missed update corrected" in page
+    assert f"{1 + len(skus)} missed updates corrected" in page
 
 
 def test_a_lost_cancellation_is_healed_and_nothing_is_counted_twice(shopify_app, connected_store):
@@ -73,7 +78,9 @@ def test_a_lost_cancellation_is_healed_and_nothing_is_counted_twice(shopify_app,
 
     order = Order.objects.get(store=store, number=placed["name"])
     assert order.status == OrderStatus.CANCELLED and order.counted_revenue == 0
-    assert health.last_corrected == 1 and again.last_corrected == 0
+    # The cancellation, and the stock it put back (those webhooks were lost too).
+    restocked = len({line["sku"] for line in placed["line_items"]})
+    assert health.last_corrected == 1 + restocked and again.last_corrected == 0
 
 
 def test_a_subscription_shopify_deleted_is_made_again_at_the_hourly_check(shopify_app, connected_store):
@@ -122,4 +129,23 @@ def test_the_hourly_check_heals_a_lost_stock_change(shopify_app, connected_store
 
     level.refresh_from_db()
     assert level.available == 2
+    assert health.last_corrected == 1
+
+
+def test_an_item_created_since_the_install_gets_its_sku_at_the_next_five_minute_pass(shopify_app, connected_store):
+    from opspulse.commerce.models import InventoryLevel
+
+    store, _ = connected_store
+    # The merchant adds a product; its stock webhook (which carries no SKU) is lost.
+    response = httpx.post(
+        f"{shopify_app.url}/_fake/shops/{store.domain}/products",
+        json={"title": "Harbor Lantern", "sku": "LANTERN-01", "price": "49.00", "available": 12},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+
+    health = reconcile.reconcile(store.pk)  # within the hour: not the full stock check
+
+    level = InventoryLevel.objects.get(store=store, item_external_id=str(response.json()["inventory_item_id"]))
+    assert (level.sku, level.available) == ("LANTERN-01", 12)
     assert health.last_corrected == 1
