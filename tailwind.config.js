@@ -1,5 +1,7 @@
 /** @type {import('tailwindcss').Config} */
 module.exports = {
+  // Dark mode follows the system setting of the merchant's device (or TV).
+  darkMode: "media",
   content: [
     "./templates/**/*.html",
     "./opspulse/**/templates/**/*.html",
