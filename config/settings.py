@@ -254,6 +254,10 @@ SHOPIFY_PREVIOUS_CLIENT_SECRET = env_secret("SHOPIFY_PREVIOUS_CLIENT_SECRET", re
 # names and cities), products for SKUs, inventory levels.
 SHOPIFY_SCOPES = env_list("SHOPIFY_SCOPES", ["read_orders", "read_products", "read_inventory"])
 SHOPIFY_API_VERSION = env_str("SHOPIFY_API_VERSION", "2026-10")
+# Admin API calls to one store start at least this far apart, across every process:
+# 2 calls per second at most, with room for a call delayed on its way (a process waking
+# up late, a busy network) so that three never reach Shopify within one second.
+SHOPIFY_CALL_SPACING_SECONDS = 0.75
 # Where a shop's admin lives; a Shopify stand-in (the development one in opspulse.sim)
 # is used by pointing this elsewhere, e.g. "http://127.0.0.1:8701/shops/{shop}".
 SHOPIFY_SHOP_URL_TEMPLATE = env_str("SHOPIFY_SHOP_URL_TEMPLATE", "https://{shop}")

@@ -1,8 +1,8 @@
 """The GraphQL Admin API client: the one way OpsPulse talks to a shop.
 
-- At most `CALLS_PER_SECOND` calls per store start in any second, across every web and
-  worker process: each call first reserves a start time in PostgreSQL (`ApiCallSlot`),
-  `CALL_SPACING_SECONDS` after the previous one.
+- At most 2 calls per store start in any second, across every web and worker process:
+  each call first reserves a start time in PostgreSQL (`ApiCallSlot`),
+  `SHOPIFY_CALL_SPACING_SECONDS` (settings) after the previous one.
 - The access token expires after an hour; it is refreshed a few minutes before, under
   a row lock on the integration, so one process refreshes and the others use its pair.
 - Network errors and 5xx answers are retried with backoff and jitter; a THROTTLED
@@ -34,11 +34,6 @@ from opspulse.stores.models import Integration, IntegrationStatus
 
 logger = logging.getLogger("opspulse.shopify")
 
-CALLS_PER_SECOND = 2
-# Calls start at least this far apart: more than 1/CALLS_PER_SECOND, so that a call
-# delayed on its way (a process waking up late, a busy network) cannot bring three
-# calls into one second at Shopify's end.
-CALL_SPACING_SECONDS = 0.75
 REFRESH_MARGIN = timedelta(minutes=5)
 NETWORK_ATTEMPTS = 4
 THROTTLED_ATTEMPTS = 10
@@ -72,15 +67,18 @@ class Result:
     cost: dict[str, Any]
 
 
-def wait_for_call_slot(store_id: int, *, spacing: float = CALL_SPACING_SECONDS) -> float:
+def wait_for_call_slot(store_id: int, *, spacing: float | None = None) -> float:
     """Reserve the store's next API call start and sleep until it; return the wait.
 
+    Starts are `SHOPIFY_CALL_SPACING_SECONDS` apart unless `spacing` says otherwise.
     One short statement in its own transaction: the slot row is locked only while
     PostgreSQL runs it, and its clock is the one every process shares.
     """
     if connection.in_atomic_block:
         raise RuntimeError("reserve API call slots outside transactions, or the slot row stays locked")
     with connection.cursor() as cursor:
+        if spacing is None:
+            spacing = settings.SHOPIFY_CALL_SPACING_SECONDS
         cursor.execute(RESERVE_SLOT, {"store": store_id, "spacing": spacing})
         wait = max(0.0, float(cursor.fetchone()[0]))
     if wait:

@@ -18,6 +18,9 @@ def shopify_app(settings, fake_shopify):
     settings.SHOPIFY_CLIENT_SECRET = CLIENT_SECRET
     settings.SHOPIFY_SHOP_URL_TEMPLATE = f"{fake_shopify.url}/shops/{{shop}}"
     settings.PUBLIC_URL = "http://127.0.0.1:9"  # nothing listens: webhooks are not under test here
+    # Calls closer together than Shopify allows, for the tests that are not about that
+    # limit; those that are (test_call_slots, the bulk import) keep the real spacing.
+    settings.SHOPIFY_CALL_SPACING_SECONDS = 0.05
     return fake_shopify
 
 

@@ -235,6 +235,7 @@ def test_a_large_shop_is_imported_in_bulk_by_two_workers_without_passing_two_cal
     create_shop(shopify_app, shop, orders=20_000, days=50, seed=17)
     # The shop's webhooks (bulk_operations/finish among them) reach a running OpsPulse.
     settings.PUBLIC_URL = app_web.url
+    settings.SHOPIFY_CALL_SPACING_SECONDS = 0.75  # the real spacing: the calls per second are checked
     workers = []
     try:
         install(owner_client, shop)

@@ -188,7 +188,8 @@ def test_a_shop_that_refuses_the_token_marks_the_store_for_reconnection(shopify_
     assert SyncHealth.objects.get(store=store).last_error == ""
 
 
-def test_throttled_queries_wait_for_the_shops_bucket_and_succeed(shopify_app, owner_client):
+def test_throttled_queries_wait_for_the_shops_bucket_and_succeed(shopify_app, owner_client, settings):
+    settings.SHOPIFY_CALL_SPACING_SECONDS = 0.75  # the real spacing: the calls per second are checked
     domain = "busy-bazaar.myshopify.com"
     create_shop(shopify_app, domain, orders=400)
     install(owner_client, domain)
