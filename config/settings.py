@@ -329,6 +329,11 @@ EMAIL_BACKEND = env_str(
 EMAIL_FILE_PATH = Path(env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail")))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "OpsPulse <alerts@opspulse.localhost>")
 
+# Alert webhook channels: seconds a receiver has to answer, and whether private and
+# loopback addresses may receive alerts (development and tests only: SSRF guard).
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env_float("ALERT_WEBHOOK_TIMEOUT_SECONDS", 10)
+ALERT_WEBHOOKS_ALLOW_PRIVATE = env_bool("ALERT_WEBHOOKS_ALLOW_PRIVATE", not PRODUCTION)
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 14 * 24 * 3600)

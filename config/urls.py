@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("opspulse.accounts.urls")),
     path("", include("opspulse.live.urls")),
     path("", include("opspulse.stores.urls")),
+    path("", include("opspulse.alerts.urls")),
 ]

@@ -147,7 +147,7 @@ def test_an_invited_teammate_joins_and_sees_only_that_account(web, team_setup, b
         home = erin.inner_text("main")
         assert "Alice Apparel Shop" in home
         assert "Charlie Chairs Shop" not in home
-        erin.click("text=Alice Apparel Shop")
+        erin.click("main >> text=Alice Apparel Shop")
         erin.wait_for_selector("#live-status:has-text('Live')", timeout=10_000)
 
         # Another tenant's dashboard: not found, and its socket is refused.

@@ -26,9 +26,21 @@ from opspulse.stores.models import Store
 TENANT_ROUTES = {
     "dashboard": ("store", Role.MEMBER, "get"),
     "dashboard-panels": ("store", Role.MEMBER, "get"),
+    "dashboard-daily": ("store", Role.MEMBER, "get"),
     "store-data-requests": ("store", Role.ADMIN, "get"),
     "store-data-request-download": ("store", Role.ADMIN, "get"),
     "store-backfill": ("store", Role.MEMBER, "get"),
+    "alert-rules": ("store", Role.MEMBER, "get"),
+    "alert-rule-create": ("store", Role.ADMIN, "get"),
+    "alert-rule-edit": ("store", Role.ADMIN, "get"),
+    "alert-rule-toggle": ("store", Role.ADMIN, "post"),
+    "alert-rule-delete": ("store", Role.ADMIN, "post"),
+    "alert-history": ("store", Role.MEMBER, "get"),
+    "alert-acknowledge": ("store", Role.MEMBER, "post"),
+    "alert-channels": ("store", Role.ADMIN, "get"),
+    "alert-channel-remove": ("store", Role.ADMIN, "post"),
+    "wallboard": ("store", Role.MEMBER, "get"),
+    "wallboard-links": ("store", Role.ADMIN, "get"),
     "account-switch": ("account", Role.MEMBER, "post"),
     "account-leave": ("account", Role.MEMBER, "post"),
     "account-invite": ("account", Role.OWNER, "post"),
@@ -45,6 +57,7 @@ CURRENT_ACCOUNT_ROUTES = {
     "account-team": Role.MEMBER,
     "account-audit": Role.OWNER,
     "account-settings": Role.OWNER,
+    "alert-preferences": Role.MEMBER,
 }
 # The signed-in user's own things, no tenant data of others: (method, object kind named
 # in the URL, if any: found only among the user's own).
@@ -63,11 +76,19 @@ PUBLIC_ROUTES = {
     "invitation-accept": "the secret token in the URL is the capability; it adds only its invited address",
     "dev-mailbox": "exists only with DEBUG (development), never in production settings",
     "shopify-install": "Shopify's signed install request; it only leads to sign-in or to OAuth for the user's account",
+    "shared-wallboard": "the secret token in the URL is the capability; read-only, one store's wallboard, no customer data",
 }
 # Sign-in, two-factor and session pages (django-allauth) act on the signed-in user's own
 # sign-in only; the admin is for staff.
 LIBRARY_MODULES = ("allauth.", "django.contrib.admin.")
-WEBSOCKET_ROUTES = {"ws/stores/<uuid:public_id>/": "store"}
+WEBSOCKET_ROUTES = {
+    "ws/stores/<uuid:public_id>/": "store",
+    "ws/stores/<uuid:public_id>/wallboard/": "store",
+    # The current account of the socket's session (checked against its memberships).
+    "ws/overview/": "account",
+    # Public by token, like the shared-wallboard page.
+    "ws/wall/<str:token>/": "token",
+}
 
 
 def all_patterns(resolvers=None, prefix="", namespace=None):
@@ -244,3 +265,50 @@ async def test_an_outsiders_dashboard_socket_is_refused_like_one_for_no_store(te
     anonymous = await socket_refusal(foreign_store, None)
 
     assert outsider == nowhere == anonymous == 4403
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_an_outsiders_wallboard_socket_is_refused_like_one_for_no_store(tenants):
+    from asgiref.sync import sync_to_async
+
+    from opspulse.live.tests.conftest import socket_headers
+    from opspulse.live.tests.test_wallboard import wallboard_socket
+
+    foreign_store = tenants["foreign"]["store"]
+    alice = await sync_to_async(client_for)(tenants["alice"])
+
+    outsider = await refusal_code(wallboard_socket(foreign_store, socket_headers(alice)))
+    nowhere = await refusal_code(wallboard_socket(Store(public_id=uuid.uuid4()), socket_headers(alice)))
+    anonymous = await refusal_code(wallboard_socket(foreign_store, socket_headers()))
+
+    assert outsider == nowhere == anonymous == 4403
+
+
+def test_a_wrong_or_revoked_wallboard_token_gets_404(tenants):
+    from opspulse.live import share
+
+    link, token = share.create_wallboard_link(store=tenants["own"]["store"], created_by=tenants["alice"])
+    share.revoke_wallboard_link(link=link, revoked_by=tenants["alice"])
+
+    revoked = Client().get(reverse("shared-wallboard", args=[token]))
+    wrong = Client().get(reverse("shared-wallboard", args=["not-a-token"]))
+
+    assert revoked.status_code == wrong.status_code == 404
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_a_wrong_or_revoked_wallboard_token_gets_a_closed_socket(tenants):
+    from asgiref.sync import sync_to_async
+
+    from opspulse.live import share
+    from opspulse.live.tests.test_wallboard import shared_socket
+
+    link, token = await sync_to_async(share.create_wallboard_link)(
+        store=tenants["own"]["store"], created_by=tenants["alice"]
+    )
+    await sync_to_async(share.revoke_wallboard_link)(link=link, revoked_by=tenants["alice"])
+
+    assert await refusal_code(shared_socket(token)) == 4404
+    assert await refusal_code(shared_socket("not-a-token")) == 4404

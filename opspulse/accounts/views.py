@@ -35,24 +35,32 @@ from opspulse.accounts.selectors import (
     stores_of_account,
 )
 from opspulse.lib.mailbox import stored_mails
+from opspulse.live import overview
 
 AUDIT_PAGE_SIZE = 50
 
 
+@never_cache
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     account = current_account(request)
     invitations = list(invitations_for_user(request.user))
     if account is None:
         return render(request, "accounts/no_account.html", {"form": AccountNameForm(), "invitations": invitations})
+    stores = list(stores_of_account(account))
+    # One live tile per store and the per-currency totals; the overview's socket keeps them current.
+    rendered = overview.render_overview(stores, oob=False)
     return render(
         request,
         "accounts/home.html",
         {
             "account": account,
-            "stores": stores_of_account(account),
+            "stores": stores,
             "can_manage_stores": role_at_least(account.role, Role.ADMIN),
             "invitations": invitations,
+            "overview_tiles": [rendered[overview.tile_id(store)] for store in stores],
+            "overview_totals": rendered[overview.TOTALS_ID],
+            "overview_websocket_path": "/ws/overview/",
         },
     )
 

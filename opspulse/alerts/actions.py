@@ -1,37 +1,78 @@
-"""Alert evaluation: fire once per alert and cause, as an AlertEvent outbox row.
+"""Alert actions: the only code that writes rules, alert events and their deliveries.
 
-The drain job evaluates a whole batch of changes against the store's rules, read once
-per batch, and records the events it fired with one statement at the end.
+Evaluation fires once per alert and cause, as an AlertEvent outbox row. A condition
+rule (low stock, no orders, revenue down, sync trouble) has at most one open episode
+per condition, which the database enforces (a partial unique index), so replays and
+concurrent evaluations insert nothing twice; the episode resolves when the condition
+ends. The drain job evaluates a whole batch of changes against the store's rules, read
+once per batch, and records the events it fired with one statement at the end; the
+periodic job (opspulse.alerts.tasks) evaluates the rules the clock alone can make true.
+
+A recorded event is announced on the live topic of every store of its account, and
+its email and webhook deliveries are queued after commit.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
 
-from opspulse.alerts.models import Alert, AlertEvent, AlertType
+from opspulse.alerts import conditions
+from opspulse.alerts.models import (
+    TIMED_TYPES,
+    Alert,
+    AlertChannel,
+    AlertEvent,
+    AlertNotification,
+    AlertPreference,
+    AlertType,
+    ChannelDelivery,
+    ChannelKind,
+    DeliveryAttempt,
+    DeliveryStatus,
+)
 from opspulse.commerce.models import NOT_COUNTED
 from opspulse.live.publish import publish
+from opspulse.stores.models import Store
+
+logger = logging.getLogger("opspulse.alerts")
 
 INSERT_EVENTS = """
-    INSERT INTO {table} (alert_id, store_id, subject, message, data, fired_at)
+    INSERT INTO {table} (public_id, alert_id, store_id, subject, condition, message, data, fired_at, resolved_at)
     VALUES {rows}
-    ON CONFLICT (alert_id, subject) DO NOTHING
-    RETURNING alert_id, store_id, message
+    ON CONFLICT DO NOTHING
+    RETURNING id, public_id, alert_id, store_id, message
 """
+ROW = "(%s, %s, %s, %s, %s, %s, %s::jsonb, now(), CASE WHEN %s THEN now() END)"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Firing:
     alert_id: int
     store_id: int
     subject: str
     message: str
     data: dict[str, Any]
+    condition: str = ""
+    # Opened and ended within the same batch: recorded as already resolved.
+    resolved: bool = False
+
+
+@dataclass
+class _Episodes:
+    """Open/close requests for one (alert, condition), in the order they were made."""
+
+    steps: list[Firing | None] = field(default_factory=list)
 
 
 class AlertCheck:
@@ -41,6 +82,7 @@ class AlertCheck:
         self.stores = stores
         self._rules: dict[tuple[int, str], list[Alert]] | None = None
         self._firings: dict[tuple[int, str], Firing] = {}
+        self._episodes: dict[tuple[int, str], _Episodes] = {}
 
     def _active(self, store, alert_type: str) -> list[Alert]:
         if self._rules is None:
@@ -53,6 +95,13 @@ class AlertCheck:
     def _fire(self, alert: Alert, *, subject: str, message: str, data: dict[str, Any]) -> None:
         self._firings.setdefault((alert.pk, subject), Firing(alert.pk, alert.store_id, subject, message, data))
 
+    def _open(self, alert: Alert, condition: str, *, subject: str, message: str, data: dict[str, Any]) -> None:
+        firing = Firing(alert.pk, alert.store_id, subject, message, data, condition=condition)
+        self._episodes.setdefault((alert.pk, condition), _Episodes()).steps.append(firing)
+
+    def _close(self, alert: Alert, condition: str) -> None:
+        self._episodes.setdefault((alert.pk, condition), _Episodes()).steps.append(None)
+
     def order(self, store, order) -> None:
         if order.status in NOT_COUNTED:
             return
@@ -60,6 +109,9 @@ class AlertCheck:
             try:
                 threshold = Decimal(str(alert.config.get("threshold", "")))
             except InvalidOperation:
+                continue
+            # The threshold is in the store's currency; an order in another one is not compared.
+            if order.currency and order.currency != store.currency:
                 continue
             if order.total >= threshold:
                 self._fire(
@@ -71,37 +123,341 @@ class AlertCheck:
 
     def stock(self, store, level, previous: int | None) -> None:
         for alert in self._active(store, AlertType.LOW_STOCK):
-            threshold = int(alert.config.get("threshold", 5))
-            # Fire when stock crosses the threshold downwards, once per crossing: replays
-            # and stale updates never reach here (commerce.actions drops them first).
-            if level.available <= threshold and (previous is None or previous > threshold):
-                subject = (
-                    f"stock:{level.item_external_id}:{level.location_external_id}:"
-                    f"{level.platform_updated_at.isoformat()}"
-                )
-                self._fire(
+            config = alert.config
+            if config.get("sku") and str(config["sku"]).casefold() != (level.sku or "").casefold():
+                continue
+            if config.get("location") and str(config["location"]) != level.location_external_id:
+                continue
+            threshold = conditions.int_or(config.get("threshold"), 5)
+            condition = f"stock:{level.item_external_id}:{level.location_external_id}"
+            if level.available <= threshold:
+                # Low: an episode opens unless one is open (replays and stale updates never
+                # reach here: commerce.actions drops them first).
+                self._open(
                     alert,
-                    subject=subject,
+                    condition,
+                    subject=f"{condition}:{level.platform_updated_at.isoformat()}",
                     message=f"Low stock: {level.display_name} has {level.available} left",
-                    data={"item": level.item_external_id, "available": level.available},
+                    data={"item": level.item_external_id, "location": level.location_external_id,
+                          "available": level.available},
                 )
+            elif previous is None or previous <= threshold:
+                # Restocked above the threshold: the item's episode, if open, resolves.
+                self._close(alert, condition)
 
     def record(self) -> int:
         """Store the firings not recorded before and announce them; return how many."""
         firings, self._firings = list(self._firings.values()), {}
+        episodes, self._episodes = self._episodes, {}
+        resolves: list[tuple[int, str]] = []
+        if episodes:
+            open_now = _open_episodes(list(episodes))
+            for key, episode in episodes.items():
+                is_open, current, resolve_stored = key in open_now, None, False
+                for step in episode.steps:
+                    if step is not None and not is_open:
+                        firings.append(step)
+                        is_open, current = True, step
+                    elif step is None and is_open:
+                        if current is not None:
+                            current.resolved = True
+                        else:
+                            resolve_stored = True
+                        is_open, current = False, None
+                if resolve_stored:
+                    resolves.append(key)
+        if resolves:
+            _resolve_episodes(resolves)
         if not firings:
             return 0
-        rows = [
-            (firing.alert_id, firing.store_id, firing.subject[:200], firing.message[:500], json.dumps(firing.data))
-            for firing in firings
-        ]
-        placeholders = ", ".join(["(%s, %s, %s, %s, %s::jsonb, now())"] * len(rows))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                INSERT_EVENTS.format(table=AlertEvent._meta.db_table, rows=placeholders),
-                [value for row in rows for value in row],
+        return len(_insert_events(firings, self.stores))
+
+
+def _open_episodes(keys: list[tuple[int, str]]) -> set[tuple[int, str]]:
+    found = AlertEvent.objects.filter(
+        alert_id__in={alert_id for alert_id, _ in keys},
+        condition__in={condition for _, condition in keys},
+        resolved_at__isnull=True,
+    ).values_list("alert_id", "condition")
+    return set(found) & set(keys)
+
+
+def _resolve_episodes(keys: list[tuple[int, str]]) -> int:
+    query = Q()
+    for alert_id, condition in keys:
+        query |= Q(alert_id=alert_id, condition=condition)
+    return _resolve(AlertEvent.objects.filter(query))
+
+
+def _resolve(events) -> int:
+    """Resolve the open episodes among `events` and tell the dashboards that show them."""
+    episodes = events.filter(resolved_at__isnull=True).exclude(condition="")
+    store_ids = set(episodes.values_list("store_id", flat=True))
+    resolved = episodes.update(resolved_at=timezone.now())
+    if resolved:
+        announce_change(store_ids)
+    return resolved
+
+
+def announce_change(store_ids: set[int]) -> None:
+    """Tell the open dashboards of these stores' accounts that alerts were resolved or seen."""
+    accounts = Store.objects.filter(pk__in=store_ids).values("account_id")
+    for public_id in Store.objects.filter(account_id__in=accounts).values_list("public_id", flat=True):
+        publish(public_id, {"type": "alert_updated"})
+
+
+def _insert_events(firings: list[Firing], stores: dict[int, Store]) -> list[tuple]:
+    """Insert the events that are not recorded yet; announce and queue the new ones."""
+    rows = [
+        (
+            uuid.uuid4(), firing.alert_id, firing.store_id, firing.subject[:200], firing.condition[:200],
+            firing.message[:500], json.dumps(firing.data), firing.resolved,
+        )
+        for firing in firings
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            INSERT_EVENTS.format(table=AlertEvent._meta.db_table, rows=", ".join([ROW] * len(rows))),
+            [value for row in rows for value in row],
+        )
+        fired = cursor.fetchall()
+    _announce(fired, stores)
+    return fired
+
+
+def _announce(fired: list[tuple], stores: dict[int, Store]) -> None:
+    """Tell every open dashboard of the events' accounts, and queue the deliveries after commit."""
+    if not fired:
+        return
+    accounts = {stores[store_id].account_id for _, _, _, store_id, _ in fired}
+    topics: dict[int, list] = {}
+    for account_id, public_id in Store.objects.filter(account_id__in=accounts).values_list("account_id", "public_id"):
+        topics.setdefault(account_id, []).append(public_id)
+    for _, public_id, _, store_id, message in fired:
+        store = stores[store_id]
+        for topic in topics.get(store.account_id, [store.public_id]):
+            publish(
+                topic,
+                {"type": "alert_fired", "event": str(public_id), "store": str(store.public_id), "message": message},
             )
-            fired = cursor.fetchall()
-        for alert_id, store_id, message in fired:
-            publish(self.stores[store_id].public_id, {"type": "alert_fired", "alert": alert_id, "message": message})
-        return len(fired)
+    event_ids = [event_id for event_id, *_ in fired]
+    transaction.on_commit(lambda: _queue_dispatch(event_ids), robust=True)
+
+
+def _queue_dispatch(event_ids: list[int]) -> None:
+    from opspulse.alerts.tasks import defer_dispatch
+
+    for event_id in event_ids:
+        defer_dispatch(event_id)
+
+
+# Time-based rules, evaluated by the periodic job.
+
+CONDITION_KEYS = {
+    AlertType.NO_ORDERS: "no_orders",
+    AlertType.REVENUE_DROP: "revenue_drop",
+    AlertType.SYNC_TROUBLE: "sync",
+}
+
+
+def evaluate_timed_rules(*, now: datetime | None = None, store_ids: list[int] | None = None) -> int:
+    """Open or resolve the episodes of every active time-based rule; return how many fired."""
+    now = now or timezone.now()
+    rules = Alert.objects.filter(is_active=True, type__in=TIMED_TYPES).select_related("store").order_by("pk")
+    if store_ids is not None:
+        rules = rules.filter(store_id__in=store_ids)
+    fired = 0
+    for rule in rules:
+        try:
+            fired += evaluate_rule(rule, now=now)
+        except Exception:
+            # One broken rule must not stop the others from being evaluated.
+            logger.exception("alerts: evaluating rule %s failed", rule.pk)
+    return fired
+
+
+def evaluate_rule(rule: Alert, *, now: datetime) -> int:
+    key = CONDITION_KEYS[AlertType(rule.type)]
+    state = conditions.CHECKS[AlertType(rule.type)](rule, now)
+    with transaction.atomic():
+        if not state.active:
+            _resolve_episodes([(rule.pk, key)])
+            return 0
+        if not state.may_fire:
+            return 0
+        firing = Firing(rule.pk, rule.store_id, f"{key}:{now.isoformat()}", state.message, state.data, condition=key)
+        return len(_insert_events([firing], {rule.store_id: rule.store}))
+
+
+# Rules.
+
+
+def create_rule(*, store: Store, type: str, config: dict[str, Any]) -> Alert:
+    return Alert.objects.create(store=store, type=type, config=config)
+
+
+def update_rule(*, rule: Alert, config: dict[str, Any]) -> Alert:
+    """Save a rule's new settings; its open episodes end, to be judged again by the new ones."""
+    with transaction.atomic():
+        rule.config = config
+        rule.save(update_fields=["config", "updated_at"])
+        _end_open_episodes(rule)
+    return rule
+
+
+def set_rule_active(*, rule: Alert, active: bool) -> Alert:
+    """Pause or resume a rule. A paused rule's open episodes end: it watches nothing."""
+    with transaction.atomic():
+        rule.is_active = active
+        rule.save(update_fields=["is_active", "updated_at"])
+        if not active:
+            _end_open_episodes(rule)
+    return rule
+
+
+def delete_rule(*, rule: Alert) -> None:
+    rule.delete()
+
+
+def _end_open_episodes(rule: Alert) -> None:
+    _resolve(rule.events.all())
+
+
+@transaction.atomic
+def acknowledge_event(*, event: AlertEvent, user) -> bool:
+    """Mark an event as seen by `user`; False if someone acknowledged it already."""
+    acknowledged = AlertEvent.objects.filter(pk=event.pk, acknowledged_at__isnull=True).update(
+        acknowledged_at=timezone.now(), acknowledged_by=user
+    )
+    if acknowledged:
+        announce_change({event.store_id})
+    return bool(acknowledged)
+
+
+# Email preferences and webhook channels.
+
+
+def save_preference(*, user, account, values: dict[str, Any]) -> AlertPreference:
+    preference, _ = AlertPreference.objects.update_or_create(user=user, account=account, defaults=values)
+    return preference
+
+
+def create_channel(*, store: Store, kind: str, name: str, url: str) -> AlertChannel:
+    """Add a channel with a new signing secret (shown to the admin to configure the receiver)."""
+    channel = AlertChannel(store=store, kind=ChannelKind(kind), name=name, url=url)
+    channel.secret = "whsec_" + secrets.token_urlsafe(32)
+    channel.save()
+    return channel
+
+
+def set_channel_active(*, channel: AlertChannel, active: bool) -> None:
+    channel.is_active = active
+    channel.save(update_fields=["is_active"])
+
+
+def delete_channel(*, channel: AlertChannel) -> None:
+    channel.delete()
+
+
+# Deliveries.
+
+
+def dispatch_event(event_id: int) -> tuple[list[int], list[tuple[int, int]]]:
+    """Create the event's email notifications and channel deliveries (once).
+
+    Return the ids of the new channel deliveries and the (user, account) pairs with mail to send.
+    """
+    from opspulse.accounts.models import Membership
+
+    with transaction.atomic():
+        event = (
+            AlertEvent.objects.select_for_update(of=("self",)).select_related("store").filter(pk=event_id).first()
+        )
+        if event is None or event.notified_at is not None:
+            return [], []
+        account_id = event.store.account_id
+        muted = set(
+            AlertPreference.objects.filter(account_id=account_id, email_enabled=False).values_list("user_id", flat=True)
+        )
+        recipients = [
+            user_id
+            for user_id in Membership.objects.filter(account_id=account_id, user__is_active=True).values_list(
+                "user_id", flat=True
+            )
+            if user_id not in muted
+        ]
+        AlertNotification.objects.bulk_create(
+            [AlertNotification(event=event, user_id=user_id, account_id=account_id) for user_id in recipients],
+            ignore_conflicts=True,
+        )
+        channels = list(event.store.alert_channels.filter(is_active=True).values_list("pk", flat=True))
+        ChannelDelivery.objects.bulk_create(
+            [ChannelDelivery(event=event, channel_id=channel_id) for channel_id in channels], ignore_conflicts=True
+        )
+        deliveries = list(
+            ChannelDelivery.objects.filter(event=event, status=DeliveryStatus.PENDING).values_list("pk", flat=True)
+        )
+        event.notified_at = timezone.now()
+        event.save(update_fields=["notified_at"])
+    return deliveries, [(user_id, account_id) for user_id in recipients]
+
+
+def undispatched_events(*, older_than: timedelta = timedelta(minutes=1)) -> list[int]:
+    """Events whose deliveries were never queued (the process stopped right after commit)."""
+    return list(
+        AlertEvent.objects.filter(notified_at__isnull=True, fired_at__lt=timezone.now() - older_than)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:500]
+    )
+
+
+CLAIM_TIMEOUT = timedelta(minutes=10)
+
+
+def claim_notifications(*, user_id: int, account_id: int, ids: list[int]) -> list[int]:
+    """Claim pending notifications for one sending job; return the ids it got."""
+    stale = timezone.now() - CLAIM_TIMEOUT
+    with transaction.atomic():
+        claimed = list(
+            AlertNotification.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=ids, user_id=user_id, account_id=account_id, sent_at__isnull=True)
+            .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=stale))
+            .values_list("pk", flat=True)
+        )
+        AlertNotification.objects.filter(pk__in=claimed).update(claimed_at=timezone.now())
+    return claimed
+
+
+def mark_notifications_sent(*, ids: list[int], digest_on=None, preference: AlertPreference | None = None) -> None:
+    with transaction.atomic():
+        AlertNotification.objects.filter(pk__in=ids).update(sent_at=timezone.now(), claimed_at=None)
+        if digest_on is not None and preference is not None and preference.pk:
+            AlertPreference.objects.filter(pk=preference.pk).update(last_digest_on=digest_on)
+
+
+def release_notifications(*, ids: list[int]) -> None:
+    """A send failed: the notifications wait for the next attempt."""
+    AlertNotification.objects.filter(pk__in=ids).update(claimed_at=None, attempts=F("attempts") + 1)
+
+
+def record_attempt(
+    *, delivery: ChannelDelivery, started_at: datetime, duration_ms: int, status_code: int | None, error: str,
+    final: bool,
+) -> DeliveryAttempt:
+    """Record one request of a channel delivery; set the delivery's outcome if it is settled."""
+    with transaction.atomic():
+        attempt = DeliveryAttempt.objects.create(
+            delivery=delivery, started_at=started_at, duration_ms=duration_ms, status_code=status_code,
+            error=error[:500],
+        )
+        delivery.attempts += 1
+        fields = ["attempts"]
+        if attempt.succeeded:
+            delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, timezone.now()
+            fields += ["status", "delivered_at"]
+        elif final:
+            delivery.status = DeliveryStatus.FAILED
+            fields.append("status")
+        delivery.save(update_fields=fields)
+    return attempt
+

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from opspulse.alerts.models import Alert, AlertEvent
+from opspulse.alerts.models import Alert, AlertChannel, AlertEvent, ChannelDelivery, DeliveryAttempt
 
 
 @admin.register(Alert)
@@ -11,4 +11,24 @@ class AlertAdmin(admin.ModelAdmin):
 
 @admin.register(AlertEvent)
 class AlertEventAdmin(admin.ModelAdmin):
-    list_display = ["store", "alert", "message", "fired_at", "notified_at"]
+    list_display = ["store", "alert", "message", "fired_at", "resolved_at", "acknowledged_at", "notified_at"]
+
+
+@admin.register(AlertChannel)
+class AlertChannelAdmin(admin.ModelAdmin):
+    list_display = ["store", "kind", "name", "url", "is_active"]
+    # The signing secret stays encrypted and out of the admin.
+    exclude = ["secret_encrypted"]
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    readonly_fields = ["started_at", "duration_ms", "status_code", "error"]
+
+
+@admin.register(ChannelDelivery)
+class ChannelDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["event", "channel", "status", "attempts", "delivered_at"]
+    list_filter = ["status"]
+    inlines = [DeliveryAttemptInline]

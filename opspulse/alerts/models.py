@@ -1,44 +1,204 @@
 from __future__ import annotations
 
+import uuid
+
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
+
+from opspulse.core import crypto
 
 
 class AlertType(models.TextChoices):
     HIGH_VALUE_ORDER = "high_value_order", "High-value order"
     LOW_STOCK = "low_stock", "Low stock"
+    NO_ORDERS = "no_orders", "No orders"
+    REVENUE_DROP = "revenue_drop", "Revenue down"
+    SYNC_TROUBLE = "sync_trouble", "Sync trouble"
+
+
+# Rules about a lasting condition: they fire once when it starts and resolve when it ends.
+CONDITION_TYPES = frozenset({AlertType.LOW_STOCK, AlertType.NO_ORDERS, AlertType.REVENUE_DROP, AlertType.SYNC_TROUBLE})
+# Rules that the clock can make true without any webhook: evaluated by the periodic job.
+TIMED_TYPES = frozenset({AlertType.NO_ORDERS, AlertType.REVENUE_DROP, AlertType.SYNC_TROUBLE})
 
 
 class Alert(models.Model):
-    """An alert rule. config: high_value_order {"threshold": "500.00"}, low_stock {"threshold": 5}."""
+    """An alert rule of a store. `config` by type (opspulse.alerts.forms writes it):
 
+    high_value_order {"threshold": "500.00"} (store currency)
+    low_stock {"threshold": 5, "sku": "", "location": ""} (sku/location: "" for any)
+    no_orders {"hours": 3, "weekdays": [0..6], "start": "09:00", "end": "18:00"} (store time)
+    revenue_drop {"percent": 30, "minimum": "100.00"} (yesterday's revenue by this time)
+    sync_trouble {"integration_error": true, "webhook_hours": 6} (0: not watched)
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="alerts")
     type = models.CharField(max_length=20, choices=AlertType.choices)
     config = models.JSONField(default=dict)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} on store {self.store_id}"
 
 
 class AlertEvent(models.Model):
-    """A fired alert: the outbox row that in-page and email notices are sent from."""
+    """A fired alert: the outbox row that live, email and webhook notices are sent from."""
 
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="events")
     store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="alert_events")
     # What fired it, e.g. "order:<external id>": one event per alert and cause.
     subject = models.CharField(max_length=200)
+    # For condition rules, the condition it is an episode of (e.g. "stock:<item>:<location>"):
+    # at most one unresolved event per alert and condition. Empty for one-off events.
+    condition = models.CharField(max_length=200, blank=True, default="")
     message = models.CharField(max_length=500)
     data = models.JSONField(default=dict)
     fired_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # When its email and webhook deliveries were queued (opspulse.alerts.tasks.dispatch_event).
     notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["alert", "subject"], name="alert_event_subject_unique")
+            models.UniqueConstraint(fields=["alert", "subject"], name="alert_event_subject_unique"),
+            models.UniqueConstraint(
+                fields=["alert", "condition"],
+                condition=Q(resolved_at__isnull=True) & ~Q(condition=""),
+                name="alert_event_one_open_episode",
+            ),
         ]
         # The dashboard's alert panel reads a store's latest events.
         indexes = [models.Index(fields=["store", "-fired_at", "-id"], name="alert_event_store_recent_idx")]
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def is_open(self) -> bool:
+        return bool(self.condition) and self.resolved_at is None
+
+
+class AlertPreference(models.Model):
+    """How one member of an account wants its alerts by email. No row: one mail per alert."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_preferences")
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="alert_preferences")
+    email_enabled = models.BooleanField(default=True)
+    # One mail a day at `digest_hour` (the user's time) instead of one per alert.
+    daily_digest = models.BooleanField(default=False)
+    digest_hour = models.PositiveSmallIntegerField(default=8)
+    timezone = models.CharField(max_length=64, default="UTC")
+    # Mails are held between these times (the user's time; may span midnight).
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    last_digest_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "account"], name="alert_preference_unique")]
+
+    def __str__(self) -> str:
+        return f"Alert mail of user {self.user_id} in account {self.account_id}"
+
+
+class AlertNotification(models.Model):
+    """An alert to mail to one member: pending until `sent_at` (held, digested or due)."""
+
+    event = models.ForeignKey(AlertEvent, on_delete=models.CASCADE, related_name="notifications")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_notifications")
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Taken by a sending job: another job leaves it alone until the claim is stale.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event", "user"], name="alert_notification_unique")]
+        indexes = [
+            models.Index(fields=["user", "account"], name="alert_notification_pending_idx",
+                         condition=Q(sent_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"Alert {self.event_id} for user {self.user_id}"
+
+
+class ChannelKind(models.TextChoices):
+    SLACK = "slack", "Slack-compatible"
+    WEBHOOK = "webhook", "Webhook (JSON)"
+
+
+class AlertChannel(models.Model):
+    """A URL that a store's alerts are posted to, signed with the channel's own secret."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="alert_channels")
+    kind = models.CharField(max_length=10, choices=ChannelKind.choices)
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=500)
+    secret_encrypted = models.TextField()
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def _associated_data(self) -> str:
+        return f"alerts.alertchannel:{self.public_id}:secret"
+
+    @property
+    def secret(self) -> str:
+        return crypto.decrypt(self.secret_encrypted, associated_data=self._associated_data())
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_encrypted = crypto.encrypt(value, associated_data=self._associated_data())
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class ChannelDelivery(models.Model):
+    """An alert to post to one channel, and how that went."""
+
+    event = models.ForeignKey(AlertEvent, on_delete=models.CASCADE, related_name="channel_deliveries")
+    channel = models.ForeignKey(AlertChannel, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event", "channel"], name="channel_delivery_unique")]
+
+    def __str__(self) -> str:
+        return f"Alert {self.event_id} to channel {self.channel_id}: {self.status}"
+
+
+class DeliveryAttempt(models.Model):
+    """One HTTP request of a channel delivery."""
+
+    delivery = models.ForeignKey(ChannelDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return f"Attempt at {self.started_at}: {self.status_code or self.error}"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from channels.db import database_sync_to_async
 
+from opspulse.accounts.models import Membership
 from opspulse.accounts.selectors import member_store_pairs
 from opspulse.accounts.sessions import signed_in_users
 from opspulse.live.sessions import session_hash
@@ -27,31 +28,61 @@ logger = logging.getLogger("opspulse.live")
 
 SIGNED_OUT = 4401
 FORBIDDEN = 4403
+LINK_REVOKED = 4404
+# A shared wallboard is watched under this prefix and its link's public id instead of a
+# session key (see opspulse.live.share.link_socket_key).
+LINK_KEY_PREFIX = "wallboard-link:"
 
 
 class Watched(Protocol):
+    """An open socket. `session_key` is its session's, or its share link's key; `user_id`
+    is None for a share link. It shows a store (`store_id`) or, for an overview, every
+    store of an account (`account_id`, with `store_id` None)."""
+
     session_key: str
-    user_id: int
-    store_id: int
+    user_id: int | None
+    store_id: int | None
 
     async def heartbeat(self) -> None: ...
 
     async def close(self, code: int | None = None, reason: str | None = None) -> None: ...
 
 
-def _close_codes(entries: Sequence[tuple[str, int, int]]) -> list[int | None]:
-    """For each (session key, user id, store id), the close code if its access has ended."""
-    signed_in = signed_in_users({key for key, _, _ in entries})
-    members = member_store_pairs({(user_id, store_id) for _, user_id, store_id in entries})
+def _close_codes(entries: Sequence[tuple[str, int | None, int | None, int | None]]) -> list[int | None]:
+    """For each (session or link key, user id, store id, account id), the close code if its access has ended."""
+    from opspulse.live.share import active_link_stores
+
+    links = active_link_stores(key.removeprefix(LINK_KEY_PREFIX) for key, user_id, _, _ in entries if user_id is None)
+    signed = [entry for entry in entries if entry[1] is not None]
+    signed_in = signed_in_users({key for key, _, _, _ in signed})
+    members = member_store_pairs({(user_id, store_id) for _, user_id, store_id, _ in signed if store_id is not None})
+    account_members = member_account_pairs(
+        {(user_id, account_id) for _, user_id, store_id, account_id in signed if store_id is None}
+    )
     codes: list[int | None] = []
-    for key, user_id, store_id in entries:
-        if signed_in.get(key) != user_id:
+    for key, user_id, store_id, account_id in entries:
+        if user_id is None:
+            link_store = links.get(key.removeprefix(LINK_KEY_PREFIX)) if key.startswith(LINK_KEY_PREFIX) else None
+            codes.append(None if link_store is not None and link_store == store_id else LINK_REVOKED)
+        elif signed_in.get(key) != user_id:
             codes.append(SIGNED_OUT)
-        elif (user_id, store_id) not in members:
+        elif store_id is not None and (user_id, store_id) not in members:
+            codes.append(FORBIDDEN)
+        elif store_id is None and (user_id, account_id) not in account_members:
             codes.append(FORBIDDEN)
         else:
             codes.append(None)
     return codes
+
+
+def member_account_pairs(pairs: set[tuple[int, int | None]]) -> set[tuple[int, int]]:
+    """Of the (user id, account id) pairs, those where the user is a member of the account."""
+    if not pairs:
+        return set()
+    found = Membership.objects.filter(
+        user_id__in={user_id for user_id, _ in pairs}, account_id__in={account_id for _, account_id in pairs}
+    ).values_list("user_id", "account_id")
+    return set(found) & pairs
 
 
 close_codes = database_sync_to_async(_close_codes)
@@ -78,7 +109,8 @@ class AccessWatch:
         self.slices[slot].add(dashboard)
         self.slot_of[dashboard] = slot
         self.by_session.setdefault(session_hash(dashboard.session_key), set()).add(dashboard)
-        self.by_user.setdefault(dashboard.user_id, set()).add(dashboard)
+        if dashboard.user_id is not None:
+            self.by_user.setdefault(dashboard.user_id, set()).add(dashboard)
         if self.task is None:
             self.task = asyncio.create_task(self._run())
 
@@ -98,7 +130,9 @@ class AccessWatch:
         """Close the dashboards of a session that signed out (see opspulse.live.sessions)."""
         for dashboard in list(self.by_session.get(hashed_session_key, ())):
             self.remove(dashboard)
-            closing = asyncio.create_task(dashboard.close(code=SIGNED_OUT))
+            # A share link's "sign-out" is its revocation.
+            code = SIGNED_OUT if dashboard.user_id is not None else LINK_REVOKED
+            closing = asyncio.create_task(dashboard.close(code=code))
             self.closing.add(closing)
             closing.add_done_callback(self.closing.discard)
 
@@ -135,7 +169,9 @@ class AccessWatch:
 
     async def _close_ended(self, dashboards: list[Watched]) -> None:
         try:
-            codes = await close_codes([(d.session_key, d.user_id, d.store_id) for d in dashboards])
+            codes = await close_codes(
+                [(d.session_key, d.user_id, d.store_id, getattr(d, "account_id", None)) for d in dashboards]
+            )
         except Exception:
             logger.warning("live access re-check failed; trying again next period", exc_info=True)
             return

@@ -10,10 +10,15 @@ hub's latest. Renders are shared by all dashboards of a store in the process
 (opspulse.live.hub), which shows new orders from what their messages carry and
 re-reads the other panels their messages mark; each dashboard sends only the panels
 that differ from what its page shows.
+
+The all-stores overview (OverviewConsumer) and the wallboard (WallboardConsumer, for
+members and for share links) follow their stores through the same hubs
+(opspulse.live.storewatch) and send only the tiles and regions that changed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Iterable
@@ -24,12 +29,19 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
 from redis.exceptions import RedisError
 
-from opspulse.accounts.selectors import get_store_for_user
-from opspulse.live import fragments
-from opspulse.live.access import FORBIDDEN, SIGNED_OUT, watch
+from opspulse.accounts.selectors import (
+    CURRENT_ACCOUNT_SESSION_KEY,
+    accounts_for_user,
+    get_store_for_user,
+    pick_current_account,
+    stores_of_account,
+)
+from opspulse.live import fragments, overview, share, wallboard
+from opspulse.live.access import FORBIDDEN, LINK_REVOKED, SIGNED_OUT, watch
 from opspulse.live.hub import COALESCE_SECONDS, StoreHub, hubs
 from opspulse.live.publish import group_name
 from opspulse.live.sessions import session_group_name, user_group_name
+from opspulse.live.storewatch import store_watches
 from opspulse.stores.models import Store
 
 logger = logging.getLogger("opspulse.live")
@@ -163,3 +175,230 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     async def heartbeat(self) -> None:
         await self.send(text_data=HEARTBEAT)
+
+
+class _WatchedSocket(AsyncWebsocketConsumer):
+    """A socket that shows stores from their StoreWatch (opspulse.live.storewatch).
+
+    Changes are coalesced: the first after a quiet spell is read at once, then at most
+    one read per `refresh_seconds`. Every (re)connect starts with everything, and each
+    heartbeat (once per access-check period) reads everything again, which also brings
+    in the new day when it turns in a store's timezone. Only what differs from what the
+    page has is sent.
+    """
+
+    refresh_seconds = 1.0
+    _join = DashboardConsumer._join
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stores: list[Store] = []
+        self.store_id: int | None = None
+        self.account_id: int | None = None
+        self.user_id: int | None = None
+        self.session_key = ""
+        self.joined: list[str] = []
+        self.sent: dict[str, str] = {}
+        self.dirty: set[int] = set()
+        self.refresh_task: asyncio.Task | None = None
+        self.last_refresh_at = float("-inf")
+        self.watched = False
+        self.subscribed = False
+        # Changes wait for the first frame, so that it cannot overtake a newer one.
+        self.ready = False
+
+    async def refuse(self, code: int) -> None:
+        # Accept, then close: a refused handshake reaches the browser as 1006, which
+        # the page would treat as a network error and retry forever.
+        await self.accept()
+        await self.close(code=code)
+
+    async def open(self, groups: Iterable[str]) -> bool:
+        """Join the groups (Redis transport), accept, send everything and start watching."""
+        try:
+            if self.channel_layer is not None:
+                await self._join(groups)
+        except Exception:
+            logger.warning("live: cannot join the groups; asking the page to retry", exc_info=True)
+            await self.refuse(TRY_AGAIN_LATER)
+            return False
+        await self.accept()
+        # Watching first: a change during the first read is read again after it.
+        watches = store_watches()
+        for store in self.stores:
+            watches.subscribe(store, self)
+        self.subscribed = True
+        await self.deliver(await self.render_all())
+        self.ready = True
+        if self.dirty:
+            self.store_changed(next(iter(self.dirty)))
+        watch().add(self)
+        self.watched = True
+        return True
+
+    async def render_all(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    async def render_changed(self, dirty: set[int]) -> dict[str, str]:
+        return await self.render_all()
+
+    async def disconnect(self, code: int) -> None:
+        if self.watched:
+            watch().remove(self)
+            self.watched = False
+        if self.subscribed:
+            watches = store_watches()
+            for store in self.stores:
+                watches.unsubscribe(store, self)
+            self.subscribed = False
+        if self.refresh_task is not None:
+            self.refresh_task.cancel()
+            self.refresh_task = None
+        for group in self.joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined = []
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """The page sends nothing the server acts on."""
+
+    def store_changed(self, store_id: int) -> None:
+        self.dirty.add(store_id)
+        if self.ready and self.refresh_task is None:
+            loop = asyncio.get_running_loop()
+            delay = max(self.last_refresh_at + self.refresh_seconds - loop.time(), COALESCE_SECONDS)
+            self.refresh_task = asyncio.create_task(self._refresh(delay))
+
+    async def _refresh(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self.dirty:
+                await asyncio.sleep(delay)
+                dirty, self.dirty = self.dirty, set()
+                self.last_refresh_at = loop.time()
+                try:
+                    rendered = await self.render_changed(dirty)
+                except Exception:
+                    logger.exception("live: could not read the stores of an overview or wallboard; retrying")
+                    self.dirty |= dirty
+                    delay = 5.0
+                    continue
+                await self.deliver(rendered)
+                delay = self.refresh_seconds
+        finally:
+            self.refresh_task = None
+
+    async def deliver(self, rendered: dict[str, str]) -> None:
+        changed = [html for element_id, html in rendered.items() if self.sent.get(element_id) != html]
+        self.sent.update(rendered)
+        if changed:
+            await self.send(text_data="".join(changed))
+
+    async def heartbeat(self) -> None:
+        await self.send(text_data=HEARTBEAT)
+        for store in self.stores:
+            self.store_changed(store.pk)
+
+    # Channel-layer events (the Redis transport).
+
+    async def live_messages(self, event: dict[str, Any]) -> None:
+        # The event does not say which of the socket's stores it is about.
+        for store in self.stores:
+            self.store_changed(store.pk)
+
+    async def live_force_close(self, event: dict[str, Any]) -> None:
+        await self.close(code=SIGNED_OUT if self.user_id is not None else LINK_REVOKED)
+
+    async def live_recheck(self, event: dict[str, Any]) -> None:
+        if self.watched:
+            watch().recheck([self])
+
+
+def _overview_scope(user, chosen_account: str | None) -> tuple[int, list[Store]] | None:
+    account = pick_current_account(list(accounts_for_user(user)), chosen_account)
+    if account is None:
+        return None
+    return account.pk, list(stores_of_account(account))
+
+
+overview_scope = database_sync_to_async(_overview_scope)
+render_overview_changed = database_sync_to_async(overview.render_changed)
+
+
+class OverviewConsumer(_WatchedSocket):
+    """The all-stores overview of the user's current account: its tiles and totals."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.days: dict[int, overview.StoreDay] = {}
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        scope = None
+        if user is not None and user.is_authenticated:
+            scope = await overview_scope(user, self.scope["session"].get(CURRENT_ACCOUNT_SESSION_KEY))
+        if scope is None:
+            await self.refuse(FORBIDDEN)
+            return
+        self.account_id, self.stores = scope
+        self.user_id = user.pk
+        self.session_key = self.scope["session"].session_key
+        await self.open(
+            [group_name(store.public_id) for store in self.stores]
+            + [session_group_name(self.session_key), user_group_name(user.pk)]
+        )
+
+    async def render_all(self) -> dict[str, str]:
+        return await render_overview_changed(self.stores, {store.pk for store in self.stores}, self.days)
+
+    async def render_changed(self, dirty: set[int]) -> dict[str, str]:
+        return await render_overview_changed(self.stores, dirty, self.days)
+
+
+def _shared_store(token: str) -> tuple[str, Store] | None:
+    link = share.link_for_token(token)
+    if link is None:
+        return None
+    share.record_link_use(link)
+    return share.link_socket_key(link.public_id), link.store
+
+
+shared_store = database_sync_to_async(_shared_store)
+render_wallboard = database_sync_to_async(wallboard.render_regions)
+
+
+class WallboardConsumer(_WatchedSocket):
+    """A store's wallboard, for a member (by session) or for anyone with a share link."""
+
+    async def connect(self) -> None:
+        kwargs = self.scope["url_route"]["kwargs"]
+        groups: list[str] = []
+        if "token" in kwargs:
+            found = await shared_store(kwargs["token"])
+            if found is None:
+                await self.refuse(LINK_REVOKED)
+                return
+            self.session_key, store = found
+        else:
+            user = self.scope.get("user")
+            store = None
+            if user is not None and user.is_authenticated:
+                store = await store_for_member(user, kwargs["public_id"])
+            if store is None:
+                await self.refuse(FORBIDDEN)
+                return
+            self.user_id = user.pk
+            self.session_key = self.scope["session"].session_key
+            groups.append(user_group_name(user.pk))
+        self.stores = [store]
+        self.store_id = store.pk
+        await self.open([group_name(store.public_id), session_group_name(self.session_key), *groups])
+
+    async def render_all(self) -> dict[str, str]:
+        return await render_wallboard(self.stores[0], oob=True)
+
+    async def live_messages(self, event: dict[str, Any]) -> None:
+        # As a dashboard does: the store's hub applies the event once for the process.
+        hub = hubs().for_store(str(self.stores[0].public_id))
+        if hub is not None:
+            hub.on_messages(event.get("messages") or [], event_id=event.get("id"))
+        self.store_changed(self.store_id)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from django.template.loader import render_to_string
 
 from opspulse.alerts.models import AlertType
+from opspulse.commerce.models import NOT_COUNTED
 from opspulse.live import selectors
 from opspulse.live.formatting import format_count, format_money, percent_change
 from opspulse.stores.models import Platform, Store
@@ -29,29 +30,45 @@ KPI_REVENUE = "kpi-revenue"
 KPI_ORDERS = "kpi-orders"
 KPI_AOV = "kpi-aov"
 KPI_CARTS = "kpi-carts"
+KPI_UNITS = "kpi-units"
+KPI_ORDERS_PER_CART = "kpi-orders-per-cart"
 REVENUE_CHART = "revenue-chart"
+TOP_PRODUCTS = "top-products"
+# Cancellations and refunds, including of orders the feed no longer shows.
+ORDER_CHANGES = "order-changes"
 ORDER_FEED = "order-feed"
 # Today's list in the feed panel: new orders are prepended to it one row at a time.
 ORDER_FEED_TODAY = "order-feed-today"
 LOW_STOCK = "low-stock"
+OUT_OF_STOCK = "out-of-stock"
 ALERTS = "alerts"
+# Not a live panel: each page picks its own range (see opspulse.live.views.daily_chart).
+DAILY_CHART = "daily-chart"
 
-PANEL_IDS = (KPI_REVENUE, KPI_ORDERS, KPI_AOV, KPI_CARTS, REVENUE_CHART, ORDER_FEED, LOW_STOCK, ALERTS)
+PANEL_IDS = (
+    KPI_REVENUE, KPI_ORDERS, KPI_AOV, KPI_UNITS, KPI_ORDERS_PER_CART, KPI_CARTS, REVENUE_CHART, ORDER_FEED,
+    TOP_PRODUCTS, ORDER_CHANGES, OUT_OF_STOCK, LOW_STOCK, ALERTS,
+)
 
-SALES_PANELS = frozenset({KPI_REVENUE, KPI_ORDERS, KPI_AOV, REVENUE_CHART})
+# The panels drawn from a store's view (opspulse.live.view) of today's buckets.
+SALES_PANELS = frozenset({KPI_REVENUE, KPI_ORDERS, KPI_AOV, KPI_UNITS, KPI_ORDERS_PER_CART, REVENUE_CHART})
 PANELS_FOR_MESSAGE: dict[str, frozenset[str]] = {
-    "new_order": SALES_PANELS | {ORDER_FEED},
-    "order_updated": SALES_PANELS | {ORDER_FEED},
+    "new_order": SALES_PANELS | {ORDER_FEED, TOP_PRODUCTS, ORDER_CHANGES},
+    "order_updated": SALES_PANELS | {ORDER_FEED, TOP_PRODUCTS, ORDER_CHANGES},
     "metric_update": SALES_PANELS,
-    "inventory_update": frozenset({LOW_STOCK}),
+    "inventory_update": frozenset({LOW_STOCK, OUT_OF_STOCK}),
     "cart_activity": frozenset({KPI_CARTS}),
     "alert_fired": frozenset({ALERTS}),
+    # An alert resolved by itself or acknowledged.
+    "alert_updated": frozenset({ALERTS}),
 }
 # Panels whose content changes with the clock alone (the 30-minute cart window, the
 # "yesterday at this time" comparison, the chart's "now", the feed's times), re-read
 # periodically without any message. The re-read also renews the store's view
 # (opspulse.live.view), from which new orders are shown between reads.
-CLOCK_PANELS = SALES_PANELS | {ORDER_FEED, KPI_CARTS}
+CLOCK_PANELS = SALES_PANELS | {ORDER_FEED, KPI_CARTS, TOP_PRODUCTS, ORDER_CHANGES}
+# Panels read from the database on every order message, even when the view has the order.
+ORDER_REREAD_PANELS = frozenset({TOP_PRODUCTS})
 
 
 def panels_for_messages(messages: Iterable[dict[str, Any]]) -> set[str]:
@@ -101,61 +118,100 @@ class _Reads:
         return {name: self.__dict__[name] for name in ("summary", "hours", "feed") if name in self.__dict__}
 
 
-def _comparison(current, previous, *, noun: str) -> dict[str, str]:
+def _change(current, previous) -> dict[str, str]:
+    """The change from `previous` to `current` as a short badge: "+12%", "−5%", "0%" or "new"."""
     change = percent_change(current or 0, previous or 0)
     if change is None:
-        if current:
-            return {"direction": "up", "text": f"No {noun} by this time yesterday"}
-        return {"direction": "flat", "text": f"No {noun} yet today"}
+        return {"direction": "up", "text": "new"} if current else {"direction": "flat", "text": "—"}
     if change == 0:
-        return {"direction": "flat", "text": "Same as yesterday"}
-    return {
-        "direction": "up" if change > 0 else "down",
-        "text": f"{'+' if change > 0 else '−'}{abs(change)}% vs. yesterday",
-    }
+        return {"direction": "flat", "text": "0%"}
+    return {"direction": "up" if change > 0 else "down", "text": f"{'+' if change > 0 else '−'}{abs(change)}%"}
+
+
+def _comparisons(reads: _Reads, current, pick: Callable[[selectors.Totals], Any],
+                 show: Callable[[Any], str]) -> list[dict[str, Any]]:
+    """Today against yesterday and the same weekday last week, each up to this time of day."""
+    summary, day = reads.summary, reads.day
+    # No clock time in the text: the panel would change every minute without a sale.
+    rows = []
+    for label, long_label, totals in (
+        ("Yesterday", "Yesterday by this time", summary.yesterday),
+        (f"Last {day.last_week_start.strftime('%a')}", f"Last {day.last_week_start.strftime('%A')} by this time",
+         summary.last_week),
+    ):
+        previous = pick(totals)
+        rows.append({"label": label, "long_label": long_label, "value": show(previous), **_change(current, previous)})
+    return rows
+
+
+def _kpi(label: str, value: str, *, comparisons: list | None = None, detail: str = "",
+         wide_value: bool = False) -> dict[str, Any]:
+    return {"label": label, "value": value, "comparisons": comparisons or [], "detail": detail,
+            "wide_value": wide_value}
 
 
 def _kpi_revenue(reads: _Reads) -> dict[str, Any]:
     summary, currency = reads.summary, reads.store.currency
+    money = partial(format_money, currency=currency)
     return {
-        "label": "Revenue today",
-        "value": format_money(summary.revenue, currency),
-        "comparison": _comparison(summary.revenue, summary.yesterday_revenue, noun="sales"),
-        "detail": f"Yesterday by this time: {format_money(summary.yesterday_revenue, currency)}",
+        **_kpi("Revenue today", money(summary.revenue),
+               comparisons=_comparisons(reads, summary.revenue, lambda t: t.revenue, money)),
+        # Read by the daily chart, whose bar for today follows the live total.
+        "raw": str(summary.revenue),
+        "raw_day": reads.day.start.date().isoformat(),
     }
 
 
 def _kpi_orders(reads: _Reads) -> dict[str, Any]:
     summary = reads.summary
     return {
-        "label": "Orders today",
-        "value": format_count(summary.orders),
-        "comparison": _comparison(summary.orders, summary.yesterday_orders, noun="orders"),
-        "detail": f"Yesterday by this time: {format_count(summary.yesterday_orders)}",
+        **_kpi("Orders today", format_count(summary.orders),
+               comparisons=_comparisons(reads, summary.orders, lambda t: t.orders, format_count)),
+        "raw": str(summary.orders),
+        "raw_day": reads.day.start.date().isoformat(),
     }
 
 
 def _kpi_aov(reads: _Reads) -> dict[str, Any]:
     summary, currency = reads.summary, reads.store.currency
-    current, previous = summary.average_order_value, summary.yesterday_average_order_value
-    return {
-        "label": "Average order value",
-        "value": format_money(current, currency),
-        "comparison": _comparison(current, previous, noun="orders"),
-        "detail": f"Yesterday by this time: {format_money(previous, currency)}",
-    }
+    current = summary.today.average_order_value
+    return _kpi("Avg order value", format_money(current, currency),
+                comparisons=_comparisons(reads, current, lambda t: t.average_order_value,
+                                         partial(format_money, currency=currency)))
+
+
+def _kpi_units(reads: _Reads) -> dict[str, Any]:
+    summary = reads.summary
+    return _kpi("Units sold today", format_count(summary.units),
+                comparisons=_comparisons(reads, summary.units, lambda t: t.units, format_count))
+
+
+def _format_ratio(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _kpi_orders_per_cart(reads: _Reads) -> dict[str, Any]:
+    if reads.store.platform == Platform.WOOCOMMERCE:
+        # WooCommerce core tracks no carts, so it sends no cart webhooks.
+        return _kpi("Orders per cart", "Not reported", detail="WooCommerce does not report carts", wide_value=True)
+    summary = reads.summary
+    current = summary.today.orders_per_cart
+    return _kpi(
+        "Orders per cart", _format_ratio(current),
+        comparisons=_comparisons(reads, current, lambda t: t.orders_per_cart, _format_ratio),
+        detail=f"{format_count(summary.orders)} orders · {format_count(summary.carts)} new carts today",
+    )
 
 
 def _kpi_carts(reads: _Reads) -> dict[str, Any]:
+    if reads.store.platform == Platform.WOOCOMMERCE:
+        return _kpi("Active carts", "Not reported", detail="WooCommerce does not report carts", wide_value=True)
     carts = reads.carts
     if carts.count:
-        detail = f"{format_money(carts.value, reads.store.currency)} in carts · last 30 min"
-    elif reads.store.platform == Platform.WOOCOMMERCE:
-        # WooCommerce core tracks no carts, so it sends no cart webhooks.
-        detail = "WooCommerce does not report carts"
+        detail = f"{format_money(carts.value, reads.store.currency)} · last 30 min"
     else:
         detail = "No shopper activity in the last 30 min"
-    return {"label": "Active carts", "value": format_count(carts.count), "comparison": None, "detail": detail}
+    return _kpi("Active carts", format_count(carts.count), detail=detail)
 
 
 def _revenue_chart(reads: _Reads) -> dict[str, Any]:
@@ -189,6 +245,8 @@ def _feed_row(order: selectors.FeedOrder, reads: _Reads) -> dict[str, Any]:
         "row_id": "order-" + "".join(c if c.isalnum() else "-" for c in order.external_id),
         "total": format_money(order.total, order.currency),
         "status": order.status,
+        # Cancelled and refunded orders no longer count towards today's figures.
+        "voided": order.status in NOT_COUNTED,
         "first_name": order.first_name,
         "city": order.city,
         "time": _feed_time(order.placed_at, reads),
@@ -203,32 +261,87 @@ def _order_feed(reads: _Reads) -> dict[str, Any]:
     return {"today_rows": today, "earlier_rows": earlier, "feed_size": selectors.FEED_SIZE}
 
 
+def _order_changes(reads: _Reads) -> dict[str, Any]:
+    rows = []
+    for voided in selectors.recent_voided_orders(reads.store, day=reads.day):
+        row = _feed_row(voided.order, reads)
+        row["row_id"] = "voided-" + row["row_id"]
+        row["time"] = _feed_time(voided.changed_at, reads)
+        row["placed"] = _feed_time(voided.order.placed_at, reads)
+        rows.append(row)
+    return {"rows": rows, "days": selectors.VOIDED_DAYS}
+
+
 def _low_stock(reads: _Reads) -> dict[str, Any]:
     stock = selectors.low_stock(reads.store)
     return {"threshold": stock.threshold, "items": stock.items, "total": stock.total}
 
 
+def _out_of_stock(reads: _Reads) -> dict[str, Any]:
+    stock = selectors.out_of_stock(reads.store)
+    return {"items": stock.items, "total": stock.total}
+
+
+def _top_products(reads: _Reads) -> dict[str, Any]:
+    currency = reads.store.currency
+    products = selectors.top_products(reads.store, day=reads.day)
+    most = max((product.units for product in products), default=0)
+    return {
+        "products": [
+            {
+                "title": product.title,
+                "units": format_count(product.units),
+                "revenue": format_money(product.revenue, currency),
+                # The bar's width, an SVG attribute (the CSP allows no inline style).
+                "share": max(round(product.units * 100 / most), 2) if most else 0,
+            }
+            for product in products
+        ],
+    }
+
+
 def _alerts(reads: _Reads) -> dict[str, Any]:
+    from django.urls import reverse
+
+    from opspulse.alerts import selectors as alert_selectors
+
     events = []
-    for event in selectors.recent_alert_events(reads.store):
+    for event in alert_selectors.recent_account_events(reads.store):
         events.append(
             {
+                "id": str(event.public_id),
                 "message": event.message,
                 "kind": event.alert.type,
                 "kind_label": event.alert.get_type_display(),
                 "time": _feed_time(event.fired_at, reads),
+                # Alerts of the account's other stores show here too, named.
+                "store_name": event.store.name if event.store_id != reads.store.pk else "",
+                "state": "acknowledged" if event.acknowledged_at else "resolved" if event.resolved_at else
+                "open" if event.condition else "new",
             }
         )
-    return {"events": events, "low_stock_kind": AlertType.LOW_STOCK}
+    return {
+        "events": events,
+        "low_stock_kind": AlertType.LOW_STOCK,
+        "latest": events[0]["message"] if events else "",
+        "unacknowledged": alert_selectors.unacknowledged_count(reads.store),
+        "history_url": reverse("alert-history", args=[reads.store.public_id]),
+        "rules_url": reverse("alert-rules", args=[reads.store.public_id]),
+    }
 
 
 _PANELS: dict[str, tuple[str, Callable[[_Reads], dict[str, Any]]]] = {
     KPI_REVENUE: ("live/panels/kpi.html", _kpi_revenue),
     KPI_ORDERS: ("live/panels/kpi.html", _kpi_orders),
     KPI_AOV: ("live/panels/kpi.html", _kpi_aov),
+    KPI_UNITS: ("live/panels/kpi.html", _kpi_units),
+    KPI_ORDERS_PER_CART: ("live/panels/kpi.html", _kpi_orders_per_cart),
     KPI_CARTS: ("live/panels/kpi.html", _kpi_carts),
     REVENUE_CHART: ("live/panels/revenue_chart.html", _revenue_chart),
     ORDER_FEED: ("live/panels/order_feed.html", _order_feed),
+    TOP_PRODUCTS: ("live/panels/top_products.html", _top_products),
+    ORDER_CHANGES: ("live/panels/order_changes.html", _order_changes),
+    OUT_OF_STOCK: ("live/panels/out_of_stock.html", _out_of_stock),
     LOW_STOCK: ("live/panels/low_stock.html", _low_stock),
     ALERTS: ("live/panels/alerts.html", _alerts),
 }
@@ -259,8 +372,14 @@ def render_from_view(store: Store, view: StoreView, panel_ids: Iterable[str]) ->
 def render_feed_rows(store: Store, view: StoreView, rows: Iterable[RowChange]) -> str:
     """One frame of feed rows: new orders prepended to today's list, changed ones morphed in place."""
     reads = _Reads(store, view=view)
+    rows = list(rows)
+    # A page keeps FEED_SIZE rows: of more new ones in one frame, only the newest would stay.
+    prepends = [index for index, (kind, _) in enumerate(rows) if kind == "prepend"]
+    dropped = set(prepends[: max(len(prepends) - selectors.FEED_SIZE, 0)])
     frames = []
-    for kind, order in rows:
+    for index, (kind, order) in enumerate(rows):
+        if index in dropped:
+            continue
         row = render_to_string("live/includes/order_row.html", {"row": _feed_row(order, reads), "row_oob": kind})
         if kind == "prepend":
             row = f'<ul id="{ORDER_FEED_TODAY}" hx-swap-oob="afterbegin">{row}</ul>'
@@ -277,3 +396,51 @@ def _render(reads: _Reads, panel_ids: Iterable[str], *, oob: bool) -> dict[str, 
             context = {"panel_id": panel_id, "store": reads.store, "oob": oob, **build(reads)}
             rendered[panel_id] = render_to_string(template_name, context)
     return rendered
+
+
+DAILY_PRESETS = (7, 30, 90)
+
+
+def render_daily_chart(store: Store, *, first: date, last: date, preset: int | None = None,
+                       errors: Iterable[str] = (), now: datetime | None = None) -> str:
+    """The daily chart panel for local dates `first`..`last`, with the period before it.
+
+    Each page picks its own range, so this panel is not pushed by the hub: its bar for
+    today follows the live revenue KPI in the browser (opspulse/static/src/daily-chart.js).
+    """
+    day = selectors.local_day(store, now)
+    series = selectors.daily_series(store, first=first, last=last)
+    currency = store.currency
+    today = day.start.date()
+    chart = {
+        "days": [d.isoformat() for d in series.days],
+        "revenue": [float(v) for v in series.revenue],
+        "orders": series.orders,
+        "previous_days": [d.isoformat() for d in series.previous_days],
+        "previous": [float(v) for v in series.previous_revenue],
+        "today": today.isoformat() if first <= today <= last else None,
+        "currency": currency,
+    }
+    change = percent_change(series.total_revenue, series.previous_total_revenue)
+    return render_to_string(
+        "live/panels/daily_chart.html",
+        {
+            "panel_id": DAILY_CHART,
+            "store": store,
+            "chart_json": json.dumps(chart, separators=(",", ":")),
+            "first": first,
+            "last": last,
+            "today": today,
+            "preset": preset,
+            "presets": DAILY_PRESETS,
+            "max_days": selectors.MAX_RANGE_DAYS,
+            "errors": list(errors),
+            "total": format_money(series.total_revenue, currency),
+            "orders": format_count(sum(series.orders)),
+            "previous_total": format_money(series.previous_total_revenue, currency),
+            "previous_first": series.previous_days[0],
+            "previous_last": series.previous_days[-1],
+            "change": None if change is None else _change(series.total_revenue, series.previous_total_revenue),
+            "has_sales": any(series.revenue) or any(series.previous_revenue),
+        },
+    )

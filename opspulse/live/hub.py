@@ -55,6 +55,11 @@ MAX_VIEW_INTERVAL_SECONDS = 1.0
 # The chart is sent from the view at most this often, and a change to it waits at
 # most twice this long.
 CHART_VIEW_SECONDS = 1.0
+# Panels read again after an order although the view shows the order (best sellers need
+# line items, which messages do not carry): this long after the first order of a burst,
+# then at most this often, in reads of their own. A flash sale thus costs one such read
+# per interval and store, and the frames of new orders never wait for it.
+SLOW_READ_SECONDS = 5.0
 # How often the interval is adjusted to the measured load.
 PACING_WINDOW_SECONDS = 1.0
 # The event loop is checked this often; running later than LATE_LOOP_SECONDS means the
@@ -121,6 +126,9 @@ class StoreHub:
         # stale once rows went out one at a time (it is rendered again when needed).
         self.latest: dict[str, str] = {}
         self.feed_stale = False
+        self.slow_panels: set[str] = set()
+        self.slow_task: asyncio.Task | None = None
+        self.slow_reads = 0
         self.local_date = self._local_date()
         self.clock_task = asyncio.create_task(self._clock())
 
@@ -144,7 +152,7 @@ class StoreHub:
                 self.request_all(fragments.CLOCK_PANELS)
 
     def close(self) -> None:
-        for task in (self.task, self.clock_task, self.view_task):
+        for task in (self.task, self.clock_task, self.view_task, self.slow_task):
             if task is not None:
                 task.cancel()
         if self.chart_timer is not None:
@@ -162,12 +170,44 @@ class StoreHub:
             self.request_all(fragments.panels_for_messages(messages))
             return
         change = self.view.apply(messages)
-        if change.reread:
-            self.request_all(change.reread)
+        self._reread(change.reread)
         if change.panels or change.rows:
             self.view_panels |= change.panels
             self.view_rows.extend(change.rows)
             self._schedule_view()
+
+    def _reread(self, panel_ids: set[str]) -> None:
+        """Read `panel_ids` again for every dashboard: the panels that only orders mark
+        (best sellers) in a throttled read of their own, unless a read is due anyway."""
+        if not panel_ids:
+            return
+        if panel_ids <= fragments.ORDER_REREAD_PANELS and not (self.everyone or self.task):
+            self.slow_panels |= panel_ids
+            if self.slow_task is None:
+                self.slow_task = asyncio.create_task(self._flush_slow(SLOW_READ_SECONDS))
+            return
+        self.request_all(panel_ids)
+
+    async def _flush_slow(self, delay: float) -> None:
+        try:
+            while self.slow_panels:
+                await asyncio.sleep(delay)
+                panels, self.slow_panels = self.slow_panels, set()
+                try:
+                    rendered, _, _, render_seconds = await render(self.store, panels)
+                except Exception:
+                    logger.exception("live read of %s failed for store %s; retrying", panels, self.store.public_id)
+                    self.slow_panels |= panels
+                    delay = self.retry_seconds
+                    continue
+                self.slow_reads += 1
+                started = time.thread_time()
+                self._remember(rendered)
+                await self._deliver(list(self.dashboards), lambda _: rendered)
+                self.owner.record(render_seconds + time.thread_time() - started)
+                delay = SLOW_READ_SECONDS
+        finally:
+            self.slow_task = None
 
     def forget_view(self) -> None:
         """Messages may have been lost: show nothing from the view until the next full read."""
@@ -351,8 +391,7 @@ class StoreHub:
         if not replay:
             return {fragments.ORDER_FEED} if followed else set()
         change = self.view.apply(replay)
-        if change.reread:
-            self.request_all(change.reread)
+        self._reread(change.reread)
         stale = change.panels | ({fragments.ORDER_FEED} if change.rows else set())
         try:
             rendered.update(fragments.render_from_view(self.store, self.view, stale & rendered.keys()))

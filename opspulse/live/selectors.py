@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from functools import reduce
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Sum
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Q, Sum, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
 from opspulse.alerts.models import Alert, AlertEvent, AlertType
-from opspulse.commerce.models import Cart, InventoryLevel, Order
+from opspulse.commerce.models import NOT_COUNTED, Cart, InventoryLevel, LineItem, Order
 from opspulse.metrics.buckets import bucket_start, day_bounds
 from opspulse.metrics.models import Granularity, Metric, MetricName
 from opspulse.stores.models import Store
@@ -20,8 +23,12 @@ from opspulse.stores.models import Store
 ACTIVE_CART_WINDOW = timedelta(minutes=30)
 FEED_SIZE = 20
 LOW_STOCK_SHOWN = 8
+OUT_OF_STOCK_SHOWN = 8
+TOP_PRODUCTS_SHOWN = 5
 ALERT_EVENTS_SHOWN = 6
 DEFAULT_LOW_STOCK_THRESHOLD = 5
+# The longest custom range of the daily charts.
+MAX_RANGE_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,27 @@ class LocalDay:
     def elapsed(self) -> timedelta:
         return self.now - self.start
 
+    @property
+    def last_week_start(self) -> datetime:
+        """Local midnight of the same weekday a week ago (seven calendar days, whatever DST did)."""
+        return local_midnight(self.start.date() - timedelta(days=7), self.start.tzinfo)
+
+    def same_time(self, day_start: datetime) -> datetime:
+        """The moment on the day beginning at `day_start` whose clock shows the time it is now.
+
+        Wall-clock time, so on the day after a DST change "by 14:30" still means 14:30,
+        not 13:30 or 15:30.
+        """
+        return local_midnight(day_start.date(), day_start.tzinfo).replace(
+            hour=self.now.hour, minute=self.now.minute, second=self.now.second,
+            microsecond=self.now.microsecond, fold=self.now.fold,
+        )
+
+
+def local_midnight(day: date, tz) -> datetime:
+    """The start of the local day `day` in `tz`, as bucket_start computes it."""
+    return datetime.combine(day, time(), tzinfo=tz)
+
 
 def local_day(store: Store, now: datetime | None = None) -> LocalDay:
     """Return the bounds of the store's current local day (and of the day before)."""
@@ -45,54 +73,150 @@ def local_day(store: Store, now: datetime | None = None) -> LocalDay:
 
 
 @dataclass(frozen=True)
-class DaySummary:
-    revenue: Decimal
-    orders: int
-    # Yesterday up to the same time of day, for a like-for-like comparison.
-    yesterday_revenue: Decimal
-    yesterday_orders: int
+class Totals:
+    """A stretch of a day's sales: revenue, counted orders, units sold, carts created."""
+
+    revenue: Decimal = Decimal(0)
+    orders: int = 0
+    units: int = 0
+    carts: int = 0
 
     @property
     def average_order_value(self) -> Decimal | None:
         return self.revenue / self.orders if self.orders else None
 
     @property
+    def orders_per_cart(self) -> Decimal | None:
+        """Orders placed per cart created over the same stretch (None without carts).
+
+        Not a strict conversion rate: an order may come from a cart created earlier,
+        and a platform may create no cart for an order (a draft order, a POS sale).
+        """
+        return Decimal(self.orders) / self.carts if self.carts else None
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    revenue: Decimal
+    orders: int
+    # Yesterday up to the same time of day, for a like-for-like comparison.
+    yesterday_revenue: Decimal
+    yesterday_orders: int
+    units: int = 0
+    carts: int = 0
+    yesterday_units: int = 0
+    yesterday_carts: int = 0
+    # The same weekday last week, up to the same time of day.
+    last_week_revenue: Decimal = Decimal(0)
+    last_week_orders: int = 0
+    last_week_units: int = 0
+    last_week_carts: int = 0
+
+    @property
+    def average_order_value(self) -> Decimal | None:
+        return self.today.average_order_value
+
+    @property
     def yesterday_average_order_value(self) -> Decimal | None:
-        return self.yesterday_revenue / self.yesterday_orders if self.yesterday_orders else None
+        return self.yesterday.average_order_value
+
+    @property
+    def today(self) -> Totals:
+        return Totals(self.revenue, self.orders, self.units, self.carts)
+
+    @property
+    def yesterday(self) -> Totals:
+        return Totals(self.yesterday_revenue, self.yesterday_orders, self.yesterday_units, self.yesterday_carts)
+
+    @property
+    def last_week(self) -> Totals:
+        return Totals(self.last_week_revenue, self.last_week_orders, self.last_week_units, self.last_week_carts)
+
+
+DAY_TOTAL_NAMES = {
+    MetricName.REVENUE: "revenue",
+    MetricName.ORDERS: "orders",
+    MetricName.UNITS_SOLD: "units",
+    MetricName.CARTS: "carts",
+}
 
 
 def today_summary(store: Store, *, day: LocalDay) -> DaySummary:
-    """Return today's revenue and order count from the day metric bucket, with yesterday so far."""
-    revenue, orders = today_totals(store, day=day)
-    yesterday_revenue, yesterday_orders = yesterday_so_far(store, day=day)
+    """Return today's totals from the day metric buckets, with yesterday and the same
+    weekday last week up to the same time of day."""
+    today = day_totals(store, day=day)
+    yesterday, last_week = so_far(store, day=day, day_starts=[day.yesterday_start, day.last_week_start])
     return DaySummary(
-        revenue=revenue, orders=orders, yesterday_revenue=yesterday_revenue, yesterday_orders=yesterday_orders
+        revenue=today.revenue, orders=today.orders, units=today.units, carts=today.carts,
+        yesterday_revenue=yesterday.revenue, yesterday_orders=yesterday.orders,
+        yesterday_units=yesterday.units, yesterday_carts=yesterday.carts,
+        last_week_revenue=last_week.revenue, last_week_orders=last_week.orders,
+        last_week_units=last_week.units, last_week_carts=last_week.carts,
+    )
+
+
+def day_totals(store: Store, *, day: LocalDay) -> Totals:
+    """Today's totals, from the day metric buckets."""
+    values = dict(
+        Metric.objects.filter(
+            store=store, granularity=Granularity.DAY, timestamp=day.start, name__in=list(DAY_TOTAL_NAMES)
+        ).values_list("name", "value")
+    )
+    return Totals(
+        revenue=values.get(MetricName.REVENUE, Decimal(0)),
+        orders=int(values.get(MetricName.ORDERS, 0)),
+        units=int(values.get(MetricName.UNITS_SOLD, 0)),
+        carts=int(values.get(MetricName.CARTS, 0)),
     )
 
 
 def today_totals(store: Store, *, day: LocalDay) -> tuple[Decimal, int]:
     """Today's revenue and order count, from the day metric buckets."""
-    values = dict(
-        Metric.objects.filter(
-            store=store,
-            granularity=Granularity.DAY,
-            timestamp=day.start,
-            name__in=[MetricName.REVENUE, MetricName.ORDERS],
-        ).values_list("name", "value")
+    totals = day_totals(store, day=day)
+    return totals.revenue, totals.orders
+
+
+def so_far(store: Store, *, day: LocalDay, day_starts: list[datetime]) -> list[Totals]:
+    """The totals of each earlier day up to the current time of day.
+
+    This cuts through an hour bucket, so it is summed from the orders themselves (what
+    each still counts towards the metrics) and the carts, over their time indexes.
+    """
+    windows = [(start, day.same_time(start)) for start in day_starts]
+    order_sums: dict[str, Sum] = {}
+    cart_counts: dict[str, Count] = {}
+    for index, (start, end) in enumerate(windows):
+        placed = Q(placed_at__gte=start, placed_at__lt=end)
+        order_sums[f"revenue_{index}"] = Sum("counted_revenue", filter=placed)
+        order_sums[f"orders_{index}"] = Sum("counted_orders", filter=placed)
+        order_sums[f"units_{index}"] = Sum("counted_units", filter=placed)
+        created = Q(platform_created_at__gte=start, platform_created_at__lt=end)
+        cart_counts[f"carts_{index}"] = Count("id", filter=created)
+    # Only the windows are read (the index serves each range), not the days between them.
+    in_windows = reduce(operator.or_, (Q(placed_at__gte=start, placed_at__lt=end) for start, end in windows))
+    orders = Order.objects.filter(in_windows, store=store).aggregate(**order_sums)
+    created_in_windows = reduce(
+        operator.or_, (Q(platform_created_at__gte=start, platform_created_at__lt=end) for start, end in windows)
     )
-    return values.get(MetricName.REVENUE, Decimal(0)), int(values.get(MetricName.ORDERS, 0))
+    # A cart is updated at or after its creation: the bound lets the updated-at index serve.
+    carts = Cart.objects.filter(
+        created_in_windows, store=store, platform_updated_at__gte=min(start for start, _ in windows)
+    ).aggregate(**cart_counts)
+    return [
+        Totals(
+            revenue=orders[f"revenue_{index}"] or Decimal(0),
+            orders=orders[f"orders_{index}"] or 0,
+            units=orders[f"units_{index}"] or 0,
+            carts=carts[f"carts_{index}"] or 0,
+        )
+        for index in range(len(windows))
+    ]
 
 
 def yesterday_so_far(store: Store, *, day: LocalDay) -> tuple[Decimal, int]:
     """Yesterday's revenue and order count up to the current time of day."""
-    # This cuts through an hour bucket, so it is summed from the orders themselves
-    # (what each still counts towards the metrics), over the placed_at index.
-    totals = Order.objects.filter(
-        store=store,
-        placed_at__gte=day.yesterday_start,
-        placed_at__lt=day.yesterday_start + day.elapsed,
-    ).aggregate(revenue=Sum("counted_revenue"), orders=Sum("counted_orders"))
-    return totals["revenue"] or Decimal(0), totals["orders"] or 0
+    (yesterday,) = so_far(store, day=day, day_starts=[day.yesterday_start])
+    return yesterday.revenue, yesterday.orders
 
 
 @dataclass(frozen=True)
@@ -202,6 +326,36 @@ def recent_orders(store: Store, *, limit: int = FEED_SIZE) -> list[FeedOrder]:
     return [FeedOrder(*row) for row in rows[:limit]]
 
 
+VOIDED_SHOWN = 5
+VOIDED_DAYS = 7
+
+
+@dataclass(frozen=True)
+class VoidedOrder:
+    """A cancelled or refunded order, and when the platform last changed it."""
+
+    order: FeedOrder
+    changed_at: datetime
+
+
+def recent_voided_orders(store: Store, *, day: LocalDay, limit: int = VOIDED_SHOWN) -> list[VoidedOrder]:
+    """Return the orders cancelled or refunded most recently, of those placed in the last 7 days.
+
+    The feed shows the latest orders; this shows a cancellation or refund of an older
+    one too, which would otherwise pass unseen.
+    """
+    rows = (
+        Order.objects.filter(
+            store=store,
+            status__in=list(NOT_COUNTED),
+            placed_at__gte=day.start - timedelta(days=VOIDED_DAYS),
+        )
+        .order_by("-platform_updated_at", "-id")
+        .values_list(*FEED_FIELDS, "platform_updated_at")
+    )
+    return [VoidedOrder(order=FeedOrder(*row[:-1]), changed_at=row[-1]) for row in rows[:limit]]
+
+
 def low_stock_threshold(store: Store) -> int:
     """Return the threshold of the store's active low-stock alert, or the default."""
     alert = (
@@ -225,17 +379,127 @@ class LowStock:
     total: int
 
 
+STOCK_FIELDS = ("item_external_id", "location_external_id", "sku", "title", "available")
+
+
 def low_stock(store: Store, *, limit: int = LOW_STOCK_SHOWN) -> LowStock:
-    """Return the items at or below the low-stock threshold, fewest available first."""
+    """Return the items still in stock but at or below the low-stock threshold, fewest first.
+
+    Items with nothing available are out of stock (see out_of_stock), listed apart.
+    """
     threshold = low_stock_threshold(store)
     levels = (
-        InventoryLevel.objects.filter(store=store, available__lte=threshold)
+        InventoryLevel.objects.filter(store=store, available__gt=0, available__lte=threshold)
         .order_by("available", "title", "id")
-        .only("item_external_id", "location_external_id", "sku", "title", "available")
+        .only(*STOCK_FIELDS)
     )
     items = list(levels[:limit])
     total = levels.count() if len(items) == limit else len(items)
     return LowStock(threshold=threshold, items=items, total=total)
+
+
+@dataclass(frozen=True)
+class OutOfStock:
+    items: list[InventoryLevel]
+    total: int
+
+
+def out_of_stock(store: Store, *, limit: int = OUT_OF_STOCK_SHOWN) -> OutOfStock:
+    """Return the items with nothing available (oversold ones below zero), most recently sold out first."""
+    levels = (
+        InventoryLevel.objects.filter(store=store, available__lte=0)
+        .order_by("-platform_updated_at", "title", "id")
+        .only(*STOCK_FIELDS, "platform_updated_at")
+    )
+    items = list(levels[:limit])
+    total = levels.count() if len(items) == limit else len(items)
+    return OutOfStock(items=items, total=total)
+
+
+@dataclass(frozen=True)
+class TopProduct:
+    title: str
+    units: int
+    # Units times their line price, before order-level discounts, shipping and tax.
+    revenue: Decimal
+
+
+def top_products(store: Store, *, day: LocalDay, limit: int = TOP_PRODUCTS_SHOWN) -> list[TopProduct]:
+    """Return today's best sellers by units, from the line items of today's counted orders.
+
+    Cancelled and refunded orders count for nothing, as in the metrics. A product is
+    known by its platform id; items without one (custom line items) by their title.
+    """
+    rows = (
+        LineItem.objects.filter(
+            order__store=store,
+            order__placed_at__gte=day.start,
+            order__placed_at__lt=day.end,
+            order__counted_orders__gt=0,
+            quantity__gt=0,
+        )
+        .annotate(product=Coalesce(NullIf("product_external_id", Value("")), "title"))
+        .values("product")
+        .annotate(
+            name=Max("title"),
+            units=Sum("quantity"),
+            revenue=Sum(ExpressionWrapper(F("quantity") * F("price"), output_field=DecimalField())),
+        )
+        .order_by("-units", "-revenue", "name")
+    )
+    return [TopProduct(title=row["name"], units=row["units"], revenue=row["revenue"]) for row in rows[:limit]]
+
+
+@dataclass(frozen=True)
+class DailySeries:
+    """Revenue and orders per local day from the day buckets, with the period just before."""
+
+    days: list[date]
+    revenue: list[Decimal]
+    orders: list[int]
+    previous_days: list[date]
+    previous_revenue: list[Decimal]
+    previous_orders: list[int]
+
+    @property
+    def total_revenue(self) -> Decimal:
+        return sum(self.revenue, Decimal(0))
+
+    @property
+    def previous_total_revenue(self) -> Decimal:
+        return sum(self.previous_revenue, Decimal(0))
+
+
+def daily_series(store: Store, *, first: date, last: date) -> DailySeries:
+    """Read the day buckets of `first`..`last` (local dates, inclusive) and of as many days before.
+
+    Only the metric buckets are read, never the orders, so a year costs 2 × 366 rows
+    per metric however busy the store.
+    """
+    if last < first or (last - first).days >= MAX_RANGE_DAYS:
+        raise ValueError(f"a range is 1 to {MAX_RANGE_DAYS} days")
+    tz = ZoneInfo(store.timezone)
+    length = (last - first).days + 1
+    previous_first = first - timedelta(days=length)
+    values: dict[tuple[str, date], Decimal] = {}
+    for name, timestamp, value in Metric.objects.filter(
+        store=store,
+        granularity=Granularity.DAY,
+        name__in=[MetricName.REVENUE, MetricName.ORDERS],
+        timestamp__gte=local_midnight(previous_first, tz),
+        timestamp__lt=local_midnight(last + timedelta(days=1), tz),
+    ).values_list("name", "timestamp", "value"):
+        values[(name, timestamp.astimezone(tz).date())] = value
+    days = [first + timedelta(days=offset) for offset in range(length)]
+    previous = [previous_first + timedelta(days=offset) for offset in range(length)]
+    return DailySeries(
+        days=days,
+        revenue=[values.get((MetricName.REVENUE, d), Decimal(0)) for d in days],
+        orders=[int(values.get((MetricName.ORDERS, d), 0)) for d in days],
+        previous_days=previous,
+        previous_revenue=[values.get((MetricName.REVENUE, d), Decimal(0)) for d in previous],
+        previous_orders=[int(values.get((MetricName.ORDERS, d), 0)) for d in previous],
+    )
 
 
 def recent_alert_events(store: Store, *, limit: int = ALERT_EVENTS_SHOWN) -> list[AlertEvent]:

@@ -20,12 +20,17 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from opspulse.commerce.models import NOT_COUNTED
 from opspulse.live import selectors
 from opspulse.live.fragments import (
     KPI_AOV,
     KPI_ORDERS,
+    KPI_ORDERS_PER_CART,
     KPI_REVENUE,
+    KPI_UNITS,
+    ORDER_CHANGES,
     ORDER_FEED,
+    ORDER_REREAD_PANELS,
     PANELS_FOR_MESSAGE,
     REVENUE_CHART,
     SALES_PANELS,
@@ -36,6 +41,14 @@ ORDER_MESSAGES = frozenset({"new_order", "order_updated"})
 ORDER_FIELDS = ("order", "number", "status", "total", "currency", "placed_at", "first_name", "city")
 
 RowChange = tuple[Literal["prepend", "update"], selectors.FeedOrder]
+
+# Today's day buckets the view follows: the summary's field, and the panels showing it.
+DAY_BUCKETS: dict[str, tuple[str, frozenset[str]]] = {
+    MetricName.REVENUE: ("revenue", frozenset({KPI_REVENUE, KPI_AOV, REVENUE_CHART})),
+    MetricName.ORDERS: ("orders", frozenset({KPI_ORDERS, KPI_AOV, KPI_ORDERS_PER_CART})),
+    MetricName.UNITS_SOLD: ("units", frozenset({KPI_UNITS})),
+    MetricName.CARTS: ("carts", frozenset({KPI_ORDERS_PER_CART})),
+}
 
 
 @dataclass
@@ -66,7 +79,12 @@ class StoreView:
                 continue
             kind = message.get("type")
             if kind in ORDER_MESSAGES and (order := _feed_order(message)) is not None:
-                self._apply_order(order, change)
+                changed = self._apply_order(order, change)
+                if changed and order.placed_at >= self.day.start:
+                    # Best sellers need the order's line items, which no message carries.
+                    change.reread |= ORDER_REREAD_PANELS
+                if changed and order.status in NOT_COUNTED:
+                    change.reread.add(ORDER_CHANGES)
             elif kind == "metric_update" and isinstance(message.get("buckets"), list):
                 self._apply_buckets(message["buckets"], change)
             else:
@@ -75,15 +93,17 @@ class StoreView:
             change.rows.clear()  # the whole feed goes out instead
         return change
 
-    def _apply_order(self, order: selectors.FeedOrder, change: ViewChange) -> None:
+    def _apply_order(self, order: selectors.FeedOrder, change: ViewChange) -> bool:
+        """Show `order` in the feed; return False if it is the very order shown already."""
         for index, shown in enumerate(self.feed):
             if shown.external_id == order.external_id:
-                if shown != order:
-                    self.feed[index] = order
-                    change.rows.append(("update", order))
-                return
+                if shown == order:
+                    return False
+                self.feed[index] = order
+                change.rows.append(("update", order))
+                return True
         if len(self.feed) >= selectors.FEED_SIZE and order.placed_at < self.feed[-1].placed_at:
-            return  # older than every order shown
+            return True  # older than every order shown, but it may still be today's
         # Newest first; an order placed in the same second as a shown one came later.
         position = next(
             (index for index, shown in enumerate(self.feed) if shown.placed_at <= order.placed_at), len(self.feed)
@@ -96,6 +116,7 @@ class StoreView:
             change.rows.append(("prepend", order))
         else:
             change.panels.add(ORDER_FEED)
+        return True
 
     def _apply_buckets(self, buckets: list[Any], change: ViewChange) -> None:
         for bucket in buckets:
@@ -107,12 +128,13 @@ class StoreView:
                 change.reread |= SALES_PANELS
                 continue
             if granularity == Granularity.DAY and timestamp == self.day.start:
-                if name == MetricName.REVENUE and value != self.summary.revenue:
-                    self.summary = replace(self.summary, revenue=value)
-                    change.panels |= {KPI_REVENUE, KPI_AOV, REVENUE_CHART}
-                elif name == MetricName.ORDERS and value != self.summary.orders:
-                    self.summary = replace(self.summary, orders=int(value))
-                    change.panels |= {KPI_ORDERS, KPI_AOV}
+                if name in DAY_BUCKETS:
+                    field_name, panels = DAY_BUCKETS[name]
+                    if name != MetricName.REVENUE:
+                        value = int(value)
+                    if value != getattr(self.summary, field_name):
+                        self.summary = replace(self.summary, **{field_name: value})
+                        change.panels |= panels
             elif (
                 granularity == Granularity.HOUR
                 and name == MetricName.REVENUE

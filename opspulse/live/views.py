@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from datetime import date, timedelta
 from uuid import UUID
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -11,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from opspulse.accounts.selectors import get_store_for_user, user_can_manage_store
 from opspulse.commerce.models import Backfill, SyncHealth
 from opspulse.ingest.models import WebhookDelivery
-from opspulse.live import fragments
+from opspulse.live import fragments, selectors
 
 
 @never_cache
@@ -19,6 +21,7 @@ from opspulse.live import fragments
 def dashboard(request: HttpRequest, public_id: UUID) -> HttpResponse:
     store = get_store_for_user(request.user, public_id)
     panels = fragments.render_panels(store, fragments.PANEL_IDS, oob=False)
+    daily, _ = _daily_chart(store, request.GET)
     return render(
         request,
         "live/dashboard.html",
@@ -28,6 +31,7 @@ def dashboard(request: HttpRequest, public_id: UUID) -> HttpResponse:
             "backfill": Backfill.objects.filter(store=store).first(),
             "sync": sync_status(store),
             "panels": {panel_id.replace("-", "_"): html for panel_id, html in panels.items()},
+            "daily_chart": daily,
             "websocket_path": f"/ws/stores/{store.public_id}/",
             "snapshot_url": reverse("dashboard-panels", args=[store.public_id]),
         },
@@ -41,6 +45,74 @@ def panels(request: HttpRequest, public_id: UUID) -> HttpResponse:
     store = get_store_for_user(request.user, public_id)
     rendered = fragments.render_panels(store, fragments.PANEL_IDS, oob=True)
     return HttpResponse("".join(rendered.values()), content_type="text/html; charset=utf-8")
+
+
+# No store has sales before this; it also keeps the period before a range within the calendar.
+EARLIEST_DAY = date(2000, 1, 1)
+
+
+class DailyRangeForm(forms.Form):
+    """The daily charts' range: the last 7, 30 or 90 days, or two local dates."""
+
+    days = forms.TypedChoiceField(
+        choices=[(days, f"{days} days") for days in fragments.DAILY_PRESETS], coerce=int, required=False
+    )
+    start = forms.DateField(required=False)
+    end = forms.DateField(required=False)
+
+    def __init__(self, *args, today: date, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.today = today
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors:
+            return data
+        if data.get("days"):
+            data["first"] = self.today - timedelta(days=data["days"] - 1)
+            data["last"] = self.today
+            return data
+        start, end = data.get("start"), data.get("end")
+        if start is None and end is None:
+            raise forms.ValidationError("Choose a number of days or a start and an end date.")
+        if start is None or end is None:
+            raise forms.ValidationError("A custom range needs both a start and an end date.")
+        if start > end:
+            raise forms.ValidationError("The start date is after the end date.")
+        if end > self.today:
+            raise forms.ValidationError("The range cannot end after today (store time).")
+        if start < EARLIEST_DAY:
+            raise forms.ValidationError(f"The range cannot start before {EARLIEST_DAY:%B %-d, %Y}.")
+        if (end - start).days >= selectors.MAX_RANGE_DAYS:
+            raise forms.ValidationError(f"A range can span at most {selectors.MAX_RANGE_DAYS} days.")
+        data["first"], data["last"] = start, end
+        return data
+
+
+def _daily_chart(store, params) -> tuple[str, bool]:
+    """The daily chart for the range in `params` (the last 7 days without one); and
+    whether the range given was valid."""
+    today = selectors.local_day(store).start.date()
+    default = {"first": today - timedelta(days=fragments.DAILY_PRESETS[0] - 1), "last": today,
+               "preset": fragments.DAILY_PRESETS[0]}
+    if not any(params.get(name) for name in ("days", "start", "end")):
+        return fragments.render_daily_chart(store, **default), True
+    form = DailyRangeForm(params, today=today)
+    if not form.is_valid():
+        errors = [error for errors in form.errors.values() for error in errors]
+        return fragments.render_daily_chart(store, **default, errors=errors), False
+    data = form.cleaned_data
+    return fragments.render_daily_chart(store, first=data["first"], last=data["last"], preset=data.get("days")), True
+
+
+@never_cache
+@login_required
+def daily_chart(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """The daily chart panel for a range (`days`=7|30|90, or `start` and `end`), read from the day buckets."""
+    store = get_store_for_user(request.user, public_id)
+    html, valid = _daily_chart(store, request.GET)
+    # 422 keeps the message in the panel: the page swaps it in (see app.js).
+    return HttpResponse(html, status=200 if valid else 422, content_type="text/html; charset=utf-8")
 
 
 @never_cache

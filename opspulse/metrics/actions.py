@@ -9,7 +9,7 @@ with a single statement.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import connection
@@ -38,7 +38,9 @@ class MetricChanges:
         """Add each non-zero delta to the store's hour and day buckets that contain `at`."""
         self._stores[store.pk] = store
         for granularity in (Granularity.HOUR, Granularity.DAY):
-            start = bucket_start(at, granularity, store.timezone)
+            # Keyed in UTC: local times that differ only by fold (the two 01:00 hours of a
+            # fall-back night) compare and hash as equal, and would share one bucket.
+            start = bucket_start(at, granularity, store.timezone).astimezone(UTC)
             for name, delta in deltas.items():
                 if delta:
                     self._totals[(store.pk, str(name), str(granularity), start)] += delta

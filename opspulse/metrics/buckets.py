@@ -9,7 +9,11 @@ from opspulse.metrics.models import Granularity
 
 
 def bucket_start(at: datetime, granularity: str, timezone: str) -> datetime:
-    """Return the start of the hour or local day that contains `at`, as an aware datetime."""
+    """Return the start of the hour or local day that contains `at`, as an aware datetime.
+
+    In the store's timezone: convert it to UTC before using it as a key, because two
+    local times that differ only by `fold` are equal to Python (PEP 495).
+    """
     local = at.astimezone(ZoneInfo(timezone))
     if granularity == Granularity.HOUR:
         return local.replace(minute=0, second=0, microsecond=0)

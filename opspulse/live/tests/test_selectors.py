@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -99,17 +99,22 @@ def test_active_carts_counts_carts_updated_in_the_last_30_minutes(store, day):
     assert carts.value == Decimal("50.00")
 
 
-def test_low_stock_uses_the_active_alert_threshold_fewest_first(store):
+def test_low_stock_uses_the_active_alert_threshold_fewest_first_and_out_of_stock_is_listed_apart(store):
     AlertFactory(store=store, type=AlertType.LOW_STOCK, config={"threshold": 10})
     InventoryLevelFactory(store=store, title="Scarf", available=9)
-    InventoryLevelFactory(store=store, title="Beanie", available=0)
+    InventoryLevelFactory(store=store, title="Gloves", available=1)
+    InventoryLevelFactory(store=store, title="Beanie", available=0, platform_updated_at=NOW - timedelta(hours=2))
+    InventoryLevelFactory(store=store, title="Parka", available=-2, platform_updated_at=NOW - timedelta(hours=1))
     InventoryLevelFactory(store=store, title="Jacket", available=11)
 
     stock = selectors.low_stock(store)
+    sold_out = selectors.out_of_stock(store)
 
     assert stock.threshold == 10
-    assert [item.title for item in stock.items] == ["Beanie", "Scarf"]
+    assert [item.title for item in stock.items] == ["Gloves", "Scarf"]
     assert stock.total == 2
+    assert [item.title for item in sold_out.items] == ["Parka", "Beanie"]
+    assert sold_out.total == 2
 
 
 def test_low_stock_threshold_defaults_to_5_without_an_active_alert(store):
@@ -140,3 +145,88 @@ def test_recent_orders_are_limited_to_20(store):
         OrderFactory(store=store)
 
     assert len(selectors.recent_orders(store)) == 20
+
+
+def test_today_summary_compares_units_and_carts_with_yesterday_and_last_week_up_to_now(store, day):
+    for name, value in ((MetricName.REVENUE, "90.00"), (MetricName.ORDERS, 3), (MetricName.UNITS_SOLD, 7),
+                        (MetricName.CARTS, 6)):
+        MetricFactory(store=store, name=name, granularity=Granularity.DAY, timestamp=day.start, value=value)
+    # yesterday: one order and two carts before 14:30, one order after
+    OrderFactory(store=store, total=Decimal("20.00"), units=2, placed_at=datetime(2025, 10, 13, 9, tzinfo=NEW_YORK))
+    OrderFactory(store=store, total=Decimal("99.00"), units=9, placed_at=datetime(2025, 10, 13, 15, tzinfo=NEW_YORK))
+    for hour in (8, 10):
+        CartFactory(store=store, platform_created_at=datetime(2025, 10, 13, hour, tzinfo=NEW_YORK))
+    # last Tuesday: two orders before 14:30, a cancelled one not counted
+    OrderFactory(store=store, total=Decimal("30.00"), units=1, placed_at=datetime(2025, 10, 7, 11, tzinfo=NEW_YORK))
+    OrderFactory(store=store, total=Decimal("50.00"), units=4, placed_at=datetime(2025, 10, 7, 14, tzinfo=NEW_YORK))
+    OrderFactory(store=store, status="cancelled", counted_revenue=0, counted_units=0, counted_orders=0,
+                 placed_at=datetime(2025, 10, 7, 12, tzinfo=NEW_YORK))
+    CartFactory(store=store, platform_created_at=datetime(2025, 10, 7, 13, tzinfo=NEW_YORK))
+
+    summary = selectors.today_summary(store, day=day)
+
+    assert summary.today == selectors.Totals(Decimal("90.00"), 3, 7, 6)
+    assert summary.today.orders_per_cart == Decimal("0.5")
+    assert summary.yesterday == selectors.Totals(Decimal("20.00"), 1, 2, 2)
+    assert summary.last_week == selectors.Totals(Decimal("80.00"), 2, 5, 1)
+    assert summary.last_week.average_order_value == Decimal("40")
+
+
+def test_top_products_ranks_todays_counted_units_and_leaves_out_cancelled_orders(store, day):
+    from opspulse.commerce.models import LineItem
+
+    def order(status="paid", counted=1, placed_at=NOW - timedelta(hours=1), items=()):
+        placed = OrderFactory(store=store, status=status, counted_orders=counted, placed_at=placed_at)
+        for index, (product, title, quantity, price) in enumerate(items):
+            LineItem.objects.create(order=placed, external_id=str(index), product_external_id=product, title=title,
+                                    quantity=quantity, price=Decimal(price))
+
+    order(items=[("1", "Linen shirt", 2, "40.00"), ("2", "Scarf", 1, "15.00")])
+    order(items=[("1", "Linen shirt", 1, "40.00"), ("", "Gift wrap", 3, "2.00")])
+    order(status="cancelled", counted=0, items=[("2", "Scarf", 9, "15.00")])
+    order(placed_at=day.start - timedelta(minutes=1), items=[("2", "Scarf", 9, "15.00")])
+
+    products = selectors.top_products(store, day=day)
+
+    assert [(p.title, p.units, p.revenue) for p in products] == [
+        ("Linen shirt", 3, Decimal("120.00")),
+        ("Gift wrap", 3, Decimal("6.00")),
+        ("Scarf", 1, Decimal("15.00")),
+    ]
+
+
+def test_daily_series_reads_the_day_buckets_by_local_date_with_the_period_before(store):
+    for date_, value in (((2025, 10, 14), "10.00"), ((2025, 10, 12), "30.00"), ((2025, 10, 9), "7.00"),
+                         ((2025, 10, 8), "99.00")):
+        MetricFactory(store=store, name=MetricName.REVENUE, granularity=Granularity.DAY,
+                      timestamp=datetime(*date_, tzinfo=NEW_YORK), value=Decimal(value))
+    MetricFactory(store=store, name=MetricName.ORDERS, granularity=Granularity.DAY,
+                  timestamp=datetime(2025, 10, 14, tzinfo=NEW_YORK), value=2)
+
+    series = selectors.daily_series(store, first=date(2025, 10, 12), last=date(2025, 10, 14))
+
+    assert series.days == [date(2025, 10, 12), date(2025, 10, 13), date(2025, 10, 14)]
+    assert series.revenue == [Decimal("30.00"), 0, Decimal("10.00")]
+    assert series.orders == [0, 0, 2]
+    assert series.previous_days == [date(2025, 10, 9), date(2025, 10, 10), date(2025, 10, 11)]
+    assert series.previous_revenue == [Decimal("7.00"), 0, 0]
+
+
+def test_daily_series_refuses_a_range_longer_than_366_days(store):
+    with pytest.raises(ValueError):
+        selectors.daily_series(store, first=date(2024, 1, 1), last=date(2025, 1, 1))
+
+
+def test_recent_voided_orders_lists_cancellations_and_refunds_latest_change_first(store, day):
+    OrderFactory(store=store, number="#1", status="refunded", placed_at=NOW - timedelta(days=3),
+                 platform_updated_at=NOW - timedelta(minutes=5))
+    OrderFactory(store=store, number="#2", status="cancelled", placed_at=NOW - timedelta(hours=1),
+                 platform_updated_at=NOW - timedelta(minutes=50))
+    OrderFactory(store=store, number="#3", status="paid", placed_at=NOW - timedelta(hours=1))
+    OrderFactory(store=store, number="#4", status="cancelled", placed_at=NOW - timedelta(days=9),
+                 platform_updated_at=NOW - timedelta(minutes=1))
+
+    voided = selectors.recent_voided_orders(store, day=day)
+
+    assert [(v.order.number, v.order.status) for v in voided] == [("#1", "refunded"), ("#2", "cancelled")]
+    assert voided[0].changed_at == NOW - timedelta(minutes=5)

@@ -51,7 +51,8 @@ def test_a_new_order_newer_than_the_feed_is_one_prepended_row():
     change = view.apply([order_message(new)])
 
     assert change.rows == [("prepend", new)]
-    assert change.panels == set() and change.reread == set()
+    # best sellers are read again: no message carries line items
+    assert change.panels == set() and change.reread == {fragments.TOP_PRODUCTS}
     assert [order.number for order in view.feed] == ["#3", "#2", "#1"]
 
 
@@ -59,7 +60,8 @@ def test_the_feed_keeps_its_size_and_an_order_older_than_all_of_it_changes_nothi
     feed = [feed_order(100 - i, NOW - timedelta(minutes=i + 1)) for i in range(selectors.FEED_SIZE)]
     view = view_with(feed)
 
-    assert not view.apply([order_message(feed_order(1, NOW - timedelta(hours=5)))])
+    older = view.apply([order_message(feed_order(1, NOW - timedelta(hours=5)))])
+    assert older.rows == [] and older.panels == set() and older.reread == {fragments.TOP_PRODUCTS}
     view.apply([order_message(feed_order(101, NOW))])
 
     assert len(view.feed) == selectors.FEED_SIZE
@@ -92,6 +94,7 @@ def test_a_shown_order_that_changes_is_one_row_and_the_same_message_again_change
     again = view.apply([order_message(cancelled, "order_updated")])
 
     assert change.rows == [("update", cancelled)]
+    assert change.reread == {fragments.TOP_PRODUCTS, fragments.ORDER_CHANGES}
     assert not again
     assert view.feed == [cancelled]
 
@@ -104,6 +107,8 @@ def test_bucket_values_of_today_and_yesterday_update_the_kpis_and_chart_and_othe
     change = view.apply([{"type": "metric_update", "names": ["orders", "revenue"], "buckets": [
         ["revenue", "day", day_start.isoformat(), "125.00"],
         ["orders", "day", day_start.isoformat(), "5"],
+        ["units_sold", "day", day_start.isoformat(), "9"],
+        ["carts", "day", day_start.isoformat(), "8"],
         ["revenue", "hour", hour.isoformat(), "25.00"],
         ["revenue", "day", (day_start - timedelta(days=3)).isoformat(), "999.00"],
         ["revenue", "hour", (day_start - timedelta(days=3)).isoformat(), "999.00"],
@@ -111,8 +116,20 @@ def test_bucket_values_of_today_and_yesterday_update_the_kpis_and_chart_and_othe
 
     assert change.panels == fragments.SALES_PANELS
     assert (view.summary.revenue, view.summary.orders) == (Decimal("125.00"), 5)
+    assert (view.summary.units, view.summary.carts) == (9, 8)
     assert view.hours == {hour: Decimal("25.00")}
     assert view.summary.yesterday_revenue == Decimal("80.00")
+
+
+def test_a_cart_bucket_alone_updates_only_orders_per_cart():
+    view = view_with([])
+
+    change = view.apply([{"type": "metric_update", "names": ["carts"], "buckets": [
+        ["carts", "day", local_day().start.isoformat(), "3"],
+    ]}])
+
+    assert change.panels == {fragments.KPI_ORDERS_PER_CART}
+    assert view.summary.today.orders_per_cart == Decimal(4) / 3
 
 
 def test_messages_without_the_data_mark_their_panels_for_a_read():
@@ -125,7 +142,10 @@ def test_messages_without_the_data_mark_their_panels_for_a_read():
         {"type": "alert_fired"},
     ])
 
-    assert change.reread == fragments.SALES_PANELS | {fragments.ORDER_FEED, fragments.LOW_STOCK, fragments.ALERTS}
+    assert change.reread == fragments.SALES_PANELS | {
+        fragments.ORDER_FEED, fragments.TOP_PRODUCTS, fragments.ORDER_CHANGES, fragments.LOW_STOCK,
+        fragments.OUT_OF_STOCK, fragments.ALERTS,
+    }
     assert change.panels == set() and change.rows == [] and view.feed == []
 
 
@@ -141,3 +161,15 @@ def test_a_read_renews_what_it_read_and_a_new_day_needs_a_whole_read():
     assert renewed(view, tomorrow, {"feed": []}) is None
     whole = renewed(view, tomorrow, {"feed": [], "hours": {}, "summary": view.summary})
     assert whole is not None and whole.day == tomorrow
+
+
+def test_a_frame_with_more_new_orders_than_the_feed_keeps_carries_only_the_newest():
+    from opspulse.stores.models import Store
+
+    store = Store(name="Northwind", timezone="America/New_York", currency="USD")
+    rows = [("prepend", feed_order(number, NOW + timedelta(seconds=number))) for number in range(1, 26)]
+
+    html = fragments.render_feed_rows(store, view_with([]), rows)
+
+    assert html.count("data-order-number=") == selectors.FEED_SIZE
+    assert 'data-order-number="#25"' in html and 'data-order-number="#5"' not in html

@@ -3,12 +3,23 @@ import "htmx-ext-ws";
 import { Idiomorph } from "idiomorph/htmx";
 
 import { startLiveDashboard } from "./live.js";
+import { startMenus } from "./menus.js";
+import { startOverview } from "./overview.js";
+import { startWallboard } from "./wallboard.js";
 
 // The dashboard runs under a CSP without 'unsafe-eval' or inline styles, and fragments
 // from the server never carry scripts.
 htmx.config.allowEval = false;
 htmx.config.allowScriptTags = false;
 htmx.config.includeIndicatorStyles = false;
+// A form the server refuses (422) comes back with its message in the panel: show it.
+htmx.config.responseHandling = [
+  { code: "204", swap: false },
+  { code: "422", swap: true, error: false },
+  { code: "[23]..", swap: true },
+  { code: "[45]..", swap: false, error: true },
+  { code: "...", swap: false },
+];
 
 // The chart's canvas belongs to uPlot: morphing its panel must leave it alone.
 Idiomorph.defaults.callbacks.beforeNodeMorphed = (oldNode) =>
@@ -18,3 +29,9 @@ Idiomorph.defaults.callbacks.beforeNodeMorphed = (oldNode) =>
 // after these listeners are in place.
 const root = document.getElementById("live-root");
 if (root) startLiveDashboard(root, htmx);
+
+const overviewRoot = document.getElementById("overview-root");
+if (overviewRoot) startOverview(overviewRoot, htmx);
+const wallboardRoot = document.getElementById("wallboard-root");
+if (wallboardRoot) startWallboard(wallboardRoot, htmx);
+startMenus();

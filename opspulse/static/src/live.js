@@ -1,3 +1,4 @@
+import { drawDailyChart } from "./daily-chart.js";
 import { drawRevenueChart } from "./revenue-chart.js";
 
 const LABELS = {
@@ -29,6 +30,7 @@ export function startLiveDashboard(root, htmx) {
   let lastFrameAt = Date.now();
   let pollTimer = null;
   const seenOrders = new Set();
+  const orderStatuses = new Map();
   const kpiValues = new Map();
 
   function setState(state) {
@@ -38,10 +40,25 @@ export function startLiveDashboard(root, htmx) {
 
   function afterPanelsChanged({ highlight }) {
     drawRevenueChart();
+    // Today's bar follows the revenue KPI of the frame.
+    drawDailyChart();
     for (const row of document.querySelectorAll("#order-feed [data-order-number]")) {
       const number = row.dataset.orderNumber;
-      if (seenOrders.has(number)) continue;
+      const status = row.dataset.orderStatus;
+      if (seenOrders.has(number)) {
+        // A status change (paid → fulfilled, a cancellation, a refund) flashes its row.
+        const before = orderStatuses.get(number);
+        orderStatuses.set(number, status);
+        if (highlight && before !== undefined && before !== status && !reduceMotion) {
+          row.animate(
+            [{ backgroundColor: "rgb(254 243 199)" }, { backgroundColor: "rgb(254 243 199 / 0)" }],
+            { duration: 2500, easing: "ease-out" },
+          );
+        }
+        continue;
+      }
       seenOrders.add(number);
+      orderStatuses.set(number, status);
       if (highlight && !reduceMotion) {
         row.animate(
           [{ backgroundColor: "rgb(224 231 255)" }, { backgroundColor: "rgb(224 231 255 / 0)" }],
@@ -145,6 +162,11 @@ export function startLiveDashboard(root, htmx) {
     if (!RETRIED_BY_EXTENSION.includes(closed.code) && wrapper) {
       window.setTimeout(() => wrapper.reconnect(), 1000 + Math.random() * 4000);
     }
+  });
+
+  // A new range for the daily chart (its form swaps the panel).
+  root.addEventListener("htmx:afterSwap", (event) => {
+    if (event.detail.target?.id === "daily-chart" || event.detail.elt?.id === "daily-chart") drawDailyChart();
   });
 
   root.addEventListener("htmx:wsAfterMessage", () => {

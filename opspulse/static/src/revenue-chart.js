@@ -3,7 +3,8 @@ import uPlot from "uplot";
 const TODAY = "#4f46e5";
 const YESTERDAY = "#94a3b8";
 const AXIS = "#64748b";
-const GRID = "#f1f5f9";
+// Faint on a light and on a dark panel alike.
+const GRID = "rgb(148 163 184 / 0.15)";
 const FONT = "11px ui-sans-serif, system-ui, -apple-system, 'Segoe UI', sans-serif";
 
 let plot = null;
@@ -49,7 +50,7 @@ function options(chart, mount, money) {
         size: 30,
         gap: 6,
         grid: { show: false },
-        ticks: { stroke: "#e2e8f0", size: 4 },
+        ticks: { stroke: GRID, size: 4 },
         splits: (u) => (u.width < 480 ? [0, 6, 12, 18, 24] : [0, 3, 6, 9, 12, 15, 18, 21, 24]),
         values: (u, splits) => splits.map(formatHour),
       },

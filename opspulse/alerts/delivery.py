@@ -1,0 +1,253 @@
+"""Sending alerts out: mail to members, signed posts to webhook channels.
+
+The jobs in opspulse.alerts.tasks call these; state changes go through alerts.actions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import socket
+import time
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import httpx
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from opspulse.alerts import actions
+from opspulse.alerts.models import (
+    AlertEvent,
+    AlertNotification,
+    AlertPreference,
+    ChannelDelivery,
+    ChannelKind,
+    DeliveryStatus,
+)
+
+# A notification whose mail failed this often is given up on.
+MAX_MAIL_ATTEMPTS = 5
+SIGNATURE_HEADER = "X-OpsPulse-Signature"
+
+
+class RetryableDeliveryError(Exception):
+    """The receiver could not be reached or failed (5xx): worth trying again later."""
+
+
+class BlockedAddress(Exception):
+    """The URL leads to an address OpsPulse does not post to (private, loopback…)."""
+
+
+# Mail.
+
+
+def preference_for(user_id: int, account_id: int) -> AlertPreference:
+    """The member's saved preference, or the default (one mail per alert, UTC)."""
+    return AlertPreference.objects.filter(user_id=user_id, account_id=account_id).first() or AlertPreference(
+        user_id=user_id, account_id=account_id
+    )
+
+
+def in_quiet_hours(preference: AlertPreference, local: datetime) -> bool:
+    start, end = preference.quiet_start, preference.quiet_end
+    if start is None or end is None or start == end:
+        return False
+    now = local.time()
+    if start < end:
+        return start <= now < end
+    return now >= start or now < end  # spans midnight, e.g. 22:00–07:00
+
+
+def local_time(preference: AlertPreference, now: datetime) -> datetime:
+    try:
+        return now.astimezone(ZoneInfo(preference.timezone))
+    except (KeyError, ValueError):
+        return now.astimezone(ZoneInfo("UTC"))
+
+
+def mail_due(preference: AlertPreference, now: datetime) -> bool:
+    """Whether the member's pending alerts may be mailed now."""
+    if not preference.email_enabled:
+        return False
+    local = local_time(preference, now)
+    if preference.daily_digest:
+        return local.hour >= preference.digest_hour and preference.last_digest_on != local.date()
+    return not in_quiet_hours(preference, local)
+
+
+def send_pending_mail(user_id: int, account_id: int, *, now: datetime | None = None) -> int:
+    """Mail the member's pending alerts if their preferences allow it now; return how many."""
+    from opspulse.accounts.models import Membership
+
+    now = now or timezone.now()
+    preference = preference_for(user_id, account_id)
+    if not mail_due(preference, now):
+        return 0
+    pending = list(
+        AlertNotification.objects.filter(
+            user_id=user_id, account_id=account_id, sent_at__isnull=True, attempts__lt=MAX_MAIL_ATTEMPTS
+        ).values_list("pk", flat=True)
+    )
+    if not pending:
+        return 0
+    claimed = actions.claim_notifications(user_id=user_id, account_id=account_id, ids=pending)
+    if not claimed:
+        return 0
+    membership = Membership.objects.select_related("user", "account").filter(
+        user_id=user_id, account_id=account_id, user__is_active=True
+    ).first()
+    if membership is None:
+        # No longer a member: what was queued for them is dropped, not sent.
+        actions.mark_notifications_sent(ids=claimed)
+        return 0
+    events = list(
+        AlertEvent.objects.filter(notifications__pk__in=claimed)
+        .select_related("store", "alert")
+        .order_by("fired_at", "pk")
+    )
+    local = local_time(preference, now)
+    try:
+        _send_mail(membership, events, preference=preference, digest=preference.daily_digest)
+    except Exception:
+        actions.release_notifications(ids=claimed)
+        raise
+    actions.mark_notifications_sent(
+        ids=claimed, digest_on=local.date() if preference.daily_digest else None, preference=preference
+    )
+    return len(events)
+
+
+def _send_mail(membership, events: list[AlertEvent], *, preference: AlertPreference, digest: bool) -> None:
+    tz = local_time(preference, timezone.now()).tzinfo
+    rows = [
+        {
+            "message": event.message,
+            "kind": event.alert.get_type_display(),
+            "store": event.store.name,
+            "fired_at": event.fired_at.astimezone(tz),
+            "history_url": settings.PUBLIC_URL + reverse("alert-history", args=[event.store.public_id]),
+        }
+        for event in events
+    ]
+    context = {
+        "account_name": membership.account.name,
+        "events": rows,
+        "count": len(rows),
+        "digest": digest,
+        "timezone": preference.timezone,
+        "preferences_url": settings.PUBLIC_URL + reverse("alert-preferences"),
+    }
+    prefix = getattr(settings, "ACCOUNT_EMAIL_SUBJECT_PREFIX", "")
+    subject = prefix + " ".join(render_to_string("alerts/email/alert_subject.txt", context).split())
+    mail = EmailMultiAlternatives(
+        subject=subject[:200], body=render_to_string("alerts/email/alert_message.txt", context),
+        to=[membership.user.email],
+    )
+    mail.attach_alternative(render_to_string("alerts/email/alert_message.html", context), "text/html")
+    mail.send()
+
+
+# Webhook channels.
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def payload(delivery: ChannelDelivery) -> bytes:
+    event = delivery.event
+    store = event.store
+    history_url = settings.PUBLIC_URL + reverse("alert-history", args=[store.public_id])
+    if delivery.channel.kind == ChannelKind.SLACK:
+        body: dict[str, Any] = {"text": f"{event.message} ({store.name}) {history_url}"}
+    else:
+        body = {
+            "type": "alert.fired",
+            "event": {
+                "id": str(event.public_id),
+                "alert_type": event.alert.type,
+                "message": event.message,
+                "store": {"id": str(store.public_id), "name": store.name, "currency": store.currency},
+                "fired_at": event.fired_at.isoformat(),
+                "data": event.data,
+                "url": history_url,
+            },
+        }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def check_address(url: str) -> None:
+    """Raise BlockedAddress if `url` resolves to a non-public address and those are not allowed."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BlockedAddress("only http and https URLs can receive alerts")
+    if settings.ALERT_WEBHOOKS_ALLOW_PRIVATE:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    except socket.gaierror as exc:
+        raise BlockedAddress(f"{parts.hostname} does not resolve") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise BlockedAddress(f"{parts.hostname} is a private or local address")
+
+
+def post_delivery(delivery_id: int, *, final: bool) -> str:
+    """Make one attempt at a channel delivery and record it; return the delivery's status.
+
+    Raise RetryableDeliveryError on a network error or a 5xx/429 answer unless `final`;
+    a 4xx answer or a blocked address fails the delivery at once.
+    """
+    delivery = (
+        ChannelDelivery.objects.select_related("channel", "event__store", "event__alert").filter(pk=delivery_id).first()
+    )
+    if delivery is None:
+        return DeliveryStatus.FAILED  # the channel (or the alert) was deleted meanwhile
+    if delivery.status != DeliveryStatus.PENDING or not delivery.channel.is_active:
+        return delivery.status
+    channel = delivery.channel
+    body = payload(delivery)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "OpsPulse-Alerts/1.0",
+        SIGNATURE_HEADER: sign(body, channel.secret),
+        "X-OpsPulse-Event": str(delivery.event.public_id),
+        "X-OpsPulse-Delivery": str(delivery.pk),
+    }
+    started_at, started = timezone.now(), time.monotonic()
+    status_code: int | None = None
+    error = ""
+    retryable = False
+    try:
+        check_address(channel.url)
+        response = httpx.post(
+            channel.url, content=body, headers=headers, timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS,
+            follow_redirects=False,
+        )
+        status_code = response.status_code
+        if status_code >= 500 or status_code == 429:
+            retryable, error = True, f"HTTP {status_code}"
+        elif status_code >= 300:
+            error = f"HTTP {status_code}"
+    except BlockedAddress as exc:
+        error = str(exc)
+    except httpx.HTTPError as exc:
+        retryable, error = True, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    duration_ms = int((time.monotonic() - started) * 1000)
+    actions.record_attempt(
+        delivery=delivery, started_at=started_at, duration_ms=duration_ms, status_code=status_code, error=error,
+        final=final or not retryable,
+    )
+    if retryable and not final:
+        raise RetryableDeliveryError(error)
+    return delivery.status
+

@@ -1,0 +1,76 @@
+"""Reads of alert rules, events and channels, always within one store (or its account)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import Http404
+
+from opspulse.alerts.models import Alert, AlertChannel, AlertEvent, DeliveryAttempt
+from opspulse.stores.models import Store
+
+HISTORY_SIZE = 100
+PANEL_SIZE = 6
+
+
+def rules_of_store(store: Store) -> QuerySet[Alert]:
+    return Alert.objects.filter(store=store).order_by("type", "created_at", "pk")
+
+
+def get_rule(store: Store, public_id: UUID | str | None) -> Alert:
+    """The store's rule with `public_id`, else Http404 (rules of other stores are not found)."""
+    try:
+        return Alert.objects.select_related("store").get(store=store, public_id=public_id)
+    except (Alert.DoesNotExist, ValidationError, ValueError):
+        raise Http404("No such alert rule") from None
+
+
+def history_of_store(store: Store, *, open_only: bool = False) -> QuerySet[AlertEvent]:
+    """The store's latest events, newest first."""
+    events = AlertEvent.objects.filter(store=store)
+    if open_only:
+        events = events.filter(resolved_at__isnull=True, acknowledged_at__isnull=True)
+    return events.select_related("alert", "acknowledged_by").order_by("-fired_at", "-id")[:HISTORY_SIZE]
+
+
+def get_event(store: Store, public_id: UUID | str | None) -> AlertEvent:
+    try:
+        return AlertEvent.objects.get(store=store, public_id=public_id)
+    except (AlertEvent.DoesNotExist, ValidationError, ValueError):
+        raise Http404("No such alert") from None
+
+
+def recent_account_events(store: Store, *, limit: int = PANEL_SIZE) -> list[AlertEvent]:
+    """The latest events of every store of `store`'s account: a dashboard shows them all."""
+    return list(
+        AlertEvent.objects.filter(store__account_id=store.account_id)
+        .select_related("alert", "store")
+        .order_by("-fired_at", "-id")[:limit]
+    )
+
+
+def unacknowledged_count(store: Store) -> int:
+    return AlertEvent.objects.filter(store__account_id=store.account_id, acknowledged_at__isnull=True).count()
+
+
+def channels_of_store(store: Store) -> list[AlertChannel]:
+    """The store's channels, each with its last few attempts (`recent_attempts`)."""
+    channels = list(AlertChannel.objects.filter(store=store).order_by("created_at", "pk"))
+    for channel in channels:
+        channel.recent_attempts = list(
+            DeliveryAttempt.objects.filter(delivery__channel=channel)
+            .select_related("delivery__event")
+            .order_by("-started_at", "-pk")[:5]
+        )
+    return channels
+
+
+def get_channel(store: Store, public_id: UUID | str | None) -> AlertChannel:
+    try:
+        return AlertChannel.objects.get(store=store, public_id=public_id)
+    except (AlertChannel.DoesNotExist, ValidationError, ValueError):
+        raise Http404("No such channel") from None
+
+

@@ -1,0 +1,128 @@
+"""Alert jobs (procrastinate, queue "alerts"): evaluate time-based rules, deliver events.
+
+Network work (SMTP, webhook receivers) runs here, never in the drain job, so a slow
+receiver cannot hold up webhook processing.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import smtplib
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+from procrastinate import JobContext, RetryStrategy
+from procrastinate.contrib.django import app
+from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.retry import RetryDecision
+
+from opspulse.alerts import actions, delivery
+
+logger = logging.getLogger("opspulse.alerts")
+
+ALERTS_QUEUE = "alerts"
+WEBHOOK_ATTEMPTS = 5
+MAIL_ATTEMPTS = 4
+
+
+class JitteredRetry(RetryStrategy):
+    """procrastinate's exponential retry, spread by up to a quarter so receivers are not hit in step."""
+
+    def get_retry_decision(self, *, exception, job) -> RetryDecision | None:
+        decision = super().get_retry_decision(exception=exception, job=job)
+        if decision is None or decision.retry_at is None:
+            return decision
+        jitter = (decision.retry_at - timezone.now()) * random.uniform(0, 0.25)
+        return RetryDecision(retry_at=decision.retry_at + jitter, priority=decision.priority, queue=decision.queue,
+                             lock=decision.lock)
+
+
+@app.task(name="opspulse.alerts.dispatch_event", queue=ALERTS_QUEUE)
+def dispatch_event(event_id: int) -> None:
+    """Queue the mail and webhook deliveries of a fired alert (once)."""
+    deliveries, recipients = actions.dispatch_event(event_id)
+    for delivery_id in deliveries:
+        try:
+            with transaction.atomic():
+                deliver_to_channel.configure(queueing_lock=f"alert-delivery-{delivery_id}").defer(
+                    delivery_id=delivery_id
+                )
+        except AlreadyEnqueued:
+            pass
+    for user_id, account_id in recipients:
+        defer_mail(user_id, account_id)
+
+
+def defer_dispatch(event_id: int) -> None:
+    # In a savepoint: a refused duplicate must not abort a surrounding transaction.
+    try:
+        with transaction.atomic():
+            dispatch_event.configure(queueing_lock=f"alert-dispatch-{event_id}").defer(event_id=event_id)
+    except AlreadyEnqueued:
+        pass
+
+
+def defer_mail(user_id: int, account_id: int) -> None:
+    # One waiting job per member and account: it mails everything pending when it runs.
+    try:
+        with transaction.atomic():
+            send_alert_mail.configure(queueing_lock=f"alert-mail-{user_id}-{account_id}").defer(
+                user_id=user_id, account_id=account_id
+            )
+    except AlreadyEnqueued:
+        pass
+
+
+@app.task(
+    name="opspulse.alerts.deliver_to_channel",
+    queue=ALERTS_QUEUE,
+    pass_context=True,
+    retry=JitteredRetry(
+        max_attempts=WEBHOOK_ATTEMPTS, exponential_wait=4, retry_exceptions={delivery.RetryableDeliveryError}
+    ),
+)
+def deliver_to_channel(context: JobContext, delivery_id: int) -> None:
+    """Post an alert to a webhook channel; network errors and 5xx are retried with backoff."""
+    final = context.job.attempts + 1 >= WEBHOOK_ATTEMPTS
+    delivery.post_delivery(delivery_id, final=final)
+
+
+@app.task(
+    name="opspulse.alerts.send_alert_mail",
+    queue=ALERTS_QUEUE,
+    retry=JitteredRetry(max_attempts=MAIL_ATTEMPTS, exponential_wait=5, retry_exceptions={smtplib.SMTPException, OSError}),
+)
+def send_alert_mail(user_id: int, account_id: int) -> None:
+    """Mail a member's pending alerts, unless quiet hours or a digest hold them."""
+    delivery.send_pending_mail(user_id, account_id)
+
+
+@app.periodic(cron="* * * * *", periodic_id="alerts-evaluate")
+@app.task(name="opspulse.alerts.evaluate", queue=ALERTS_QUEUE, queueing_lock="opspulse.alerts.evaluate")
+def evaluate(timestamp: int) -> None:
+    """Every minute: time-based rules, deliveries a stopped process left unqueued, held mail now due."""
+    actions.evaluate_timed_rules()
+    for event_id in actions.undispatched_events():
+        defer_dispatch(event_id)
+    release_held_mail()
+
+
+def release_held_mail() -> int:
+    """Queue the mail of members whose quiet hours ended or whose digest hour came; return how many."""
+    from opspulse.alerts.models import AlertNotification
+
+    now = timezone.now()
+    pairs = (
+        AlertNotification.objects.filter(sent_at__isnull=True, attempts__lt=delivery.MAX_MAIL_ATTEMPTS)
+        .values("user_id", "account_id")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    queued = 0
+    for pair in pairs:
+        if delivery.mail_due(delivery.preference_for(pair["user_id"], pair["account_id"]), now):
+            defer_mail(pair["user_id"], pair["account_id"])
+            queued += 1
+    return queued

@@ -1,0 +1,114 @@
+"""The alert jobs on the real queue, and the live notice on every dashboard of the account."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+from channels.db import database_sync_to_async
+from django.core import mail
+from django.utils import timezone
+from procrastinate.contrib.django import app
+from procrastinate.contrib.django.models import ProcrastinateJob
+
+from opspulse.alerts import actions as alert_actions
+from opspulse.alerts import tasks
+from opspulse.alerts.models import Alert, AlertEvent, AlertNotification, AlertType, DeliveryStatus
+from opspulse.alerts.tests.test_delivery import Receiver
+from opspulse.commerce import actions
+from opspulse.live import listener
+from opspulse.live.tests.conftest import signed_in_client, socket_headers
+from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
+from opspulse.live.tests.test_consumer import connect_and_read_panels, dashboard_socket
+from opspulse.stores.models import IntegrationStatus
+
+
+def run_alert_jobs() -> None:
+    with app.replace_connector(app.connector.get_worker_connector()) as worker_app:
+        worker_app.run_worker(queues=[tasks.ALERTS_QUEUE], wait=False, install_signal_handlers=False,
+                              listen_notify=False)
+
+
+def big_order(external_id: str) -> actions.OrderData:
+    now = timezone.now()
+    return actions.OrderData(external_id=external_id, number=f"#{external_id}", status="paid", currency="USD",
+                             total=Decimal("900.00"), placed_at=now, updated_at=now)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fired_alert_is_mailed_and_posted_once_by_the_alert_jobs():
+    store = StoreFactory(currency="USD")
+    MembershipFactory(account=store.account, user=UserFactory(email="owner@example.com"))
+    Alert.objects.create(store=store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "500.00"})
+    receiver = Receiver([])
+    try:
+        alert_actions.create_channel(store=store, kind="slack", name="Ops", url=receiver.url)
+
+        actions.record_order(store=store, data=big_order("1"))
+        actions.record_order(store=store, data=big_order("1"))  # a replay: nothing new
+        run_alert_jobs()
+    finally:
+        receiver.close()
+
+    event = AlertEvent.objects.get()
+    assert [message.to for message in mail.outbox] == [["owner@example.com"]]
+    assert len(receiver.requests) == 1 and b"#1" in receiver.requests[0][1]
+    assert event.channel_deliveries.get().status == DeliveryStatus.DELIVERED
+    assert AlertNotification.objects.get().sent_at is not None
+
+
+def test_the_periodic_job_evaluates_time_based_rules(shopify_store):
+    Alert.objects.create(store=shopify_store, type=AlertType.SYNC_TROUBLE,
+                         config={"integration_error": True, "webhook_hours": 0})
+    shopify_store.integration.status = IntegrationStatus.ERROR
+    shopify_store.integration.save()
+
+    tasks.evaluate(timestamp=0)
+    tasks.evaluate(timestamp=60)
+
+    assert AlertEvent.objects.get().message == "Sync trouble on Alice-Apparel: the Shopify connection has an error"
+
+
+def test_held_mail_is_queued_once_its_member_may_receive_it(shopify_store, personas):
+    rule = Alert.objects.create(store=shopify_store, type=AlertType.LOW_STOCK, config={"threshold": 5})
+    event = AlertEvent.objects.create(alert=rule, store=shopify_store, subject="s", message="Low stock")
+    alert_actions.dispatch_event(event.pk)
+
+    queued = tasks.release_held_mail()
+    tasks.release_held_mail()
+
+    assert queued == 2
+    assert ProcrastinateJob.objects.filter(task_name="opspulse.alerts.send_alert_mail").count() == 2
+
+
+@pytest.fixture
+async def live_listener():
+    await listener.start()
+    await asyncio.wait_for(listener.connected.wait(), timeout=5)
+    yield
+    await listener.stop()
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_an_alert_reaches_the_open_dashboards_of_every_store_of_the_account(live_listener):
+    store = await database_sync_to_async(StoreFactory)(name="Northwind", currency="USD")
+    other = await database_sync_to_async(StoreFactory)(name="Southwind", account=store.account)
+    owner = await database_sync_to_async(MembershipFactory)(account=store.account)
+    client = await database_sync_to_async(signed_in_client)(owner.user)
+    await database_sync_to_async(Alert.objects.create)(
+        store=store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "500.00"}
+    )
+    socket = dashboard_socket(other, socket_headers(client))
+    await connect_and_read_panels(socket)
+
+    await database_sync_to_async(actions.record_order)(store=store, data=big_order("77"))
+    html = ""
+    while 'id="alerts"' not in html:
+        html = await socket.receive_text(timeout=5)
+
+    assert "High-value order #77: 900.00 USD" in html
+    assert "Northwind" in html  # named: it is another store's alert
+    assert 'aria-live="polite"' in html and "Latest alert: High-value order #77" in html
+    await socket.disconnect()

@@ -1,0 +1,220 @@
+"""Alert pages of a store: rules (members read, admins change), history, channels; and
+each member's own email preferences.
+
+Every page names the store by its public id; a rule, event or channel is named in the
+query or form and looked up among that store's own, after the role check.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from opspulse.accounts.models import Role
+from opspulse.accounts.selectors import get_current_account, get_store_for_user, user_can_manage_store
+from opspulse.alerts import actions, selectors
+from opspulse.alerts.delivery import preference_for
+from opspulse.alerts.forms import DESCRIPTIONS, ChannelForm, PreferenceForm, RuleForm, describe
+from opspulse.alerts.models import AlertType
+from opspulse.stores.models import Store
+
+
+def _get_store_for_admin(request: HttpRequest, public_id: UUID) -> Store:
+    """The store for its account's admins and owners: 404 for outsiders, 403 for members."""
+    store = get_store_for_user(request.user, public_id)
+    if not user_can_manage_store(request.user, store):
+        raise PermissionDenied("This needs the admin role")
+    return store
+
+
+def _rule_rows(store: Store) -> list[dict]:
+    return [
+        {"rule": rule, "summary": describe(rule.type, rule.config, store.currency)}
+        for rule in selectors.rules_of_store(store)
+    ]
+
+
+@never_cache
+@login_required
+@require_GET
+def rules(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    store = get_store_for_user(request.user, public_id)
+    return render(
+        request,
+        "alerts/rules.html",
+        {
+            "store": store,
+            "rows": _rule_rows(store),
+            "can_manage": user_can_manage_store(request.user, store),
+            "types": [(value, label, DESCRIPTIONS[value]) for value, label in AlertType.choices],
+        },
+    )
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def create_rule(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    store = _get_store_for_admin(request, public_id)
+    rule_type = request.POST.get("type") or request.GET.get("type", "")
+    if rule_type not in AlertType.values:
+        return redirect("alert-rules", store.public_id)
+    if request.method == "POST":
+        form = RuleForm(request.POST, rule_type=rule_type, store=store)
+        if form.is_valid():
+            actions.create_rule(store=store, type=rule_type, config=form.config())
+            messages.success(request, f"{AlertType(rule_type).label} rule added.")
+            return redirect("alert-rules", store.public_id)
+    else:
+        form = RuleForm(initial=RuleForm.initial_for(rule_type), rule_type=rule_type, store=store)
+    return render(
+        request,
+        "alerts/rule_form.html",
+        {"store": store, "form": form, "rule": None, "rule_type": rule_type,
+         "type_label": AlertType(rule_type).label, "description": DESCRIPTIONS[rule_type]},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def edit_rule(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    store = _get_store_for_admin(request, public_id)
+    rule = selectors.get_rule(store, request.POST.get("rule") or request.GET.get("rule"))
+    if request.method == "POST":
+        form = RuleForm(request.POST, rule_type=rule.type, store=store)
+        if form.is_valid():
+            actions.update_rule(rule=rule, config=form.config())
+            messages.success(request, f"{rule.get_type_display()} rule saved.")
+            return redirect("alert-rules", store.public_id)
+    else:
+        form = RuleForm(initial=RuleForm.initial_for(rule.type, rule.config), rule_type=rule.type, store=store)
+    return render(
+        request,
+        "alerts/rule_form.html",
+        {"store": store, "form": form, "rule": rule, "rule_type": rule.type,
+         "type_label": rule.get_type_display(), "description": DESCRIPTIONS[rule.type]},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@login_required
+@require_POST
+def toggle_rule(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    store = _get_store_for_admin(request, public_id)
+    rule = selectors.get_rule(store, request.POST.get("rule"))
+    active = request.POST.get("active") == "1"
+    actions.set_rule_active(rule=rule, active=active)
+    messages.success(request, f"{rule.get_type_display()} rule {'resumed' if active else 'paused'}.")
+    return redirect("alert-rules", store.public_id)
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete_rule(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    store = _get_store_for_admin(request, public_id)
+    rule = selectors.get_rule(store, request.POST.get("rule") or request.GET.get("rule"))
+    if request.method == "POST":
+        actions.delete_rule(rule=rule)
+        messages.success(request, f"{rule.get_type_display()} rule deleted.")
+        return redirect("alert-rules", store.public_id)
+    return render(
+        request,
+        "alerts/rule_delete.html",
+        {"store": store, "rule": rule, "summary": describe(rule.type, rule.config, store.currency),
+         "event_count": rule.events.count()},
+    )
+
+
+@never_cache
+@login_required
+@require_GET
+def history(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    store = get_store_for_user(request.user, public_id)
+    open_only = request.GET.get("show") == "open"
+    return render(
+        request,
+        "alerts/history.html",
+        {"store": store, "events": selectors.history_of_store(store, open_only=open_only), "open_only": open_only,
+         "can_manage": user_can_manage_store(request.user, store)},
+    )
+
+
+@login_required
+@require_POST
+def acknowledge(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    store = get_store_for_user(request.user, public_id)
+    event = selectors.get_event(store, request.POST.get("event"))
+    if actions.acknowledge_event(event=event, user=request.user):
+        messages.success(request, "Alert acknowledged.")
+    else:
+        messages.info(request, "Someone acknowledged this alert already.")
+    url = reverse("alert-history", args=[store.public_id])
+    return redirect(url + ("?show=open" if request.POST.get("show") == "open" else ""))
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def channels(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    store = _get_store_for_admin(request, public_id)
+    new_secret = None
+    if request.method == "POST":
+        form = ChannelForm(request.POST)
+        if form.is_valid():
+            channel = actions.create_channel(store=store, **form.cleaned_data)
+            new_secret = channel.secret
+            form = ChannelForm()
+    else:
+        form = ChannelForm()
+    return render(
+        request,
+        "alerts/channels.html",
+        {"store": store, "form": form, "channels": selectors.channels_of_store(store), "new_secret": new_secret},
+        status=400 if form.is_bound and form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def remove_channel(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    store = _get_store_for_admin(request, public_id)
+    channel = selectors.get_channel(store, request.POST.get("channel"))
+    actions.delete_channel(channel=channel)
+    messages.success(request, f"Channel {channel.name} removed.")
+    return redirect("alert-channels", store.public_id)
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def preferences(request: HttpRequest) -> HttpResponse:
+    account = get_current_account(request, at_least=Role.MEMBER)
+    preference = preference_for(request.user.pk, account.pk)
+    if request.method == "POST":
+        form = PreferenceForm(request.POST)
+        if form.is_valid():
+            actions.save_preference(user=request.user, account=account, values=form.cleaned_data)
+            messages.success(request, "Alert email settings saved.")
+            return redirect("alert-preferences")
+    else:
+        form = PreferenceForm(
+            initial={
+                "email_enabled": preference.email_enabled, "daily_digest": preference.daily_digest,
+                "digest_hour": preference.digest_hour, "timezone": preference.timezone,
+                "quiet_start": preference.quiet_start, "quiet_end": preference.quiet_end,
+            }
+        )
+    return render(request, "alerts/preferences.html", {"account": account, "form": form},
+                  status=400 if form.is_bound else 200)
+

@@ -1,0 +1,142 @@
+"""The all-stores overview: one live tile per store of an account, and totals per currency.
+
+Totals are summed per currency and never converted: OpsPulse has no exchange rates,
+and a made-up rate would make every total wrong. Each tile is one element with a
+stable id; the overview's socket sends again only the tiles (and totals) that changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from opspulse.commerce.models import Backfill, BackfillStatus
+from opspulse.live import selectors
+from opspulse.live.formatting import format_count, format_money, percent_change
+from opspulse.stores.models import Integration, IntegrationStatus, Store
+
+TOTALS_ID = "overview-totals"
+
+
+def tile_id(store: Store) -> str:
+    return f"store-tile-{store.public_id}"
+
+
+@dataclass(frozen=True)
+class StoreDay:
+    store: Store
+    summary: selectors.DaySummary
+
+
+def store_days(stores: Iterable[Store], *, now: datetime | None = None) -> list[StoreDay]:
+    """Each store's day so far, in its own timezone."""
+    return [StoreDay(store, selectors.today_summary(store, day=selectors.local_day(store, now))) for store in stores]
+
+
+def sync_states(stores: Iterable[Store]) -> dict[int, dict[str, str]]:
+    """For each store, a short sync state: {"tone": ok|busy|problem|off, "text": ...}."""
+    ids = [store.pk for store in stores]
+    integrations = {
+        store_id: (status, app_installed)
+        for store_id, status, app_installed in Integration.objects.filter(store_id__in=ids).values_list(
+            "store_id", "status", "app_installed"
+        )
+    }
+    importing = set(
+        Backfill.objects.filter(store_id__in=ids, status=BackfillStatus.RUNNING).values_list("store_id", flat=True)
+    )
+    states = {}
+    for store_id in ids:
+        status, _ = integrations.get(store_id, (None, False))
+        if status is None or status == IntegrationStatus.INACTIVE:
+            states[store_id] = {"tone": "off", "text": "Not connected"}
+        elif status == IntegrationStatus.ERROR:
+            states[store_id] = {"tone": "problem", "text": "Sync problem"}
+        elif store_id in importing:
+            states[store_id] = {"tone": "busy", "text": "Importing history"}
+        else:
+            states[store_id] = {"tone": "ok", "text": "In sync"}
+    return states
+
+
+def _change(current, previous) -> dict[str, str]:
+    change = percent_change(current or 0, previous or 0)
+    if change is None:
+        return {"direction": "up" if current else "flat", "text": "New today" if current else "No sales yet"}
+    if change == 0:
+        return {"direction": "flat", "text": "Same as yesterday"}
+    sign = "+" if change > 0 else "−"
+    return {"direction": "up" if change > 0 else "down", "text": f"{sign}{abs(change)}% vs yesterday"}
+
+
+def render_tile(store_day: StoreDay, sync: dict[str, str], *, oob: bool) -> str:
+    store, summary = store_day.store, store_day.summary
+    return render_to_string(
+        "live/overview/tile.html",
+        {
+            "id": tile_id(store),
+            "oob": oob,
+            "store": store,
+            "url": reverse("dashboard", args=[store.public_id]),
+            "revenue": format_money(summary.revenue, store.currency),
+            "orders": format_count(summary.orders),
+            "aov": format_money(summary.average_order_value, store.currency),
+            "change": _change(summary.revenue, summary.yesterday_revenue),
+            "sync": sync,
+        },
+    )
+
+
+def currency_totals(store_days: Iterable[StoreDay]) -> list[dict[str, str]]:
+    """One total per currency (revenue, orders, stores), largest order count first."""
+    totals: dict[str, dict] = {}
+    for store_day in store_days:
+        entry = totals.setdefault(
+            store_day.store.currency.upper(), {"revenue": Decimal(0), "orders": 0, "stores": 0}
+        )
+        entry["revenue"] += store_day.summary.revenue
+        entry["orders"] += store_day.summary.orders
+        entry["stores"] += 1
+    return [
+        {
+            "currency": currency,
+            "revenue": format_money(entry["revenue"], currency),
+            "orders": format_count(entry["orders"]),
+            "order_count": entry["orders"],
+            "stores": entry["stores"],
+        }
+        for currency, entry in sorted(totals.items(), key=lambda item: (-item[1]["orders"], item[0]))
+    ]
+
+
+def render_totals(store_days: Iterable[StoreDay], *, oob: bool) -> str:
+    return render_to_string(
+        "live/overview/totals.html", {"id": TOTALS_ID, "oob": oob, "totals": currency_totals(store_days)}
+    )
+
+
+def render_overview(stores: list[Store], *, oob: bool, now: datetime | None = None) -> dict[str, str]:
+    """Return {element id: HTML}: every store's tile, then the per-currency totals."""
+    days = store_days(stores, now=now)
+    syncs = sync_states(stores)
+    rendered = {tile_id(day.store): render_tile(day, syncs[day.store.pk], oob=oob) for day in days}
+    rendered[TOTALS_ID] = render_totals(days, oob=oob)
+    return rendered
+
+
+def render_changed(
+    stores: list[Store], dirty: set[int], days: dict[int, StoreDay], *, now: datetime | None = None
+) -> dict[str, str]:
+    """Re-read the `dirty` stores into `days` (by store id); return their tiles and the totals."""
+    changed = [store for store in stores if store.pk in dirty]
+    for store_day in store_days(changed, now=now):
+        days[store_day.store.pk] = store_day
+    syncs = sync_states(changed)
+    rendered = {tile_id(store): render_tile(days[store.pk], syncs[store.pk], oob=True) for store in changed}
+    rendered[TOTALS_ID] = render_totals([days[store.pk] for store in stores if store.pk in days], oob=True)
+    return rendered

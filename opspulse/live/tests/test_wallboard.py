@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from config.asgi import application
+from opspulse.accounts.models import Role
+from opspulse.commerce.actions import record_order
+from opspulse.live import listener, selectors, share, wallboard
+from opspulse.live.access import AccessWatch
+from opspulse.live.consumers import HEARTBEAT
+from opspulse.live.models import WallboardLink
+from opspulse.live.tests.conftest import signed_in_client, socket_headers
+from opspulse.live.tests.factories import MembershipFactory, MetricFactory, OrderFactory, UserFactory
+from opspulse.live.tests.test_consumer import new_order
+from opspulse.live.tests.websocket import WebsocketClient
+from opspulse.metrics.models import Granularity, MetricName
+
+
+def wallboard_socket(store, headers) -> WebsocketClient:
+    return WebsocketClient(application, f"/ws/stores/{store.public_id}/wallboard/", headers)
+
+
+def shared_socket(token: str) -> WebsocketClient:
+    return WebsocketClient(application, f"/ws/wall/{token}/", socket_headers())
+
+
+@pytest.fixture
+async def live_listener():
+    await listener.start()
+    await asyncio.wait_for(listener.connected.wait(), timeout=5)
+    yield
+    await listener.stop()
+
+
+def test_the_wallboard_shows_the_day_in_large_type_without_customer_data(store, owner_client):
+    OrderFactory(store=store, number="#2001", total=Decimal("120.00"), customer_first_name="Ada", customer_city="London")
+
+    page = owner_client.get(reverse("wallboard", args=[store.public_id])).content.decode()
+
+    assert "Revenue today" in page and "$120.00" in page and 'data-order-number="#2001"' in page
+    assert "Ada" not in page and "London" not in page
+    assert f'data-websocket-path="/ws/stores/{store.public_id}/wallboard/"' in page
+
+
+def test_the_wallboard_turns_over_to_the_new_day_in_the_stores_timezone(store):
+    OrderFactory(store=store, number="#2002", total=Decimal("80.00"), placed_at=timezone.now() - timedelta(minutes=1))
+    today = selectors.local_day(store)
+    MetricFactory(store=store, name=MetricName.REVENUE, granularity=Granularity.DAY, timestamp=today.start, value=80)
+    tomorrow = today.now + timedelta(days=1)
+
+    before = wallboard.render_regions(store, oob=True)
+    after = wallboard.render_regions(store, oob=True, now=tomorrow)
+
+    assert "$80.00" in before[wallboard.WB_REVENUE]
+    assert "$0.00" in after[wallboard.WB_REVENUE] and "Yesterday by now $80.00" in after[wallboard.WB_REVENUE]
+    assert tomorrow.strftime("%A, %B %-d") in after[wallboard.WB_DAY]
+
+
+def test_an_admin_creates_a_link_whose_token_is_shown_once_and_stored_hashed(store, owner_client):
+    url = reverse("wallboard-links", args=[store.public_id])
+
+    created = owner_client.post(url, {"action": "create", "label": "Warehouse TV"}).content.decode()
+    link = WallboardLink.objects.get()
+    token = created.split("/wall/")[1].split("/")[0]
+    listed = owner_client.get(url).content.decode()
+
+    assert link.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert link.label == "Warehouse TV" and link.created_by.email == "owner@example.com"
+    assert token not in listed and "Warehouse TV" in listed and "never used" in listed
+
+
+def test_a_member_cannot_create_a_link(store):
+    member = MembershipFactory(account=store.account, user=UserFactory(), role=Role.MEMBER).user
+
+    response = signed_in_client(member).post(reverse("wallboard-links", args=[store.public_id]), {"action": "create"})
+
+    assert response.status_code == 403
+    assert not WallboardLink.objects.exists()
+
+
+def test_a_share_link_opens_the_wallboard_without_signing_in(store, owner):
+    OrderFactory(store=store, number="#2003", customer_first_name="Grace", customer_city="Arlington")
+    link, token = share.create_wallboard_link(store=store, created_by=owner, label="Lobby")
+
+    response = Client().get(reverse("shared-wallboard", args=[token]))
+    page = response.content.decode()
+
+    assert response.status_code == 200 and response["Referrer-Policy"] == "no-referrer"
+    assert 'data-order-number="#2003"' in page and store.name in page
+    assert "Grace" not in page and "Arlington" not in page and "Exit" not in page
+    link.refresh_from_db()
+    assert link.last_used_at is not None
+
+
+def test_revoking_a_link_from_the_page_makes_it_404(store, owner, owner_client):
+    link, token = share.create_wallboard_link(store=store, created_by=owner)
+
+    owner_client.post(reverse("wallboard-links", args=[store.public_id]), {"action": "revoke", "link": str(link.public_id)})
+
+    assert Client().get(reverse("shared-wallboard", args=[token])).status_code == 404
+    link.refresh_from_db()
+    assert link.revoked_at is not None and link.revoked_by == owner
+
+
+def test_a_link_of_another_store_cannot_be_revoked_from_this_one(store, owner, owner_client, outsider):
+    from opspulse.stores.models import Store
+
+    foreign_store = Store.objects.get(account__memberships__user=outsider)
+    foreign_link, token = share.create_wallboard_link(store=foreign_store, created_by=outsider)
+
+    response = owner_client.post(
+        reverse("wallboard-links", args=[store.public_id]), {"action": "revoke", "link": str(foreign_link.public_id)}
+    )
+
+    assert response.status_code == 404
+    assert Client().get(reverse("shared-wallboard", args=[token])).status_code == 200
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_a_shared_wallboard_shows_a_new_order_live_without_customer_data(store, owner, live_listener):
+    _, token = await sync_to_async(share.create_wallboard_link)(store=store, created_by=owner)
+    socket = shared_socket(token)
+    connected, _ = await socket.connect()
+    assert connected
+    first = await socket.receive_text()
+    assert 'id="wb-revenue" hx-swap-oob="morph"' in first and "$0.00" in first
+
+    await database_sync_to_async(record_order)(store=store, data=new_order(8301, "40.00"))
+    frame = await socket.receive_text(timeout=5)
+
+    assert 'data-order-number="#8301"' in frame and "$40.00" in frame
+    assert "Ines" not in frame and "Porto" not in frame
+    # Only the regions that changed: the date did not.
+    assert 'id="wb-day"' not in frame
+    await socket.disconnect()
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_revoking_a_link_closes_its_open_wallboards_at_once(store, owner, owner_client, live_listener):
+    link, token = await sync_to_async(share.create_wallboard_link)(store=store, created_by=owner)
+    shared = shared_socket(token)
+    member = wallboard_socket(store, socket_headers(owner_client))
+    for socket in (shared, member):
+        assert (await socket.connect())[0]
+        await socket.receive_text()
+
+    await sync_to_async(share.revoke_wallboard_link)(link=link, revoked_by=owner)
+
+    assert await shared.receive_close_code() == 4404
+    # A member's wallboard is not opened through the link and stays open.
+    assert await member.receive_nothing(timeout=0.3)
+    await member.disconnect()
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_signing_out_closes_the_members_wallboard(store, owner_client, live_listener):
+    socket = wallboard_socket(store, socket_headers(owner_client))
+    assert (await socket.connect())[0]
+    await socket.receive_text()
+
+    await sync_to_async(owner_client.post)(reverse("account_logout"))
+
+    assert await socket.receive_close_code() == 4401
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_a_revoked_link_missed_by_its_notification_closes_at_the_next_check(store, owner, monkeypatch):
+    monkeypatch.setattr(AccessWatch, "period_seconds", 0.3)
+    link, token = await sync_to_async(share.create_wallboard_link)(store=store, created_by=owner)
+    socket = shared_socket(token)
+    assert (await socket.connect())[0]
+    await socket.receive_text()
+
+    # Revoked while no listener runs: only the periodic re-check can notice.
+    await database_sync_to_async(WallboardLink.objects.filter(pk=link.pk).update)(revoked_at=timezone.now())
+
+    assert await socket.receive_text() == HEARTBEAT
+    assert await socket.receive_close_code() == 4404

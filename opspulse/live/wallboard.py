@@ -1,0 +1,158 @@
+"""The wallboard: a store's day in very large type, for a screen across the room.
+
+Its regions are rendered here from the dashboard's selectors, each one element with a
+stable id that the wallboard's socket sends again (out of band) when it changes. It
+shows no customer data at all, since a shared wallboard is seen by anyone in the room
+and by anyone holding its link: orders are shown by number, total, time and status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.template.loader import render_to_string
+
+from opspulse.commerce.models import Order
+from opspulse.live import selectors
+from opspulse.live.formatting import format_count, format_money, percent_change
+from opspulse.stores.models import Store
+
+WB_DAY = "wb-day"
+WB_REVENUE = "wb-revenue"
+WB_ORDERS = "wb-orders"
+WB_AOV = "wb-aov"
+WB_CHART = "wb-chart"
+WB_FEED = "wb-feed"
+REGION_IDS = (WB_DAY, WB_REVENUE, WB_ORDERS, WB_AOV, WB_CHART, WB_FEED)
+
+FEED_SIZE = 8
+CHART_HEIGHT = 100
+BAR_WIDTH = 10
+
+
+@dataclass(frozen=True)
+class WallOrder:
+    """What a wallboard shows of an order."""
+
+    number: str
+    total: Decimal
+    currency: str
+    status: str
+    placed_at: datetime
+
+
+def latest_orders(store: Store, *, limit: int = FEED_SIZE) -> list[WallOrder]:
+    # Only these columns are read: customer fields never reach a wallboard's render.
+    rows = (
+        Order.objects.filter(store=store)
+        .order_by("-placed_at", "-id")
+        .values_list("number", "total", "currency", "status", "placed_at")[:limit]
+    )
+    return [WallOrder(*row) for row in rows]
+
+
+def _comparison(current, previous) -> dict[str, str]:
+    change = percent_change(current or 0, previous or 0)
+    if change is None:
+        return {"direction": "up" if current else "flat", "text": "No sales by this time yesterday" if current else "—"}
+    if change == 0:
+        return {"direction": "flat", "text": "Same as yesterday"}
+    sign = "+" if change > 0 else "−"
+    return {"direction": "up" if change > 0 else "down", "text": f"{sign}{abs(change)}% vs yesterday"}
+
+
+def _hourly_bars(store: Store, day: selectors.LocalDay) -> dict:
+    """Revenue per hour of today (bars) with yesterday's hours (ticks), scaled together."""
+    tz = ZoneInfo(store.timezone)
+    today = [Decimal(0)] * 24
+    yesterday = [Decimal(0)] * 24
+    for timestamp, value in selectors.revenue_hour_buckets(store, day=day).items():
+        hour = timestamp.astimezone(tz).hour
+        if timestamp >= day.start:
+            today[hour] += value
+        else:
+            yesterday[hour] += value
+    top = max([*today, *yesterday, Decimal(1)])
+    now_hour = day.now.hour
+    bars = []
+    for hour in range(24):
+        height = int(today[hour] * CHART_HEIGHT / top) if today[hour] > 0 else 0
+        bars.append(
+            {
+                "x": hour * BAR_WIDTH + 1,
+                "y": CHART_HEIGHT - height,
+                "height": height,
+                "tick_y": CHART_HEIGHT - int(yesterday[hour] * CHART_HEIGHT / top),
+                "current": hour == now_hour,
+                "future": hour > now_hour,
+                "label": f"{hour:02d}:00 {format_money(today[hour], store.currency)}",
+            }
+        )
+    return {
+        "bars": bars,
+        "width": 24 * BAR_WIDTH,
+        "height": CHART_HEIGHT,
+        "bar_width": BAR_WIDTH - 2,
+        "has_sales": any(today) or any(yesterday),
+        "peak": format_money(max(today), store.currency),
+    }
+
+
+def _status_label(status: str) -> str:
+    return status.replace("_", " ").capitalize()
+
+
+def render_regions(store: Store, *, oob: bool, now: datetime | None = None) -> dict[str, str]:
+    """Return {region id: HTML} for every region of the store's wallboard, read now."""
+    day = selectors.local_day(store, now)
+    summary = selectors.today_summary(store, day=day)
+    currency = store.currency
+    tz = ZoneInfo(store.timezone)
+    aov, yesterday_aov = summary.average_order_value, summary.yesterday_average_order_value
+    metrics = {
+        WB_REVENUE: {
+            "label": "Revenue today",
+            "value": format_money(summary.revenue, currency),
+            "comparison": _comparison(summary.revenue, summary.yesterday_revenue),
+            "detail": f"Yesterday by now {format_money(summary.yesterday_revenue, currency)}",
+            "primary": True,
+        },
+        WB_ORDERS: {
+            "label": "Orders today",
+            "value": format_count(summary.orders),
+            "comparison": _comparison(summary.orders, summary.yesterday_orders),
+            "detail": f"Yesterday by now {format_count(summary.yesterday_orders)}",
+        },
+        WB_AOV: {
+            "label": "Average order",
+            "value": format_money(aov, currency),
+            "comparison": _comparison(aov, yesterday_aov),
+            "detail": f"Yesterday by now {format_money(yesterday_aov, currency)}",
+        },
+    }
+    rendered = {
+        WB_DAY: render_to_string(
+            "live/wallboard/day.html", {"id": WB_DAY, "oob": oob, "date": day.now, "timezone": store.timezone}
+        )
+    }
+    for region_id, context in metrics.items():
+        rendered[region_id] = render_to_string("live/wallboard/metric.html", {"id": region_id, "oob": oob, **context})
+    rendered[WB_CHART] = render_to_string(
+        "live/wallboard/chart.html", {"id": WB_CHART, "oob": oob, **_hourly_bars(store, day)}
+    )
+    rows = [
+        {
+            "number": order.number,
+            "total": format_money(order.total, order.currency),
+            "status": order.status,
+            "status_label": _status_label(order.status),
+            "time": order.placed_at.astimezone(tz).strftime("%H:%M" if order.placed_at >= day.start else "%a %H:%M"),
+            "today": order.placed_at >= day.start,
+        }
+        for order in latest_orders(store)
+    ]
+    rendered[WB_FEED] = render_to_string("live/wallboard/feed.html", {"id": WB_FEED, "oob": oob, "rows": rows})
+    return rendered

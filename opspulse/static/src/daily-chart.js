@@ -1,0 +1,163 @@
+import uPlot from "uplot";
+
+const BAR = "#6366f1";
+const PREVIOUS = "#94a3b8";
+const AXIS = "#64748b";
+const GRID = "rgb(148 163 184 / 0.15)";
+const FONT = "11px ui-sans-serif, system-ui, -apple-system, 'Segoe UI', sans-serif";
+
+let plot = null;
+let drawnData = null;
+let lastDrawn = null;
+let chart = null;
+let tooltip = null;
+
+function moneyFormatters(currency) {
+  const make = (options) => {
+    try {
+      return new Intl.NumberFormat(undefined, { style: "currency", currency, ...options });
+    } catch {
+      return new Intl.NumberFormat(undefined, options);
+    }
+  };
+  return { full: make({}), compact: make({ notation: "compact", maximumFractionDigits: 1 }) };
+}
+
+// Dates are local dates of the store ("2026-03-29"); shown as such, never shifted by the browser's zone.
+function dayLabel(iso, withWeekday = false) {
+  const [year, month, day] = iso.split("-").map(Number);
+  const date = new Date(Date.UTC(year, month - 1, day));
+  const options = { month: "short", day: "numeric", timeZone: "UTC" };
+  if (withWeekday) options.weekday = "short";
+  return new Intl.DateTimeFormat(undefined, options).format(date);
+}
+
+function options(mount, money) {
+  const bars = uPlot.paths.bars({ size: [0.7, 40], align: 0 });
+  return {
+    width: mount.clientWidth,
+    height: mount.clientHeight,
+    padding: [12, 12, 0, 4],
+    legend: { show: false },
+    cursor: { y: false, drag: { x: false, y: false }, points: { show: false } },
+    scales: {
+      x: { time: false, range: (u) => [-0.5, u.data[0].length - 0.5] },
+      y: { range: (u, min, max) => [0, max > 0 ? max * 1.12 : 1] },
+    },
+    axes: [
+      {
+        stroke: AXIS,
+        font: FONT,
+        size: 30,
+        gap: 6,
+        grid: { show: false },
+        ticks: { show: false },
+        splits: (u) => {
+          const count = u.data[0].length;
+          const room = Math.max(Math.floor(u.width / 70), 1);
+          const step = Math.max(Math.ceil(count / room), 1);
+          const splits = [];
+          for (let i = count - 1; i >= 0; i -= step) splits.unshift(i);
+          return splits;
+        },
+        values: (u, splits) => splits.map((i) => (chart.days[i] ? dayLabel(chart.days[i]) : "")),
+      },
+      {
+        stroke: AXIS,
+        font: FONT,
+        size: 56,
+        gap: 6,
+        grid: { stroke: GRID, width: 1 },
+        ticks: { show: false },
+        values: (u, splits) => splits.map((v) => money.compact.format(v)),
+      },
+    ],
+    series: [
+      {},
+      {
+        label: "Revenue",
+        stroke: BAR,
+        fill: BAR,
+        width: 0,
+        paths: bars,
+        points: { show: false },
+      },
+      { label: "Previous period", stroke: PREVIOUS, width: 1.5, dash: [4, 4], points: { show: false } },
+    ],
+    hooks: { setCursor: [(u) => showTooltip(u, money)] },
+  };
+}
+
+function showTooltip(u, money) {
+  const index = u.cursor.idx;
+  if (index == null || u.cursor.left < 0 || !chart.days[index]) {
+    tooltip.classList.remove("is-visible");
+    return;
+  }
+  const orders = chart.orders[index];
+  const rows = [
+    `<strong class="font-medium">${dayLabel(chart.days[index], true)}</strong>`,
+    `${money.full.format(u.data[1][index])} · ${orders} order${orders === 1 ? "" : "s"}`,
+    `<span class="text-slate-300">${dayLabel(chart.previous_days[index], true)}: ${money.full.format(chart.previous[index])}</span>`,
+  ];
+  tooltip.innerHTML = rows.join("<br>");
+  const left = Math.min(u.cursor.left + 12, u.over.clientWidth - tooltip.offsetWidth);
+  tooltip.style.transform = `translate(${Math.max(left, 0)}px, 4px)`;
+  tooltip.classList.add("is-visible");
+}
+
+/** Today's revenue and orders as the live KPIs show them, if they are of the chart's today. */
+function liveToday() {
+  if (!chart?.today) return null;
+  const revenue = document.querySelector("#kpi-revenue[data-kpi-raw]");
+  const orders = document.querySelector("#kpi-orders[data-kpi-raw]");
+  if (!revenue || revenue.dataset.kpiDay !== chart.today) return null;
+  return {
+    revenue: Number(revenue.dataset.kpiRaw),
+    orders: orders && orders.dataset.kpiDay === chart.today ? Number(orders.dataset.kpiRaw) : null,
+  };
+}
+
+function chartData() {
+  const revenue = chart.revenue.slice();
+  const index = chart.today ? chart.days.indexOf(chart.today) : -1;
+  const live = index >= 0 ? liveToday() : null;
+  if (live && Number.isFinite(live.revenue)) {
+    revenue[index] = live.revenue;
+    if (live.orders !== null && Number.isFinite(live.orders)) chart.orders[index] = live.orders;
+  }
+  return [chart.days.map((_, i) => i), revenue, chart.previous];
+}
+
+/** Draw the daily chart, or update it: a new range, or today's bar after a live frame. */
+export function drawDailyChart() {
+  const panel = document.getElementById("daily-chart");
+  const mount = panel?.querySelector("[data-daily-mount]");
+  if (!mount) return;
+  if (plot && !mount.contains(plot.root)) {
+    plot.destroy();
+    plot = null;
+  }
+  const raw = panel.dataset.daily;
+  if (!plot || raw !== drawnData) {
+    drawnData = raw;
+    chart = JSON.parse(raw);
+  }
+  const data = chartData();
+  const drawnKey = `${raw}|${data[1].join()}`;
+  if (plot) {
+    // Most frames change other panels: redraw only when a bar moved.
+    if (drawnKey !== lastDrawn) plot.setData(data);
+    lastDrawn = drawnKey;
+    return;
+  }
+  lastDrawn = drawnKey;
+  const money = moneyFormatters(chart.currency);
+  plot = new uPlot(options(mount, money), data, mount);
+  tooltip = document.createElement("div");
+  tooltip.className = "chart-tooltip left-0 top-0";
+  plot.over.appendChild(tooltip);
+  new ResizeObserver(() => {
+    if (plot) plot.setSize({ width: mount.clientWidth, height: mount.clientHeight });
+  }).observe(mount);
+}

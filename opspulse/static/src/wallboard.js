@@ -1,0 +1,51 @@
+import { keepConnected } from "./live-socket.js";
+
+const LABELS = {
+  connecting: "Connecting…",
+  live: "Live",
+  reconnecting: "Reconnecting…",
+  ended: {
+    4401: "Signed out",
+    4403: "No access to this store",
+    4404: "This link was revoked",
+    default: "Disconnected",
+  },
+};
+
+// Keep a tablet's screen on while the wallboard is visible (where the browser allows it).
+async function keepScreenOn() {
+  if (!("wakeLock" in navigator) || document.hidden) return;
+  try {
+    await navigator.wakeLock.request("screen");
+  } catch {
+    // Refused (battery saver, no permission): the screen may sleep.
+  }
+}
+
+export function startWallboard(root, htmx) {
+  keepConnected({
+    root,
+    path: root.dataset.websocketPath,
+    status: document.getElementById("live-status"),
+    labels: LABELS,
+    htmx,
+    // Read from across the room: say plainly that the numbers stopped updating.
+    onEnded: () => {
+      const notice = root.querySelector("[data-ended-notice]");
+      if (notice) notice.hidden = false;
+    },
+  });
+  const button = root.querySelector("[data-fullscreen]");
+  if (button) {
+    if (!document.fullscreenEnabled) button.hidden = true;
+    button.addEventListener("click", () => {
+      if (document.fullscreenElement) document.exitFullscreen();
+      else document.documentElement.requestFullscreen().catch(() => {});
+    });
+    document.addEventListener("fullscreenchange", () => {
+      button.textContent = document.fullscreenElement ? "Exit full screen" : "Full screen";
+    });
+  }
+  keepScreenOn();
+  document.addEventListener("visibilitychange", keepScreenOn);
+}

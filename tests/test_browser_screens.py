@@ -1,0 +1,71 @@
+"""The store dashboard, the all-stores overview and a shared wallboard in a real browser:
+one signed webhook shows up on all three without a reload, and revoking the wallboard's
+link ends it on screen. A screenshot of each page is kept in test-results/screenshots/."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from conftest import ROOT
+from opspulse.ingest.tests.helpers import post_shopify, shopify_order
+from tests.test_browser import alice_browser  # noqa: F401 - the signed-in Chromium fixture
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = ROOT / "test-results" / "screenshots"
+
+
+@pytest.fixture
+def wallboard_token(shopify_store, personas):
+    from opspulse.live import share
+
+    _, token = share.create_wallboard_link(store=shopify_store, created_by=personas["alice"], label="Shop floor")
+    return token
+
+
+def test_a_new_order_shows_live_on_the_dashboard_the_overview_and_a_shared_wallboard(
+    web, worker, shopify_store, wallboard_token, alice_browser  # noqa: F811
+):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    console_errors: list[str] = []
+    dashboard = alice_browser.new_page()
+    overview = alice_browser.new_page()
+    # Nobody is signed in where the wallboard runs: it has only its link.
+    wall_context = alice_browser.browser.new_context(viewport={"width": 1920, "height": 1080})
+    wallboard = wall_context.new_page()
+    for page in (dashboard, overview, wallboard):
+        page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
+
+    dashboard.goto(f"{web.url}/stores/{shopify_store.public_id}/")
+    overview.goto(f"{web.url}/")
+    wallboard.goto(f"{web.url}/wall/{wallboard_token}/")
+    for page in (dashboard, overview, wallboard):
+        page.wait_for_selector("#live-status[data-state='live']", timeout=10_000)
+    tile = f"#store-tile-{shopify_store.public_id}"
+    assert "€0.00" in overview.inner_text(tile)
+
+    order = shopify_order(5001, at=datetime.now(UTC))
+    assert post_shopify(web.url, shopify_store, "orders/create", order).status_code == 200
+
+    dashboard.wait_for_selector('#order-feed [data-order-number="#1001"]', timeout=10_000)
+    overview.wait_for_function(f"() => document.querySelector('{tile}').innerText.includes('€62.50')", timeout=10_000)
+    wallboard.wait_for_selector('#wb-feed [data-order-number="#1001"]', timeout=10_000)
+    wallboard.wait_for_function("() => document.querySelector('#wb-revenue').innerText.includes('€62.50')", timeout=10_000)
+
+    assert "€62.50" in overview.inner_text('[data-currency-total="EUR"]')
+    wall_text = wallboard.inner_text("body")
+    assert "Ada" not in wall_text and "Lyon" not in wall_text and "Lovelace" not in wall_text
+    assert wallboard.url.endswith(f"/wall/{wallboard_token}/")  # no reload, no sign-in
+    dashboard.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+    overview.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
+    wallboard.screenshot(path=str(SCREENSHOTS / "wallboard.png"))
+
+    # The owner revokes the link: the screen using it says so at once.
+    dashboard.goto(f"{web.url}/stores/{shopify_store.public_id}/wallboard/links/")
+    dashboard.click("[data-link] button:has-text('Revoke')")
+    wallboard.wait_for_selector("[data-ended-notice]:visible", timeout=10_000)
+    assert "revoked" in wallboard.inner_text("#live-status")
+    wall_context.close()
+    assert console_errors == []
