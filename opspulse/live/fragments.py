@@ -15,6 +15,7 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 
 from opspulse.alerts.models import AlertType
@@ -199,7 +200,10 @@ def _kpi_orders_per_cart(reads: _Reads) -> dict[str, Any]:
     return _kpi(
         "Orders per cart", _format_ratio(current),
         comparisons=_comparisons(reads, current, lambda t: t.orders_per_cart, _format_ratio),
-        detail=f"{format_count(summary.orders)} orders · {format_count(summary.carts)} new carts today",
+        detail=(
+            f"{format_count(summary.orders)} order{pluralize(summary.orders)} · "
+            f"{format_count(summary.carts)} new cart{pluralize(summary.carts)} today"
+        ),
     )
 
 

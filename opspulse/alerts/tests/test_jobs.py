@@ -112,3 +112,26 @@ async def test_an_alert_reaches_the_open_dashboards_of_every_store_of_the_accoun
     assert "Northwind" in html  # named: it is another store's alert
     assert 'aria-live="polite"' in html and "Latest alert: High-value order #77" in html
     await socket.disconnect()
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_an_acknowledged_alert_shows_as_acknowledged_on_the_open_dashboards(live_listener):
+    store = await database_sync_to_async(StoreFactory)(name="Northwind", currency="USD")
+    owner = await database_sync_to_async(MembershipFactory)(account=store.account)
+    client = await database_sync_to_async(signed_in_client)(owner.user)
+    await database_sync_to_async(Alert.objects.create)(
+        store=store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "500.00"}
+    )
+    await database_sync_to_async(actions.record_order)(store=store, data=big_order("78"))
+    socket = dashboard_socket(store, socket_headers(client))
+    assert 'data-alert-state="new"' in await connect_and_read_panels(socket)
+
+    event = await database_sync_to_async(AlertEvent.objects.get)(store=store)
+    await database_sync_to_async(alert_actions.acknowledge_event)(event=event, user=owner.user)
+    html = ""
+    while 'id="alerts"' not in html:
+        html = await socket.receive_text(timeout=5)
+
+    assert 'data-alert-state="acknowledged"' in html and "not acknowledged" not in html
+    await socket.disconnect()

@@ -129,6 +129,19 @@ function chartData() {
   return [chart.days.map((_, i) => i), revenue, chart.previous];
 }
 
+/** The period's totals and the empty-chart note, once today's bar has followed the live KPIs. */
+function showTotals(panel, revenue) {
+  if (!liveToday()) return; // as rendered: the server's figures stand
+  const money = moneyFormatters(chart.currency);
+  const total = revenue.reduce((sum, value) => sum + value, 0);
+  const orders = chart.orders.reduce((sum, value) => sum + value, 0);
+  const totalCell = panel.querySelector("[data-daily-total]");
+  const ordersCell = panel.querySelector("[data-daily-orders]");
+  if (totalCell) totalCell.textContent = money.full.format(total);
+  if (ordersCell) ordersCell.textContent = new Intl.NumberFormat().format(orders);
+  if (total > 0) panel.querySelector("[data-daily-empty]")?.remove();
+}
+
 /** Draw the daily chart, or update it: a new range, or today's bar after a live frame. */
 export function drawDailyChart() {
   const panel = document.getElementById("daily-chart");
@@ -145,6 +158,7 @@ export function drawDailyChart() {
   }
   const data = chartData();
   const drawnKey = `${raw}|${data[1].join()}`;
+  if (drawnKey !== lastDrawn) showTotals(panel, data[1]);
   if (plot) {
     // Most frames change other panels: redraw only when a bar moved.
     if (drawnKey !== lastDrawn) plot.setData(data);
