@@ -1,4 +1,7 @@
-"""Yesterday's and today's orders for a demo store, so the dashboard opens on a real day.
+"""Past orders for a demo store, so the dashboard opens on a real day.
+
+By default yesterday's and today's; the demo asks for eight days, so that the daily
+chart and the comparison with the same weekday last week have something to show.
 
 The orders go through the platforms' own topic handlers, exactly like live webhooks,
 so they are normalised and counted in the metric buckets the same way. The store's
@@ -21,7 +24,7 @@ from django.db import transaction
 from opspulse.commerce import actions
 from opspulse.commerce.models import Order
 from opspulse.live.publish import batch
-from opspulse.metrics.buckets import bucket_start
+from opspulse.metrics.buckets import bucket_start, day_bounds
 from opspulse.metrics.models import Granularity
 from opspulse.platforms.registry import parser_for
 from opspulse.sim import payloads
@@ -49,15 +52,17 @@ SHOPIFY_LINE_BASE = 13_000_000_000_000
 WOO_ORDER_BASE = 100_000_000_000_000
 
 
-def backfill_history(store: Store, *, now: datetime, rng: random.Random) -> int:
-    """Create the store's orders from yesterday's local midnight up to `now`.
+def backfill_history(store: Store, *, now: datetime, rng: random.Random, days: int = 2) -> int:
+    """Create the store's orders from local midnight `days - 1` days ago up to `now`.
 
     Return how many orders were created: none if the store already has an order placed
     before today, so running it again changes nothing.
     """
     tz = ZoneInfo(store.timezone)
     today = bucket_start(now, Granularity.DAY, store.timezone)
-    yesterday = bucket_start(today - timedelta(hours=1), Granularity.DAY, store.timezone)
+    yesterday = today
+    for _ in range(days - 1):  # local days: 23 or 25 hours long across a DST change
+        yesterday = bucket_start(yesterday - timedelta(hours=1), Granularity.DAY, store.timezone)
     catalog = demo_catalog(store)
     with transaction.atomic(), batch():
         # Two seeders started together must not both fill the same store.
@@ -136,14 +141,17 @@ def _order_times(
     tz = ZoneInfo(store.timezone)
     fraction = zlib.crc32(f"opspulse-history:{store.domain}".encode()) % 1000 / 999
     peak = MIN_PEAK_RATE + (MAX_PEAK_RATE - MIN_PEAK_RATE) * fraction
-    day_levels = {start: rng.uniform(0.85, 1.15), today: rng.uniform(0.85, 1.15)}
+    day_starts = [start]
+    while day_starts[-1] < today:
+        day_starts.append(day_bounds(day_starts[-1])[1])
+    day_levels = {day: rng.uniform(0.85, 1.15) for day in day_starts}
     seconds: set[int] = set()
     # Stepping in UTC hours keeps every local hour exactly once across a DST change.
     slot = start.astimezone(UTC)
     while slot < now:
         end = min(slot + timedelta(hours=1), now)
         local = slot.astimezone(tz)
-        level = day_levels[today if slot >= today else start]
+        level = day_levels[bucket_start(slot, Granularity.DAY, store.timezone)]
         rate = peak * HOURLY_SHAPE[local.hour] * level * rng.uniform(0.75, 1.25)
         width = (end - slot).total_seconds()
         for _ in range(_poisson(rate * width / 3600, rng)):

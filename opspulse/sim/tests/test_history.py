@@ -271,3 +271,17 @@ def test_seed_demo_backfills_once_and_can_skip_history() -> None:
     assert orders > 0
     assert Order.objects.count() == orders
     assert out.getvalue().count("backfilled") == 2
+
+
+@pytest.mark.django_db
+def test_eight_days_of_history_give_the_same_weekday_last_week_its_orders() -> None:
+    _, store = _stores()
+    backfill_history(store, now=NOW, rng=random.Random(5), days=8)
+
+    day = local_day(store, NOW)
+    week_ago = day.start - timedelta(days=7)
+    orders = Order.objects.filter(store=store)
+    assert orders.filter(placed_at__gte=week_ago, placed_at__lt=week_ago + timedelta(days=1)).count() > 40
+    assert not orders.filter(placed_at__lt=week_ago).exists()
+    summary = today_summary(store, day=day)
+    assert summary.last_week_orders > 0 and summary.last_week_revenue > 0

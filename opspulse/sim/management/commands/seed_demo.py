@@ -11,10 +11,13 @@ from opspulse.sim.demo import DEMO_ACCOUNT_NAME, DEMO_EMAIL, DEMO_PASSWORD, ensu
 from opspulse.sim.history import backfill_history
 from opspulse.stores.models import Platform
 
+# A week and a day: the daily chart and "same weekday last week" have data to compare.
+HISTORY_DAYS = 8
+
 
 class Command(BaseCommand):
     help = (
-        "Create the demo login, account and stores, with orders since yesterday "
+        "Create the demo login, account and stores, with orders of the last eight days "
         "(safe to run again)."
     )
 
@@ -23,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-history",
             action="store_true",
-            help="skip creating orders for yesterday and earlier today",
+            help="skip creating orders for the past days and earlier today",
         )
 
     def handle(self, *args: Any, stores: int, no_history: bool, **options: Any) -> None:
@@ -42,7 +45,7 @@ class Command(BaseCommand):
             if no_history:
                 continue
             started = time.monotonic()
-            created = backfill_history(store, now=now, rng=rng)
+            created = backfill_history(store, now=now, rng=rng, days=HISTORY_DAYS)
             if created:
                 elapsed = time.monotonic() - started
                 self.stdout.write(f"{'':14}backfilled {created} orders in {elapsed:.1f}s")
