@@ -41,7 +41,7 @@ from opspulse.alerts.models import (
     DeliveryAttempt,
     DeliveryStatus,
 )
-from opspulse.commerce.models import NOT_COUNTED
+from opspulse.commerce.models import NOT_COUNTED, InventoryLevel
 from opspulse.live.publish import publish
 from opspulse.stores.models import Store
 
@@ -78,9 +78,17 @@ class _Episodes:
 class AlertCheck:
     """The active rules of a batch's stores and the firings found while it is applied."""
 
-    def __init__(self, stores: dict[int, Any]) -> None:
+    def __init__(self, stores: dict[int, Any], *, rules: list[Alert] | None = None,
+                 as_of: datetime | None = None) -> None:
         self.stores = stores
         self._rules: dict[tuple[int, str], list[Alert]] | None = None
+        if rules is not None:  # only these rules, not the stores' active ones
+            self._rules = {}
+            for alert in rules:
+                self._rules.setdefault((alert.store_id, alert.type), []).append(alert)
+        # A look at the stock as it stands (a rule was saved): its firings are named by
+        # this moment rather than by the levels' last updates.
+        self._as_of = as_of
         self._firings: dict[tuple[int, str], Firing] = {}
         self._episodes: dict[tuple[int, str], _Episodes] = {}
 
@@ -136,7 +144,7 @@ class AlertCheck:
                 self._open(
                     alert,
                     condition,
-                    subject=f"{condition}:{level.platform_updated_at.isoformat()}",
+                    subject=f"{condition}:{(self._as_of or level.platform_updated_at).isoformat()}",
                     message=f"Low stock: {level.display_name} has {level.available} left",
                     data={"item": level.item_external_id, "location": level.location_external_id,
                           "available": level.available},
@@ -292,8 +300,11 @@ def evaluate_rule(rule: Alert, *, now: datetime) -> int:
 # Rules.
 
 
+@transaction.atomic
 def create_rule(*, store: Store, type: str, config: dict[str, Any]) -> Alert:
-    return Alert.objects.create(store=store, type=type, config=config)
+    rule = Alert.objects.create(store=store, type=type, config=config)
+    check_current_stock(rule)
+    return rule
 
 
 def update_rule(*, rule: Alert, config: dict[str, Any]) -> Alert:
@@ -302,6 +313,7 @@ def update_rule(*, rule: Alert, config: dict[str, Any]) -> Alert:
         rule.config = config
         rule.save(update_fields=["config", "updated_at"])
         _end_open_episodes(rule)
+        check_current_stock(rule)
     return rule
 
 
@@ -310,9 +322,27 @@ def set_rule_active(*, rule: Alert, active: bool) -> Alert:
     with transaction.atomic():
         rule.is_active = active
         rule.save(update_fields=["is_active", "updated_at"])
-        if not active:
+        if active:
+            check_current_stock(rule)
+        else:
             _end_open_episodes(rule)
     return rule
+
+
+def check_current_stock(rule: Alert) -> int:
+    """Open an episode for each item already at or below a low-stock rule's threshold.
+
+    Low-stock rules watch stock changes; a rule just made, changed or resumed looks at
+    the stock as it stands, so the items that are low already show up at once instead
+    of at their next change. Return how many episodes opened.
+    """
+    if rule.type != AlertType.LOW_STOCK or not rule.is_active:
+        return 0
+    threshold = conditions.int_or(rule.config.get("threshold"), 5)
+    check = AlertCheck({rule.store_id: rule.store}, rules=[rule], as_of=rule.updated_at)
+    for level in InventoryLevel.objects.filter(store_id=rule.store_id, available__lte=threshold).order_by("pk"):
+        check.stock(rule.store, level, None)
+    return check.record()
 
 
 def delete_rule(*, rule: Alert) -> None:

@@ -241,3 +241,18 @@ def test_pausing_a_rule_resolves_its_ongoing_alert(shopify_store):
 
     assert [resolved for _, resolved in events(trouble)] == [True]
 
+
+
+def test_a_new_low_stock_rule_flags_the_items_already_low_at_once(shopify_store):
+    actions.apply_records(store=shopify_store, records=[
+        stock(2, 0, item="77"), stock(30, 0, item="78"), stock(0, 0, item="79", sku="MUG-01"),
+    ])
+
+    low = alert_actions.create_rule(store=shopify_store, type=AlertType.LOW_STOCK, config={"threshold": 5})
+
+    assert sorted(events(low)) == [
+        ("Low stock: Inventory item 77 has 2 left", False), ("Low stock: SKU MUG-01 has 0 left", False)
+    ]
+    # Saving it again judges the stock again: still one open episode per low item.
+    alert_actions.update_rule(rule=low, config={"threshold": 1})
+    assert [message for message, resolved in events(low) if not resolved] == ["Low stock: SKU MUG-01 has 0 left"]
