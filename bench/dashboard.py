@@ -346,8 +346,8 @@ GROUP BY granularity, ts
 
 # One event per counted order at or above the threshold, as the alert check fires them.
 INSERT_HIGH_VALUE_EVENTS = """
-INSERT INTO alerts_alertevent (alert_id, store_id, subject, message, data, fired_at, notified_at)
-SELECT %(alert)s, store_id, 'order:' || external_id,
+INSERT INTO alerts_alertevent (public_id, alert_id, store_id, subject, condition, message, data, fired_at, notified_at)
+SELECT gen_random_uuid(), %(alert)s, store_id, 'order:' || external_id, '',
        'High-value order ' || number || ': ' || total || ' ' || currency,
        jsonb_build_object('order', external_id, 'total', total::text),
        least(placed_at + interval '3 seconds', %(now)s), least(placed_at + interval '5 seconds', %(now)s)
@@ -356,11 +356,15 @@ WHERE store_id = %(store)s AND counted_orders = 1 AND total >= %(threshold)s
 """
 
 INSERT_LOW_STOCK_EVENTS = """
-INSERT INTO alerts_alertevent (alert_id, store_id, subject, message, data, fired_at, notified_at)
-SELECT %(alert)s, %(store)s,
+INSERT INTO alerts_alertevent (public_id, alert_id, store_id, subject, condition, message, data, fired_at,
+                               notified_at, resolved_at)
+SELECT gen_random_uuid(), %(alert)s, %(store)s,
        'stock:' || l.item_external_id || ':' || l.location_external_id || ':' || e.at,
+       'stock:' || l.item_external_id || ':' || l.location_external_id,
        'Low stock: ' || l.title || ' has ' || e.left_over || ' left',
-       jsonb_build_object('item', l.item_external_id, 'available', e.left_over), e.at, e.at + interval '4 seconds'
+       jsonb_build_object('item', l.item_external_id, 'available', e.left_over), e.at, e.at + interval '4 seconds',
+       -- past episodes, each restocked an hour later
+       e.at + interval '1 hour'
 FROM (SELECT %(start)s::timestamptz + random() * (%(now)s::timestamptz - %(start)s::timestamptz) AS at,
              floor(random() * 6)::int AS left_over, 1 + floor(random() * %(levels)s)::int AS k
       FROM generate_series(1, %(count)s)) e

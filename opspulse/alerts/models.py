@@ -76,8 +76,12 @@ class AlertEvent(models.Model):
                 name="alert_event_one_open_episode",
             ),
         ]
-        # The dashboard's alert panel reads a store's latest events.
-        indexes = [models.Index(fields=["store", "-fired_at", "-id"], name="alert_event_store_recent_idx")]
+        indexes = [
+            # The dashboard's alert panel reads a store's latest events.
+            models.Index(fields=["store", "-fired_at", "-id"], name="alert_event_store_recent_idx"),
+            # And counts those nobody has acknowledged.
+            models.Index(fields=["store"], name="alert_event_unacked_idx", condition=Q(acknowledged_at__isnull=True)),
+        ]
 
     def __str__(self) -> str:
         return self.message

@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -42,17 +43,35 @@ def get_event(store: Store, public_id: UUID | str | None) -> AlertEvent:
         raise Http404("No such alert") from None
 
 
+# The latest events of each store of the account (through the store's recent-events
+# index), then the latest of those: a store with years of events costs as much as a new one.
+LATEST_ACCOUNT_EVENTS = """
+    SELECT latest.id FROM stores_store AS store
+    CROSS JOIN LATERAL (
+        SELECT id, fired_at FROM alerts_alertevent
+        WHERE store_id = store.id ORDER BY fired_at DESC, id DESC LIMIT %(limit)s
+    ) AS latest
+    WHERE store.account_id = %(account)s
+    ORDER BY latest.fired_at DESC, latest.id DESC LIMIT %(limit)s
+"""
+# The panel's count of alerts nobody has acknowledged stops here ("99+").
+UNACKNOWLEDGED_SHOWN = 99
+
+
 def recent_account_events(store: Store, *, limit: int = PANEL_SIZE) -> list[AlertEvent]:
     """The latest events of every store of `store`'s account: a dashboard shows them all."""
-    return list(
-        AlertEvent.objects.filter(store__account_id=store.account_id)
-        .select_related("alert", "store")
-        .order_by("-fired_at", "-id")[:limit]
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(LATEST_ACCOUNT_EVENTS, {"limit": limit, "account": store.account_id})
+        ids = [row[0] for row in cursor.fetchall()]
+    events = AlertEvent.objects.select_related("alert", "store").in_bulk(ids)
+    return [events[pk] for pk in ids if pk in events]
 
 
 def unacknowledged_count(store: Store) -> int:
-    return AlertEvent.objects.filter(store__account_id=store.account_id, acknowledged_at__isnull=True).count()
+    """How many of the account's alerts nobody has acknowledged, up to UNACKNOWLEDGED_SHOWN + 1."""
+    return AlertEvent.objects.filter(store__account_id=store.account_id, acknowledged_at__isnull=True)[
+        : UNACKNOWLEDGED_SHOWN + 1
+    ].count()
 
 
 def channels_of_store(store: Store) -> list[AlertChannel]:

@@ -324,11 +324,16 @@ def _alerts(reads: _Reads) -> dict[str, Any]:
                 "open" if event.condition else "new",
             }
         )
+    unacknowledged = alert_selectors.unacknowledged_count(reads.store)
     return {
         "events": events,
         "low_stock_kind": AlertType.LOW_STOCK,
         "latest": events[0]["message"] if events else "",
-        "unacknowledged": alert_selectors.unacknowledged_count(reads.store),
+        "unacknowledged": unacknowledged,
+        "unacknowledged_label": (
+            f"{alert_selectors.UNACKNOWLEDGED_SHOWN}+" if unacknowledged > alert_selectors.UNACKNOWLEDGED_SHOWN
+            else str(unacknowledged)
+        ),
         "history_url": reverse("alert-history", args=[reads.store.public_id]),
         "rules_url": reverse("alert-rules", args=[reads.store.public_id]),
     }
