@@ -4,6 +4,7 @@ link ends it on screen. A screenshot of each page is kept in test-results/screen
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -69,3 +70,41 @@ def test_a_new_order_shows_live_on_the_dashboard_the_overview_and_a_shared_wallb
     assert "revoked" in wallboard.inner_text("#live-status")
     wall_context.close()
     assert console_errors == []
+
+
+def test_a_wallboard_whose_server_went_away_reconnects_and_shows_what_it_missed(
+    web, worker, process_logs, shopify_store, wallboard_token, alice_browser  # noqa: F811
+):
+    import httpx
+
+    from conftest import WebServer, free_port
+
+    port = free_port()
+    screen_server = WebServer(process_logs, "web-wallboard", port=port)
+    try:
+        wall_context = alice_browser.browser.new_context(viewport={"width": 1920, "height": 1080})
+        wallboard = wall_context.new_page()
+        wallboard.goto(f"{screen_server.url}/wall/{wallboard_token}/")
+        wallboard.wait_for_selector("#live-status[data-state='live']", timeout=10_000)
+
+        # The web process the screen talks to goes away (a deploy, a crash).
+        screen_server.stop()
+        wallboard.wait_for_selector("#live-status[data-state='reconnecting']", timeout=10_000)
+
+        # Meanwhile an order arrives through another web process and is processed.
+        order = shopify_order(5002, at=datetime.now(UTC))
+        assert post_shopify(web.url, shopify_store, "orders/create", order).status_code == 200
+        deadline = datetime.now(UTC).timestamp() + 15
+        while '"#1002"' not in httpx.get(f"{web.url}/wall/{wallboard_token}/", timeout=5).text:
+            assert datetime.now(UTC).timestamp() < deadline, "the order was not processed"
+            time.sleep(0.2)
+
+        # The server comes back on the same address: the screen reconnects by itself and
+        # shows the order it missed, without a reload.
+        screen_server = WebServer(process_logs, "web-wallboard-again", port=port)
+        wallboard.wait_for_selector("#live-status[data-state='live']", timeout=30_000)
+        wallboard.wait_for_selector('#wb-feed [data-order-number="#1002"]', timeout=10_000)
+        assert wallboard.url.endswith(f"/wall/{wallboard_token}/")
+        wall_context.close()
+    finally:
+        screen_server.stop()
