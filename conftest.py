@@ -8,6 +8,7 @@ test database.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -216,6 +217,17 @@ def wait_for(predicate, *, timeout: float = 10, interval: float = 0.05, message:
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
+
+
+@pytest.fixture
+async def live_listener():
+    """The web process's LISTEN connection, as the ASGI lifespan starts it."""
+    from opspulse.live import listener
+
+    await listener.start()
+    await asyncio.wait_for(listener.connected.wait(), timeout=5)
+    yield
+    await listener.stop()
 
 
 @pytest.fixture(scope="session")

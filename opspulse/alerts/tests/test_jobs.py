@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
 
 import pytest
@@ -17,7 +16,6 @@ from opspulse.alerts import tasks
 from opspulse.alerts.models import Alert, AlertEvent, AlertNotification, AlertType, DeliveryStatus
 from opspulse.alerts.tests.test_delivery import Receiver
 from opspulse.commerce import actions
-from opspulse.live import listener
 from opspulse.live.tests.conftest import signed_in_client, socket_headers
 from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
 from opspulse.live.tests.test_consumer import connect_and_read_panels, dashboard_socket
@@ -80,14 +78,6 @@ def test_held_mail_is_queued_once_its_member_may_receive_it(shopify_store, perso
 
     assert queued == 2
     assert ProcrastinateJob.objects.filter(task_name="opspulse.alerts.send_alert_mail").count() == 2
-
-
-@pytest.fixture
-async def live_listener():
-    await listener.start()
-    await asyncio.wait_for(listener.connected.wait(), timeout=5)
-    yield
-    await listener.stop()
 
 
 @pytest.mark.anyio

@@ -15,22 +15,12 @@ from django.test import Client
 from config.asgi import application
 from opspulse.accounts import actions
 from opspulse.accounts.models import Membership, Role
-from opspulse.live import listener
 from opspulse.live.access import AccessWatch, watch
 from opspulse.live.tests.conftest import socket_headers
 from opspulse.live.tests.factories import AccountFactory, MembershipFactory, StoreFactory, UserFactory
 from opspulse.live.tests.websocket import WebsocketClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-async def live_listener():
-    """The web process's LISTEN connection, as the ASGI lifespan starts it."""
-    await listener.start()
-    await asyncio.wait_for(listener.connected.wait(), timeout=5)
-    yield
-    await listener.stop()
 
 
 def _make_team() -> dict:

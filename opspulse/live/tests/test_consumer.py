@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import json
 from decimal import Decimal
 
@@ -26,15 +25,6 @@ from opspulse.live.tests.factories import OrderFactory
 from opspulse.live.tests.websocket import WebsocketClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-async def live_listener():
-    """The web process's LISTEN connection, as the ASGI lifespan starts it."""
-    await listener.start()
-    await asyncio.wait_for(listener.connected.wait(), timeout=5)
-    yield
-    await listener.stop()
 
 
 def announce(store, messages: list[dict]) -> None:

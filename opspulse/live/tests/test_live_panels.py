@@ -14,12 +14,7 @@ from opspulse.commerce.actions import StockData, apply_records, apply_stock_chan
 from opspulse.commerce.models import OrderStatus
 from opspulse.live import hub
 from opspulse.live.tests.conftest import socket_headers
-from opspulse.live.tests.test_consumer import (  # noqa: F401 - live_listener is a fixture
-    connect_and_read_panels,
-    dashboard_socket,
-    live_listener,
-    new_order,
-)
+from opspulse.live.tests.test_consumer import connect_and_read_panels, dashboard_socket, new_order
 from opspulse.live.tests.websocket import WebsocketClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import re
 from decimal import Decimal
 
@@ -13,7 +12,7 @@ from config.asgi import application
 from opspulse.accounts import actions as account_actions
 from opspulse.accounts.models import Role
 from opspulse.commerce.actions import record_order
-from opspulse.live import listener, overview, selectors
+from opspulse.live import overview, selectors
 from opspulse.live.tests.conftest import signed_in_client, socket_headers
 from opspulse.live.tests.factories import MembershipFactory, MetricFactory, OrderFactory, StoreFactory, UserFactory
 from opspulse.live.tests.test_consumer import new_order
@@ -29,14 +28,6 @@ def revenue_today(store, value: str, orders: int) -> None:
     day = selectors.local_day(store)
     MetricFactory(store=store, name=MetricName.REVENUE, granularity=Granularity.DAY, timestamp=day.start, value=Decimal(value))
     MetricFactory(store=store, name=MetricName.ORDERS, granularity=Granularity.DAY, timestamp=day.start, value=orders)
-
-
-@pytest.fixture
-async def live_listener():
-    await listener.start()
-    await asyncio.wait_for(listener.connected.wait(), timeout=5)
-    yield
-    await listener.stop()
 
 
 @pytest.fixture

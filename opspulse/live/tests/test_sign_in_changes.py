@@ -8,12 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from opspulse.live.tests.conftest import socket_headers
-from opspulse.live.tests.test_consumer import (  # noqa: F401 - live_listener is a fixture
-    connect_and_read_panels,
-    dashboard_socket,
-    live_listener,
-    refusal_code,
-)
+from opspulse.live.tests.test_consumer import connect_and_read_panels, dashboard_socket, refusal_code
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
 

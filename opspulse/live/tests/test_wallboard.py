@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from datetime import timedelta
 from decimal import Decimal
@@ -15,7 +14,7 @@ from django.utils import timezone
 from config.asgi import application
 from opspulse.accounts.models import Role
 from opspulse.commerce.actions import record_order
-from opspulse.live import listener, selectors, share, wallboard
+from opspulse.live import selectors, share, wallboard
 from opspulse.live.access import AccessWatch
 from opspulse.live.consumers import HEARTBEAT
 from opspulse.live.models import WallboardLink
@@ -32,14 +31,6 @@ def wallboard_socket(store, headers) -> WebsocketClient:
 
 def shared_socket(token: str) -> WebsocketClient:
     return WebsocketClient(application, f"/ws/wall/{token}/", socket_headers())
-
-
-@pytest.fixture
-async def live_listener():
-    await listener.start()
-    await asyncio.wait_for(listener.connected.wait(), timeout=5)
-    yield
-    await listener.stop()
 
 
 def test_the_wallboard_shows_the_day_in_large_type_without_customer_data(store, owner_client):

@@ -1,10 +1,9 @@
 import uPlot from "uplot";
 
+import { AXIS, FONT, GRID } from "./chart-style.js";
+
 const BAR = "#6366f1";
 const PREVIOUS = "#94a3b8";
-const AXIS = "#64748b";
-const GRID = "rgb(148 163 184 / 0.15)";
-const FONT = "11px ui-sans-serif, system-ui, -apple-system, 'Segoe UI', sans-serif";
 
 let plot = null;
 let drawnData = null;

@@ -1,11 +1,9 @@
 import uPlot from "uplot";
 
+import { AXIS, FONT, GRID } from "./chart-style.js";
+
 const TODAY = "#4f46e5";
 const YESTERDAY = "#94a3b8";
-const AXIS = "#64748b";
-// Faint on a light and on a dark panel alike.
-const GRID = "rgb(148 163 184 / 0.15)";
-const FONT = "11px ui-sans-serif, system-ui, -apple-system, 'Segoe UI', sans-serif";
 
 let plot = null;
 let drawnData = null;
