@@ -11,9 +11,10 @@ import ipaddress
 import json
 import socket
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -184,21 +185,54 @@ def payload(delivery: ChannelDelivery) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def check_address(url: str) -> None:
-    """Raise BlockedAddress if `url` resolves to a non-public address and those are not allowed."""
+@dataclass(frozen=True)
+class Target:
+    """Where a post goes: the URL to connect to, and the Host and TLS name it is meant for."""
+
+    url: str
+    host_header: str | None = None
+    sni_hostname: str | None = None
+
+
+def resolve_target(url: str) -> Target:
+    """Check `url` and return where to post it.
+
+    Where private addresses are not allowed, the host is resolved once, every address it
+    resolves to must be public, and the post connects to the first of them: a name that
+    resolves to a public address when checked and to an internal one a moment later
+    (DNS rebinding) cannot redirect the request. The Host header and the TLS server name
+    stay the URL's own, so virtual hosting and certificate checks work as usual.
+    Raise BlockedAddress otherwise.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BlockedAddress("only http and https URLs can receive alerts")
     if settings.ALERT_WEBHOOKS_ALLOW_PRIVATE:
-        return
+        return Target(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         raise BlockedAddress(f"{parts.hostname} does not resolve") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise BlockedAddress(f"{parts.hostname} is a private or local address")
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not addresses or any(not address.is_global for address in addresses):
+        raise BlockedAddress(f"{parts.hostname} is a private or local address")
+    pinned = addresses[0]
+    host = f"[{pinned}]" if pinned.version == 6 else str(pinned)
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return Target(
+        url=urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")),
+        host_header=parts.netloc.rsplit("@", 1)[-1],
+        sni_hostname=parts.hostname if parts.scheme == "https" else None,
+    )
+
+
+def _post(target: Target, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    if target.host_header:
+        headers = {**headers, "Host": target.host_header}
+    extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else None
+    with httpx.Client(timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False) as client:
+        return client.post(target.url, content=body, headers=headers, extensions=extensions)
 
 
 def post_delivery(delivery_id: int, *, final: bool) -> str:
@@ -228,11 +262,7 @@ def post_delivery(delivery_id: int, *, final: bool) -> str:
     error = ""
     retryable = False
     try:
-        check_address(channel.url)
-        response = httpx.post(
-            channel.url, content=body, headers=headers, timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS,
-            follow_redirects=False,
-        )
+        response = _post(resolve_target(channel.url), body, headers)
         status_code = response.status_code
         if status_code >= 500 or status_code == 429:
             retryable, error = True, f"HTTP {status_code}"

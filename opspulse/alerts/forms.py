@@ -220,7 +220,7 @@ class ChannelForm(forms.Form):
         if settings.PRODUCTION and not url.startswith("https://"):
             raise forms.ValidationError("Use an https:// URL.")
         try:
-            delivery.check_address(url)
+            delivery.resolve_target(url)
         except delivery.BlockedAddress as exc:
             raise forms.ValidationError(f"OpsPulse cannot post there: {exc}.") from None
         return url

@@ -228,3 +228,22 @@ def test_private_addresses_are_refused_where_not_allowed(fired, shopify_store, r
 
     assert status == DeliveryStatus.FAILED and receiver.requests == []
     assert "private or local address" in sent.attempt_log.get().error
+
+
+def test_a_name_that_turns_private_after_the_check_still_reaches_only_the_checked_address(settings, monkeypatch):
+    # DNS rebinding: the receiver's name resolves to a public address when it is checked,
+    # then to an internal one. The post connects to the address that was checked.
+    import socket
+
+    answers = iter(["93.184.215.14", "127.0.0.1"])
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    settings.ALERT_WEBHOOKS_ALLOW_PRIVATE = False
+
+    target = delivery.resolve_target("https://hooks.example.com/opspulse?team=ops")
+
+    assert target.url == "https://93.184.215.14/opspulse?team=ops"
+    assert (target.host_header, target.sni_hostname) == ("hooks.example.com", "hooks.example.com")
