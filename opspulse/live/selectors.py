@@ -357,19 +357,22 @@ def recent_voided_orders(store: Store, *, day: LocalDay, limit: int = VOIDED_SHO
 
 
 def low_stock_threshold(store: Store) -> int:
-    """Return the threshold of the store's active low-stock alert, or the default."""
-    alert = (
+    """Return the threshold of the store's latest active low-stock alert for every item, or the default.
+
+    A rule for one SKU or one location says nothing about the other items.
+    """
+    for config in (
         Alert.objects.filter(store=store, type=AlertType.LOW_STOCK, is_active=True)
         .order_by("-created_at")
-        .only("config")
-        .first()
-    )
-    if alert is None:
-        return DEFAULT_LOW_STOCK_THRESHOLD
-    try:
-        return int(alert.config.get("threshold", DEFAULT_LOW_STOCK_THRESHOLD))
-    except (TypeError, ValueError, AttributeError):
-        return DEFAULT_LOW_STOCK_THRESHOLD
+        .values_list("config", flat=True)
+    ):
+        if not isinstance(config, dict) or config.get("sku") or config.get("location"):
+            continue
+        try:
+            return int(config.get("threshold", DEFAULT_LOW_STOCK_THRESHOLD))
+        except (TypeError, ValueError):
+            return DEFAULT_LOW_STOCK_THRESHOLD
+    return DEFAULT_LOW_STOCK_THRESHOLD
 
 
 @dataclass(frozen=True)

@@ -117,8 +117,10 @@ def test_low_stock_uses_the_active_alert_threshold_fewest_first_and_out_of_stock
     assert sold_out.total == 2
 
 
-def test_low_stock_threshold_defaults_to_5_without_an_active_alert(store):
+def test_low_stock_threshold_defaults_to_5_without_an_active_alert_for_every_item(store):
     AlertFactory(store=store, type=AlertType.LOW_STOCK, config={"threshold": 50}, is_active=False)
+    # A rule for one SKU sets no threshold for the other items.
+    AlertFactory(store=store, type=AlertType.LOW_STOCK, config={"threshold": 40, "sku": "POSTER-A2"})
     InventoryLevelFactory(store=store, title="Mug", available=5)
     InventoryLevelFactory(store=store, title="Poster", available=6)
 
