@@ -51,6 +51,11 @@ def test_a_new_order_shows_live_on_the_dashboard_the_overview_and_a_shared_wallb
     assert post_shopify(web.url, shopify_store, "orders/create", order).status_code == 200
 
     dashboard.wait_for_selector('#order-feed [data-order-number="#1001"]', timeout=10_000)
+    # The daily chart's bar for today and its totals follow the live revenue.
+    dashboard.wait_for_function(
+        "() => document.querySelector('[data-daily-total]').innerText.includes('62.50')", timeout=10_000
+    )
+    assert dashboard.locator("[data-daily-empty]").count() == 0
     overview.wait_for_function(f"() => document.querySelector('{tile}').innerText.includes('€62.50')", timeout=10_000)
     wallboard.wait_for_selector('#wb-feed [data-order-number="#1001"]', timeout=10_000)
     wallboard.wait_for_function("() => document.querySelector('#wb-revenue').innerText.includes('€62.50')", timeout=10_000)
