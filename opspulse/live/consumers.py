@@ -12,8 +12,8 @@ re-reads the other panels their messages mark; each dashboard sends only the pan
 that differ from what its page shows.
 
 The all-stores overview (OverviewConsumer) and the wallboard (WallboardConsumer, for
-members and for share links) follow their stores through the same hubs
-(opspulse.live.storewatch) and send only the tiles and regions that changed.
+members and for share links) are told by the listener when their stores change
+(opspulse.live.storewatch), re-read, and send only the tiles and regions that changed.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Notifications sent by opspulse.live.publish (inside the writing transaction, so only
 for committed data) go to the hub of the store's dashboards in this process
-(opspulse.live.hub), which renders once for all of them; a sign-out
+(opspulse.live.hub), which renders once for all of them, and to the overviews and
+wallboards that show the store (opspulse.live.storewatch); a sign-out
 (opspulse.live.sessions) closes the session's dashboards, and a team change has the
 user's dashboards re-check their access. After a lost connection
 the listener reconnects and asks every dashboard of the process to re-read the
@@ -23,6 +24,7 @@ from opspulse.lib import db
 from opspulse.live.access import watch
 from opspulse.live.hub import hubs
 from opspulse.live.publish import NOTIFY_CHANNEL
+from opspulse.live.storewatch import store_watches
 
 logger = logging.getLogger("opspulse.live")
 
@@ -63,6 +65,7 @@ async def _run() -> None:
                 delay = 0.5
                 if not first:
                     hubs().resync_all()
+                    store_watches().resync_all()
                 first = False
                 async for notify in conn.notifies():
                     dispatch(notify.payload)
@@ -93,3 +96,5 @@ def dispatch(payload: str) -> None:
     hub = hubs().for_store(store)
     if hub is not None and isinstance(messages, list):
         hub.on_messages(messages)
+    # Overviews and wallboards showing the store re-read what they show.
+    store_watches().changed(store)

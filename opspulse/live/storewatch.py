@@ -1,11 +1,11 @@
-"""Tell overviews and wallboards when a store's data changed, from the store's hub.
+"""Tell overviews and wallboards when a store's data changed.
 
-The hub of a store (opspulse.live.hub) already receives the store's live messages in
-this process, coalesces them and re-reads what they mark. A StoreWatch joins that hub
-as one more dashboard: whatever the hub hands its dashboards, the watch turns into a
-"store changed" call to each of its subscribers, which re-read what they show (a tile,
-a wallboard) at their own pace. A lost transport connection (`resync`) counts as a
-change: messages may be missing.
+The web process's listener (opspulse.live.listener) hands every store's live messages
+to the store's hub, for its dashboards, and to the store's watch here: a watch turns
+them into a "store changed" call to each of its subscribers, which re-read what they
+show (a tile, a wallboard) at their own pace. A watch renders nothing itself, so a
+store that only an overview shows costs no dashboard renders. A lost transport
+connection (`resync_all`) counts as a change: messages may be missing.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import asyncio
 import weakref
 from typing import Protocol
 
-from opspulse.live.hub import hubs
 from opspulse.stores.models import Store
 
 
@@ -27,13 +26,7 @@ class StoreWatch:
         self.store = store
         self.subscribers: set[Subscriber] = set()
 
-    async def deliver(self, rendered: dict[str, str], rows: str = "") -> None:
-        self._changed()
-
-    def resync(self) -> None:
-        self._changed()
-
-    def _changed(self) -> None:
+    def changed(self) -> None:
         for subscriber in list(self.subscribers):
             subscriber.store_changed(self.store.pk)
 
@@ -42,23 +35,33 @@ class StoreWatches:
     """This process's store watches, one per store that an overview or wallboard shows."""
 
     def __init__(self) -> None:
-        self.watches: dict[int, StoreWatch] = {}
+        self.watches: dict[str, StoreWatch] = {}
 
     def subscribe(self, store: Store, subscriber: Subscriber) -> None:
-        watch = self.watches.get(store.pk)
+        key = str(store.public_id)
+        watch = self.watches.get(key)
         if watch is None:
-            watch = self.watches[store.pk] = StoreWatch(store)
-            hubs().join(store, watch)
+            watch = self.watches[key] = StoreWatch(store)
         watch.subscribers.add(subscriber)
 
     def unsubscribe(self, store: Store, subscriber: Subscriber) -> None:
-        watch = self.watches.get(store.pk)
+        key = str(store.public_id)
+        watch = self.watches.get(key)
         if watch is None:
             return
         watch.subscribers.discard(subscriber)
         if not watch.subscribers:
-            hubs().leave(store, watch)
-            del self.watches[store.pk]
+            del self.watches[key]
+
+    def changed(self, store_public_id: str) -> None:
+        """The store's live messages arrived: its subscribers re-read."""
+        watch = self.watches.get(str(store_public_id))
+        if watch is not None:
+            watch.changed()
+
+    def resync_all(self) -> None:
+        for watch in list(self.watches.values()):
+            watch.changed()
 
 
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StoreWatches] = weakref.WeakKeyDictionary()
