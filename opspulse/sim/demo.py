@@ -12,7 +12,7 @@ from allauth.account.models import EmailAddress
 from django.db import transaction
 
 from opspulse.accounts.models import Account, Membership, Plan, Role, User
-from opspulse.alerts.models import Alert, AlertType
+from opspulse.alerts.models import Alert, AlertPreference, AlertType
 from opspulse.sim.payloads import LineSpec
 from opspulse.stores.models import Integration, Platform, Store
 
@@ -194,6 +194,11 @@ def ensure_demo_data(*, stores: int = 4) -> list[Store]:
         elif account.plan != Plan.PRO:
             account.plan = Plan.PRO
             account.save(update_fields=["plan"])
+        # The simulator's traffic fires alerts all day: the demo merchant gets them in a
+        # daily digest, as a busy merchant would choose, not one mail each in the terminal.
+        AlertPreference.objects.get_or_create(
+            user=user, account=account, defaults={"daily_digest": True, "timezone": "Europe/Paris"}
+        )
 
         return [_ensure_store(account, number) for number in range(1, stores + 1)]
 
