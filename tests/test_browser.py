@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -26,26 +28,42 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture
-def alice_browser(web, personas):
-    """A Chromium context signed in as alice (an owner)."""
-    # Every ORM call happens before the browser starts: Playwright's sync API keeps an
-    # event loop running in this thread, under which Django would open (and never
-    # close) a separate connection.
+def session_of(user) -> str:
+    """A signed-in session id for `user`.
+
+    Take it before the browser starts: Playwright's sync API keeps an event loop running
+    in this thread, under which Django would open (and never close) a separate connection.
+    """
     client = Client()
-    client.force_login(personas["alice"])
-    session_cookie = client.cookies["sessionid"].value
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+@contextlib.contextmanager
+def chromium(*, width: int = 1400, height: int = 1000, signed_in: tuple[str, str] | None = None) -> Iterator:
+    """A context of Debian's Chromium; with `signed_in` (site URL, session id), signed in there."""
     if not os.path.exists(CHROMIUM):
         pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.add_cookies([{"name": "sessionid", "value": session_cookie, "url": web.url}])
+        context = browser.new_context(viewport={"width": width, "height": height})
+        if signed_in is not None:
+            url, session_id = signed_in
+            context.add_cookies([{"name": "sessionid", "value": session_id, "url": url}])
+        try:
+            yield context
+        finally:
+            context.close()
+            browser.close()
+
+
+@pytest.fixture
+def alice_browser(web, personas):
+    """A Chromium context signed in as alice (an owner)."""
+    with chromium(signed_in=(web.url, session_of(personas["alice"]))) as context:
         yield context
-        context.close()
-        browser.close()
 
 
 def test_new_order_appears_on_the_open_dashboard(web, worker, shopify_store, alice_browser):

@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 
 import pytest
 
 from opspulse.lib.mailbox import stored_mails
+from tests.test_browser import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"]
 PASSPHRASE = "lantern orchard velvet quarry"
 
 
 @pytest.fixture
 def browser_context(web):
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+    with chromium(width=1280, height=900) as context:
         yield context
-        context.close()
-        browser.close()
 
 
 def mail_to(web, address: str, *, timeout: float = 10) -> str:

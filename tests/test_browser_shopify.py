@@ -3,14 +3,11 @@ then watching one of its orders arrive by webhook on the new store's dashboard."
 
 from __future__ import annotations
 
-import os
-
 import httpx
 import pytest
-from django.test import Client
 
 from conftest import SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET, WebServer, Worker, free_port
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.test_browser import chromium, session_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -47,17 +44,8 @@ def test_an_owner_connects_a_shopify_store_and_sees_its_next_order_live(
         timeout=30,
     )
     assert created.status_code in (200, 201)
-    client = Client()
-    client.force_login(personas["alice"])
-    session_cookie = client.cookies["sessionid"].value
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.add_cookies([{"name": "sessionid", "value": session_cookie, "url": shopify_web.url}])
+    signed_in = (shopify_web.url, session_of(personas["alice"]))
+    with chromium(width=1280, height=900, signed_in=signed_in) as context:
         page = context.new_page()
         console_errors: list[str] = []
         page.on(  # OpsPulse's pages only: the fake Shopify's own page has no favicon
@@ -82,5 +70,3 @@ def test_an_owner_connects_a_shopify_store_and_sees_its_next_order_live(
         page.wait_for_selector(f'#order-feed [data-order-number="{order["name"]}"]', timeout=15_000)
 
         assert console_errors == []
-        context.close()
-        browser.close()

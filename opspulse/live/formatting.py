@@ -44,6 +44,18 @@ def format_count(value: int | Decimal | None) -> str:
     return f"{int(value):,}"
 
 
+def change_from_yesterday(current, previous, *, new: str, nothing: str) -> dict[str, str]:
+    """Today against yesterday as words: "+12% vs yesterday", or `new` (sales today, none
+    yesterday) or `nothing` (none either day) when there is no base; with its direction."""
+    change = percent_change(current or 0, previous or 0)
+    if change is None:
+        return {"direction": "up", "text": new} if current else {"direction": "flat", "text": nothing}
+    if change == 0:
+        return {"direction": "flat", "text": "Same as yesterday"}
+    sign = "+" if change > 0 else "−"
+    return {"direction": "up" if change > 0 else "down", "text": f"{sign}{abs(change)}% vs yesterday"}
+
+
 def percent_change(current: Decimal | int, previous: Decimal | int) -> int | None:
     """Return the whole-percent change from `previous` to `current`, or None if there is no base."""
     if not previous:

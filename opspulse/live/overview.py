@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from opspulse.commerce.models import Backfill, BackfillStatus
 from opspulse.live import selectors
-from opspulse.live.formatting import format_count, format_money, percent_change
+from opspulse.live.formatting import change_from_yesterday, format_count, format_money
 from opspulse.stores.models import Integration, IntegrationStatus, Store
 
 TOTALS_ID = "overview-totals"
@@ -64,16 +64,6 @@ def sync_states(stores: Iterable[Store]) -> dict[int, dict[str, str]]:
     return states
 
 
-def _change(current, previous) -> dict[str, str]:
-    change = percent_change(current or 0, previous or 0)
-    if change is None:
-        return {"direction": "up" if current else "flat", "text": "New today" if current else "No sales yet"}
-    if change == 0:
-        return {"direction": "flat", "text": "Same as yesterday"}
-    sign = "+" if change > 0 else "−"
-    return {"direction": "up" if change > 0 else "down", "text": f"{sign}{abs(change)}% vs yesterday"}
-
-
 def render_tile(store_day: StoreDay, sync: dict[str, str], *, oob: bool) -> str:
     store, summary = store_day.store, store_day.summary
     return render_to_string(
@@ -86,7 +76,9 @@ def render_tile(store_day: StoreDay, sync: dict[str, str], *, oob: bool) -> str:
             "revenue": format_money(summary.revenue, store.currency),
             "orders": format_count(summary.orders),
             "aov": format_money(summary.average_order_value, store.currency),
-            "change": _change(summary.revenue, summary.yesterday_revenue),
+            "change": change_from_yesterday(
+                summary.revenue, summary.yesterday_revenue, new="New today", nothing="No sales yet"
+            ),
             "sync": sync,
         },
     )

@@ -17,7 +17,7 @@ from django.template.loader import render_to_string
 
 from opspulse.commerce.models import Order
 from opspulse.live import selectors
-from opspulse.live.formatting import format_count, format_money, percent_change
+from opspulse.live.formatting import change_from_yesterday, format_count, format_money
 from opspulse.stores.models import Store
 
 WB_DAY = "wb-day"
@@ -55,13 +55,7 @@ def latest_orders(store: Store, *, limit: int = FEED_SIZE) -> list[WallOrder]:
 
 
 def _comparison(current, previous) -> dict[str, str]:
-    change = percent_change(current or 0, previous or 0)
-    if change is None:
-        return {"direction": "up" if current else "flat", "text": "No sales by this time yesterday" if current else "—"}
-    if change == 0:
-        return {"direction": "flat", "text": "Same as yesterday"}
-    sign = "+" if change > 0 else "−"
-    return {"direction": "up" if change > 0 else "down", "text": f"{sign}{abs(change)}% vs yesterday"}
+    return change_from_yesterday(current, previous, new="No sales by this time yesterday", nothing="—")
 
 
 def _hourly_bars(store: Store, day: selectors.LocalDay) -> dict:

@@ -1,6 +1,6 @@
 import uPlot from "uplot";
 
-import { AXIS, FONT, GRID } from "./chart-style.js";
+import { AXIS, FONT, GRID, moneyFormatters } from "./chart-common.js";
 
 const BAR = "#6366f1";
 const PREVIOUS = "#94a3b8";
@@ -10,17 +10,6 @@ let drawnData = null;
 let lastDrawn = null;
 let chart = null;
 let tooltip = null;
-
-function moneyFormatters(currency) {
-  const make = (options) => {
-    try {
-      return new Intl.NumberFormat(undefined, { style: "currency", currency, ...options });
-    } catch {
-      return new Intl.NumberFormat(undefined, options);
-    }
-  };
-  return { full: make({}), compact: make({ notation: "compact", maximumFractionDigits: 1 }) };
-}
 
 // Dates are local dates of the store ("2026-03-29"); shown as such, never shifted by the browser's zone.
 function dayLabel(iso, withWeekday = false) {

@@ -1,6 +1,6 @@
 import uPlot from "uplot";
 
-import { AXIS, FONT, GRID } from "./chart-style.js";
+import { AXIS, FONT, GRID, moneyFormatters } from "./chart-common.js";
 
 const TODAY = "#4f46e5";
 const YESTERDAY = "#94a3b8";
@@ -17,17 +17,6 @@ function formatHour(hours) {
 
 function hasSales(u) {
   return u.data.slice(1).some((series) => series.some((value) => value > 0));
-}
-
-function moneyFormatters(currency) {
-  const make = (options) => {
-    try {
-      return new Intl.NumberFormat(undefined, { style: "currency", currency, ...options });
-    } catch {
-      return new Intl.NumberFormat(undefined, options);
-    }
-  };
-  return { full: make({}), compact: make({ notation: "compact", maximumFractionDigits: 1 }) };
 }
 
 function options(chart, mount, money) {
