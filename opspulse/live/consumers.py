@@ -3,11 +3,12 @@
 It checks the socket's session and membership at connect (and, with every other
 dashboard of the process, once per period after: opspulse.live.access), joins its
 store's hub (and, with the Redis transport, the store's, the session's and the user's
-groups) and
-pushes panels as htmx out-of-band fragments. Every (re)connect starts with every
-panel, read from PostgreSQL or, while the store is on screen in this process, the
-hub's latest. Renders are shared by all dashboards of a store in the process
-(opspulse.live.hub), which shows new orders from what their messages carry and
+groups) and pushes panels as htmx out-of-band fragments. A socket opened right after
+its page was rendered, with no change to the store since (the listener knows:
+listener.page_is_current), starts with a frame that says so; every other (re)connect
+starts with every panel, read from PostgreSQL or, while the store is on screen in this
+process, the hub's latest. Renders are shared by all dashboards of a store in the
+process (opspulse.live.hub), which shows new orders from what their messages carry and
 re-reads the other panels their messages mark; each dashboard sends only the panels
 that differ from what its page shows.
 
@@ -20,9 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -36,7 +41,7 @@ from opspulse.accounts.selectors import (
     pick_current_account,
     stores_of_account,
 )
-from opspulse.live import fragments, overview, share, wallboard
+from opspulse.live import fragments, listener, overview, share, wallboard
 from opspulse.live.access import FORBIDDEN, LINK_REVOKED, SIGNED_OUT, watch
 from opspulse.live.hub import COALESCE_SECONDS, StoreHub, hubs
 from opspulse.live.publish import group_name
@@ -49,6 +54,8 @@ logger = logging.getLogger("opspulse.live")
 TRY_AGAIN_LATER = 1013
 # The page counts any frame as a sign of life; this one swaps nothing.
 HEARTBEAT = "<!-- heartbeat -->"
+# The first frame of a socket whose page is current: nothing to swap either.
+PAGE_CURRENT = "<!-- page current -->"
 
 
 def _store_for_member(user, public_id) -> Store | None:
@@ -104,10 +111,31 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             await self.close(code=TRY_AGAIN_LATER)
             return
         await self.accept()
+        # No await between the check and the join: a message arriving in between would
+        # reach neither the page nor the hub.
+        page_current = self._page_is_current(store)
         self.hub = hubs().join(store, self)
-        await self.hub.first_frame(self)
+        if page_current:
+            await self.send(text_data=PAGE_CURRENT)
+        else:
+            await self.hub.first_frame(self)
         watch().add(self)
         self.watched = True
+
+    def _page_is_current(self, store: Store) -> bool:
+        """Whether the page that opened this socket still shows the store as it is (the
+        page passes the time its render began as `rendered_at`)."""
+        values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("rendered_at")
+        try:
+            rendered_at = float(values[0]) if values else math.nan
+        except ValueError:
+            return False
+        if not math.isfinite(rendered_at):
+            return False
+        tz = ZoneInfo(store.timezone)
+        # The page's "today" is the store's today (a page from before midnight is not).
+        same_day = datetime.fromtimestamp(rendered_at, tz).date() == datetime.now(tz).date()
+        return same_day and listener.page_is_current(str(store.public_id), rendered_at)
 
     async def _join(self, groups: Iterable[str]) -> None:
         for group in groups:

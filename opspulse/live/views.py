@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 from uuid import UUID
 
@@ -19,6 +20,8 @@ from opspulse.live import fragments, selectors
 @never_cache
 @login_required
 def dashboard(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    # Before the first read: the socket uses it to tell whether the page is still current.
+    rendered_at = time.time()
     store = get_store_for_user(request.user, public_id)
     panels = fragments.render_panels(store, fragments.PANEL_IDS, oob=False)
     daily, _ = _daily_chart(store, request.GET)
@@ -32,7 +35,7 @@ def dashboard(request: HttpRequest, public_id: UUID) -> HttpResponse:
             "sync": sync_status(store),
             "panels": {panel_id.replace("-", "_"): html for panel_id, html in panels.items()},
             "daily_chart": daily,
-            "websocket_path": f"/ws/stores/{store.public_id}/",
+            "websocket_path": f"/ws/stores/{store.public_id}/?rendered_at={rendered_at:.3f}",
             "snapshot_url": reverse("dashboard-panels", args=[store.public_id]),
         },
     )

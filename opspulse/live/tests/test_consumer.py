@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import asyncio
+import html as html_lib
 import json
+import re
+import time
 from decimal import Decimal
 
 import pytest
@@ -18,7 +22,7 @@ from opspulse.accounts.models import Membership
 from opspulse.live import fragments, listener
 from opspulse.live import hub as hubs_module
 from opspulse.live.access import AccessWatch
-from opspulse.live.consumers import HEARTBEAT
+from opspulse.live.consumers import HEARTBEAT, PAGE_CURRENT
 from opspulse.live.hub import hubs
 from opspulse.live.sessions import close_session_sockets
 from opspulse.live.tests.conftest import socket_headers
@@ -269,3 +273,70 @@ async def test_a_dashboard_joining_a_store_on_screen_gets_every_panel_without_a_
     assert hub.renders == reads_before
     await first.disconnect()
     await second.disconnect()
+
+
+async def open_dashboard_page(store, client) -> WebsocketClient:
+    """Load the dashboard page as a browser does, and the socket its page opens."""
+    response = await sync_to_async(client.get)(reverse("dashboard", args=[store.public_id]))
+    path = re.search(r'ws-connect="([^"]+)"', response.content.decode()).group(1)
+    return WebsocketClient(application, html_lib.unescape(path), socket_headers(client))
+
+
+@pytest.fixture
+def small_clock_skew(monkeypatch):
+    """The listener has just connected: pages rendered now count as rendered after it."""
+    monkeypatch.setattr(listener, "CLOCK_SKEW_SECONDS", 0.01)
+
+
+async def test_a_socket_opened_right_after_its_page_is_told_the_page_is_current(store, owner_client, live_listener, small_clock_skew, no_clock_refresh):
+    await asyncio.sleep(0.05)
+    socket = await open_dashboard_page(store, owner_client)
+
+    assert await connect_and_read_panels(socket) == PAGE_CURRENT
+    hub = hubs().hubs[store.pk]
+    assert hub.renders == 0
+    # The page then follows the store as any other.
+    await database_sync_to_async(record_order)(store=store, data=new_order(8201, "75.00"))
+    html = await socket.receive_text(timeout=5)
+    assert 'data-order-number="#8201"' in html and "$75.00" in html
+    await socket.disconnect()
+
+
+async def test_a_page_that_missed_a_change_gets_every_panel(store, owner_client, live_listener, small_clock_skew):
+    await asyncio.sleep(0.05)
+    socket = await open_dashboard_page(store, owner_client)
+    # An order is processed between the page's render and its socket.
+    await database_sync_to_async(record_order)(store=store, data=new_order(8301, "20.00"))
+    for _ in range(100):
+        if str(store.public_id) in listener.last_message_at:
+            break
+        await asyncio.sleep(0.02)
+
+    html = await connect_and_read_panels(socket)
+
+    for panel_id in fragments.PANEL_IDS:
+        assert f'id="{panel_id}" hx-swap-oob="morph"' in html
+    assert 'data-order-number="#8301"' in html
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize("age", [listener.PAGE_CURRENT_SECONDS + 5, -60])
+async def test_a_page_from_another_time_gets_every_panel(store, owner_client, live_listener, small_clock_skew, age):
+    await asyncio.sleep(0.05)
+    socket = WebsocketClient(
+        application, f"/ws/stores/{store.public_id}/?rendered_at={time.time() - age:.3f}", socket_headers(owner_client))
+
+    html = await connect_and_read_panels(socket)
+
+    for panel_id in fragments.PANEL_IDS:
+        assert f'id="{panel_id}" hx-swap-oob="morph"' in html
+    await socket.disconnect()
+
+
+async def test_without_its_listener_a_process_cannot_tell_and_sends_every_panel(store, owner_client):
+    socket = await open_dashboard_page(store, owner_client)
+
+    html = await connect_and_read_panels(socket)
+
+    assert f'id="{fragments.ORDER_FEED}" hx-swap-oob="morph"' in html
+    await socket.disconnect()

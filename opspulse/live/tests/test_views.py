@@ -33,7 +33,7 @@ def test_dashboard_renders_every_panel_for_a_member(store, owner_client):
     html = response.content.decode()
     for panel_id in (*fragments.PANEL_IDS, "live-status"):
         assert f'id="{panel_id}"' in html
-    assert f'ws-connect="/ws/stores/{store.public_id}/"' in html
+    assert f'ws-connect="/ws/stores/{store.public_id}/?rendered_at=' in html
     assert "hx-swap-oob" not in html
     assert "Northwind Outfitters" in html
 

@@ -10,6 +10,7 @@ from asgiref.testing import ApplicationCommunicator
 
 class WebsocketClient(ApplicationCommunicator):
     def __init__(self, application, path: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        path, _, query = path.partition("?")
         super().__init__(
             application,
             {
@@ -18,7 +19,7 @@ class WebsocketClient(ApplicationCommunicator):
                 "scheme": "ws",
                 "path": path,
                 "raw_path": path.encode(),
-                "query_string": b"",
+                "query_string": query.encode(),
                 "root_path": "",
                 "headers": headers or [],
                 "subprotocols": [],
