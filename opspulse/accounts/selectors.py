@@ -112,6 +112,17 @@ def current_account(request: HttpRequest) -> Account | None:
     return pick_current_account(list(accounts_for_user(request.user)), request.session.get(CURRENT_ACCOUNT_SESSION_KEY))
 
 
+def header_accounts(request: HttpRequest) -> tuple[list[Account], Account | None]:
+    """The user's accounts and the current one, for the page header's account and store
+    switchers: read once per page, when the header is rendered (after the view's work)."""
+    cached = getattr(request, "_opspulse_header_accounts", None)
+    if cached is None:
+        accounts = list(accounts_for_user(request.user))
+        cached = (accounts, pick_current_account(accounts, request.session.get(CURRENT_ACCOUNT_SESSION_KEY)))
+        request._opspulse_header_accounts = cached
+    return cached
+
+
 def pick_current_account(accounts: list[Account], chosen: str | None) -> Account | None:
     """Of the user's `accounts`, the one whose public id the session holds, else the first."""
     for account in accounts:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import template
 
 from opspulse.accounts.models import Role
-from opspulse.accounts.selectors import CURRENT_ACCOUNT_SESSION_KEY, accounts_for_user, pick_current_account
+from opspulse.accounts.selectors import header_accounts
 
 register = template.Library()
 
@@ -18,8 +18,7 @@ def account_menu(context) -> dict:
     request = context.get("request")
     if request is None or not request.user.is_authenticated:
         return {"accounts": []}
-    accounts = list(accounts_for_user(request.user))
-    current = pick_current_account(accounts, request.session.get(CURRENT_ACCOUNT_SESSION_KEY))
+    accounts, current = header_accounts(request)
     match = getattr(request, "resolver_match", None)
     needed = _STAY_ON.get(getattr(match, "url_name", None))
     entries = [

@@ -381,3 +381,24 @@ def test_a_password_change_sends_a_security_notice(client, maya, mailoutbox):
     assert "password" in notice.subject.lower()
     assert notice.alternatives and notice.alternatives[0][1] == "text/html"
     assert NEW_PASSWORD not in notice.body
+
+
+def test_a_sessions_activity_is_recorded_at_most_once_a_minute(client, maya, monkeypatch):
+    from allauth.usersessions.models import UserSession
+
+    from opspulse.accounts import middleware
+
+    clock = [1000.0]
+    monkeypatch.setattr(middleware.time, "monotonic", lambda: clock[0])
+    sign_in(client)
+    session = UserSession.objects.get(session_key=client.session.session_key)
+    client.get(reverse("home"))
+    seen = UserSession.objects.get(pk=session.pk).last_seen_at
+
+    clock[0] += 30
+    client.get(reverse("home"))
+    assert UserSession.objects.get(pk=session.pk).last_seen_at == seen
+
+    clock[0] += middleware.TRACK_SECONDS
+    client.get(reverse("home"))
+    assert UserSession.objects.get(pk=session.pk).last_seen_at > seen

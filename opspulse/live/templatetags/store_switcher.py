@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from opspulse.accounts.selectors import (
-    CURRENT_ACCOUNT_SESSION_KEY,
-    accounts_for_user,
-    pick_current_account,
-    stores_of_account,
-)
+from opspulse.accounts.selectors import header_accounts, stores_of_account
 
 register = template.Library()
 
@@ -19,8 +14,7 @@ def store_switcher(context) -> dict:
     request = context.get("request")
     if request is None or not request.user.is_authenticated:
         return {"stores": []}
-    accounts = list(accounts_for_user(request.user))
-    account = pick_current_account(accounts, request.session.get(CURRENT_ACCOUNT_SESSION_KEY))
+    _, account = header_accounts(request)
     if account is None:
         return {"stores": []}
     match = getattr(request, "resolver_match", None)
