@@ -39,6 +39,8 @@ TENANT_ROUTES = {
     "alert-acknowledge": ("store", Role.MEMBER, "post"),
     "alert-channels": ("store", Role.ADMIN, "get"),
     "alert-channel-remove": ("store", Role.ADMIN, "post"),
+    "alert-account-channel-add": ("account", Role.ADMIN, "post"),
+    "alert-account-channel-remove": ("account", Role.ADMIN, "post"),
     "wallboard": ("store", Role.MEMBER, "get"),
     "wallboard-links": ("store", Role.ADMIN, "get"),
     "account-switch": ("account", Role.MEMBER, "post"),
@@ -58,6 +60,7 @@ CURRENT_ACCOUNT_ROUTES = {
     "account-audit": Role.OWNER,
     "account-settings": Role.OWNER,
     "alert-preferences": Role.MEMBER,
+    "alert-account-channels": Role.ADMIN,
 }
 # The signed-in user's own things, no tenant data of others: (method, object kind named
 # in the URL, if any: found only among the user's own).

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -44,6 +44,9 @@ from opspulse.alerts.models import (
 from opspulse.commerce.models import NOT_COUNTED, InventoryLevel
 from opspulse.live.publish import publish
 from opspulse.stores.models import Store
+
+if TYPE_CHECKING:
+    from opspulse.accounts.models import Account
 
 logger = logging.getLogger("opspulse.alerts")
 
@@ -372,9 +375,14 @@ def save_preference(*, user, account, values: dict[str, Any]) -> AlertPreference
     return preference
 
 
-def create_channel(*, store: Store, kind: str, name: str, url: str) -> AlertChannel:
-    """Add a channel with a new signing secret (shown to the admin to configure the receiver)."""
-    channel = AlertChannel(store=store, kind=ChannelKind(kind), name=name, url=url)
+def create_channel(*, account: Account, store: Store | None = None, kind: str, name: str, url: str) -> AlertChannel:
+    """Add a channel with a new signing secret (shown to the admin to configure the receiver).
+
+    With a store, the channel gets that store's alerts; without, those of every store of the account.
+    """
+    if store is not None and store.account_id != account.pk:
+        raise ValueError("A store's channel belongs to the store's account")
+    channel = AlertChannel(account=account, store=store, kind=ChannelKind(kind), name=name, url=url)
     channel.secret = "whsec_" + secrets.token_urlsafe(32)
     channel.save()
     return channel
@@ -420,7 +428,12 @@ def dispatch_event(event_id: int) -> tuple[list[int], list[tuple[int, int]]]:
             [AlertNotification(event=event, user_id=user_id, account_id=account_id) for user_id in recipients],
             ignore_conflicts=True,
         )
-        channels = list(event.store.alert_channels.filter(is_active=True).values_list("pk", flat=True))
+        # The store's own channels and its account's account-wide ones.
+        channels = list(
+            AlertChannel.objects.filter(Q(store_id=event.store_id) | Q(account_id=account_id, store__isnull=True))
+            .filter(is_active=True)
+            .values_list("pk", flat=True)
+        )
         ChannelDelivery.objects.bulk_create(
             [ChannelDelivery(event=event, channel_id=channel_id) for channel_id in channels], ignore_conflicts=True
         )

@@ -16,7 +16,7 @@ class AlertEventAdmin(admin.ModelAdmin):
 
 @admin.register(AlertChannel)
 class AlertChannelAdmin(admin.ModelAdmin):
-    list_display = ["store", "kind", "name", "url", "is_active"]
+    list_display = ["account", "store", "kind", "name", "url", "is_active"]
     # The signing secret stays encrypted and out of the admin.
     exclude = ["secret_encrypted"]
 

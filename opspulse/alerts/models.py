@@ -142,10 +142,18 @@ class ChannelKind(models.TextChoices):
 
 
 class AlertChannel(models.Model):
-    """A URL that a store's alerts are posted to, signed with the channel's own secret."""
+    """A URL that alerts are posted to, signed with the channel's own secret.
+
+    A channel with a store gets that store's alerts; one without gets the alerts of every
+    store of its account, stores added later included. A store's channel belongs to the
+    store's account (opspulse.alerts.actions.create_channel sets both).
+    """
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="alert_channels")
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="alert_channels")
+    store = models.ForeignKey(
+        "stores.Store", on_delete=models.CASCADE, null=True, blank=True, related_name="alert_channels"
+    )
     kind = models.CharField(max_length=10, choices=ChannelKind.choices)
     name = models.CharField(max_length=100)
     url = models.URLField(max_length=500)
@@ -155,6 +163,10 @@ class AlertChannel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_account_wide(self) -> bool:
+        return self.store_id is None
 
     def _associated_data(self) -> str:
         return f"alerts.alertchannel:{self.public_id}:secret"

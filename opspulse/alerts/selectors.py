@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
+from opspulse.accounts.models import Account
 from opspulse.alerts.models import Alert, AlertChannel, AlertEvent, DeliveryAttempt
 from opspulse.stores.models import Store
 
@@ -74,22 +75,47 @@ def unacknowledged_count(store: Store) -> int:
     ].count()
 
 
-def channels_of_store(store: Store) -> list[AlertChannel]:
-    """The store's channels, each with its last few attempts (`recent_attempts`)."""
-    channels = list(AlertChannel.objects.filter(store=store).order_by("created_at", "pk"))
+RECENT_ATTEMPTS = 5
+
+
+def _with_recent_attempts(channels: QuerySet[AlertChannel]) -> list[AlertChannel]:
+    """The channels, each with its last few attempts (`recent_attempts`, each with its event's store)."""
+    channels = list(channels.order_by("created_at", "pk"))
     for channel in channels:
         channel.recent_attempts = list(
             DeliveryAttempt.objects.filter(delivery__channel=channel)
-            .select_related("delivery__event")
-            .order_by("-started_at", "-pk")[:5]
+            .select_related("delivery__event__store")
+            .order_by("-started_at", "-pk")[:RECENT_ATTEMPTS]
         )
     return channels
 
 
+def channels_of_store(store: Store) -> list[AlertChannel]:
+    """The store's own channels, with their recent attempts."""
+    return _with_recent_attempts(AlertChannel.objects.filter(store=store))
+
+
+def account_wide_channels(account: Account) -> QuerySet[AlertChannel]:
+    """The channels that get the alerts of every store of `account`."""
+    return AlertChannel.objects.filter(account=account, store__isnull=True).order_by("created_at", "pk")
+
+
+def account_wide_channels_with_attempts(account: Account) -> list[AlertChannel]:
+    return _with_recent_attempts(account_wide_channels(account))
+
+
 def get_channel(store: Store, public_id: UUID | str | None) -> AlertChannel:
+    """The store's own channel with `public_id`, else Http404."""
+    return _get_channel(AlertChannel.objects.filter(store=store), public_id)
+
+
+def get_account_wide_channel(account: Account, public_id: UUID | str | None) -> AlertChannel:
+    """The account-wide channel of `account` with `public_id`, else Http404 (a store's channel is not one)."""
+    return _get_channel(AlertChannel.objects.filter(account=account, store__isnull=True), public_id)
+
+
+def _get_channel(channels: QuerySet[AlertChannel], public_id: UUID | str | None) -> AlertChannel:
     try:
-        return AlertChannel.objects.get(store=store, public_id=public_id)
+        return channels.get(public_id=public_id)
     except (AlertChannel.DoesNotExist, ValidationError, ValueError):
         raise Http404("No such channel") from None
-
-

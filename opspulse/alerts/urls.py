@@ -13,4 +13,10 @@ urlpatterns = [
     path("stores/<uuid:public_id>/alerts/channels/", views.channels, name="alert-channels"),
     path("stores/<uuid:public_id>/alerts/channels/remove/", views.remove_channel, name="alert-channel-remove"),
     path("alerts/email/", views.preferences, name="alert-preferences"),
+    path("alerts/channels/", views.account_channels, name="alert-account-channels"),
+    path("account/<uuid:public_id>/alerts/channels/", views.add_account_channel, name="alert-account-channel-add"),
+    path(
+        "account/<uuid:public_id>/alerts/channels/remove/", views.remove_account_channel,
+        name="alert-account-channel-remove",
+    ),
 ]

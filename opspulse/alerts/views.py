@@ -1,12 +1,15 @@
-"""Alert pages of a store: rules (members read, admins change), history, channels; and
-each member's own email preferences.
+"""Alert pages of a store: rules (members read, admins change), history, channels; the
+account-wide channels of an account (admins); and each member's own email preferences.
 
-Every page names the store by its public id; a rule, event or channel is named in the
-query or form and looked up among that store's own, after the role check.
+Every store page names the store by its public id; a rule, event or channel is named in the
+query or form and looked up among that store's own, after the role check. The account-wide
+channels page shows the current account (or the one a store's page links to), and its
+changes name the account by its public id, like the account pages.
 """
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib import messages
@@ -18,8 +21,14 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from opspulse.accounts.models import Role
-from opspulse.accounts.selectors import get_current_account, get_store_for_user, user_can_manage_store
+from opspulse.accounts.models import Account, Role
+from opspulse.accounts.selectors import (
+    get_account_for_user,
+    get_current_account,
+    get_store_for_user,
+    stores_of_account,
+    user_can_manage_store,
+)
 from opspulse.alerts import actions, selectors
 from opspulse.alerts.delivery import preference_for
 from opspulse.alerts.forms import DESCRIPTIONS, ChannelForm, PreferenceForm, RuleForm, describe
@@ -163,25 +172,43 @@ def acknowledge(request: HttpRequest, public_id: UUID) -> HttpResponse:
     return redirect(url + ("?show=open" if request.POST.get("show") == "open" else ""))
 
 
+# Webhook channels: a store's own on the store's page; account-wide ones (every store of the
+# account) on the account's page, which names the account in the URL of every change.
+
+
+def _add_channel(
+    request: HttpRequest, *, account: Account, store: Store | None = None
+) -> tuple[ChannelForm, str | None]:
+    """Add the channel the posted form describes; return the form to show next and the new
+    channel's secret (None if the form was refused)."""
+    form = ChannelForm(request.POST)
+    if not form.is_valid():
+        return form, None
+    channel = actions.create_channel(account=account, store=store, **form.cleaned_data)
+    return ChannelForm(), channel.secret
+
+
+def _form_status(form: ChannelForm) -> int:
+    return 400 if form.is_bound and form.errors else 200
+
+
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def channels(request: HttpRequest, public_id: UUID) -> HttpResponse:
     store = _get_store_for_admin(request, public_id)
-    new_secret = None
+    form, new_secret = ChannelForm(), None
     if request.method == "POST":
-        form = ChannelForm(request.POST)
-        if form.is_valid():
-            channel = actions.create_channel(store=store, **form.cleaned_data)
-            new_secret = channel.secret
-            form = ChannelForm()
-    else:
-        form = ChannelForm()
+        form, new_secret = _add_channel(request, account=store.account, store=store)
     return render(
         request,
         "alerts/channels.html",
-        {"store": store, "form": form, "channels": selectors.channels_of_store(store), "new_secret": new_secret},
-        status=400 if form.is_bound and form.errors else 200,
+        {
+            "store": store, "form": form, "new_secret": new_secret,
+            "channels": selectors.channels_of_store(store),
+            "account_channels": selectors.account_wide_channels(store.account),
+        },
+        status=_form_status(form),
     )
 
 
@@ -193,6 +220,58 @@ def remove_channel(request: HttpRequest, public_id: UUID) -> HttpResponse:
     actions.delete_channel(channel=channel)
     messages.success(request, f"Channel {channel.name} removed.")
     return redirect("alert-channels", store.public_id)
+
+
+def _account_channels_url(account: Account) -> str:
+    return reverse("alert-account-channels") + "?" + urlencode({"account": account.public_id})
+
+
+def _render_account_channels(
+    request: HttpRequest, account: Account, form: ChannelForm, *, new_secret: str | None = None
+) -> HttpResponse:
+    return render(
+        request,
+        "alerts/account_channels.html",
+        {
+            "account": account, "form": form, "new_secret": new_secret,
+            "channels": selectors.account_wide_channels_with_attempts(account),
+            "stores": stores_of_account(account),
+            "display_timezone": preference_for(request.user.pk, account.pk).timezone,
+        },
+        status=_form_status(form),
+    )
+
+
+@never_cache
+@login_required
+@require_GET
+def account_channels(request: HttpRequest) -> HttpResponse:
+    """The account-wide channels of the current account, or of the account a store's page links to."""
+    chosen = request.GET.get("account")
+    if chosen:
+        account = get_account_for_user(request.user, chosen, at_least=Role.ADMIN)
+    else:
+        account = get_current_account(request, at_least=Role.ADMIN)
+    return _render_account_channels(request, account, ChannelForm())
+
+
+@never_cache
+@login_required
+@require_POST
+def add_account_channel(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    account = get_account_for_user(request.user, public_id, at_least=Role.ADMIN)
+    form, new_secret = _add_channel(request, account=account)
+    return _render_account_channels(request, account, form, new_secret=new_secret)
+
+
+@login_required
+@require_POST
+def remove_account_channel(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    account = get_account_for_user(request.user, public_id, at_least=Role.ADMIN)
+    channel = selectors.get_account_wide_channel(account, request.POST.get("channel"))
+    actions.delete_channel(channel=channel)
+    messages.success(request, f"Channel {channel.name} removed.")
+    return redirect(_account_channels_url(account))
 
 
 @never_cache

@@ -79,7 +79,7 @@ def fired(shopify_store) -> AlertEvent:
 
 
 def channel_delivery(store, event, *, url: str, kind: str = "webhook") -> ChannelDelivery:
-    channel = alert_actions.create_channel(store=store, kind=kind, name="Ops", url=url)
+    channel = alert_actions.create_channel(account=store.account, store=store, kind=kind, name="Ops", url=url)
     deliveries, _ = alert_actions.dispatch_event(event.pk)
     return ChannelDelivery.objects.get(pk__in=deliveries, channel=channel)
 

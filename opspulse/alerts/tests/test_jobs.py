@@ -41,7 +41,7 @@ def test_a_fired_alert_is_mailed_and_posted_once_by_the_alert_jobs():
     Alert.objects.create(store=store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "500.00"})
     receiver = Receiver([])
     try:
-        alert_actions.create_channel(store=store, kind="slack", name="Ops", url=receiver.url)
+        alert_actions.create_channel(account=store.account, store=store, kind="slack", name="Ops", url=receiver.url)
 
         actions.record_order(store=store, data=big_order("1"))
         actions.record_order(store=store, data=big_order("1"))  # a replay: nothing new
