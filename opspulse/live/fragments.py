@@ -225,6 +225,10 @@ def _revenue_chart(reads: _Reads) -> dict[str, Any]:
         "today": series.today,
         "yesterday": series.yesterday,
         "now": series.now_hour,
+        # Real hours, 23 or 25 on the days the clocks change: the page needs no timezone rules.
+        "length": series.length,
+        "labels": series.labels,
+        "ticks": series.ticks,
         "currency": reads.store.currency,
     }
     return {

@@ -40,6 +40,8 @@ class LocalDay:
 
     @property
     def elapsed(self) -> timedelta:
+        """The clock time now, as a duration since local midnight (aware times of one zone
+        subtract as wall-clock times: on a DST day this is not the real time elapsed)."""
         return self.now - self.start
 
     @property
@@ -221,17 +223,35 @@ def yesterday_so_far(store: Store, *, day: LocalDay) -> tuple[Decimal, int]:
 
 @dataclass(frozen=True)
 class RevenueSeries:
-    """Cumulative revenue over the local day; x is hours since local midnight."""
+    """Cumulative revenue over the local day.
+
+    x is real hours since local midnight, so a day the clocks go back is 25 hours long
+    and each of its repeated hours has a place of its own (a spring-forward day, 23).
+    `labels` give the clock time at each x, `ticks` at each whole hour of the day.
+    """
 
     hours: list[float]
     today: list[float | None]
     yesterday: list[float]
     now_hour: float
+    length: float
+    labels: list[str]
+    ticks: list[tuple[float, str]]
 
 
-def _hour_of_day(at: datetime, tz: ZoneInfo) -> float:
-    local = at.astimezone(tz)
-    return local.hour + local.minute / 60
+def _hours_since(start: datetime, at: datetime) -> float:
+    # Aware datetimes of one tzinfo subtract as wall-clock times (PEP 495): timestamps do not.
+    return (at.timestamp() - start.timestamp()) / 3600
+
+
+def _clock_at(day: LocalDay, hours: float, tz: ZoneInfo) -> datetime:
+    """The local time `hours` real hours after the day's start, to the nearest minute."""
+    return datetime.fromtimestamp(day.start.timestamp() + round(hours * 60) * 60, tz)
+
+
+def _clock_label(local: datetime) -> str:
+    # fold is 1 only in the second pass of an hour the clocks went back over.
+    return f"{local:%H:%M} (2nd)" if local.fold else f"{local:%H:%M}"
 
 
 def revenue_by_hour(store: Store, *, day: LocalDay) -> RevenueSeries:
@@ -253,18 +273,38 @@ def revenue_hour_buckets(store: Store, *, day: LocalDay) -> dict[datetime, Decim
 
 
 def revenue_series(buckets: dict[datetime, Decimal], *, day: LocalDay, tz: ZoneInfo) -> RevenueSeries:
-    """Cumulative revenue over today and yesterday from their hour buckets."""
+    """Cumulative revenue over today and yesterday from their hour buckets.
+
+    Yesterday is laid on today's clock, as the KPIs compare it: yesterday's hour h ends
+    where today's first hour h ends. So on a day the clocks go back, yesterday's line is
+    flat through the second pass of the repeated hour (it was already counted up to that
+    clock time); on a day that skips an hour, yesterday's same hour ends at the jump,
+    where today's clock already shows the hour after it.
+    """
+    length = _hours_since(day.start, day.end)
+    whole_hours = [float(h) for h in range(int(length) + 1)]
+    clock = {x: _clock_at(day, x, tz) for x in whole_hours}
+    first_start: dict[int, float] = {}
+    for x in whole_hours[:-1]:
+        first_start.setdefault(clock[x].hour, x)
+
+    def yesterday_end(hour: int) -> float:
+        if hour in first_start:
+            return first_start[hour] + 1
+        return min((x for h, x in first_start.items() if h > hour), default=length)
+
     today: list[tuple[float, float]] = []
     yesterday: list[tuple[float, float]] = []
     for timestamp, value in buckets.items():
-        if not day.yesterday_start <= timestamp < day.end:
-            continue
+        since_start = _hours_since(day.start, timestamp)
         # A bucket's revenue is reached by the end of its hour.
-        point = (_hour_of_day(timestamp, tz) + 1, float(value))
-        (today if timestamp >= day.start else yesterday).append(point)
+        if 0 <= since_start < length:
+            today.append((since_start + 1, float(value)))
+        elif since_start < 0 and timestamp.timestamp() >= day.yesterday_start.timestamp():
+            yesterday.append((yesterday_end(timestamp.astimezone(tz).hour), float(value)))
 
-    now_hour = round(_hour_of_day(day.now, tz) + day.now.second / 3600, 3)
-    hours = sorted({float(h) for h in range(25)} | {x for x, _ in today + yesterday} | {now_hour})
+    now_hour = round(_hours_since(day.start, day.now.replace(microsecond=0)), 3)
+    hours = sorted({*whole_hours, length, now_hour, *(x for x, _ in today + yesterday)})
     today_total = sum(v for _, v in today)
 
     def cumulative(points: list[tuple[float, float]], x: float) -> float:
@@ -278,6 +318,10 @@ def revenue_series(buckets: dict[datetime, Decimal], *, day: LocalDay, tz: ZoneI
         ],
         yesterday=[cumulative(yesterday, x) for x in hours],
         now_hour=now_hour,
+        length=length,
+        labels=[_clock_label(clock[x] if x in clock else _clock_at(day, x, tz)) for x in hours],
+        # A tick names the clock time only; the tooltip's label tells the two passes apart.
+        ticks=[(x, f"{local:%H:%M}") for x, local in clock.items() if local.minute == 0],
     )
 
 

@@ -1,21 +1,26 @@
 """Days that are 23 or 25 hours long: buckets, the hourly chart and fair comparisons.
 
-Europe/Paris springs forward on 2025-03-30 (02:00 → 03:00) and falls back on
-2025-10-26 (03:00 → 02:00); America/New_York on 2025-03-09 and 2025-11-02 (at 02:00).
+Europe/Paris springs forward on 2025-03-30 and 2026-03-29 (02:00 → 03:00) and falls back
+on 2025-10-26 and 2026-10-25 (03:00 → 02:00); America/New_York on 2025-03-09 and 2026-03-08,
+and 2025-11-02 and 2026-11-01 (at 02:00).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+import json
+import re
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from html import unescape
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from opspulse.commerce.actions import OrderData, apply_records
 from opspulse.commerce.models import OrderStatus
-from opspulse.live import selectors
+from opspulse.live import fragments, selectors
 from opspulse.live.tests.factories import MetricFactory, OrderFactory, StoreFactory
+from opspulse.live.view import StoreView
 from opspulse.metrics.models import Granularity, Metric, MetricName
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -77,34 +82,154 @@ def hour_bucket(store, at: datetime, value: str = "1.00") -> None:
                   value=Decimal(value))
 
 
-def test_the_hourly_chart_of_a_spring_forward_day_skips_the_missing_hour():
+def hour_buckets(store, first: datetime, count: int, values: dict[int, str] | None = None) -> None:
+    """One revenue bucket in each of `count` real hours from `first` (1.00 unless `values` says)."""
+    for h in range(count):
+        hour_bucket(store, first.astimezone(UTC) + timedelta(hours=h), (values or {}).get(h, "1.00"))
+
+
+def at_clock(series: selectors.RevenueSeries, values: list) -> dict[str, float | None]:
+    """The series' `values` by the clock time shown at each point (the end of the day is "24:00")."""
+    labels = [*series.labels[:-1], "24:00"]
+    return dict(zip(labels, values, strict=True))
+
+
+def chart_data(store, now: datetime) -> dict:
+    html = fragments.render_panels(store, [fragments.REVENUE_CHART], oob=False, now=now)[fragments.REVENUE_CHART]
+    return json.loads(unescape(re.search(r'data-chart="([^"]*)"', html).group(1)))
+
+
+def test_the_hourly_chart_of_a_spring_forward_day_is_23_hours_long_without_the_skipped_hour():
     store = StoreFactory(timezone="Europe/Paris")
     day = selectors.local_day(store, datetime(2025, 3, 30, 23, 30, tzinfo=PARIS))
-    for h in range(23):
-        hour_bucket(store, day.start.astimezone(UTC) + timedelta(hours=h))
+    hour_buckets(store, day.start, 23)
 
     series = selectors.revenue_by_hour(store, day=day)
     today = dict(zip(series.hours, series.today, strict=True))
+    labels = dict(zip(series.hours, series.labels, strict=True))
 
-    # 00:00 and 01:00 are done by 02:00; no 02:00 hour exists, so 03:00 is next
-    assert today[2.0] == 2 and today[3.0] == 2 and today[4.0] == 3
-    assert series.now_hour == 23.5 and today[23.5] == 23
-    assert [x for x in series.hours if x <= 24] == sorted(series.hours)
+    # 00:00 and 01:00 are done when the clock jumps from 02:00 to 03:00; no 02:00 hour exists
+    assert [labels[x] for x in (1.0, 2.0, 3.0)] == ["01:00", "03:00", "04:00"]
+    assert today[2.0] == 2 and today[3.0] == 3
+    assert "02:00" not in series.labels and "02:00" not in [label for _, label in series.ticks]
+    assert series.now_hour == 22.5 and labels[22.5] == "23:30" and today[22.5] == 23
+    assert series.length == 23 and series.hours[-1] == 23.0 and labels[23.0] == "00:00"
+    assert today[23.0] is None
 
 
-def test_the_hourly_chart_of_a_fall_back_day_shows_both_repeated_hours_at_their_clock_time():
+@pytest.mark.parametrize(
+    ("zone", "day", "repeated"),
+    [
+        # Paris goes back from 03:00 to 02:00, New York from 02:00 to 01:00.
+        ("Europe/Paris", date(2026, 10, 25), 2),
+        ("America/New_York", date(2026, 11, 1), 1),
+    ],
+    ids=["paris_fall_back_case", "new_york_fall_back_case"],
+)
+def test_the_hourly_chart_of_a_fall_back_day_gives_each_pass_of_the_repeated_hour_its_own_place(zone, day, repeated):
+    tz = ZoneInfo(zone)
+    store = StoreFactory(timezone=zone)
+    start = selectors.local_midnight(day, tz)
+    # given 1.00 in every real hour of the day, but 100.00 in the first pass of the
+    # repeated hour and 10.00 in the second
+    hour_buckets(store, start, 25, {repeated: "100.00", repeated + 1: "10.00"})
+    local = selectors.local_day(store, datetime.combine(day, time(23, 30), tzinfo=tz))
+
+    series = selectors.revenue_by_hour(store, day=local)
+    today = dict(zip(series.hours, series.today, strict=True))
+    labels = dict(zip(series.hours, series.labels, strict=True))
+
+    # then the two passes follow each other on the axis, each adding its own revenue
+    clock = f"{repeated:02}:00"
+    assert [labels[float(x)] for x in range(repeated, repeated + 3)] == [
+        clock, f"{clock} (2nd)", f"{repeated + 1:02}:00",
+    ]
+    assert today[repeated] == repeated
+    assert today[repeated + 1] == repeated + 100
+    assert today[repeated + 2] == repeated + 110
+    assert [label for _, label in series.ticks].count(clock) == 2
+    # and the day is 25 hours long, now at 23:30 being 24.5 hours after midnight
+    assert series.now_hour == 24.5 and labels[24.5] == "23:30" and today[24.5] == 23 + 110
+    assert series.length == 25 and series.hours[-1] == 25.0 and labels[25.0] == "00:00"
+    assert today[25.0] is None
+
+
+@pytest.mark.parametrize(
+    ("zone", "today", "expected"),
+    [
+        # Yesterday's 00:00 hour is done at the first 01:00; its 01:00 hour by the time the
+        # clock shows 01:00 again, and nothing of it is left for the second pass.
+        ("America/New_York", date(2026, 11, 1),
+         {"01:00": 1, "01:00 (2nd)": 2, "02:00": 2, "03:00": 3, "23:00": 23, "24:00": 24}),
+        # Yesterday had two 01:00 hours: both are done by 02:00.
+        ("America/New_York", date(2026, 11, 2), {"01:00": 1, "02:00": 3, "03:00": 4, "24:00": 25}),
+        # Today skips 02:00: at 03:00, yesterday's hours up to 03:00 are all done.
+        ("Europe/Paris", date(2026, 3, 29), {"01:00": 1, "03:00": 3, "04:00": 4, "24:00": 24}),
+        # Yesterday skipped 02:00: it had nothing more by 03:00 than by 02:00.
+        ("Europe/Paris", date(2026, 3, 30), {"02:00": 2, "03:00": 2, "04:00": 3, "24:00": 23}),
+    ],
+    ids=["fall_back_day_case", "day_after_fall_back_case", "spring_forward_day_case",
+         "day_after_spring_forward_case"],
+)
+def test_yesterdays_line_is_drawn_by_the_clock_time_of_today(zone, today, expected):
+    tz = ZoneInfo(zone)
+    store = StoreFactory(timezone=zone)
+    yesterday_start, today_start = (selectors.local_midnight(d, tz) for d in (today - timedelta(days=1), today))
+    # given 1.00 in every real hour of yesterday
+    hour_buckets(store, yesterday_start, round(utc_hours(yesterday_start, today_start)))
+    day = selectors.local_day(store, datetime.combine(today, time(23, 30), tzinfo=tz))
+
+    series = selectors.revenue_by_hour(store, day=day)
+
+    # then at each clock time today, yesterday's line shows yesterday's revenue by that time
+    yesterday = at_clock(series, series.yesterday)
+    assert {label: yesterday[label] for label in expected} == expected
+    assert series.hours[-1] == utc_hours(day.start, day.end)
+
+
+def test_a_live_bucket_of_each_pass_of_the_repeated_hour_has_its_own_place():
     store = StoreFactory(timezone="America/New_York")
-    day = selectors.local_day(store, datetime(2025, 11, 2, 23, 30, tzinfo=NEW_YORK))
-    for h in range(25):
-        hour_bucket(store, day.start.astimezone(UTC) + timedelta(hours=h))
+    day = selectors.local_day(store, datetime(2026, 11, 1, 3, 30, tzinfo=NEW_YORK))
+    summary = selectors.DaySummary(revenue=Decimal(0), orders=0, yesterday_revenue=Decimal(0), yesterday_orders=0)
+    view = StoreView(day=day, summary=summary, hours={}, feed=[])
+    first_pass = day.start.astimezone(UTC) + timedelta(hours=1)
 
-    series = selectors.revenue_by_hour(store, day=day)
-    today = dict(zip(series.hours, series.today, strict=True))
+    # when a metric message brings the two 01:00 buckets, as the writer publishes them
+    view.apply([{"type": "metric_update", "names": ["revenue"], "buckets": [
+        ["revenue", "hour", first_pass.isoformat(), "100.00"],
+        ["revenue", "hour", (first_pass + timedelta(hours=1)).isoformat(), "10.00"],
+    ]}])
 
-    # 00:00, then 01:00 daylight time and 01:00 standard time: all done by 02:00 on the clock
-    assert today[1.0] == 1 and today[2.0] == 3
-    assert max(series.hours) == 24.0
-    assert today[23.5] == 25
+    # then the chart drawn from the view has both, one after the other
+    series = selectors.revenue_series(view.hours, day=day, tz=NEW_YORK)
+    today = at_clock(series, series.today)
+    assert (today["01:00"], today["01:00 (2nd)"], today["02:00"]) == (0, 100, 110)
+    assert series.now_hour == 4.5
+
+
+@pytest.mark.parametrize(
+    ("now", "length", "clock"),
+    [
+        (datetime(2026, 10, 25, 12, 0, tzinfo=PARIS), 25,
+         ["00:00", "01:00", "02:00", "02:00", *(f"{h:02}:00" for h in range(3, 24)), "00:00"]),
+        (datetime(2026, 3, 29, 12, 0, tzinfo=PARIS), 23,
+         ["00:00", "01:00", *(f"{h:02}:00" for h in range(3, 24)), "00:00"]),
+        (datetime(2026, 10, 20, 12, 0, tzinfo=PARIS), 24, [*(f"{h:02}:00" for h in range(24)), "00:00"]),
+    ],
+    ids=["fall_back_case", "spring_forward_case", "ordinary_day_case"],
+)
+def test_the_chart_tells_the_page_the_days_length_and_the_clock_time_of_each_hour(now, length, clock):
+    store = StoreFactory(timezone="Europe/Paris", currency="EUR")
+    day = selectors.local_day(store, now)
+    hour_buckets(store, day.start, 3)
+
+    chart = chart_data(store, now)
+
+    assert chart["length"] == length and chart["x"][-1] == length
+    assert chart["ticks"] == [[float(x), label] for x, label in enumerate(clock)]
+    assert {float(x) for x in range(length + 1)} <= set(chart["x"])
+    assert len(chart["labels"]) == len(chart["x"]) == len(chart["today"]) == len(chart["yesterday"])
+    assert chart["labels"][chart["x"].index(chart["now"])] == "12:00"
 
 
 @pytest.mark.parametrize(

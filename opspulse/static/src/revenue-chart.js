@@ -8,18 +8,26 @@ const YESTERDAY = "#94a3b8";
 let plot = null;
 let drawnData = null;
 let tooltip = null;
+// The chart last drawn. x is real hours since the store's midnight: a day the clocks go
+// back is 25 hours long, one they go forward 23. The server sends the clock time of
+// each point (`labels`) and of each whole hour (`ticks`), so no timezone rules live here.
+let current = null;
 
-function formatHour(hours) {
-  const whole = Math.floor(hours);
-  const minutes = Math.round((hours - whole) * 60);
-  return `${String(whole % 24).padStart(2, "0")}:${String(minutes).padStart(2, "0")}`;
+/** The whole hours to mark: every `step`th hour of the clock, where that hour falls today. */
+function hourSplits(step) {
+  return current.ticks.filter(([, label]) => Number.parseInt(label, 10) % step === 0).map(([x]) => x);
+}
+
+function tickLabel(x) {
+  const tick = current.ticks.find(([at]) => at === x);
+  return tick ? tick[1] : "";
 }
 
 function hasSales(u) {
   return u.data.slice(1).some((series) => series.some((value) => value > 0));
 }
 
-function options(chart, mount, money) {
+function options(mount, money) {
   return {
     width: mount.clientWidth,
     height: mount.clientHeight,
@@ -27,7 +35,7 @@ function options(chart, mount, money) {
     legend: { show: false },
     cursor: { y: false, drag: { x: false, y: false }, points: { size: 7, fill: "#fff", width: 2 } },
     scales: {
-      x: { time: false, range: [0, 24] },
+      x: { time: false, range: () => [0, current.length] },
       y: { range: (u, min, max) => [0, max > 0 ? max * 1.12 : 1] },
     },
     axes: [
@@ -38,8 +46,8 @@ function options(chart, mount, money) {
         gap: 6,
         grid: { show: false },
         ticks: { stroke: GRID, size: 4 },
-        splits: (u) => (u.width < 480 ? [0, 6, 12, 18, 24] : [0, 3, 6, 9, 12, 15, 18, 21, 24]),
-        values: (u, splits) => splits.map(formatHour),
+        splits: (u) => hourSplits(u.width < 480 ? 6 : 3),
+        values: (u, splits) => splits.map(tickLabel),
       },
       {
         stroke: AXIS,
@@ -70,8 +78,8 @@ function showTooltip(u, money) {
     tooltip.classList.remove("is-visible");
     return;
   }
-  const [hours, today, yesterday] = u.data.map((series) => series[index]);
-  const rows = [`<strong class="font-medium">${formatHour(hours)}</strong>`];
+  const [today, yesterday] = u.data.slice(1).map((series) => series[index]);
+  const rows = [`<strong class="font-medium">${current.labels[index] ?? ""}</strong>`];
   if (today != null) rows.push(`Today ${money.full.format(today)}`);
   if (yesterday != null) rows.push(`<span class="text-slate-300">Yesterday ${money.full.format(yesterday)}</span>`);
   tooltip.innerHTML = rows.join("<br>");
@@ -92,14 +100,15 @@ export function drawRevenueChart() {
   const raw = panel.dataset.chart;
   if (plot && raw === drawnData) return;
   drawnData = raw;
-  const chart = JSON.parse(raw);
-  const data = [chart.x, chart.today, chart.yesterday];
+  current = JSON.parse(raw);
+  const data = [current.x, current.today, current.yesterday];
   if (plot) {
+    // This also sets the x scale again: the day turning can make it 23 or 25 hours long.
     plot.setData(data);
     return;
   }
-  const money = moneyFormatters(chart.currency);
-  plot = new uPlot(options(chart, mount, money), data, mount);
+  const money = moneyFormatters(current.currency);
+  plot = new uPlot(options(mount, money), data, mount);
   tooltip = document.createElement("div");
   tooltip.className = "chart-tooltip left-0 top-0";
   plot.over.appendChild(tooltip);
