@@ -319,11 +319,11 @@ def _alerts(reads: _Reads) -> dict[str, Any]:
             {
                 "id": str(event.public_id),
                 "message": event.message,
-                "kind": event.alert.type,
-                "kind_label": event.alert.get_type_display(),
+                "kind": event.alert_type,
+                "kind_label": AlertType(event.alert_type).label,
                 "time": _feed_time(event.fired_at, reads),
                 # Alerts of the account's other stores show here too, named.
-                "store_name": event.store.name if event.store_id != reads.store.pk else "",
+                "store_name": event.store_name if event.store_id != reads.store.pk else "",
                 "state": "acknowledged" if event.acknowledged_at else "resolved" if event.resolved_at else
                 "open" if event.condition else "new",
             }

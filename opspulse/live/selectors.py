@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import reduce
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Q, Sum, Value
+from django.db import connection
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Sum, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
@@ -143,11 +142,59 @@ DAY_TOTAL_NAMES = {
 }
 
 
+# Today's day buckets (row 0), then each earlier day up to the current time of day
+# (rows 1…): those cut through an hour bucket, so they are summed from the orders
+# themselves (what each still counts towards the metrics) and the carts, over their
+# time indexes. One round trip: the dashboard, the overview and the wallboard read it
+# on every render.
+SUMMARY_SQL = """
+SELECT 0 AS n,
+       SUM(value) FILTER (WHERE name = %(revenue)s),
+       SUM(value) FILTER (WHERE name = %(orders)s),
+       SUM(value) FILTER (WHERE name = %(units)s),
+       SUM(value) FILTER (WHERE name = %(carts)s)
+FROM metrics_metric
+WHERE store_id = %(store)s AND granularity = %(day)s AND timestamp = %(today)s
+  AND name IN (%(revenue)s, %(orders)s, %(units)s, %(carts)s)
+UNION ALL
+SELECT w.n, o.revenue, o.orders, o.units, c.carts
+FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) WITH ORDINALITY AS w(start_at, end_at, n)
+CROSS JOIN LATERAL (
+    SELECT SUM(counted_revenue) AS revenue, SUM(counted_orders) AS orders, SUM(counted_units) AS units
+    FROM commerce_order
+    WHERE store_id = %(store)s AND placed_at >= w.start_at AND placed_at < w.end_at
+) AS o
+CROSS JOIN LATERAL (
+    -- A cart is updated at or after its creation: the bound lets the updated-at index serve.
+    SELECT COUNT(*) AS carts
+    FROM commerce_cart
+    WHERE store_id = %(store)s AND platform_updated_at >= w.start_at
+      AND platform_created_at >= w.start_at AND platform_created_at < w.end_at
+) AS c
+ORDER BY n
+"""
+
+
+def _summary_rows(store: Store, *, day: LocalDay, day_starts: list[datetime]) -> list[Totals]:
+    """Today's totals, then each of `day_starts`' days up to the current time of day."""
+    with connection.cursor() as cursor:
+        cursor.execute(SUMMARY_SQL, {
+            "store": store.pk, "day": Granularity.DAY, "today": day.start,
+            "revenue": MetricName.REVENUE, "orders": MetricName.ORDERS, "units": MetricName.UNITS_SOLD,
+            "carts": MetricName.CARTS,
+            "starts": day_starts, "ends": [day.same_time(start) for start in day_starts],
+        })
+        rows = cursor.fetchall()
+    return [
+        Totals(revenue=revenue or Decimal(0), orders=int(orders or 0), units=int(units or 0), carts=int(carts or 0))
+        for _, revenue, orders, units, carts in rows
+    ]
+
+
 def today_summary(store: Store, *, day: LocalDay) -> DaySummary:
     """Return today's totals from the day metric buckets, with yesterday and the same
     weekday last week up to the same time of day."""
-    today = day_totals(store, day=day)
-    yesterday, last_week = so_far(store, day=day, day_starts=[day.yesterday_start, day.last_week_start])
+    today, yesterday, last_week = _summary_rows(store, day=day, day_starts=[day.yesterday_start, day.last_week_start])
     return DaySummary(
         revenue=today.revenue, orders=today.orders, units=today.units, carts=today.carts,
         yesterday_revenue=yesterday.revenue, yesterday_orders=yesterday.orders,
@@ -159,17 +206,7 @@ def today_summary(store: Store, *, day: LocalDay) -> DaySummary:
 
 def day_totals(store: Store, *, day: LocalDay) -> Totals:
     """Today's totals, from the day metric buckets."""
-    values = dict(
-        Metric.objects.filter(
-            store=store, granularity=Granularity.DAY, timestamp=day.start, name__in=list(DAY_TOTAL_NAMES)
-        ).values_list("name", "value")
-    )
-    return Totals(
-        revenue=values.get(MetricName.REVENUE, Decimal(0)),
-        orders=int(values.get(MetricName.ORDERS, 0)),
-        units=int(values.get(MetricName.UNITS_SOLD, 0)),
-        carts=int(values.get(MetricName.CARTS, 0)),
-    )
+    return _summary_rows(store, day=day, day_starts=[])[0]
 
 
 def today_totals(store: Store, *, day: LocalDay) -> tuple[Decimal, int]:
@@ -179,40 +216,8 @@ def today_totals(store: Store, *, day: LocalDay) -> tuple[Decimal, int]:
 
 
 def so_far(store: Store, *, day: LocalDay, day_starts: list[datetime]) -> list[Totals]:
-    """The totals of each earlier day up to the current time of day.
-
-    This cuts through an hour bucket, so it is summed from the orders themselves (what
-    each still counts towards the metrics) and the carts, over their time indexes.
-    """
-    windows = [(start, day.same_time(start)) for start in day_starts]
-    order_sums: dict[str, Sum] = {}
-    cart_counts: dict[str, Count] = {}
-    for index, (start, end) in enumerate(windows):
-        placed = Q(placed_at__gte=start, placed_at__lt=end)
-        order_sums[f"revenue_{index}"] = Sum("counted_revenue", filter=placed)
-        order_sums[f"orders_{index}"] = Sum("counted_orders", filter=placed)
-        order_sums[f"units_{index}"] = Sum("counted_units", filter=placed)
-        created = Q(platform_created_at__gte=start, platform_created_at__lt=end)
-        cart_counts[f"carts_{index}"] = Count("id", filter=created)
-    # Only the windows are read (the index serves each range), not the days between them.
-    in_windows = reduce(operator.or_, (Q(placed_at__gte=start, placed_at__lt=end) for start, end in windows))
-    orders = Order.objects.filter(in_windows, store=store).aggregate(**order_sums)
-    created_in_windows = reduce(
-        operator.or_, (Q(platform_created_at__gte=start, platform_created_at__lt=end) for start, end in windows)
-    )
-    # A cart is updated at or after its creation: the bound lets the updated-at index serve.
-    carts = Cart.objects.filter(
-        created_in_windows, store=store, platform_updated_at__gte=min(start for start, _ in windows)
-    ).aggregate(**cart_counts)
-    return [
-        Totals(
-            revenue=orders[f"revenue_{index}"] or Decimal(0),
-            orders=orders[f"orders_{index}"] or 0,
-            units=orders[f"units_{index}"] or 0,
-            carts=carts[f"carts_{index}"] or 0,
-        )
-        for index in range(len(windows))
-    ]
+    """The totals of each earlier day (beginning at `day_starts`) up to the current time of day."""
+    return _summary_rows(store, day=day, day_starts=day_starts)[1:]
 
 
 def yesterday_so_far(store: Store, *, day: LocalDay) -> tuple[Decimal, int]:
