@@ -7,7 +7,7 @@ from uuid import UUID
 
 from allauth.account.models import EmailAddress
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Case, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.db.models.functions import Lower
 from django.http import Http404, HttpRequest
 from django.utils import timezone
@@ -79,8 +79,8 @@ def accounts_for_user(user) -> QuerySet[Account]:
     """Return the accounts `user` is a member of, by name, each with the user's `role`."""
     if not user.is_authenticated:
         return Account.objects.none()
-    role = Membership.objects.filter(account=OuterRef("pk"), user=user).values("role")[:1]
-    return Account.objects.filter(memberships__user=user).annotate(role=Subquery(role)).order_by("name", "pk")
+    # The role comes from the membership the filter joins (one per user and account).
+    return Account.objects.filter(memberships__user=user).annotate(role=F("memberships__role")).order_by("name", "pk")
 
 
 def get_account_for_user(user, public_id: UUID | str, *, at_least: Role = Role.MEMBER) -> Account:

@@ -9,12 +9,11 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Sum, Value
-from django.db.models.functions import Coalesce, NullIf
+from django.db.models import Count, Sum, Window
 from django.utils import timezone
 
 from opspulse.alerts.models import Alert, AlertEvent, AlertType
-from opspulse.commerce.models import NOT_COUNTED, Cart, InventoryLevel, LineItem, Order
+from opspulse.commerce.models import NOT_COUNTED, Cart, InventoryLevel, Order
 from opspulse.metrics.buckets import bucket_start, day_bounds
 from opspulse.metrics.models import Granularity, Metric, MetricName
 from opspulse.stores.models import Store
@@ -440,14 +439,13 @@ def low_stock(store: Store, *, limit: int = LOW_STOCK_SHOWN) -> LowStock:
     Items with nothing available are out of stock (see out_of_stock), listed apart.
     """
     threshold = low_stock_threshold(store)
-    levels = (
+    items = list(
         InventoryLevel.objects.filter(store=store, available__gt=0, available__lte=threshold)
+        .annotate(total=Window(Count("id")))
         .order_by("available", "title", "id")
-        .only(*STOCK_FIELDS)
+        .only(*STOCK_FIELDS)[:limit]
     )
-    items = list(levels[:limit])
-    total = levels.count() if len(items) == limit else len(items)
-    return LowStock(threshold=threshold, items=items, total=total)
+    return LowStock(threshold=threshold, items=items, total=items[0].total if items else 0)
 
 
 @dataclass(frozen=True)
@@ -458,14 +456,13 @@ class OutOfStock:
 
 def out_of_stock(store: Store, *, limit: int = OUT_OF_STOCK_SHOWN) -> OutOfStock:
     """Return the items with nothing available (oversold ones below zero), most recently sold out first."""
-    levels = (
+    items = list(
         InventoryLevel.objects.filter(store=store, available__lte=0)
+        .annotate(total=Window(Count("id")))
         .order_by("-platform_updated_at", "title", "id")
-        .only(*STOCK_FIELDS, "platform_updated_at")
+        .only(*STOCK_FIELDS, "platform_updated_at")[:limit]
     )
-    items = list(levels[:limit])
-    total = levels.count() if len(items) == limit else len(items)
-    return OutOfStock(items=items, total=total)
+    return OutOfStock(items=items, total=items[0].total if items else 0)
 
 
 @dataclass(frozen=True)
@@ -476,30 +473,28 @@ class TopProduct:
     revenue: Decimal
 
 
+# A product is known by its platform id; items without one (custom line items) by their
+# title. Read on every render of the dashboard and in the hub's throttled re-reads.
+TOP_PRODUCTS_SQL = """
+SELECT MAX(item.title) AS name, SUM(item.quantity) AS units, SUM(item.quantity * item.price) AS revenue
+FROM commerce_lineitem AS item
+JOIN commerce_order AS ord ON ord.id = item.order_id
+WHERE ord.store_id = %(store)s AND ord.placed_at >= %(start)s AND ord.placed_at < %(end)s
+  AND ord.counted_orders > 0 AND item.quantity > 0
+GROUP BY COALESCE(NULLIF(item.product_external_id, ''), item.title)
+ORDER BY units DESC, revenue DESC, name
+LIMIT %(limit)s
+"""
+
+
 def top_products(store: Store, *, day: LocalDay, limit: int = TOP_PRODUCTS_SHOWN) -> list[TopProduct]:
     """Return today's best sellers by units, from the line items of today's counted orders.
 
-    Cancelled and refunded orders count for nothing, as in the metrics. A product is
-    known by its platform id; items without one (custom line items) by their title.
+    Cancelled and refunded orders count for nothing, as in the metrics.
     """
-    rows = (
-        LineItem.objects.filter(
-            order__store=store,
-            order__placed_at__gte=day.start,
-            order__placed_at__lt=day.end,
-            order__counted_orders__gt=0,
-            quantity__gt=0,
-        )
-        .annotate(product=Coalesce(NullIf("product_external_id", Value("")), "title"))
-        .values("product")
-        .annotate(
-            name=Max("title"),
-            units=Sum("quantity"),
-            revenue=Sum(ExpressionWrapper(F("quantity") * F("price"), output_field=DecimalField())),
-        )
-        .order_by("-units", "-revenue", "name")
-    )
-    return [TopProduct(title=row["name"], units=row["units"], revenue=row["revenue"]) for row in rows[:limit]]
+    with connection.cursor() as cursor:
+        cursor.execute(TOP_PRODUCTS_SQL, {"store": store.pk, "start": day.start, "end": day.end, "limit": limit})
+        return [TopProduct(title=name, units=units, revenue=revenue) for name, units, revenue in cursor.fetchall()]
 
 
 @dataclass(frozen=True)
