@@ -799,8 +799,17 @@ def tear_down(*, popens: Iterable[subprocess.Popen] = (), services: Iterable[Ser
 def finish(name: str, result: dict[str, Any]) -> None:
     """Stamp the end of the run and the machine's load on `result`, and write it."""
     result["finished_at"] = now_iso()
-    result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    stamp_machine_at_end(result)
     write_result(name, result)
+
+
+def stamp_machine_at_end(result: dict[str, Any]) -> None:
+    """The load, and the reference loop again: this machine's speed drifts within minutes
+    (seen: 38 to 68 ms), so a run whose two loops differ much measured a moving target."""
+    result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["machine"]["python_loop_ms_at_end"] = python_speed_ms()
+    log(f"Python reference loop at the end: {result['machine']['python_loop_ms_at_end']} ms "
+        f"(at the start: {result['machine'].get('python_loop_ms')} ms)")
 
 
 @contextlib.contextmanager

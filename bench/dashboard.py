@@ -960,7 +960,7 @@ class DashboardBench:
                 self.tenant.cleanup()
         result["finished_at"] = common.now_iso()
         result["total_run_s"] = round(time.monotonic() - self.started, 1)
-        result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        common.stamp_machine_at_end(result)
         result.setdefault("tables", {})["run"] = self.run_table(result)
         common.write_result(a.result_name, result)
 

@@ -116,7 +116,12 @@ class Cart(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["store", "external_id"], name="cart_store_external_unique")
         ]
-        indexes = [models.Index(fields=["store", "-platform_updated_at"], name="cart_store_updated_idx")]
+        indexes = [
+            # Carts active now (the last 30 minutes).
+            models.Index(fields=["store", "-platform_updated_at"], name="cart_store_updated_idx"),
+            # Carts created by this time of day yesterday and last week (the KPIs' comparisons).
+            models.Index(fields=["store", "platform_created_at"], name="cart_store_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Cart {self.external_id}"

@@ -164,11 +164,9 @@ CROSS JOIN LATERAL (
     WHERE store_id = %(store)s AND placed_at >= w.start_at AND placed_at < w.end_at
 ) AS o
 CROSS JOIN LATERAL (
-    -- A cart is updated at or after its creation: the bound lets the updated-at index serve.
     SELECT COUNT(*) AS carts
     FROM commerce_cart
-    WHERE store_id = %(store)s AND platform_updated_at >= w.start_at
-      AND platform_created_at >= w.start_at AND platform_created_at < w.end_at
+    WHERE store_id = %(store)s AND platform_created_at >= w.start_at AND platform_created_at < w.end_at
 ) AS c
 ORDER BY n
 """
