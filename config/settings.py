@@ -104,7 +104,7 @@ TEMPLATES = [
 # Database: DATABASE_URL, or the embedded development server under ./var/.
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
 elif PRODUCTION:
     from django.core.exceptions import ImproperlyConfigured
 
@@ -120,11 +120,20 @@ else:
             "USER": _params["user"],
             "HOST": _params["host"],
             "PASSWORD": "",
-            "CONN_MAX_AGE": 60,
         }
     }
     DATABASE_URL = embedded_postgres.url_from_params(_params)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Each process takes its connections from a pool (Django's, psycopg_pool): under ASGI
+# every request runs in a thread of its own, so connections kept per thread
+# (CONN_MAX_AGE) would never be reused and every request would open one.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2),
+    "max_size": env_int("DATABASE_POOL_MAX_SIZE", 20),
+    # A request waits this long for a connection before failing.
+    "timeout": env_float("DATABASE_POOL_TIMEOUT", 10),
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

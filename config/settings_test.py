@@ -1,7 +1,12 @@
+import sys
+
 from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
-DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405  (threads of the consumers must not keep connections)
+# The test process's own connections belong to its test transactions (pytest-django);
+# the servers that tests start use the pool, as production does.
+if "pytest" in sys.modules:
+    DATABASES["default"]["OPTIONS"].pop("pool", None)  # noqa: F405
 # Tests change stores and secrets between requests; the cache has tests of its own.
 INGEST_STORE_CACHE_SECONDS = env_int("INGEST_STORE_CACHE_SECONDS", 0)  # noqa: F405
