@@ -39,6 +39,7 @@ from opspulse.alerts.models import (
     ChannelDelivery,
     ChannelKind,
     DeliveryAttempt,
+    DeliveryKind,
     DeliveryStatus,
 )
 from opspulse.commerce.models import NOT_COUNTED, InventoryLevel
@@ -201,13 +202,24 @@ def _resolve_episodes(keys: list[tuple[int, str]]) -> int:
 
 
 def _resolve(events) -> int:
-    """Resolve the open episodes among `events` and tell the dashboards that show them."""
-    episodes = events.filter(resolved_at__isnull=True).exclude(condition="")
-    store_ids = set(episodes.values_list("store_id", flat=True))
-    resolved = episodes.update(resolved_at=timezone.now())
+    """Resolve the open episodes among `events`, tell the dashboards that show them, and
+    queue the resolution for the webhooks that got the alert, after commit."""
+    episodes = list(events.filter(resolved_at__isnull=True).exclude(condition="").values_list("pk", "store_id"))
+    if not episodes:
+        return 0
+    event_ids = [pk for pk, _ in episodes]
+    resolved = AlertEvent.objects.filter(pk__in=event_ids, resolved_at__isnull=True).update(resolved_at=timezone.now())
     if resolved:
-        announce_change(store_ids)
+        announce_change({store_id for _, store_id in episodes})
+        transaction.on_commit(lambda: _queue_resolutions(event_ids), robust=True)
     return resolved
+
+
+def _queue_resolutions(event_ids: list[int]) -> None:
+    from opspulse.alerts.tasks import defer_resolution
+
+    for event_id in event_ids:
+        defer_resolution(event_id)
 
 
 def announce_change(store_ids: set[int]) -> None:
@@ -438,11 +450,58 @@ def dispatch_event(event_id: int) -> tuple[list[int], list[tuple[int, int]]]:
             [ChannelDelivery(event=event, channel_id=channel_id) for channel_id in channels], ignore_conflicts=True
         )
         deliveries = list(
-            ChannelDelivery.objects.filter(event=event, status=DeliveryStatus.PENDING).values_list("pk", flat=True)
+            ChannelDelivery.objects.filter(
+                event=event, kind=DeliveryKind.FIRED, status=DeliveryStatus.PENDING
+            ).values_list("pk", flat=True)
         )
         event.notified_at = timezone.now()
         event.save(update_fields=["notified_at"])
     return deliveries, [(user_id, account_id) for user_id in recipients]
+
+
+def dispatch_resolution(event_id: int) -> list[int]:
+    """Create the resolution's deliveries (once): to every active channel the alert was
+    posted to, and only once its firing was dispatched. Return the new deliveries' ids."""
+    with transaction.atomic():
+        event = AlertEvent.objects.select_for_update().filter(pk=event_id).first()
+        if event is None or event.resolved_at is None or event.resolution_notified_at is not None:
+            return []
+        if event.notified_at is None:
+            return []  # the firing's dispatch queues the resolution after it
+        channels = ChannelDelivery.objects.filter(
+            event=event, kind=DeliveryKind.FIRED, channel__is_active=True
+        ).values_list("channel_id", flat=True)
+        ChannelDelivery.objects.bulk_create(
+            [ChannelDelivery(event=event, channel_id=channel_id, kind=DeliveryKind.RESOLVED) for channel_id in channels],
+            ignore_conflicts=True,
+        )
+        deliveries = list(
+            ChannelDelivery.objects.filter(
+                event=event, kind=DeliveryKind.RESOLVED, status=DeliveryStatus.PENDING
+            ).values_list("pk", flat=True)
+        )
+        event.resolution_notified_at = timezone.now()
+        event.save(update_fields=["resolution_notified_at"])
+    return deliveries
+
+
+# Resolutions older than this are not announced by the sweep any more: news that late
+# would only confuse.
+RESOLUTION_SWEEP_WINDOW = timedelta(hours=1)
+
+
+def unannounced_resolutions(*, older_than: timedelta = timedelta(minutes=1)) -> list[int]:
+    """Resolved events whose firing was dispatched but whose resolution was not (the
+    process stopped right after commit)."""
+    now = timezone.now()
+    return list(
+        AlertEvent.objects.filter(
+            notified_at__isnull=False, resolution_notified_at__isnull=True,
+            resolved_at__lt=now - older_than, resolved_at__gte=now - RESOLUTION_SWEEP_WINDOW,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:500]
+    )
 
 
 def undispatched_events(*, older_than: timedelta = timedelta(minutes=1)) -> list[int]:

@@ -31,6 +31,7 @@ from opspulse.alerts.models import (
     AlertPreference,
     ChannelDelivery,
     ChannelKind,
+    DeliveryKind,
     DeliveryStatus,
 )
 
@@ -167,17 +168,20 @@ def payload(delivery: ChannelDelivery) -> bytes:
     event = delivery.event
     store = event.store
     history_url = settings.PUBLIC_URL + reverse("alert-history", args=[store.public_id])
+    resolution = delivery.kind == DeliveryKind.RESOLVED
     if delivery.channel.kind == ChannelKind.SLACK:
-        body: dict[str, Any] = {"text": f"{event.message} ({store.name}) {history_url}"}
+        text = f"Resolved: {event.message}" if resolution else event.message
+        body: dict[str, Any] = {"text": f"{text} ({store.name}) {history_url}"}
     else:
         body = {
-            "type": "alert.fired",
+            "type": "alert.resolved" if resolution else "alert.fired",
             "event": {
                 "id": str(event.public_id),
                 "alert_type": event.alert.type,
                 "message": event.message,
                 "store": {"id": str(store.public_id), "name": store.name, "currency": store.currency},
                 "fired_at": event.fired_at.isoformat(),
+                "resolved_at": event.resolved_at.isoformat() if resolution and event.resolved_at else None,
                 "data": event.data,
                 "url": history_url,
             },

@@ -66,6 +66,8 @@ class AlertEvent(models.Model):
     )
     # When its email and webhook deliveries were queued (opspulse.alerts.tasks.dispatch_event).
     notified_at = models.DateTimeField(null=True, blank=True)
+    # When the webhooks that got the alert were queued its resolution (None: not yet).
+    resolution_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -186,18 +188,24 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed"
 
 
+class DeliveryKind(models.TextChoices):
+    FIRED = "fired"
+    RESOLVED = "resolved"
+
+
 class ChannelDelivery(models.Model):
-    """An alert to post to one channel, and how that went."""
+    """An alert (its firing, or its resolution) to post to one channel, and how that went."""
 
     event = models.ForeignKey(AlertEvent, on_delete=models.CASCADE, related_name="channel_deliveries")
     channel = models.ForeignKey(AlertChannel, on_delete=models.CASCADE, related_name="deliveries")
+    kind = models.CharField(max_length=10, choices=DeliveryKind.choices, default=DeliveryKind.FIRED)
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["event", "channel"], name="channel_delivery_unique")]
+        constraints = [models.UniqueConstraint(fields=["event", "channel", "kind"], name="channel_delivery_kind_unique")]
 
     def __str__(self) -> str:
         return f"Alert {self.event_id} to channel {self.channel_id}: {self.status}"

@@ -41,9 +41,23 @@ class JitteredRetry(RetryStrategy):
 
 @app.task(name="opspulse.alerts.dispatch_event", queue=ALERTS_QUEUE)
 def dispatch_event(event_id: int) -> None:
-    """Queue the mail and webhook deliveries of a fired alert (once)."""
+    """Queue the mail and webhook deliveries of a fired alert (once), and its resolution's
+    if it is already resolved."""
     deliveries, recipients = actions.dispatch_event(event_id)
-    for delivery_id in deliveries:
+    _defer_deliveries(deliveries)
+    for user_id, account_id in recipients:
+        defer_mail(user_id, account_id)
+    _defer_deliveries(actions.dispatch_resolution(event_id))
+
+
+@app.task(name="opspulse.alerts.dispatch_resolution", queue=ALERTS_QUEUE)
+def dispatch_resolution(event_id: int) -> None:
+    """Queue the posts of an alert's resolution to the webhooks that got the alert (once)."""
+    _defer_deliveries(actions.dispatch_resolution(event_id))
+
+
+def _defer_deliveries(delivery_ids: list[int]) -> None:
+    for delivery_id in delivery_ids:
         try:
             with transaction.atomic():
                 deliver_to_channel.configure(queueing_lock=f"alert-delivery-{delivery_id}").defer(
@@ -51,8 +65,6 @@ def dispatch_event(event_id: int) -> None:
                 )
         except AlreadyEnqueued:
             pass
-    for user_id, account_id in recipients:
-        defer_mail(user_id, account_id)
 
 
 def defer_dispatch(event_id: int) -> None:
@@ -60,6 +72,14 @@ def defer_dispatch(event_id: int) -> None:
     try:
         with transaction.atomic():
             dispatch_event.configure(queueing_lock=f"alert-dispatch-{event_id}").defer(event_id=event_id)
+    except AlreadyEnqueued:
+        pass
+
+
+def defer_resolution(event_id: int) -> None:
+    try:
+        with transaction.atomic():
+            dispatch_resolution.configure(queueing_lock=f"alert-resolution-{event_id}").defer(event_id=event_id)
     except AlreadyEnqueued:
         pass
 
@@ -106,6 +126,8 @@ def evaluate(timestamp: int) -> None:
     actions.evaluate_timed_rules()
     for event_id in actions.undispatched_events():
         defer_dispatch(event_id)
+    for event_id in actions.unannounced_resolutions():
+        defer_resolution(event_id)
     release_held_mail()
 
 

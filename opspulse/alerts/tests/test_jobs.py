@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,7 +15,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts import tasks
-from opspulse.alerts.models import Alert, AlertEvent, AlertNotification, AlertType, DeliveryStatus
+from opspulse.alerts.models import Alert, AlertEvent, AlertNotification, AlertType, DeliveryKind, DeliveryStatus
 from opspulse.alerts.tests.test_delivery import Receiver
 from opspulse.commerce import actions
 from opspulse.live.tests.conftest import signed_in_client, socket_headers
@@ -125,3 +127,78 @@ async def test_an_acknowledged_alert_shows_as_acknowledged_on_the_open_dashboard
 
     assert 'data-alert-state="acknowledged"' in html and "not acknowledged" not in html
     await socket.disconnect()
+
+
+def low_stock(available: int, minute: int) -> actions.StockData:
+    return actions.StockData(item_external_id="77", location_external_id="9", available=available,
+                             updated_at=timezone.now().replace(microsecond=0) + timedelta(seconds=minute))
+
+
+def posted(receiver: Receiver) -> list[tuple[str, str | None]]:
+    """The type of each post the receiver got, with the resolution time it carried."""
+    return [(body["type"], body["event"]["resolved_at"])
+            for body in (json.loads(raw) for _, raw in receiver.requests)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resolved_alert_is_posted_again_as_resolved_to_the_webhooks_that_got_it():
+    store = StoreFactory()
+    Alert.objects.create(store=store, type=AlertType.LOW_STOCK, config={"threshold": 5})
+    first, later = Receiver([]), Receiver([])
+    try:
+        alert_actions.create_channel(account=store.account, kind="webhook", name="Ops", url=first.url)
+        actions.apply_stock_change(store=store, data=low_stock(3, 1))
+        run_alert_jobs()
+        # A webhook added while the alert is open never heard of it: its end is not news there.
+        alert_actions.create_channel(account=store.account, store=store, kind="webhook", name="New", url=later.url)
+
+        actions.apply_stock_change(store=store, data=low_stock(40, 2))
+        run_alert_jobs()
+        run_alert_jobs()
+    finally:
+        first.close()
+        later.close()
+
+    event = AlertEvent.objects.get()
+    assert posted(first) == [("alert.fired", None), ("alert.resolved", event.resolved_at.isoformat())]
+    assert later.requests == []
+    assert event.channel_deliveries.filter(kind=DeliveryKind.RESOLVED).get().status == DeliveryStatus.DELIVERED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_alert_opened_and_resolved_in_one_batch_is_posted_fired_then_resolved():
+    store = StoreFactory()
+    Alert.objects.create(store=store, type=AlertType.LOW_STOCK, config={"threshold": 5})
+    receiver = Receiver([])
+    try:
+        alert_actions.create_channel(account=store.account, store=store, kind="slack", name="Ops", url=receiver.url)
+        actions.apply_records(store=store, records=[low_stock(2, 1), low_stock(30, 2)])
+        run_alert_jobs()
+    finally:
+        receiver.close()
+
+    texts = [json.loads(body)["text"] for _, body in receiver.requests]
+    assert len(texts) == 2
+    assert texts[0].startswith("Low stock:") and texts[1].startswith("Resolved: Low stock:")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_minute_job_posts_a_resolution_that_a_stopped_process_left_unqueued():
+    store = StoreFactory()
+    Alert.objects.create(store=store, type=AlertType.LOW_STOCK, config={"threshold": 5})
+    receiver = Receiver([])
+    try:
+        alert_actions.create_channel(account=store.account, store=store, kind="webhook", name="Ops", url=receiver.url)
+        actions.apply_stock_change(store=store, data=low_stock(3, 1))
+        run_alert_jobs()
+        # Resolved two minutes ago by a process that stopped before queueing the posts.
+        AlertEvent.objects.update(resolved_at=timezone.now() - timedelta(minutes=2))
+
+        tasks.evaluate(timestamp=int(timezone.now().timestamp()))
+        run_alert_jobs()
+        tasks.evaluate(timestamp=int(timezone.now().timestamp()))
+        run_alert_jobs()
+    finally:
+        receiver.close()
+
+    assert [kind for kind, _ in posted(receiver)] == ["alert.fired", "alert.resolved"]
