@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from uuid import UUID
 
 from django.conf import settings
@@ -43,6 +44,8 @@ AUDIT_PAGE_SIZE = 50
 @never_cache
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    # Before the first read: the overview's socket uses it to tell whether the page is still current.
+    rendered_at = time.time()
     account = current_account(request)
     invitations = list(invitations_for_user(request.user))
     if account is None:
@@ -60,7 +63,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "invitations": invitations,
             "overview_tiles": [rendered[overview.tile_id(store)] for store in stores],
             "overview_totals": rendered[overview.TOTALS_ID],
-            "overview_websocket_path": "/ws/overview/",
+            "overview_websocket_path": f"/ws/overview/?rendered_at={rendered_at:.3f}",
         },
     )
 

@@ -68,6 +68,26 @@ def _store_for_member(user, public_id) -> Store | None:
 store_for_member = database_sync_to_async(_store_for_member)
 
 
+def page_is_current(scope: dict[str, Any], stores: list[Store]) -> bool:
+    """Whether the page that opened this socket still shows `stores` as they are (the
+    page passes the time its render began as `rendered_at`)."""
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("rendered_at")
+    try:
+        rendered_at = float(values[0]) if values else math.nan
+    except ValueError:
+        return False
+    if not math.isfinite(rendered_at) or not stores:
+        return False
+    for store in stores:
+        tz = ZoneInfo(store.timezone)
+        # The page's "today" is each store's today (a page from before midnight is not).
+        if datetime.fromtimestamp(rendered_at, tz).date() != datetime.now(tz).date():
+            return False
+        if not listener.page_is_current(str(store.public_id), rendered_at):
+            return False
+    return True
+
+
 class DashboardConsumer(AsyncWebsocketConsumer):
     # Re-renders after a transport resync are spread out so that every store of the
     # process does not hit the database in the same instant.
@@ -113,7 +133,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self.accept()
         # No await between the check and the join: a message arriving in between would
         # reach neither the page nor the hub.
-        page_current = self._page_is_current(store)
+        page_current = page_is_current(self.scope, [store])
         self.hub = hubs().join(store, self)
         if page_current:
             await self.send(text_data=PAGE_CURRENT)
@@ -121,21 +141,6 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             await self.hub.first_frame(self)
         watch().add(self)
         self.watched = True
-
-    def _page_is_current(self, store: Store) -> bool:
-        """Whether the page that opened this socket still shows the store as it is (the
-        page passes the time its render began as `rendered_at`)."""
-        values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("rendered_at")
-        try:
-            rendered_at = float(values[0]) if values else math.nan
-        except ValueError:
-            return False
-        if not math.isfinite(rendered_at):
-            return False
-        tz = ZoneInfo(store.timezone)
-        # The page's "today" is the store's today (a page from before midnight is not).
-        same_day = datetime.fromtimestamp(rendered_at, tz).date() == datetime.now(tz).date()
-        return same_day and listener.page_is_current(str(store.public_id), rendered_at)
 
     async def _join(self, groups: Iterable[str]) -> None:
         for group in groups:
@@ -209,7 +214,8 @@ class _WatchedSocket(AsyncWebsocketConsumer):
     """A socket that shows stores from their StoreWatch (opspulse.live.storewatch).
 
     Changes are coalesced: the first after a quiet spell is read at once, then at most
-    one read per `refresh_seconds`. Every (re)connect starts with everything, and each
+    one read per `refresh_seconds`. A socket whose page is current starts with a frame
+    that says so; every other (re)connect starts with everything, and each
     heartbeat (once per access-check period) reads everything again, which also brings
     in the new day when it turns in a store's timezone. Only what differs from what the
     page has is sent.
@@ -256,7 +262,11 @@ class _WatchedSocket(AsyncWebsocketConsumer):
         for store in self.stores:
             watches.subscribe(store, self)
         self.subscribed = True
-        await self.deliver(await self.render_all())
+        # No await between subscribing and the check: a change in between is seen by both.
+        if page_is_current(self.scope, self.stores):
+            await self.send(text_data=PAGE_CURRENT)
+        else:
+            await self.deliver(await self.render_all())
         self.ready = True
         if self.dirty:
             self.store_changed(next(iter(self.dirty)))
@@ -379,6 +389,9 @@ class OverviewConsumer(_WatchedSocket):
         return await render_overview_changed(self.stores, {store.pk for store in self.stores}, self.days)
 
     async def render_changed(self, dirty: set[int]) -> dict[str, str]:
+        if len(self.days) < len(self.stores):
+            # Opened on a current page, nothing read yet: the totals need every store.
+            dirty = {store.pk for store in self.stores}
         return await render_overview_changed(self.stores, dirty, self.days)
 
 

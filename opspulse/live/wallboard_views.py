@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from uuid import UUID
 
 from django.contrib import messages
@@ -22,6 +23,8 @@ from opspulse.stores.models import Store
 def _render_wallboard(
     request: HttpRequest, store: Store, *, websocket_path: str, shared: bool, can_share: bool = False
 ) -> HttpResponse:
+    # Before the first read: the socket uses it to tell whether the page is still current.
+    rendered_at = time.time()
     regions = wallboard.render_regions(store, oob=False)
     response = render(
         request,
@@ -31,7 +34,7 @@ def _render_wallboard(
             "shared": shared,
             "can_share": can_share,
             "regions": {region_id.replace("-", "_"): html for region_id, html in regions.items()},
-            "websocket_path": websocket_path,
+            "websocket_path": f"{websocket_path}?rendered_at={rendered_at:.3f}",
         },
     )
     # A shared page's URL is its credential: never sent on to another site.

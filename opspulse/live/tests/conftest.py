@@ -59,3 +59,11 @@ def close_thread_connections():
     database["CONN_MAX_AGE"] = 0
     yield
     database["CONN_MAX_AGE"] = previous
+
+
+@pytest.fixture
+def small_clock_skew(monkeypatch):
+    """The listener has just connected: pages rendered now count as rendered after it."""
+    from opspulse.live import listener
+
+    monkeypatch.setattr(listener, "CLOCK_SKEW_SECONDS", 0.01)

@@ -282,12 +282,6 @@ async def open_dashboard_page(store, client) -> WebsocketClient:
     return WebsocketClient(application, html_lib.unescape(path), socket_headers(client))
 
 
-@pytest.fixture
-def small_clock_skew(monkeypatch):
-    """The listener has just connected: pages rendered now count as rendered after it."""
-    monkeypatch.setattr(listener, "CLOCK_SKEW_SECONDS", 0.01)
-
-
 async def test_a_socket_opened_right_after_its_page_is_told_the_page_is_current(store, owner_client, live_listener, small_clock_skew, no_clock_refresh):
     await asyncio.sleep(0.05)
     socket = await open_dashboard_page(store, owner_client)

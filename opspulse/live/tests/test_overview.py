@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import html
 import re
 from decimal import Decimal
 
@@ -12,6 +14,7 @@ from config.asgi import application
 from opspulse.accounts import actions as account_actions
 from opspulse.accounts.models import Role
 from opspulse.commerce.actions import record_order
+from opspulse.live.consumers import PAGE_CURRENT
 from opspulse.live import overview, selectors
 from opspulse.live.tests.conftest import signed_in_client, socket_headers
 from opspulse.live.tests.factories import MembershipFactory, MetricFactory, OrderFactory, StoreFactory, UserFactory
@@ -50,7 +53,7 @@ def test_the_overview_shows_a_tile_per_store_and_one_total_per_currency(store, s
     # Summed per currency, never converted into one figure.
     assert 'data-currency-total="USD"' in page and "$150.00" in page and "3 orders" in page
     assert 'data-currency-total="EUR"' in page and "1 order<" in page
-    assert 'data-websocket-path="/ws/overview/"' in page
+    assert 'data-websocket-path="/ws/overview/?rendered_at=' in page
 
 
 def test_a_tile_compares_with_yesterday_at_the_same_time(store):
@@ -98,6 +101,27 @@ async def test_the_overview_socket_pushes_only_the_tile_that_changed(store, seco
     assert f'id="store-tile-{store.public_id}"' in frame and "$40.00" in frame
     assert f'id="store-tile-{second_store.public_id}"' not in frame
     assert 'id="overview-totals"' in frame
+    await socket.disconnect()
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_an_overview_socket_opened_right_after_its_page_is_told_the_page_is_current(
+        store, second_store, owner_client, live_listener, small_clock_skew):
+    await database_sync_to_async(revenue_today)(second_store, "70.00", 1)
+    await asyncio.sleep(0.05)
+    page = (await sync_to_async(owner_client.get)(reverse("home"))).content.decode()
+    path = html.unescape(re.search(r'data-websocket-path="([^"]+)"', page).group(1))
+    socket = WebsocketClient(application, path, socket_headers(owner_client))
+    assert (await socket.connect())[0]
+
+    assert await socket.receive_text() == PAGE_CURRENT
+    await database_sync_to_async(record_order)(store=store, data=new_order(8501, "40.00"))
+    frame = await socket.receive_text(timeout=5)
+
+    # The totals still count every store, though the socket had read none of them.
+    assert f'id="store-tile-{store.public_id}"' in frame and "$40.00" in frame
+    assert 'id="overview-totals"' in frame and "€70.00" in frame
     await socket.disconnect()
 
 

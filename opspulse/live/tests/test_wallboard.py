@@ -40,7 +40,7 @@ def test_the_wallboard_shows_the_day_in_large_type_without_customer_data(store, 
 
     assert "Revenue today" in page and "$120.00" in page and 'data-order-number="#2001"' in page
     assert "Ada" not in page and "London" not in page
-    assert f'data-websocket-path="/ws/stores/{store.public_id}/wallboard/"' in page
+    assert f'data-websocket-path="/ws/stores/{store.public_id}/wallboard/?rendered_at=' in page
 
 
 def test_the_wallboard_turns_over_to_the_new_day_in_the_stores_timezone(store):

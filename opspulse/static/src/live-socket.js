@@ -5,6 +5,8 @@
 // re-syncs the page; a socket that goes silent (no frame or heartbeat) is replaced.
 
 const HEARTBEAT = "<!-- heartbeat -->";
+// The first frame of a socket whose page is still current: nothing to swap.
+const PAGE_CURRENT = "<!-- page current -->";
 // The server sends a heartbeat every 30 s; silence beyond this means a dead socket.
 const SILENCE_LIMIT_MS = 75_000;
 const FIRST_RETRY_MS = 1_000;
@@ -57,7 +59,7 @@ export function keepConnected({ root, path, status, labels, htmx, onFrame, onEnd
     current.addEventListener("message", (event) => {
       if (socket !== current) return;
       lastFrameAt = Date.now();
-      if (typeof event.data !== "string" || event.data === HEARTBEAT) return;
+      if (typeof event.data !== "string" || event.data === HEARTBEAT || event.data === PAGE_CURRENT) return;
       retriedAfterSignOut = false;
       htmx.swap(root, event.data, { swapStyle: "none", ignoreTitle: true, swapDelay: 0, settleDelay: 0 });
       onFrame?.();
