@@ -446,14 +446,7 @@ def dispatch_event(event_id: int) -> tuple[list[int], list[tuple[int, int]]]:
             .filter(is_active=True)
             .values_list("pk", flat=True)
         )
-        ChannelDelivery.objects.bulk_create(
-            [ChannelDelivery(event=event, channel_id=channel_id) for channel_id in channels], ignore_conflicts=True
-        )
-        deliveries = list(
-            ChannelDelivery.objects.filter(
-                event=event, kind=DeliveryKind.FIRED, status=DeliveryStatus.PENDING
-            ).values_list("pk", flat=True)
-        )
+        deliveries = _create_deliveries(event, channels, DeliveryKind.FIRED)
         event.notified_at = timezone.now()
         event.save(update_fields=["notified_at"])
     return deliveries, [(user_id, account_id) for user_id in recipients]
@@ -471,18 +464,21 @@ def dispatch_resolution(event_id: int) -> list[int]:
         channels = ChannelDelivery.objects.filter(
             event=event, kind=DeliveryKind.FIRED, channel__is_active=True
         ).values_list("channel_id", flat=True)
-        ChannelDelivery.objects.bulk_create(
-            [ChannelDelivery(event=event, channel_id=channel_id, kind=DeliveryKind.RESOLVED) for channel_id in channels],
-            ignore_conflicts=True,
-        )
-        deliveries = list(
-            ChannelDelivery.objects.filter(
-                event=event, kind=DeliveryKind.RESOLVED, status=DeliveryStatus.PENDING
-            ).values_list("pk", flat=True)
-        )
+        deliveries = _create_deliveries(event, channels, DeliveryKind.RESOLVED)
         event.resolution_notified_at = timezone.now()
         event.save(update_fields=["resolution_notified_at"])
     return deliveries
+
+
+def _create_deliveries(event: AlertEvent, channel_ids, kind: DeliveryKind) -> list[int]:
+    """The event's `kind` deliveries to the channels (once each); return those still pending."""
+    ChannelDelivery.objects.bulk_create(
+        [ChannelDelivery(event=event, channel_id=channel_id, kind=kind) for channel_id in channel_ids],
+        ignore_conflicts=True,
+    )
+    return list(
+        ChannelDelivery.objects.filter(event=event, kind=kind, status=DeliveryStatus.PENDING).values_list("pk", flat=True)
+    )
 
 
 # Resolutions older than this are not announced by the sweep any more: news that late
