@@ -449,6 +449,9 @@ def dispatch_event(event_id: int) -> tuple[list[int], list[tuple[int, int]]]:
         deliveries = _create_deliveries(event, channels, DeliveryKind.FIRED)
         event.notified_at = timezone.now()
         event.save(update_fields=["notified_at"])
+        if event.resolved_at is not None and event.resolution_notified_at is None:
+            # Opened and ended in one batch, or ended before this ran: the end follows at once.
+            deliveries += _resolution_deliveries(event)
     return deliveries, [(user_id, account_id) for user_id in recipients]
 
 
@@ -460,13 +463,18 @@ def dispatch_resolution(event_id: int) -> list[int]:
         if event is None or event.resolved_at is None or event.resolution_notified_at is not None:
             return []
         if event.notified_at is None:
-            return []  # the firing's dispatch queues the resolution after it
-        channels = ChannelDelivery.objects.filter(
-            event=event, kind=DeliveryKind.FIRED, channel__is_active=True
-        ).values_list("channel_id", flat=True)
-        deliveries = _create_deliveries(event, channels, DeliveryKind.RESOLVED)
-        event.resolution_notified_at = timezone.now()
-        event.save(update_fields=["resolution_notified_at"])
+            return []  # the firing's dispatch queues the resolution with it
+        return _resolution_deliveries(event)
+
+
+def _resolution_deliveries(event: AlertEvent) -> list[int]:
+    """The resolution's deliveries of a locked, dispatched event, marked as queued."""
+    channels = ChannelDelivery.objects.filter(
+        event=event, kind=DeliveryKind.FIRED, channel__is_active=True
+    ).values_list("channel_id", flat=True)
+    deliveries = _create_deliveries(event, channels, DeliveryKind.RESOLVED)
+    event.resolution_notified_at = timezone.now()
+    event.save(update_fields=["resolution_notified_at"])
     return deliveries
 
 

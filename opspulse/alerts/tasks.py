@@ -47,7 +47,6 @@ def dispatch_event(event_id: int) -> None:
     _defer_deliveries(deliveries)
     for user_id, account_id in recipients:
         defer_mail(user_id, account_id)
-    _defer_deliveries(actions.dispatch_resolution(event_id))
 
 
 @app.task(name="opspulse.alerts.dispatch_resolution", queue=ALERTS_QUEUE)

@@ -1,6 +1,6 @@
 import uPlot from "uplot";
 
-import { AXIS, FONT, GRID, moneyFormatters } from "./chart-common.js";
+import { AXIS, FONT, moneyAxis, moneyFormatters, moneyScale } from "./chart-common.js";
 
 const BAR = "#6366f1";
 const PREVIOUS = "#94a3b8";
@@ -30,7 +30,7 @@ function options(mount, money) {
     cursor: { y: false, drag: { x: false, y: false }, points: { show: false } },
     scales: {
       x: { time: false, range: (u) => [-0.5, u.data[0].length - 0.5] },
-      y: { range: (u, min, max) => [0, max > 0 ? max * 1.12 : 1] },
+      y: moneyScale,
     },
     axes: [
       {
@@ -50,15 +50,7 @@ function options(mount, money) {
         },
         values: (u, splits) => splits.map((i) => (chart.days[i] ? dayLabel(chart.days[i]) : "")),
       },
-      {
-        stroke: AXIS,
-        font: FONT,
-        size: 56,
-        gap: 6,
-        grid: { stroke: GRID, width: 1 },
-        ticks: { show: false },
-        values: (u, splits) => splits.map((v) => money.compact.format(v)),
-      },
+      moneyAxis(money),
     ],
     series: [
       {},

@@ -1,6 +1,6 @@
 import uPlot from "uplot";
 
-import { AXIS, FONT, GRID, moneyFormatters } from "./chart-common.js";
+import { AXIS, FONT, GRID, moneyAxis, moneyFormatters, moneyScale } from "./chart-common.js";
 
 const TODAY = "#4f46e5";
 const YESTERDAY = "#94a3b8";
@@ -23,10 +23,6 @@ function tickLabel(x) {
   return tick ? tick[1] : "";
 }
 
-function hasSales(u) {
-  return u.data.slice(1).some((series) => series.some((value) => value > 0));
-}
-
 function options(mount, money) {
   return {
     width: mount.clientWidth,
@@ -36,7 +32,7 @@ function options(mount, money) {
     cursor: { y: false, drag: { x: false, y: false }, points: { size: 7, fill: "#fff", width: 2 } },
     scales: {
       x: { time: false, range: () => [0, current.length] },
-      y: { range: (u, min, max) => [0, max > 0 ? max * 1.12 : 1] },
+      y: moneyScale,
     },
     axes: [
       {
@@ -49,17 +45,7 @@ function options(mount, money) {
         splits: (u) => hourSplits(u.width < 480 ? 6 : 3),
         values: (u, splits) => splits.map(tickLabel),
       },
-      {
-        stroke: AXIS,
-        font: FONT,
-        size: 56,
-        gap: 6,
-        grid: { stroke: GRID, width: 1 },
-        ticks: { show: false },
-        // Without sales, a scale of fractions of a unit would only be noise.
-        values: (u, splits) =>
-          splits.map((v) => (v === 0 || hasSales(u) ? money.compact.format(v) : "")),
-      },
+      moneyAxis(money),
     ],
     series: [
       {},
