@@ -33,6 +33,8 @@ RATE_LIMITS_DOC = "https://shopify.dev/api/usage/rate-limits"
 
 
 async def graphql(request: Request) -> Response:
+    # A call counts when it arrives, as Shopify's limits do, not when its answer is ready.
+    arrived = time.monotonic()
     svc = services(request)
     world = svc.world
     shop = world.shops.get(request.path_params["shop"])
@@ -44,7 +46,7 @@ async def graphql(request: Request) -> Response:
     headers = {"X-Shopify-API-Version": served}
     access = world.authenticate(shop, request.headers.get("x-shopify-access-token"))
     if access is None:
-        _record(svc, shop, status=401)
+        _record(svc, shop, arrived, status=401)
         return JSONResponse(INVALID_TOKEN, 401, headers=headers)
     try:
         body = await request.json()
@@ -53,7 +55,7 @@ async def graphql(request: Request) -> Response:
         if not isinstance(query, str) or not isinstance(variables, dict):
             raise TypeError
     except (ValueError, KeyError, TypeError):
-        _record(svc, shop, status=400)
+        _record(svc, shop, arrived, status=400)
         return JSONResponse({"errors": {"query": "Required parameter missing or invalid"}}, 400, headers=headers)
     context = Context(
         world=world,
@@ -63,13 +65,14 @@ async def graphql(request: Request) -> Response:
         base_url=str(request.base_url),
         start_bulk=svc.bulk.start,
     )
-    answer = _answer(svc, shop, context, query, variables, body.get("operationName"))
+    answer = _answer(svc, shop, arrived, context, query, variables, body.get("operationName"))
     return JSONResponse(answer, headers=headers)
 
 
 def _answer(
     svc: Services,
     shop: Shop,
+    arrived: float,
     context: Context,
     query: str,
     variables: dict[str, Any],
@@ -78,26 +81,26 @@ def _answer(
     try:
         document = parse(query)
     except GraphQLError as error:
-        _record(svc, shop, status=200)
+        _record(svc, shop, arrived, status=200)
         return {"errors": [error.formatted]}
     errors = validate(SCHEMA, document)
     operation = get_operation_ast(document, operation_name)
     if errors or operation is None:
-        _record(svc, shop, status=200)
+        _record(svc, shop, arrived, status=200)
         messages = [error.formatted for error in errors] or [{"message": "An operation name is required"}]
         return {"errors": messages}
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     walk = Walk(fragments=fragments, variables=variables)
     requested = requested_cost(SCHEMA, operation, walk)
     if walk.errors:
-        _record(svc, shop, status=200)
+        _record(svc, shop, arrived, status=200)
         return {"errors": [{"message": message} for message in walk.errors]}
     if requested > MAX_QUERY_COST:
-        _record(svc, shop, status=200, requested=requested)
+        _record(svc, shop, arrived, status=200, requested=requested)
         return {"errors": [_max_cost_error(requested)]}
     bucket = svc.world.bucket(shop)
     if requested > bucket.available(svc.world.clock.monotonic()):
-        _record(svc, shop, status=200, requested=requested, throttled=True)
+        _record(svc, shop, arrived, status=200, requested=requested, throttled=True)
         return {
             "errors": [
                 {
@@ -118,7 +121,7 @@ def _answer(
     )
     actual = actual_cost(SCHEMA, operation, walk, result.data or {})
     bucket.level += requested - actual
-    _record(svc, shop, status=200, requested=requested, actual=actual)
+    _record(svc, shop, arrived, status=200, requested=requested, actual=actual)
     answer: dict[str, Any] = {}
     if result.errors:
         answer["errors"] = [error.formatted for error in result.errors]
@@ -157,6 +160,7 @@ def _cost_extension(requested: int, actual: int | None, bucket: CostBucket) -> d
 def _record(
     svc: Services,
     shop: Shop,
+    arrived: float,
     *,
     status: int,
     requested: int | None = None,
@@ -165,7 +169,7 @@ def _record(
 ) -> None:
     svc.world.calls.setdefault(shop.domain, []).append(
         CallRecord(
-            at=time.monotonic(),
+            at=arrived,
             status=status,
             throttled=throttled,
             requested_cost=requested,

@@ -15,6 +15,7 @@ from typing import Any
 
 from graphql import (
     DocumentNode,
+    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     GraphQLError,
@@ -84,27 +85,34 @@ class BulkRunner:
         await asyncio.sleep(self.step_delay)
         operation.status = "RUNNING"
         await asyncio.sleep(self.step_delay)
-        result = await asyncio.to_thread(
-            execute, SCHEMA, document, root_value=root_value(), context_value=context
-        )
+        # Off the event loop, so the shop's API keeps answering (and timing its calls) meanwhile.
+        result, body, line_count, roots = await asyncio.to_thread(_run_query, context, document)
         operation.completed_at = self.world.clock.now()
         if result.errors or result.data is None:
             codes = {(error.extensions or {}).get("code") for error in result.errors or []}
             operation.status = "FAILED"
             operation.error_code = "ACCESS_DENIED" if "ACCESS_DENIED" in codes else "INTERNAL_SERVER_ERROR"
         else:
-            lines, roots = jsonl_lines(document, result.data)
-            operation.body = b"".join(
-                json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-                for line in lines
-            )
-            operation.object_count = len(lines)
+            operation.body = body
+            operation.object_count = line_count
             operation.root_object_count = roots
-            if lines:
+            if line_count:
                 operation.url = f"{context.base_url}_fake/bulk/{operation.id}.jsonl"
             operation.status = "COMPLETED"
         shop = self.world.shops[context.shop.domain]
         self.world.notify(shop, "bulk_operations/finish", resources.bulk_operation_finish(operation))
+
+
+def _run_query(context: Context, document: DocumentNode) -> tuple[ExecutionResult, bytes, int, int]:
+    """Execute a bulk query; return its result, JSONL file, line count and root object count."""
+    result = execute(SCHEMA, document, root_value=root_value(), context_value=context)
+    if result.errors or result.data is None:
+        return result, b"", 0, 0
+    lines, roots = jsonl_lines(document, result.data)
+    body = b"".join(
+        json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n" for line in lines
+    )
+    return result, body, len(lines), roots
 
 
 def _user_error(

@@ -303,7 +303,7 @@ async def expire_tokens(request: Request) -> Response:
 async def calls(request: Request) -> Response:
     """Return the shop's GraphQL calls and the most made within any one second."""
     records = services(request).world.calls.get(_shop(request).domain, [])
-    times = [record.at for record in records]
+    times = sorted(record.at for record in records)
     busiest, start = 0, 0
     for end, moment in enumerate(times):
         while moment - times[start] >= 1.0:
