@@ -7,7 +7,8 @@ weekdays, growth over the year, Black Friday and December, day-to-day noise), up
 current minute of today. Carts follow the same shape; inventory levels, a low-stock and a
 high-value-order alert and a year of their events fill the other panels. The metric
 buckets (metrics_metric, hour and day granularity, revenue / orders / units_sold / carts)
-are then built from those rows with SQL aggregation, counting what
+and each product's days (metrics_productday) are then built from those rows with SQL
+aggregation, counting what
 opspulse.commerce.actions counts (the orders' counted_* columns: nothing for cancelled or
 refunded orders; one per new cart), with the boundaries of opspulse.metrics.buckets. The
 benchmark then checks, in Python with bucket_start() itself, every bucket of a sample of
@@ -348,6 +349,16 @@ FROM (SELECT 'hour' AS granularity, {HOUR_BUCKET.format(col="platform_created_at
 GROUP BY granularity, ts
 """
 
+# Each product's units and revenue per local day, as the worker keeps them.
+INSERT_PRODUCT_DAYS = """
+INSERT INTO metrics_productday (store_id, day, product_key, title, units, revenue)
+SELECT %(store)s, (o.placed_at AT TIME ZONE %(tz)s)::date, COALESCE(NULLIF(li.product_external_id, ''), li.title),
+       max(li.title), sum(li.quantity), sum(li.quantity * li.price)
+FROM commerce_lineitem li JOIN commerce_order o ON o.id = li.order_id
+WHERE o.store_id = %(store)s AND o.counted_orders > 0 AND li.quantity > 0
+GROUP BY 2, 3
+"""
+
 # One event per counted order at or above the threshold, as the alert check fires them.
 INSERT_HIGH_VALUE_EVENTS = """
 INSERT INTO alerts_alertevent (public_id, alert_id, store_id, subject, condition, message, data, fired_at, notified_at)
@@ -378,7 +389,7 @@ ON CONFLICT (alert_id, subject) DO NOTHING
 """
 
 BULK_TABLES = ("commerce_order", "commerce_lineitem", "commerce_cart", "commerce_inventorylevel",
-               "metrics_metric", "alerts_alert", "alerts_alertevent")
+               "metrics_metric", "metrics_productday", "alerts_alert", "alerts_alertevent")
 
 
 class Timer:
@@ -443,6 +454,7 @@ def build_metrics(store: Any, timer: Timer) -> None:
         cursor.execute("SET LOCAL work_mem = '256MB'")
         timer.run("build order metric buckets", cursor, INSERT_ORDER_METRICS, params)
         timer.run("build cart metric buckets", cursor, INSERT_CART_METRICS, params)
+        timer.run("build product days", cursor, INSERT_PRODUCT_DAYS, params)
 
 
 def high_value_threshold(store: Any, share: float) -> Decimal:
@@ -505,6 +517,7 @@ def store_counts(store_ids: list[int]) -> dict[str, dict[str, int]]:
         "inventory_levels": "SELECT count(*) FROM commerce_inventorylevel WHERE store_id = %s",
         "metric_rows_hour": "SELECT count(*) FROM metrics_metric WHERE store_id = %s AND granularity = 'hour'",
         "metric_rows_day": "SELECT count(*) FROM metrics_metric WHERE store_id = %s AND granularity = 'day'",
+        "product_days": "SELECT count(*) FROM metrics_productday WHERE store_id = %s",
         "alert_events": "SELECT count(*) FROM alerts_alertevent WHERE store_id = %s",
     }
     result: dict[str, dict[str, int]] = {}
@@ -632,13 +645,26 @@ def sample_days(first_day: date, today: date, tz: ZoneInfo, extra: int, rng: ran
     return sorted(days)
 
 
+# Today's best sellers recounted from the line items of today's counted orders.
+RECOUNT_TOP_PRODUCTS = """
+SELECT max(li.title), sum(li.quantity), sum(li.quantity * li.price)
+FROM commerce_lineitem li JOIN commerce_order o ON o.id = li.order_id
+WHERE o.store_id = %(store)s AND o.placed_at >= %(start)s AND o.placed_at < %(end)s
+  AND o.counted_orders > 0 AND li.quantity > 0
+GROUP BY COALESCE(NULLIF(li.product_external_id, ''), li.title)
+ORDER BY 2 DESC, 3 DESC, 1
+LIMIT %(limit)s
+"""
+
+
 def check_page(client: Any, store: Any) -> dict[str, str]:
-    """The page shows today's revenue and order count as recounted from the orders."""
+    """The page shows today's revenue, order count and best sellers as recounted from the orders."""
+    from django.db import connection
     from django.db.models import Sum
 
     from opspulse.commerce.models import Order
     from opspulse.live.formatting import format_count, format_money
-    from opspulse.live.selectors import local_day
+    from opspulse.live.selectors import TOP_PRODUCTS_SHOWN, local_day, top_products
 
     day = local_day(store)
     totals = Order.objects.filter(store=store, placed_at__gte=day.start, placed_at__lt=day.end).aggregate(
@@ -649,7 +675,14 @@ def check_page(client: Any, store: Any) -> dict[str, str]:
     for label, value in (("revenue", revenue), ("orders", orders)):
         if f"data-kpi-value>{value}<" not in html:
             raise VerificationError(f"the dashboard of store {store.pk} does not show today's {label} {value}")
-    return {"revenue_today": revenue, "orders_today": orders}
+    with connection.cursor() as cursor:
+        cursor.execute(RECOUNT_TOP_PRODUCTS,
+                       {"store": store.pk, "start": day.start, "end": day.end, "limit": TOP_PRODUCTS_SHOWN})
+        recounted = cursor.fetchall()
+    shown = [(p.title, p.units, p.revenue) for p in top_products(store, day=day)]
+    if shown != recounted or not shown:
+        raise VerificationError(f"store {store.pk}'s best sellers {shown} are not today's line items' {recounted}")
+    return {"revenue_today": revenue, "orders_today": orders, "best_seller": f"{shown[0][0]} ({shown[0][1]} units)"}
 
 
 # ---------------------------------------------------------------------------
@@ -662,6 +695,7 @@ QUERY_LABELS: tuple[tuple[str, str], ...] = (
     (r'FROM "stores_store"', "store, scoped to the user"),
     (r'FROM "metrics_metric".*"granularity" = \'day\'', "today's day buckets (KPIs)"),
     (r'FROM "metrics_metric".*"granularity" = \'hour\'', "hour buckets, yesterday and today (chart)"),
+    (r'FROM "metrics_productday"', "today's best sellers (product days)"),
     (r'SUM\(.*FROM "commerce_order"', "yesterday so far, from orders (KPIs)"),
     (r'FROM "commerce_order"', "latest 20 orders (feed)"),
     (r'FROM "commerce_cart"', "carts of the last 30 min"),
@@ -909,6 +943,7 @@ def purge_store_rows(store_ids: list[int]) -> None:
         cursor.execute("DELETE FROM commerce_cart WHERE store_id = ANY(%s)", [store_ids])
         cursor.execute("DELETE FROM commerce_inventorylevel WHERE store_id = ANY(%s)", [store_ids])
         cursor.execute("DELETE FROM metrics_metric WHERE store_id = ANY(%s)", [store_ids])
+        cursor.execute("DELETE FROM metrics_productday WHERE store_id = ANY(%s)", [store_ids])
     log(f"deleted the bulk rows of {len(store_ids)} bench stores in {time.monotonic() - started:.0f}s")
 
 
@@ -1063,7 +1098,8 @@ class DashboardBench:
         self.tenant.session_keys.append(client.cookies["sessionid"].value)
         data["page_check"] = {"big": check_page(client, big), "small": check_page(client, small)}
         log(f"the {a.days}-day store's dashboard shows {data['page_check']['big']['orders_today']} orders and "
-            f"{data['page_check']['big']['revenue_today']} today, as the orders say")
+            f"{data['page_check']['big']['revenue_today']} today, as the orders say; "
+            f"best seller {data['page_check']['big']['best_seller']}")
         explain = {"big": explain_load(client, big, a.explain_runs), "small": explain_load(client, small, a.explain_runs)}
         in_process = {"big": time_in_process(client, big, 30), "small": time_in_process(client, small, 30)}
         profile = profile_loads(client, big, 30, tmp / "page-big.prof") if a.profile else None
@@ -1157,6 +1193,7 @@ class DashboardBench:
             ["inventory levels", big_rows["inventory_levels"], small_rows["inventory_levels"]],
             ["metric rows, hour", big_rows["metric_rows_hour"], small_rows["metric_rows_hour"]],
             ["metric rows, day", big_rows["metric_rows_day"], small_rows["metric_rows_day"]],
+            ["product days", big_rows["product_days"], small_rows["product_days"]],
             ["alert events", big_rows["alert_events"], small_rows["alert_events"]],
         ]
         data_table = common.print_table(

@@ -2,11 +2,12 @@
 
 `apply_records` takes a batch of platform-neutral changes, in the order the platform
 sent them. It ignores an update older than what is stored (platforms deliver out of
-order and twice), adjusts the metric buckets by exactly the change it made, evaluates
-alerts, and publishes live messages that are delivered only if the transaction
-commits. The work is done per batch, not per change: one read of the rows the batch
-touches, one upsert per table, one metric upsert and one alert insert, so the cost of
-a webhook is mostly its parsing. It joins the caller's transaction or savepoint.
+order and twice), adjusts the metric buckets and the products' days by exactly the
+change it made, evaluates alerts, and publishes live messages that are delivered only
+if the transaction commits. The work is done per batch, not per change: one read of
+the rows the batch touches, one upsert per table, one metric upsert, one product-day
+upsert and one alert insert, so the cost of a webhook is mostly its parsing. It joins
+the caller's transaction or savepoint.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from decimal import Decimal
 from functools import reduce
 from typing import TypeAlias
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from opspulse.alerts.actions import AlertCheck
 from opspulse.commerce.models import NOT_COUNTED, Cart, InventoryLevel, LineItem, Order, OrderStatus
 from opspulse.live.publish import publish
-from opspulse.metrics.actions import MetricChanges
+from opspulse.metrics.actions import MetricChanges, Sale
 from opspulse.metrics.models import MetricName
 from opspulse.stores.models import Store
 
@@ -152,6 +153,8 @@ def _record_orders(
         .order_by("pk")
     }
     written: dict[tuple[int, str], tuple[Order, OrderData]] = {}
+    # Whether each order's stored line items count, before this batch changed it.
+    counted_before: dict[tuple[int, str], bool] = {}
     results: list[Order | None] = []
     for store, data in changes:
         key = (store.pk, data.external_id)
@@ -160,6 +163,7 @@ def _record_orders(
             results.append(None)
             continue
         is_new = order is None
+        counted_before.setdefault(key, not is_new and order.counted_orders > 0)
         if order is None:
             order = orders[key] = Order(store=store, external_id=data.external_id, placed_at=data.placed_at)
         order.number = data.number[:64]
@@ -210,12 +214,30 @@ def _record_orders(
             unique_fields=["store", "external_id"],
             update_fields=ORDER_FIELDS,
         )
-        _replace_line_items(list(written.values()))
+        removed = _replace_line_items(list(written.values()))
+        stores = {store.pk: store for store, _ in changes}
+        for key, (order, data) in written.items():
+            if counted_before[key]:
+                metrics.add_sales(stores[key[0]], at=order.placed_at, sales=removed.get(order.pk, []), sign=-1)
+            if order.counted_orders:
+                metrics.add_sales(stores[key[0]], at=order.placed_at, sales=_sales(data.line_items))
     return results
 
 
-def _replace_line_items(orders: Sequence[tuple[Order, OrderData]]) -> None:
-    LineItem.objects.filter(order_id__in=[order.pk for order, _ in orders]).delete()
+DELETE_LINE_ITEMS = """
+    DELETE FROM commerce_lineitem WHERE order_id = ANY(%s)
+    RETURNING order_id, product_external_id, title, quantity, price
+"""
+
+
+def _replace_line_items(orders: Sequence[tuple[Order, OrderData]]) -> dict[int, list[Sale]]:
+    """Replace the orders' line items; return the sales of the items taken out, per order."""
+    removed: dict[int, list[Sale]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(DELETE_LINE_ITEMS, [[order.pk for order, _ in orders]])
+        for order_id, product_id, title, quantity, price in cursor.fetchall():
+            if quantity > 0:
+                removed.setdefault(order_id, []).append(Sale(product_id or title, title, quantity, quantity * price))
     LineItem.objects.bulk_create(
         LineItem(
             order=order,
@@ -230,6 +252,17 @@ def _replace_line_items(orders: Sequence[tuple[Order, OrderData]]) -> None:
         for order, data in orders
         for item in data.line_items
     )
+    return removed
+
+
+def _sales(items: Sequence[LineItemData]) -> list[Sale]:
+    """The sales a counted order's items add to their products' day, keyed as stored."""
+    sales = []
+    for item in items:
+        if item.quantity > 0:
+            title = item.title[:255]
+            sales.append(Sale(item.product_external_id[:64] or title, title, item.quantity, item.quantity * item.price))
+    return sales
 
 
 def _apply_stock_changes(

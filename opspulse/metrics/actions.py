@@ -3,14 +3,17 @@
 Callers pass the change their own write made (see commerce.actions), so applying the
 same business change twice is impossible by construction: the second time the delta
 is zero. A batch of writes gathers its deltas in one `MetricChanges` and applies them
-with a single statement.
+with a single statement per table (the buckets, and each product's day: `ProductDay`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.db import connection
 
@@ -26,6 +29,26 @@ UPSERT = """
     RETURNING store_id, name, granularity, timestamp, value
 """
 
+# A product's title is its latest sold line's; a change that only takes sales away keeps it.
+UPSERT_PRODUCT_DAYS = """
+    INSERT INTO metrics_productday AS product (store_id, day, product_key, title, units, revenue)
+    VALUES {rows}
+    ON CONFLICT (store_id, day, product_key)
+    DO UPDATE SET units = product.units + EXCLUDED.units,
+                  revenue = product.revenue + EXCLUDED.revenue,
+                  title = CASE WHEN EXCLUDED.units > 0 THEN EXCLUDED.title ELSE product.title END
+"""
+
+
+@dataclass(frozen=True)
+class Sale:
+    """One line item as a product's day counts it."""
+
+    product_key: str
+    title: str
+    units: int
+    revenue: Decimal
+
 
 class MetricChanges:
     """Deltas for the buckets of any stores, summed per bucket until `apply()` writes them."""
@@ -33,6 +56,7 @@ class MetricChanges:
     def __init__(self) -> None:
         self._stores: dict[int, Store] = {}
         self._totals: defaultdict[tuple[int, str, str, datetime], Decimal] = defaultdict(Decimal)
+        self._sales: dict[tuple[int, date, str], list] = {}
 
     def add(self, store: Store, *, at: datetime, deltas: dict[str, Decimal]) -> None:
         """Add each non-zero delta to the store's hour and day buckets that contain `at`."""
@@ -44,6 +68,16 @@ class MetricChanges:
             for name, delta in deltas.items():
                 if delta:
                     self._totals[(store.pk, str(name), str(granularity), start)] += delta
+
+    def add_sales(self, store: Store, *, at: datetime, sales: Iterable[Sale], sign: int = 1) -> None:
+        """Add (`sign` 1) or take away (-1) `sales` on the store's local day that contains `at`."""
+        day = at.astimezone(ZoneInfo(store.timezone)).date()
+        for sale in sales:
+            entry = self._sales.setdefault((store.pk, day, sale.product_key), [sale.title, 0, Decimal(0)])
+            if sign > 0:
+                entry[0] = sale.title
+            entry[1] += sign * sale.units
+            entry[2] += sign * sale.revenue
 
     def changed_names(self) -> list[tuple[Store, list[str]]]:
         """Each store whose buckets change, with the names of the metrics that do."""
@@ -59,6 +93,7 @@ class MetricChanges:
         The values are those this transaction wrote, under the buckets' row locks, so
         of two batches the one that commits later reports the later values.
         """
+        self._apply_sales()
         # Sorted, so concurrent writers lock bucket rows in the same order.
         rows = [(*key, total) for key, total in sorted(self._totals.items()) if total]
         self._totals.clear()
@@ -72,6 +107,21 @@ class MetricChanges:
         for store_id, name, granularity, timestamp, value in written:
             buckets.setdefault(store_id, []).append((name, granularity, timestamp, value))
         return buckets
+
+
+    def _apply_sales(self) -> None:
+        # Sorted, as the buckets are, so concurrent writers lock rows in the same order.
+        rows = [
+            (store_id, day, key, title, units, revenue)
+            for (store_id, day, key), (title, units, revenue) in sorted(self._sales.items())
+            if units or revenue
+        ]
+        self._sales.clear()
+        if not rows:
+            return
+        placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
+        with connection.cursor() as cursor:
+            cursor.execute(UPSERT_PRODUCT_DAYS.format(rows=placeholders), [value for row in rows for value in row])
 
 
 def adjust_metrics(*, store: Store, at: datetime, deltas: dict[str, Decimal]) -> None:

@@ -34,3 +34,28 @@ class Metric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}/{self.granularity} {self.timestamp:%Y-%m-%d %H:%M} = {self.value}"
+
+
+class ProductDay(models.Model):
+    """One product's sales on one local day of a store: the units and revenue of the line
+    items of its counted orders, changed only by deltas, as the metric buckets are.
+
+    Today's best sellers are read from here, so they cost the same however many orders
+    the day has.
+    """
+
+    store = models.ForeignKey("stores.Store", on_delete=models.CASCADE, related_name="product_days")
+    day = models.DateField(help_text="The local date in the store's timezone.")
+    # The platform's product id; the title for a custom item, which has none.
+    product_key = models.CharField(max_length=255)
+    title = models.CharField(max_length=255)
+    units = models.IntegerField(default=0)
+    revenue = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "day", "product_key"], name="product_day_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.title}: {self.units} units, {self.revenue}"

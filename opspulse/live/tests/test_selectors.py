@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -7,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from opspulse.alerts.models import AlertType
+from opspulse.commerce.models import OrderStatus
 from opspulse.live import selectors
 from opspulse.live.tests.factories import (
     AlertFactory,
@@ -175,18 +177,35 @@ def test_today_summary_compares_units_and_carts_with_yesterday_and_last_week_up_
 
 
 def test_top_products_ranks_todays_counted_units_and_leaves_out_cancelled_orders(store, day):
-    from opspulse.commerce.models import LineItem
+    from opspulse.commerce import actions
 
-    def order(status="paid", counted=1, placed_at=NOW - timedelta(hours=1), items=()):
-        placed = OrderFactory(store=store, status=status, counted_orders=counted, placed_at=placed_at)
-        for index, (product, title, quantity, price) in enumerate(items):
-            LineItem.objects.create(order=placed, external_id=str(index), product_external_id=product, title=title,
-                                    quantity=quantity, price=Decimal(price))
+    versions = itertools.count(1)
 
-    order(items=[("1", "Linen shirt", 2, "40.00"), ("2", "Scarf", 1, "15.00")])
-    order(items=[("1", "Linen shirt", 1, "40.00"), ("", "Gift wrap", 3, "2.00")])
-    order(status="cancelled", counted=0, items=[("2", "Scarf", 9, "15.00")])
-    order(placed_at=day.start - timedelta(minutes=1), items=[("2", "Scarf", 9, "15.00")])
+    def order(number, items, *, status=OrderStatus.PAID, placed_at=NOW - timedelta(hours=1)):
+        return actions.OrderData(
+            external_id=str(number), number=f"#{number}", status=status, currency="USD",
+            total=sum((Decimal(price) * quantity for _, _, quantity, price in items), Decimal(0)),
+            placed_at=placed_at, updated_at=placed_at + timedelta(seconds=next(versions)),
+            line_items=[
+                actions.LineItemData(external_id=str(index), product_external_id=product, title=title,
+                                     quantity=quantity, price=Decimal(price))
+                for index, (product, title, quantity, price) in enumerate(items)
+            ],
+        )
+
+    scarves = [("2", "Scarf", 9, "15.00")]
+    actions.apply_records(store=store, records=[
+        order(1, [("1", "Linen shirt", 2, "40.00"), ("2", "Scarf", 1, "15.00")]),
+        order(2, [("1", "Linen shirt", 5, "40.00"), ("", "Gift wrap", 3, "2.00")]),
+        order(3, scarves),
+        # before the store's midnight: yesterday's
+        order(4, scarves, placed_at=day.start - timedelta(minutes=1)),
+    ])
+    # Later: order 2 loses four shirts, order 3 is cancelled, a refund line of -1 counts nothing.
+    actions.apply_records(store=store, records=[
+        order(2, [("1", "Linen shirt", 1, "40.00"), ("", "Gift wrap", 3, "2.00"), ("3", "Belt", -1, "20.00")]),
+        order(3, scarves, status=OrderStatus.CANCELLED),
+    ])
 
     products = selectors.top_products(store, day=day)
 
@@ -195,6 +214,26 @@ def test_top_products_ranks_todays_counted_units_and_leaves_out_cancelled_orders
         ("Gift wrap", 3, Decimal("6.00")),
         ("Scarf", 1, Decimal("15.00")),
     ]
+    yesterday = selectors.local_day(store, day.start - timedelta(hours=2))
+    assert [(p.title, p.units) for p in selectors.top_products(store, day=yesterday)] == [("Scarf", 9)]
+
+
+def test_top_products_show_a_renamed_products_latest_title(store, day):
+    from opspulse.commerce import actions
+
+    placed = NOW - timedelta(hours=1)
+    actions.apply_records(store=store, records=[
+        actions.OrderData(
+            external_id=str(number), number=f"#{number}", status=OrderStatus.PAID, currency="USD",
+            total=Decimal("40.00"), placed_at=placed + timedelta(minutes=number),
+            updated_at=placed + timedelta(minutes=number),
+            line_items=[actions.LineItemData(external_id="1", product_external_id="1", title=title,
+                                             quantity=1, price=Decimal("40.00"))],
+        )
+        for number, title in ((1, "Linen shirt"), (2, "Linen shirt, natural"))
+    ])
+
+    assert [(p.title, p.units) for p in selectors.top_products(store, day=day)] == [("Linen shirt, natural", 2)]
 
 
 def test_daily_series_reads_the_day_buckets_by_local_date_with_the_period_before(store):

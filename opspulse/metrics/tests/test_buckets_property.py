@@ -1,4 +1,5 @@
-"""The metric buckets always equal a recomputation from the stored orders and carts.
+"""The metric buckets and the products' days always equal a recomputation from the
+stored orders, their line items and the carts.
 
 Whatever the platforms send: duplicates, updates out of order, cancellations and
 refunds, in batches of any size, for stores in timezones with DST, with orders placed
@@ -12,15 +13,16 @@ import itertools
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from opspulse.commerce import actions
-from opspulse.commerce.models import NOT_COUNTED, Cart, Order, OrderStatus
+from opspulse.commerce.models import NOT_COUNTED, Cart, LineItem, Order, OrderStatus
 from opspulse.live.tests.factories import StoreFactory
 from opspulse.metrics.buckets import bucket_start
-from opspulse.metrics.models import Granularity, Metric, MetricName
+from opspulse.metrics.models import Granularity, Metric, MetricName, ProductDay
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +45,8 @@ ZONES = {
 }
 STATUSES = [OrderStatus.OPEN, OrderStatus.PAID, OrderStatus.FULFILLED, OrderStatus.CANCELLED, OrderStatus.REFUNDED]
 STORES = itertools.count()
+# (product id, title, price): a custom item has no product id and is known by its title.
+PRODUCTS = [("1", "Tee", "9.00"), ("2", "Cap", "12.50"), ("", "Gift wrap", "2.00")]
 # Minutes from a turning point: mostly just either side of it, where a bucket ends.
 OFFSETS = st.one_of(st.sampled_from([-61, -45, -15, -1, 0, 15, 45, 61]), st.integers(-150, 150))
 
@@ -53,6 +57,7 @@ order_versions = st.lists(
         st.sampled_from(STATUSES),
         st.integers(0, 50_000),  # total in cents
         st.integers(0, 4),  # units
+        st.sampled_from(PRODUCTS),  # what they are
     ),
     max_size=25,
 )
@@ -84,6 +89,27 @@ def stored(store) -> dict:
     }
 
 
+def recomputed_product_days(store) -> dict:
+    """Units and revenue per product and local day, afresh from the counted orders' items."""
+    totals: defaultdict = defaultdict(lambda: [0, Decimal(0)])
+    zone = ZoneInfo(store.timezone)
+    for item in LineItem.objects.filter(order__store=store, quantity__gt=0).select_related("order"):
+        if item.order.status in NOT_COUNTED:
+            continue
+        entry = totals[(item.order.placed_at.astimezone(zone).date(), item.product_external_id or item.title)]
+        entry[0] += item.quantity
+        entry[1] += item.quantity * item.price
+    return {key: tuple(value) for key, value in totals.items()}
+
+
+def stored_product_days(store) -> dict:
+    return {
+        (row.day, row.product_key): (row.units, row.revenue)
+        for row in ProductDay.objects.filter(store=store)
+        if row.units or row.revenue
+    }
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(zone=st.sampled_from(sorted(ZONES)), orders=order_versions, carts=cart_versions, data=st.data())
 def test_buckets_equal_a_recomputation_whatever_the_order_duplicates_and_batches(zone, orders, carts, data):
@@ -99,9 +125,15 @@ def test_buckets_equal_a_recomputation_whatever_the_order_duplicates_and_batches
             external_id=str(number), number=f"#{number}", status=status, currency="EUR",
             total=Decimal(cents) / 100, placed_at=placed[number],
             updated_at=placed[number] + timedelta(minutes=minute),
-            line_items=[actions.LineItemData(external_id="1", title="Tee", quantity=units, price=Decimal("9.00"))],
+            line_items=[
+                actions.LineItemData(external_id="1", product_external_id=product, title=title,
+                                     quantity=units, price=Decimal(price)),
+                # a refund line, which no product's sales count
+                actions.LineItemData(external_id="2", product_external_id="1", title="Tee", quantity=-1,
+                                     price=Decimal("9.00")),
+            ],
         )
-        for number, minute, status, cents, units in orders
+        for number, minute, status, cents, units, (product, title, price) in orders
     ]
     records += [
         actions.CartData(
@@ -118,9 +150,10 @@ def test_buckets_equal_a_recomputation_whatever_the_order_duplicates_and_batches
     # when they are applied in batches
     for start, end in itertools.pairwise(cuts):
         actions.apply_records(store=store, records=records[start:end])
-    after_once = stored(store)
+    after_once = stored(store), stored_product_days(store)
 
-    # then the buckets match the stored orders and carts, and a replay of everything changes nothing
-    assert after_once == recomputed(store)
+    # then the buckets match the stored orders and carts, the products' days match the
+    # stored line items, and a replay of everything changes nothing
+    assert after_once == (recomputed(store), recomputed_product_days(store))
     actions.apply_records(store=store, records=records)
-    assert stored(store) == after_once
+    assert (stored(store), stored_product_days(store)) == after_once
