@@ -43,6 +43,7 @@ from opspulse.alerts.models import (
     DeliveryStatus,
 )
 from opspulse.commerce.models import NOT_COUNTED, InventoryLevel
+from opspulse.live.formatting import format_money
 from opspulse.live.publish import publish
 from opspulse.stores.models import Store
 
@@ -129,7 +130,7 @@ class AlertCheck:
                 self._fire(
                     alert,
                     subject=f"order:{order.external_id}",
-                    message=f"High-value order {order.number}: {order.total} {order.currency}",
+                    message=f"High-value order {order.number}: {format_money(order.total, order.currency)}",
                     data={"order": order.external_id, "total": str(order.total)},
                 )
 

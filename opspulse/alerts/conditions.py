@@ -17,6 +17,7 @@ from django.db.models import Sum
 from opspulse.alerts.models import Alert, AlertType
 from opspulse.commerce.models import NOT_COUNTED, Order
 from opspulse.ingest.models import WebhookDelivery
+from opspulse.live.formatting import format_money
 from opspulse.stores.models import Integration, IntegrationStatus
 
 # How far back "no orders" counts opening hours: a store quiet for longer is still quiet.
@@ -129,7 +130,7 @@ def revenue_drop(alert: Alert, now: datetime) -> Condition:
         active=True,
         message=(
             f"Revenue on {store.name} is down {drop.quantize(Decimal(1))}% on yesterday by this time: "
-            f"{today.quantize(Decimal('0.01'))} {store.currency} against {before.quantize(Decimal('0.01'))}"
+            f"{format_money(today, store.currency)} against {format_money(before, store.currency)}"
         ),
         data={"today": str(today), "yesterday": str(before), "percent": str(percent)},
     )

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from opspulse.alerts import delivery
 from opspulse.alerts.models import AlertType, ChannelKind
+from opspulse.live.formatting import format_money
 
 INPUT_CLASS = (
     "block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm text-slate-900 shadow-sm"
@@ -149,10 +150,17 @@ def _hhmm(value: time) -> str:
     return value.strftime("%H:%M")
 
 
+def _money(amount: Any, currency: str) -> str:
+    try:
+        return format_money(Decimal(str(amount)), currency)
+    except (ArithmeticError, ValueError):
+        return f"{amount if amount is not None else '?'} {currency}"
+
+
 def describe(rule_type: str, config: dict[str, Any], currency: str) -> str:
     """One line saying what a rule watches, for lists and mails."""
     if rule_type == AlertType.HIGH_VALUE_ORDER:
-        return f"Orders of {config.get('threshold', '?')} {currency} or more"
+        return f"Orders of {_money(config.get('threshold'), currency)} or more"
     if rule_type == AlertType.LOW_STOCK:
         scope = []
         if config.get("sku"):
@@ -167,7 +175,7 @@ def describe(rule_type: str, config: dict[str, Any], currency: str) -> str:
             f"{config.get('start', '?')}–{config.get('end', '?')}"
         )
     if rule_type == AlertType.REVENUE_DROP:
-        minimum = f", once yesterday reached {config['minimum']} {currency}" if config.get("minimum") else ""
+        minimum = f", once yesterday reached {_money(config['minimum'], currency)}" if config.get("minimum") else ""
         return f"Revenue down {config.get('percent', '?')}% or more on yesterday by this time{minimum}"
     watched = []
     if config.get("integration_error"):

@@ -40,7 +40,7 @@ def test_high_value_order_fires_once(shopify_store, alerts):
 
     event = AlertEvent.objects.get()
     assert event.alert == alerts["high_value"]
-    assert event.message == "High-value order #1: 450.00 EUR"
+    assert event.message == "High-value order #1: €450.00"
 
 
 def test_cancelled_high_value_order_does_not_fire(shopify_store, alerts):

@@ -96,9 +96,9 @@ def test_each_member_gets_one_mail_per_alert(fired, personas):
 
     assert sorted(message.to[0] for message in mail.outbox) == ["alice@example.com", "bob@example.com"]
     message = mail.outbox[0]
-    assert message.subject == "[OpsPulse] High-value order #1001: 950.00 EUR"
+    assert message.subject == "[OpsPulse] High-value order #1001: €950.00"
     assert "Alice-Apparel" in message.body and f"/stores/{fired.store.public_id}/alerts/history/" in message.body
-    assert "950.00 EUR" in message.alternatives[0][0]
+    assert "€950.00" in message.alternatives[0][0]
     assert AlertNotification.objects.filter(sent_at__isnull=True).count() == 0
 
 
@@ -168,7 +168,7 @@ def test_a_webhook_gets_the_alert_signed_with_the_channels_secret(fired, shopify
     assert headers["x-opspulse-signature"] == "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     event = json.loads(body)["event"]
     assert (event["id"], event["message"], event["alert_type"]) == (
-        str(fired.public_id), "High-value order #1001: 950.00 EUR", "high_value_order"
+        str(fired.public_id), "High-value order #1001: €950.00", "high_value_order"
     )
     assert status == DeliveryStatus.DELIVERED
     attempt = sent.attempt_log.get()
@@ -181,7 +181,7 @@ def test_a_slack_channel_gets_a_text_message(fired, shopify_store, receiver):
     delivery.post_delivery(sent.pk, final=False)
 
     text = json.loads(receiver.requests[0][1])["text"]
-    assert text.startswith("High-value order #1001: 950.00 EUR (Alice-Apparel) http")
+    assert text.startswith("High-value order #1001: €950.00 (Alice-Apparel) http")
 
 
 def test_a_server_error_is_retried_and_each_attempt_recorded(fired, shopify_store, receiver):

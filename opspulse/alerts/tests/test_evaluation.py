@@ -149,7 +149,7 @@ def test_revenue_down_fires_once_and_resolves_when_revenue_catches_up(shopify_st
     alert_actions.evaluate_timed_rules(now=MONDAY_2PM)
     alert_actions.evaluate_timed_rules(now=MONDAY_2PM + timedelta(minutes=5))
     assert events(drop) == [(
-        "Revenue on Alice-Apparel is down 80% on yesterday by this time: 200.00 EUR against 1000.00", False
+        "Revenue on Alice-Apparel is down 80% on yesterday by this time: €200.00 against €1,000.00", False
     )]
 
     OrderFactory(store=shopify_store, placed_at=MONDAY_2PM + timedelta(minutes=6), total=Decimal("700.00"))

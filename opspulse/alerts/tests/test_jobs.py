@@ -100,7 +100,7 @@ async def test_an_alert_reaches_the_open_dashboards_of_every_store_of_the_accoun
     while 'id="alerts"' not in html:
         html = await socket.receive_text(timeout=5)
 
-    assert "High-value order #77: 900.00 USD" in html
+    assert "High-value order #77: $900.00" in html
     assert "Northwind" in html  # named: it is another store's alert
     assert 'aria-live="polite"' in html and "Latest alert: High-value order #77" in html
     await socket.disconnect()
