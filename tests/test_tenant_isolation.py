@@ -37,6 +37,7 @@ TENANT_ROUTES = {
     "alert-rule-delete": ("store", Role.ADMIN, "post"),
     "alert-history": ("store", Role.MEMBER, "get"),
     "alert-acknowledge": ("store", Role.MEMBER, "post"),
+    "alert-acknowledge-all": ("store", Role.MEMBER, "post"),
     "alert-channels": ("store", Role.ADMIN, "get"),
     "alert-channel-remove": ("store", Role.ADMIN, "post"),
     "alert-account-channel-add": ("account", Role.ADMIN, "post"),

@@ -380,6 +380,17 @@ def acknowledge_event(*, event: AlertEvent, user) -> bool:
     return bool(acknowledged)
 
 
+def acknowledge_all(*, store: Store, user, fired_until: datetime) -> int:
+    """Mark as seen by `user` every event of the store that fired up to `fired_until` and
+    nobody acknowledged yet (later ones were not on the user's screen); return how many."""
+    acknowledged = AlertEvent.objects.filter(
+        store=store, acknowledged_at__isnull=True, fired_at__lte=fired_until
+    ).update(acknowledged_at=timezone.now(), acknowledged_by=user)
+    if acknowledged:
+        announce_change({store.pk})
+    return acknowledged
+
+
 # Email preferences and webhook channels.
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from opspulse.accounts.models import Account
@@ -29,12 +30,32 @@ def get_rule(store: Store, public_id: UUID | str | None) -> Alert:
         raise Http404("No such alert rule") from None
 
 
-def history_of_store(store: Store, *, open_only: bool = False) -> QuerySet[AlertEvent]:
-    """The store's latest events, newest first."""
+@dataclass(frozen=True)
+class HistoryPage:
+    events: list[AlertEvent]
+    # The public id of this page's last event, when older events follow it.
+    older: UUID | None
+
+
+def history_of_store(store: Store, *, open_only: bool = False, before: str | None = None) -> HistoryPage:
+    """A page of the store's events, newest first: the latest, or those older than the
+    event `before` (the last of the page before; another store's is not found)."""
     events = AlertEvent.objects.filter(store=store)
     if open_only:
         events = events.filter(resolved_at__isnull=True, acknowledged_at__isnull=True)
-    return events.select_related("alert", "acknowledged_by").order_by("-fired_at", "-id")[:HISTORY_SIZE]
+    if before:
+        fired_at, pk = _position(store, before)
+        events = events.filter(Q(fired_at__lt=fired_at) | Q(fired_at=fired_at, pk__lt=pk))
+    rows = list(events.select_related("alert", "acknowledged_by").order_by("-fired_at", "-id")[: HISTORY_SIZE + 1])
+    older = rows[HISTORY_SIZE - 1].public_id if len(rows) > HISTORY_SIZE else None
+    return HistoryPage(events=rows[:HISTORY_SIZE], older=older)
+
+
+def _position(store: Store, public_id: str):
+    try:
+        return AlertEvent.objects.values_list("fired_at", "pk").get(store=store, public_id=public_id)
+    except (AlertEvent.DoesNotExist, ValidationError, ValueError):
+        raise Http404("No such alert") from None
 
 
 def get_event(store: Store, public_id: UUID | str | None) -> AlertEvent:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("stores/<uuid:public_id>/alerts/delete/", views.delete_rule, name="alert-rule-delete"),
     path("stores/<uuid:public_id>/alerts/history/", views.history, name="alert-history"),
     path("stores/<uuid:public_id>/alerts/acknowledge/", views.acknowledge, name="alert-acknowledge"),
+    path("stores/<uuid:public_id>/alerts/acknowledge-all/", views.acknowledge_all, name="alert-acknowledge-all"),
     path("stores/<uuid:public_id>/alerts/channels/", views.channels, name="alert-channels"),
     path("stores/<uuid:public_id>/alerts/channels/remove/", views.remove_channel, name="alert-channel-remove"),
     path("alerts/email/", views.preferences, name="alert-preferences"),

@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -149,13 +150,29 @@ def delete_rule(request: HttpRequest, public_id: UUID) -> HttpResponse:
 @login_required
 @require_GET
 def history(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """A page of the store's alerts, newest first (`before`: older than that event)."""
     store = get_store_for_user(request.user, public_id)
     open_only = request.GET.get("show") == "open"
+    before = request.GET.get("before")
+    page = selectors.history_of_store(store, open_only=open_only, before=before)
+    query = {"show": "open"} if open_only else {}
     return render(
         request,
         "alerts/history.html",
-        {"store": store, "events": selectors.history_of_store(store, open_only=open_only), "open_only": open_only,
-         "can_manage": user_can_manage_store(request.user, store)},
+        {
+            "store": store,
+            "events": page.events,
+            "open_only": open_only,
+            "paged": bool(before),
+            "newest_url": "?" + urlencode(query),
+            "older_url": "?" + urlencode({**query, "before": page.older}) if page.older else None,
+            # Acknowledging them all covers what the first page shows and older alerts, never
+            # one that fired after it was drawn.
+            "acknowledge_all_until": page.events[0].fired_at.isoformat()
+            if not before and any(event.acknowledged_at is None for event in page.events)
+            else None,
+            "can_manage": user_can_manage_store(request.user, store),
+        },
     )
 
 
@@ -169,6 +186,23 @@ def acknowledge(request: HttpRequest, public_id: UUID) -> HttpResponse:
     else:
         messages.info(request, "Someone acknowledged this alert already.")
     url = reverse("alert-history", args=[store.public_id])
+    return redirect(url + ("?show=open" if request.POST.get("show") == "open" else ""))
+
+
+@login_required
+@require_POST
+def acknowledge_all(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    store = get_store_for_user(request.user, public_id)
+    until = parse_datetime(request.POST.get("until") or "")
+    url = reverse("alert-history", args=[store.public_id])
+    if until is None or until.tzinfo is None:
+        messages.error(request, "Nothing was acknowledged: reload the alert history and try again.")
+        return redirect(url)
+    count = actions.acknowledge_all(store=store, user=request.user, fired_until=until)
+    if count:
+        messages.success(request, f"{count} alert{'s' if count != 1 else ''} acknowledged.")
+    else:
+        messages.info(request, "Every alert was acknowledged already.")
     return redirect(url + ("?show=open" if request.POST.get("show") == "open" else ""))
 
 

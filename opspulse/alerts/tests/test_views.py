@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from opspulse.accounts.models import Membership, Role
 from opspulse.alerts.models import Alert, AlertEvent, AlertPreference, AlertType
@@ -170,3 +174,69 @@ def test_the_dashboard_links_to_rules_and_history(shopify_store, bob):
     page = bob.get(reverse("dashboard", args=[shopify_store.public_id])).content.decode()
 
     assert url("alert-rules", shopify_store) in page and url("alert-history", shopify_store) in page
+
+
+def test_history_pages_through_older_alerts(shopify_store, bob):
+    from opspulse.alerts.selectors import HISTORY_SIZE
+
+    rule = Alert.objects.create(store=shopify_store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "100"})
+    start = timezone.now() - timedelta(days=1)
+    events = AlertEvent.objects.bulk_create(
+        AlertEvent(alert=rule, store=shopify_store, subject=f"order:{n}", message=f"High-value order #{n}")
+        for n in range(HISTORY_SIZE + 5)
+    )
+    for n, event in enumerate(events):
+        event.fired_at = start + timedelta(minutes=n // 2)  # two alerts a minute: ties on fired_at too
+    AlertEvent.objects.bulk_update(events, ["fired_at"])
+    history = url("alert-history", shopify_store)
+
+    first = bob.get(history).content.decode()
+    older = re.search(r'href="(\?before=[^"]+)" rel="next"', first).group(1)
+    second = bob.get(history + older.replace("&amp;", "&")).content.decode()
+
+    shown = [int(n) for n in re.findall(r"High-value order #(\d+)</p>", first + second)]
+    assert shown == list(range(HISTORY_SIZE + 4, -1, -1))  # each once, newest first
+    assert 'rel="next"' not in second and "← Newest alerts" in second
+
+
+def test_a_page_of_history_after_another_stores_alert_is_not_found(shopify_store, personas, bob):
+    from conftest import make_store
+
+    foreign = make_store(personas["other_account"], platform="shopify", domain="chairs.myshopify.com", secret="s")
+    rule = Alert.objects.create(store=foreign, type=AlertType.LOW_STOCK, config={"threshold": 5})
+    event = AlertEvent.objects.create(alert=rule, store=foreign, subject="stock:1", message="Low stock: Chair")
+
+    response = bob.get(url("alert-history", shopify_store) + f"?before={event.public_id}")
+
+    assert response.status_code == 404
+
+
+def test_acknowledge_all_covers_the_alerts_on_screen_not_later_ones_nor_other_stores(shopify_store, personas, bob):
+    from conftest import make_store
+
+    rule = Alert.objects.create(store=shopify_store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "100"})
+    earlier = [
+        AlertEvent.objects.create(alert=rule, store=shopify_store, subject=f"order:{n}", message=f"Order #{n}")
+        for n in range(3)
+    ]
+    page = bob.get(url("alert-history", shopify_store)).content.decode()
+    until = re.search(r'name="until" value="([^"]+)"', page).group(1)
+    # fired while the page was on screen
+    later = AlertEvent.objects.create(alert=rule, store=shopify_store, subject="order:9", message="Order #9")
+    foreign = make_store(personas["other_account"], platform="shopify", domain="chairs.myshopify.com", secret="s")
+    foreign_rule = Alert.objects.create(store=foreign, type=AlertType.LOW_STOCK, config={"threshold": 5})
+    foreign_event = AlertEvent.objects.create(alert=foreign_rule, store=foreign, subject="stock:1", message="Chair")
+
+    response = bob.post(url("alert-acknowledge-all", shopify_store), {"until": until}, follow=True)
+
+    assert "3 alerts acknowledged." in response.content.decode()
+    assert {event.acknowledged_by.email for event in AlertEvent.objects.filter(pk__in=[e.pk for e in earlier])} == {
+        "bob@example.com"
+    }
+    later.refresh_from_db()
+    foreign_event.refresh_from_db()
+    assert later.acknowledged_at is None and foreign_event.acknowledged_at is None
+    again = bob.post(url("alert-acknowledge-all", shopify_store), {"until": until}, follow=True)
+    assert "Every alert was acknowledged already." in again.content.decode()
+    garbled = bob.post(url("alert-acknowledge-all", shopify_store), {"until": "yesterday"}, follow=True)
+    assert "Nothing was acknowledged" in garbled.content.decode()
