@@ -462,32 +462,50 @@ def dispatch_event(event_id: int) -> tuple[list[int], list[tuple[int, int]]]:
         event.notified_at = timezone.now()
         event.save(update_fields=["notified_at"])
         if event.resolved_at is not None and event.resolution_notified_at is None:
-            # Opened and ended in one batch, or ended before this ran: the end follows at once.
-            deliveries += _resolution_deliveries(event)
+            # Opened and ended in one batch, or ended before this ran: the end follows at once
+            # (the members' mails of the alert, not sent yet, will say it ended).
+            deliveries += _announce_resolution(event)[0]
     return deliveries, [(user_id, account_id) for user_id in recipients]
 
 
-def dispatch_resolution(event_id: int) -> list[int]:
-    """Create the resolution's deliveries (once): to every active channel the alert was
-    posted to, and only once its firing was dispatched. Return the new deliveries' ids."""
+def dispatch_resolution(event_id: int) -> tuple[list[int], list[tuple[int, int]]]:
+    """Create the resolution's deliveries and mails (once): to every active channel the
+    alert was posted to and every member it was mailed to, and only once its firing was
+    dispatched. Return the new deliveries' ids and the (user, account) pairs with mail to send."""
     with transaction.atomic():
         event = AlertEvent.objects.select_for_update().filter(pk=event_id).first()
         if event is None or event.resolved_at is None or event.resolution_notified_at is not None:
-            return []
+            return [], []
         if event.notified_at is None:
-            return []  # the firing's dispatch queues the resolution with it
-        return _resolution_deliveries(event)
+            return [], []  # the firing's dispatch queues the resolution with it
+        return _announce_resolution(event)
 
 
-def _resolution_deliveries(event: AlertEvent) -> list[int]:
-    """The resolution's deliveries of a locked, dispatched event, marked as queued."""
+def _announce_resolution(event: AlertEvent) -> tuple[list[int], list[tuple[int, int]]]:
+    """The resolution's deliveries and mails of a locked, dispatched event, marked as queued.
+
+    A member whose mail of the alert is still held (quiet hours, digest) gets no second
+    mail: that one says the alert resolved when it is sent.
+    """
     channels = ChannelDelivery.objects.filter(
         event=event, kind=DeliveryKind.FIRED, channel__is_active=True
     ).values_list("channel_id", flat=True)
     deliveries = _create_deliveries(event, channels, DeliveryKind.RESOLVED)
+    mailed = list(
+        AlertNotification.objects.filter(event=event, kind=DeliveryKind.FIRED, sent_at__isnull=False).values_list(
+            "user_id", "account_id"
+        )
+    )
+    AlertNotification.objects.bulk_create(
+        [
+            AlertNotification(event=event, user_id=user_id, account_id=account_id, kind=DeliveryKind.RESOLVED)
+            for user_id, account_id in mailed
+        ],
+        ignore_conflicts=True,
+    )
     event.resolution_notified_at = timezone.now()
     event.save(update_fields=["resolution_notified_at"])
-    return deliveries
+    return deliveries, mailed
 
 
 def _create_deliveries(event: AlertEvent, channel_ids, kind: DeliveryKind) -> list[int]:

@@ -26,7 +26,6 @@ from django.utils import timezone
 
 from opspulse.alerts import actions
 from opspulse.alerts.models import (
-    AlertEvent,
     AlertNotification,
     AlertPreference,
     ChannelDelivery,
@@ -110,35 +109,47 @@ def send_pending_mail(user_id: int, account_id: int, *, now: datetime | None = N
         # No longer a member: what was queued for them is dropped, not sent.
         actions.mark_notifications_sent(ids=claimed)
         return 0
-    events = list(
-        AlertEvent.objects.filter(notifications__pk__in=claimed)
-        .select_related("store", "alert")
-        .order_by("fired_at", "pk")
+    notifications = sorted(
+        AlertNotification.objects.filter(pk__in=claimed).select_related("event__store", "event__alert"),
+        key=lambda notification: (_happened_at(notification), notification.event_id, notification.kind),
     )
     local = local_time(preference, now)
     try:
-        _send_mail(membership, events, preference=preference, digest=preference.daily_digest)
+        _send_mail(membership, notifications, preference=preference, digest=preference.daily_digest)
     except Exception:
         actions.release_notifications(ids=claimed)
         raise
     actions.mark_notifications_sent(
         ids=claimed, digest_on=local.date() if preference.daily_digest else None, preference=preference
     )
-    return len(events)
+    return len(notifications)
 
 
-def _send_mail(membership, events: list[AlertEvent], *, preference: AlertPreference, digest: bool) -> None:
+def _happened_at(notification: AlertNotification) -> datetime:
+    event = notification.event
+    if notification.kind == DeliveryKind.RESOLVED and event.resolved_at is not None:
+        return event.resolved_at
+    return event.fired_at
+
+
+def _send_mail(
+    membership, notifications: list[AlertNotification], *, preference: AlertPreference, digest: bool
+) -> None:
     tz = local_time(preference, timezone.now()).tzinfo
-    rows = [
-        {
-            "message": event.message,
+    rows = []
+    for notification in notifications:
+        event = notification.event
+        resolution = notification.kind == DeliveryKind.RESOLVED
+        rows.append({
+            "message": f"Resolved: {event.message}" if resolution else event.message,
+            "resolution": resolution,
             "kind": event.alert.get_type_display(),
             "store": event.store.name,
             "fired_at": event.fired_at.astimezone(tz),
+            # An alert that ended before its mail went out (held, or in a digest) says so.
+            "resolved_at": event.resolved_at.astimezone(tz) if event.resolved_at else None,
             "history_url": settings.PUBLIC_URL + reverse("alert-history", args=[event.store.public_id]),
-        }
-        for event in events
-    ]
+        })
     context = {
         "account_name": membership.account.name,
         "events": rows,

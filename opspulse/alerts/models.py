@@ -115,10 +115,17 @@ class AlertPreference(models.Model):
         return f"Alert mail of user {self.user_id} in account {self.account_id}"
 
 
+class DeliveryKind(models.TextChoices):
+    FIRED = "fired"
+    RESOLVED = "resolved"
+
+
 class AlertNotification(models.Model):
-    """An alert to mail to one member: pending until `sent_at` (held, digested or due)."""
+    """An alert (its firing, or its resolution) to mail to one member: pending until
+    `sent_at` (held, digested or due)."""
 
     event = models.ForeignKey(AlertEvent, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=10, choices=DeliveryKind.choices, default=DeliveryKind.FIRED)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_notifications")
     account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -128,7 +135,9 @@ class AlertNotification(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["event", "user"], name="alert_notification_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "user", "kind"], name="alert_notification_kind_unique")
+        ]
         indexes = [
             models.Index(fields=["user", "account"], name="alert_notification_pending_idx",
                          condition=Q(sent_at__isnull=True)),
@@ -186,11 +195,6 @@ class DeliveryStatus(models.TextChoices):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
-
-
-class DeliveryKind(models.TextChoices):
-    FIRED = "fired"
-    RESOLVED = "resolved"
 
 
 class ChannelDelivery(models.Model):

@@ -51,8 +51,12 @@ def dispatch_event(event_id: int) -> None:
 
 @app.task(name="opspulse.alerts.dispatch_resolution", queue=ALERTS_QUEUE)
 def dispatch_resolution(event_id: int) -> None:
-    """Queue the posts of an alert's resolution to the webhooks that got the alert (once)."""
-    _defer_deliveries(actions.dispatch_resolution(event_id))
+    """Queue the posts and mails of an alert's resolution to the webhooks and members that
+    got the alert (once)."""
+    deliveries, recipients = actions.dispatch_resolution(event_id)
+    _defer_deliveries(deliveries)
+    for user_id, account_id in recipients:
+        defer_mail(user_id, account_id)
 
 
 def _defer_deliveries(delivery_ids: list[int]) -> None:

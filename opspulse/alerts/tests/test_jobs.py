@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,7 +15,15 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts import tasks
-from opspulse.alerts.models import Alert, AlertEvent, AlertNotification, AlertType, DeliveryKind, DeliveryStatus
+from opspulse.alerts.models import (
+    Alert,
+    AlertEvent,
+    AlertNotification,
+    AlertPreference,
+    AlertType,
+    DeliveryKind,
+    DeliveryStatus,
+)
 from opspulse.alerts.tests.test_delivery import Receiver
 from opspulse.commerce import actions
 from opspulse.live.tests.conftest import signed_in_client, socket_headers
@@ -163,6 +171,55 @@ def test_a_resolved_alert_is_posted_again_as_resolved_to_the_webhooks_that_got_i
     assert posted(first) == [("alert.fired", None), ("alert.resolved", event.resolved_at.isoformat())]
     assert later.requests == []
     assert event.channel_deliveries.filter(kind=DeliveryKind.RESOLVED).get().status == DeliveryStatus.DELIVERED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_members_mailed_an_alert_are_mailed_once_more_when_it_resolves():
+    store = StoreFactory()
+    MembershipFactory(account=store.account, user=UserFactory(email="owner@example.com"))
+    Alert.objects.create(store=store, type=AlertType.LOW_STOCK, config={"threshold": 5})
+    actions.apply_stock_change(store=store, data=low_stock(3, 1))
+    run_alert_jobs()
+    # A member who joins while the alert is open was never told of it: its end is not news to them.
+    MembershipFactory(account=store.account, user=UserFactory(email="newcomer@example.com"))
+
+    actions.apply_stock_change(store=store, data=low_stock(40, 2))
+    run_alert_jobs()
+    tasks.dispatch_resolution(event_id=AlertEvent.objects.get().pk)  # twice: nothing more
+    run_alert_jobs()
+
+    assert [(message.to, message.subject.startswith("[OpsPulse] Resolved: Low stock:")) for message in mail.outbox] == [
+        (["owner@example.com"], False),
+        (["owner@example.com"], True),
+    ]
+    resolved = mail.outbox[1]
+    assert "An alert of" in resolved.body and "resolved" in resolved.body
+    assert AlertNotification.objects.filter(kind=DeliveryKind.RESOLVED, sent_at__isnull=False).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_mail_held_until_after_the_alert_resolved_says_so_and_is_the_only_one():
+    store = StoreFactory()
+    owner = UserFactory(email="owner@example.com")
+    MembershipFactory(account=store.account, user=owner)
+    # Quiet all day long, for this test: the mail of the alert waits.
+    AlertPreference.objects.create(user=owner, account=store.account, timezone="UTC",
+                                   quiet_start=time(0, 0), quiet_end=time(23, 59, 59))
+    Alert.objects.create(store=store, type=AlertType.LOW_STOCK, config={"threshold": 5})
+    actions.apply_stock_change(store=store, data=low_stock(3, 1))
+    run_alert_jobs()
+    actions.apply_stock_change(store=store, data=low_stock(40, 2))
+    run_alert_jobs()
+    assert mail.outbox == []
+
+    AlertPreference.objects.update(quiet_start=None, quiet_end=None)
+    tasks.release_held_mail()
+    run_alert_jobs()
+
+    [message] = mail.outbox
+    assert message.subject.startswith("[OpsPulse] Low stock:")
+    assert "resolved" in message.body
+    assert not AlertNotification.objects.filter(kind=DeliveryKind.RESOLVED).exists()
 
 
 @pytest.mark.django_db(transaction=True)
