@@ -193,7 +193,10 @@ def acknowledge(request: HttpRequest, public_id: UUID) -> HttpResponse:
 @require_POST
 def acknowledge_all(request: HttpRequest, public_id: UUID) -> HttpResponse:
     store = get_store_for_user(request.user, public_id)
-    until = parse_datetime(request.POST.get("until") or "")
+    try:
+        until = parse_datetime(request.POST.get("until") or "")
+    except ValueError:  # well formed, but no such time
+        until = None
     url = reverse("alert-history", args=[store.public_id])
     if until is None or until.tzinfo is None:
         messages.error(request, "Nothing was acknowledged: reload the alert history and try again.")
