@@ -4,7 +4,9 @@ By default yesterday's and today's; the demo asks for eight days, so that the da
 chart and the comparison with the same weekday last week have something to show.
 
 The orders go through the platforms' own topic handlers, exactly like live webhooks,
-so they are normalised and counted in the metric buckets the same way. The store's
+so they are normalised and counted in the metric buckets the same way. Shopify stores
+also get their carts: the one each order was checked out from, and the abandoned
+ones, about two for each order. The store's
 inventory levels are created as a catalogue sync would, with product titles, so the
 simulator's later inventory_levels/update webhooks (which name no product) update
 named items.
@@ -42,6 +44,8 @@ HOURLY_SHAPE = (
 MIN_PEAK_RATE = 4.0
 MAX_PEAK_RATE = 12.0
 CANCEL_RATE = 0.05
+# Carts left without an order, per order (most carts are abandoned).
+ABANDONED_CARTS_PER_ORDER = 1.2
 
 # The simulator's ids are these bases plus tenths of milliseconds since EPOCH, and its
 # order numbers start at 1001 plus the minutes since EPOCH. History ids sit below the
@@ -94,8 +98,48 @@ def backfill_history(store: Store, *, now: datetime, rng: random.Random, days: i
             )
             for index, placed_at in enumerate(times)
         ]
+        if target.is_shopify:
+            parse_cart = parser_for(store.platform, "carts/create")
+            records += [
+                parse_cart(cart)
+                for cart in _cart_payloads(target, catalog, times, start=yesterday, now=now, rng=rng)
+            ]
         actions.apply_records(store=store, records=records)
     return len(times)
+
+
+def _cart_payloads(
+    target: StoreTarget,
+    catalog: list[CatalogItem],
+    order_times: list[datetime],
+    *,
+    start: datetime,
+    now: datetime,
+    rng: random.Random,
+) -> list[dict[str, Any]]:
+    """Each order's cart, opened minutes before it, and the abandoned carts around it."""
+    tz = ZoneInfo(target.timezone)
+    opened = []
+    for placed_at in order_times:
+        opened.append(placed_at - timedelta(minutes=rng.uniform(2, 25)))
+        for _ in range(_poisson(ABANDONED_CARTS_PER_ORDER, rng)):
+            opened.append(placed_at + timedelta(minutes=rng.uniform(-60, 60)))
+    carts = []
+    for at in sorted(opened):
+        if not start <= at <= now:
+            continue
+        local = at.astimezone(tz).replace(microsecond=0)
+        items = _pick_items(catalog, rng)
+        carts.append(
+            payloads.shopify_cart(
+                token=f"{rng.getrandbits(128):032x}",
+                items=[item.line(line_id=item.variant_id, quantity=1) for item in items],
+                created_at=local,
+                updated_at=local,
+                currency=target.currency,
+            )
+        )
+    return carts
 
 
 def _sync_catalog(

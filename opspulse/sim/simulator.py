@@ -304,7 +304,9 @@ class TrafficGenerator:
     def _fresh_event(self, now: datetime) -> None:
         store = self._rng.choices(self._stores, weights=self._weights)[0]
         roll = self._rng.random()
-        if store.target.is_shopify and roll < 0.40:
+        # About two carts for each order at a Shopify store, as most carts are abandoned
+        # (WooCommerce reports no carts).
+        if store.target.is_shopify and roll < 0.65:
             self._create_cart(store, now)
         elif roll < 0.96:
             self._create_order(store, now)

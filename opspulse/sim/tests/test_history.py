@@ -285,3 +285,22 @@ def test_eight_days_of_history_give_the_same_weekday_last_week_its_orders() -> N
     assert not orders.filter(placed_at__lt=week_ago).exists()
     summary = today_summary(store, day=day)
     assert summary.last_week_orders > 0 and summary.last_week_revenue > 0
+
+
+@pytest.mark.django_db
+def test_a_shopify_store_gets_about_two_carts_an_order_and_a_woocommerce_store_none() -> None:
+    from opspulse.commerce.models import Cart
+
+    shopify, woo = _stores()
+    for store in (shopify, woo):
+        _backfill(store)
+
+    orders = Order.objects.filter(store=shopify).count()
+    carts = Cart.objects.filter(store=shopify)
+    assert 1.6 * orders < carts.count() < 2.8 * orders
+    day = local_day(shopify, NOW)
+    assert carts.filter(platform_created_at__lt=day.yesterday_start).count() == 0
+    assert carts.filter(platform_created_at__gt=NOW).count() == 0
+    summary = today_summary(shopify, day=day)
+    assert Decimal("0.3") < summary.today.orders_per_cart < Decimal("0.7")
+    assert not Cart.objects.filter(store=woo).exists()
