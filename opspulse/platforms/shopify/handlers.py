@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from opspulse.commerce import actions
-from opspulse.commerce.models import OrderStatus
+from opspulse.commerce.models import NOT_COUNTED, OrderStatus
 from opspulse.platforms.errors import parse_payload
 from opspulse.platforms.shopify import payloads
 from opspulse.stores.actions import (
@@ -34,12 +34,18 @@ def order_status(order: payloads.Order) -> OrderStatus:
 
 def order_data(order: payloads.Order) -> actions.OrderData:
     address = order.shipping_address or order.billing_address
+    status = order_status(order)
+    # What the order is worth now (after refunds); a cancelled or refunded one, which counts
+    # for nothing, keeps the total it was placed with, so its row says what was lost.
+    total = order.current_total_price
+    if total is None or status in NOT_COUNTED:
+        total = order.total_price
     return actions.OrderData(
         external_id=str(order.id),
         number=order.name,
-        status=order_status(order),
+        status=status,
         currency=order.currency,
-        total=order.current_total_price if order.current_total_price is not None else order.total_price,
+        total=total,
         placed_at=order.created_at,
         updated_at=order.updated_at,
         customer_first_name=(order.customer.first_name or "") if order.customer else "",
