@@ -86,8 +86,9 @@ def main() -> None:
         fake_shopify_url = f"http://127.0.0.1:{SHOPIFY_PORT}"
         client_id, client_secret = "opspulse-demo-app", secrets.token_urlsafe(24)
         children.append(subprocess.Popen(
-            [PYTHON, "manage.py", "fake_shopify", "--port", str(SHOPIFY_PORT), "--client-id", client_id,
-             "--client-secret", client_secret, "--redirect-prefix", f"{base_url}/"]
+            # "--name=value": a random secret may begin with "-", which alone would read as an option.
+            [PYTHON, "manage.py", "fake_shopify", "--port", str(SHOPIFY_PORT), f"--client-id={client_id}",
+             f"--client-secret={client_secret}", f"--redirect-prefix={base_url}/"]
         ))
         web_env.update(
             SHOPIFY_CLIENT_ID=client_id, SHOPIFY_CLIENT_SECRET=client_secret, PUBLIC_URL=base_url,
