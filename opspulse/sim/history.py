@@ -6,10 +6,9 @@ chart and the comparison with the same weekday last week have something to show.
 The orders go through the platforms' own topic handlers, exactly like live webhooks,
 so they are normalised and counted in the metric buckets the same way. Shopify stores
 also get their carts: the one each order was checked out from, and the abandoned
-ones, about two for each order. The store's
-inventory levels are created as a catalogue sync would, with product titles, so the
-simulator's later inventory_levels/update webhooks (which name no product) update
-named items.
+ones (1.2 per order on average). The store's inventory levels are created as a
+catalogue sync would, with product titles, so the simulator's later
+inventory_levels/update webhooks (which name no product) update named items.
 """
 
 from __future__ import annotations
