@@ -310,6 +310,20 @@ DELIVERY_RETRY_BASE_SECONDS = env_float("DELIVERY_RETRY_BASE_SECONDS", 1.0)
 # lost its database connection while finishing and is ended by the sweep.
 DRAIN_JOB_MAX_SECONDS = env_float("DRAIN_JOB_MAX_SECONDS", 20)
 DRAIN_JOB_STUCK_SECONDS = env_int("DRAIN_JOB_STUCK_SECONDS", 120)
+# Retention: the daily maintenance job (opspulse.ingest.retention) removes what is no
+# longer needed; a period of 0 keeps that kind of data for ever.
+# Days a processed webhook keeps its body whole; then only what reconciliation and
+# debugging need stays (ids, topic, times, statuses, totals, line items).
+WEBHOOK_BODY_RETENTION_DAYS = env_int("WEBHOOK_BODY_RETENTION_DAYS", 7)
+# Days a failed webhook keeps its body for a retry; then it is scrubbed as well and
+# can no longer be retried.
+WEBHOOK_FAILED_BODY_RETENTION_DAYS = env_int("WEBHOOK_FAILED_BODY_RETENTION_DAYS", 30)
+# Days a customer data request's export stays downloadable before it is deleted.
+PRIVACY_EXPORT_RETENTION_DAYS = env_int("PRIVACY_EXPORT_RETENTION_DAYS", 7)
+# Days finished, failed, cancelled and aborted jobs stay in the queue's tables.
+FINISHED_JOB_RETENTION_DAYS = env_int("FINISHED_JOB_RETENTION_DAYS", 30)
+# When the maintenance job runs (cron, UTC).
+MAINTENANCE_CRON = env_str("MAINTENANCE_CRON", "17 3 * * *")
 PROCRASTINATE_WORKER_DEFAULTS = {
     # `manage.py worker` is woken by a NOTIFY for each job deferred
     # (opspulse.ingest.worker). A lane's next drain job waits, locked, while the

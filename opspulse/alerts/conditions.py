@@ -12,16 +12,30 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import Sum
 
 from opspulse.alerts.models import Alert, AlertType
 from opspulse.commerce.models import NOT_COUNTED, Order
-from opspulse.ingest.models import WebhookDelivery
 from opspulse.live.formatting import format_money
 from opspulse.stores.models import Integration, IntegrationStatus
 
 # How far back "no orders" counts opening hours: a store quiet for longer is still quiet.
 NO_ORDERS_LOOKBACK = timedelta(days=14)
+
+# Webhook deliveries are ingest's (a layer above alerts), read here as plain SQL: the
+# store's latest one, and its failed ones that can still be retried (their body kept).
+LAST_WEBHOOK = "SELECT max(received_at) FROM ingest_webhook_delivery WHERE store_id = %s"
+FAILED_WEBHOOKS = """
+    SELECT count(*) FROM ingest_webhook_delivery
+    WHERE store_id = %s AND status = 'failed' AND scrubbed_at IS NULL
+"""
+
+
+def _read_one(query: str, params: list[Any]) -> Any:
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchone()[0]
 
 
 @dataclass(frozen=True)
@@ -146,14 +160,14 @@ def sync_trouble(alert: Alert, now: datetime) -> Condition:
             problems.append(f"the {store.get_platform_display()} connection has an error{detail}")
     hours = int_or(alert.config.get("webhook_hours"), 0)
     if hours > 0:
-        last = (
-            WebhookDelivery.objects.filter(store=store)
-            .order_by("-received_at")
-            .values_list("received_at", flat=True)
-            .first()
-        )
+        last = _read_one(LAST_WEBHOOK, [store.pk])
         if now - (last or alert.created_at) >= timedelta(hours=hours):
             problems.append(f"no webhook received for {hours} hour{'s' if hours != 1 else ''}")
+    # Until they are retried and processed: a failed delivery is data missing from the dashboard.
+    if alert.config.get("failed_deliveries", True):
+        failed = _read_one(FAILED_WEBHOOKS, [store.pk])
+        if failed:
+            problems.append(f"{failed} webhook{'s' if failed != 1 else ''} could not be processed (retry on the dashboard)")
     if not problems:
         return Condition(active=False)
     return Condition(

@@ -41,7 +41,7 @@ FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
     AlertType.LOW_STOCK: ("stock_threshold", "sku", "location"),
     AlertType.NO_ORDERS: ("hours", "weekdays", "opens_at", "closes_at"),
     AlertType.REVENUE_DROP: ("percent", "minimum"),
-    AlertType.SYNC_TROUBLE: ("integration_error", "webhook_hours"),
+    AlertType.SYNC_TROUBLE: ("integration_error", "webhook_hours", "failed_deliveries"),
 }
 
 DESCRIPTIONS = {
@@ -49,7 +49,7 @@ DESCRIPTIONS = {
     AlertType.LOW_STOCK: "An item at or below a stock level. Fires once, resolves when restocked.",
     AlertType.NO_ORDERS: "No order for a number of hours while the store is open.",
     AlertType.REVENUE_DROP: "Today's revenue down against yesterday by the same time.",
-    AlertType.SYNC_TROUBLE: "The store's connection fails or webhooks stop arriving.",
+    AlertType.SYNC_TROUBLE: "The store's connection fails, webhooks stop arriving or cannot be processed.",
 }
 
 
@@ -86,6 +86,10 @@ class RuleForm(forms.Form):
         label="When no webhook arrives for (hours)", min_value=0, max_value=168, required=False,
         help_text="0 or empty: not watched.",
     )
+    failed_deliveries = forms.BooleanField(
+        label="When webhooks cannot be processed", required=False,
+        help_text="Until they are retried from the dashboard and processed.",
+    )
 
     def __init__(self, *args: Any, rule_type: str, store, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -118,7 +122,8 @@ class RuleForm(forms.Form):
         if rule_type == AlertType.REVENUE_DROP:
             return {"percent": config.get("percent", 30), "minimum": config.get("minimum") or None}
         return {"integration_error": config.get("integration_error", True),
-                "webhook_hours": config.get("webhook_hours", 6)}
+                "webhook_hours": config.get("webhook_hours", 6),
+                "failed_deliveries": config.get("failed_deliveries", True)}
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -127,8 +132,10 @@ class RuleForm(forms.Form):
             if opens is not None and closes is not None and opens >= closes:
                 self.add_error("closes_at", "Closing time must be after opening time (same day).")
         if self.rule_type == AlertType.SYNC_TROUBLE:
-            if not data.get("integration_error") and not data.get("webhook_hours"):
-                raise forms.ValidationError("Choose at least one thing to watch: connection errors or missing webhooks.")
+            if not data.get("integration_error") and not data.get("webhook_hours") and not data.get("failed_deliveries"):
+                raise forms.ValidationError(
+                    "Choose at least one thing to watch: connection errors, missing webhooks or failed webhooks."
+                )
         return data
 
     def config(self) -> dict[str, Any]:
@@ -143,7 +150,8 @@ class RuleForm(forms.Form):
         if self.rule_type == AlertType.REVENUE_DROP:
             minimum = data.get("minimum")
             return {"percent": data["percent"], "minimum": str(minimum.quantize(Decimal("0.01"))) if minimum is not None else ""}
-        return {"integration_error": bool(data.get("integration_error")), "webhook_hours": data.get("webhook_hours") or 0}
+        return {"integration_error": bool(data.get("integration_error")), "webhook_hours": data.get("webhook_hours") or 0,
+                "failed_deliveries": bool(data.get("failed_deliveries"))}
 
 
 def _hhmm(value: time) -> str:
@@ -182,6 +190,10 @@ def describe(rule_type: str, config: dict[str, Any], currency: str) -> str:
         watched.append("connection errors")
     if config.get("webhook_hours"):
         watched.append(f"no webhook for {config['webhook_hours']} h")
+    if config.get("failed_deliveries", True):
+        watched.append("failed webhooks")
+    if len(watched) > 2:
+        watched = [", ".join(watched[:-1]), watched[-1]]
     return "Sync: " + (" and ".join(watched) or "nothing watched")
 
 

@@ -30,7 +30,7 @@ class Alert(models.Model):
     low_stock {"threshold": 5, "sku": "", "location": ""} (sku/location: "" for any)
     no_orders {"hours": 3, "weekdays": [0..6], "start": "09:00", "end": "18:00"} (store time)
     revenue_drop {"percent": 30, "minimum": "100.00"} (yesterday's revenue by this time)
-    sync_trouble {"integration_error": true, "webhook_hours": 6} (0: not watched)
+    sync_trouble {"integration_error": true, "webhook_hours": 6, "failed_deliveries": true} (0: not watched)
     """
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

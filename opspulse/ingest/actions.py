@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DataError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from opspulse.commerce import actions as commerce
@@ -285,3 +286,51 @@ def requeue_waiting_deliveries(*, older_than: timedelta = timedelta(seconds=30))
     )
     lanes = sorted({queue.lane_of(store_id) for store_id in store_ids})
     return [lane for lane in lanes if queue.defer_drain(lane)]
+
+
+def retryable_deliveries() -> QuerySet[WebhookDelivery]:
+    """Deliveries marked failed whose body is still whole, so that a retry can process them."""
+    return WebhookDelivery.objects.filter(status=DeliveryStatus.FAILED, scrubbed_at__isnull=True)
+
+
+@transaction.atomic
+def retry_failed_deliveries(
+    *,
+    store_ids: Iterable[int] | None = None,
+    delivery_ids: Iterable[int] | None = None,
+    delivery_keys: Iterable[str] | None = None,
+    failed_since: datetime | None = None,
+) -> int:
+    """Put failed deliveries back in their stores' queues, with their attempts counted
+    from zero; return how many. Each is then processed by its lane's drain job as if it
+    had just arrived (and marked failed again if it still cannot be).
+
+    Every filter given narrows the choice; none retries every failed delivery.
+    """
+    deliveries = retryable_deliveries()
+    if store_ids is not None:
+        deliveries = deliveries.filter(store_id__in=list(store_ids))
+    if delivery_ids is not None:
+        deliveries = deliveries.filter(pk__in=list(delivery_ids))
+    if delivery_keys is not None:
+        deliveries = deliveries.filter(delivery_key__in=list(delivery_keys))
+    if failed_since is not None:
+        deliveries = deliveries.filter(processed_at__gte=failed_since)
+    rows = list(deliveries.order_by("pk").values_list("pk", "store_id"))
+    if not rows:
+        return 0
+    lanes = sorted({queue.lane_of(store_id) for _, store_id in rows})
+    with connection.cursor() as cursor:
+        # As ingest does: a drain job of the lane that is waiting now starts only once
+        # this transaction has ended, so it finds these deliveries pending.
+        for lane in lanes:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [queue.ingest_lock_key(lane)])
+    retried = (
+        retryable_deliveries()
+        .filter(pk__in=[pk for pk, _ in rows])
+        .update(status=DeliveryStatus.PENDING, error="", attempts=0, next_attempt_at=None, processed_at=None)
+    )
+    for lane in lanes:
+        queue.defer_drain(lane)
+    logger.info("%s failed deliveries of %s stores queued again", retried, len({store_id for _, store_id in rows}))
+    return retried

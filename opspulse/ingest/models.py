@@ -37,6 +37,8 @@ class WebhookDelivery(models.Model):
     # After a failed attempt the delivery (and the store's later ones) waits until then.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # When the body lost its personal data (opspulse.ingest.retention); None: as it arrived.
+    scrubbed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "ingest_webhook_delivery"
@@ -55,6 +57,12 @@ class WebhookDelivery(models.Model):
             # A store's deliveries (its foreign key's lookups) and its latest one, for
             # the sync status on the dashboard: one index, so inserts pay for one.
             models.Index(fields=["store", "-received_at"], name="delivery_store_latest_idx"),
+            # A store's failed deliveries, for its sync status and the sync-trouble alert.
+            models.Index(
+                fields=["store", "-processed_at"],
+                name="delivery_failed_idx",
+                condition=models.Q(status="failed"),
+            ),
         ]
 
     def __str__(self) -> str:

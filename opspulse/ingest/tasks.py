@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from procrastinate import JobContext
+from procrastinate import JobContext, builtin_tasks
 from procrastinate.contrib.django import app
 from procrastinate.exceptions import UniqueViolation
 from procrastinate.jobs import Status
 
-from opspulse.ingest import actions, queue
+from opspulse.ingest import actions, queue, retention
 
 
 backoff_seconds = queue.backoff_seconds
@@ -57,3 +57,27 @@ async def sweep(context: JobContext, timestamp: int) -> None:
             # the same work (drain jobs take every pending delivery of their lane).
             await job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
     await sync_to_async(actions.requeue_waiting_deliveries)()
+
+
+MAINTENANCE_QUEUE = "maintenance"
+
+
+@app.periodic(cron=settings.MAINTENANCE_CRON, periodic_id="maintenance")
+@app.task(
+    name="opspulse.ingest.maintain",
+    queue=MAINTENANCE_QUEUE,
+    queueing_lock="opspulse.ingest.maintain",
+    pass_context=True,
+)
+async def maintain(context: JobContext, timestamp: int) -> None:
+    """Every day: scrub old webhook bodies, remove old privacy exports, expired sessions
+    and cache rows (opspulse.ingest.retention), and jobs finished long ago."""
+    await sync_to_async(retention.remove_expired_data)()
+    if settings.FINISHED_JOB_RETENTION_DAYS > 0:
+        await builtin_tasks.remove_old_jobs(
+            context,
+            max_hours=settings.FINISHED_JOB_RETENTION_DAYS * 24,
+            remove_failed=True,
+            remove_cancelled=True,
+            remove_aborted=True,
+        )

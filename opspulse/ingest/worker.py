@@ -22,7 +22,7 @@ from procrastinate.psycopg_connector import PsycopgConnector
 
 logger = logging.getLogger("opspulse.ingest")
 
-QUEUES = ["ingest", "shopify", "alerts"]
+QUEUES = ["ingest", "shopify", "alerts", "maintenance"]
 
 
 class WorkerConnector(PsycopgConnector):

@@ -5,14 +5,18 @@ from datetime import date, timedelta
 from uuid import UUID
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from opspulse.accounts.selectors import get_store_for_user, user_can_manage_store
 from opspulse.commerce.models import Backfill, SyncHealth
+from opspulse.ingest import actions as ingest
 from opspulse.ingest.models import WebhookDelivery
 from opspulse.live import fragments, selectors
 
@@ -23,6 +27,7 @@ def dashboard(request: HttpRequest, public_id: UUID) -> HttpResponse:
     # Before the first read: the socket uses it to tell whether the page is still current.
     rendered_at = time.time()
     store = get_store_for_user(request.user, public_id)
+    can_manage_store = user_can_manage_store(request.user, store)
     panels = fragments.render_panels(store, fragments.PANEL_IDS, oob=False)
     daily, _ = _daily_chart(store, request.GET)
     return render(
@@ -30,9 +35,10 @@ def dashboard(request: HttpRequest, public_id: UUID) -> HttpResponse:
         "live/dashboard.html",
         {
             "store": store,
-            "can_manage_store": user_can_manage_store(request.user, store),
+            "can_manage_store": can_manage_store,
             "backfill": Backfill.objects.filter(store=store).first(),
             "sync": sync_status(store),
+            "failed_deliveries": failed_deliveries(store, with_details=can_manage_store),
             "panels": {panel_id.replace("-", "_"): html for panel_id, html in panels.items()},
             "daily_chart": daily,
             "websocket_path": f"/ws/stores/{store.public_id}/?rendered_at={rendered_at:.3f}",
@@ -136,3 +142,42 @@ def sync_status(store) -> dict | None:
         WebhookDelivery.objects.filter(store=store).order_by("-received_at").values_list("received_at", flat=True).first()
     )
     return {"last_webhook": last_webhook, "health": SyncHealth.objects.filter(store=store).first()}
+
+
+# The failed deliveries an admin sees listed; the count covers them all.
+FAILED_DELIVERIES_SHOWN = 20
+
+
+def failed_deliveries(store, *, with_details: bool) -> dict | None:
+    """The store's failed deliveries that can be retried: their count, and for admins the
+    latest ones' topic, time and reason (never their body)."""
+    failed = ingest.retryable_deliveries().filter(store=store)
+    count = failed.count()
+    if not count:
+        return None
+    latest = (
+        list(
+            failed.order_by("-processed_at", "-pk").values("delivery_key", "topic", "received_at", "processed_at",
+                                                           "attempts", "error")[:FAILED_DELIVERIES_SHOWN]
+        )
+        if with_details
+        else []
+    )
+    return {"count": count, "latest": latest}
+
+
+@never_cache
+@login_required
+@require_POST
+def retry_deliveries(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """An owner's or admin's retry of one failed delivery (`delivery`: its key) or of all of them."""
+    store = get_store_for_user(request.user, public_id)
+    if not user_can_manage_store(request.user, store):
+        raise PermissionDenied("Retrying deliveries needs the admin role")
+    key = request.POST.get("delivery", "")
+    retried = ingest.retry_failed_deliveries(store_ids=[store.pk], delivery_keys=[key] if key else None)
+    if retried:
+        messages.success(request, f"{retried} failed webhook{'s' if retried != 1 else ''} queued again.")
+    else:
+        messages.info(request, "No failed webhook to retry: it was retried already.")
+    return redirect("dashboard", public_id=store.public_id)
