@@ -30,6 +30,7 @@ TENANT_ROUTES = {
     "store-data-requests": ("store", Role.ADMIN, "get"),
     "store-data-request-download": ("store", Role.ADMIN, "get"),
     "store-backfill": ("store", Role.MEMBER, "get"),
+    "retry-deliveries": ("store", Role.ADMIN, "post"),
     "alert-rules": ("store", Role.MEMBER, "get"),
     "alert-rule-create": ("store", Role.ADMIN, "get"),
     "alert-rule-edit": ("store", Role.ADMIN, "get"),

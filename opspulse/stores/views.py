@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -29,7 +30,11 @@ def data_requests(request: HttpRequest, public_id: UUID) -> HttpResponse:
     return render(
         request,
         "stores/data_requests.html",
-        {"store": store, "data_requests": store.data_requests.order_by("-created_at", "-pk")},
+        {
+            "store": store,
+            "data_requests": store.data_requests.order_by("-created_at", "-pk"),
+            "export_retention_days": settings.PRIVACY_EXPORT_RETENTION_DAYS,
+        },
     )
 
 

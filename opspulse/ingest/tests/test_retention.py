@@ -16,6 +16,8 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.db import connection
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from opspulse.ingest import actions, retention, worker
@@ -147,6 +149,16 @@ def test_privacy_exports_are_removed_after_seven_days(shopify_store):
     assert retention.remove_privacy_exports() == 1
 
     assert list(CustomerDataRequest.objects.values_list("external_id", flat=True)) == ["recent"]
+
+
+def test_the_data_requests_page_tells_admins_when_exports_are_deleted(shopify_store, personas, settings):
+    settings.PRIVACY_EXPORT_RETENTION_DAYS = 3
+    client = Client()
+    client.force_login(personas["alice"])
+
+    page = client.get(reverse("store-data-requests", args=[shopify_store.public_id])).content.decode()
+
+    assert "A request and its export are deleted 3 days after they arrived." in page
 
 
 def test_expired_sessions_and_their_session_list_rows_are_removed(personas):
