@@ -43,8 +43,8 @@ SCRUB_BATCH_SIZE = 500
 KEPT_FIELDS = frozenset({
     # ids and references
     "id", "admin_graphql_api_id", "order_id", "parent_id", "customer_id", "number", "order_number", "name",
-    "token", "shop_id", "shop_domain", "myshopify_domain", "inventory_item_id", "location_id", "product_id",
-    "sku",
+    "token", "shop_id", "shop_domain", "myshopify_domain", "domain", "inventory_item_id", "location_id",
+    "product_id", "sku",
     # times
     "created_at", "updated_at", "processed_at", "cancelled_at", "closed_at", "completed_at",
     "date_created", "date_created_gmt", "date_modified", "date_modified_gmt", "date_paid", "date_paid_gmt",
