@@ -32,7 +32,8 @@ from opspulse.stores.models import CustomerDataRequest
 
 logger = logging.getLogger("opspulse.ingest")
 
-SCRUB_BATCH_SIZE = 500
+# Bodies are up to WEBHOOK_MAX_BODY_BYTES each: a batch holds at most this many in memory.
+SCRUB_BATCH_SIZE = 100
 
 # What a scrubbed body keeps: the fields reconciliation and debugging read, which say
 # nothing about the customer (a scrubbed order still parses as the order it was, less

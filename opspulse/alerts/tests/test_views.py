@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from opspulse.accounts.models import Membership, Role
+from opspulse.alerts.forms import describe
 from opspulse.alerts.models import Alert, AlertEvent, AlertPreference, AlertType
 
 
@@ -61,6 +62,16 @@ def test_sync_trouble_needs_something_to_watch(shopify_store, alice):
 
     assert response.status_code == 400
     assert "Choose at least one thing to watch" in response.content.decode()
+
+
+def test_a_sync_trouble_rule_can_watch_only_failed_webhooks(shopify_store, alice):
+    form = alice.get(url("alert-rule-create", shopify_store) + "?type=sync_trouble").content.decode()
+    alice.post(url("alert-rule-create", shopify_store), {"type": "sync_trouble", "failed_deliveries": "on"})
+
+    assert re.search(r'name="failed_deliveries"[^>]*checked', form)
+    rule = Alert.objects.get()
+    assert rule.config == {"integration_error": False, "webhook_hours": 0, "failed_deliveries": True}
+    assert describe(rule.type, rule.config, "EUR") == "Sync: failed webhooks"
 
 
 def test_a_low_stock_rule_can_be_limited_to_a_sku_and_location(shopify_store, alice):
