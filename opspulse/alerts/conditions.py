@@ -167,7 +167,8 @@ def sync_trouble(alert: Alert, now: datetime) -> Condition:
     if alert.config.get("failed_deliveries", True):
         failed = _read_one(FAILED_WEBHOOKS, [store.pk])
         if failed:
-            problems.append(f"{failed} webhook{'s' if failed != 1 else ''} could not be processed (retry on the dashboard)")
+            plural = "s" if failed != 1 else ""
+            problems.append(f"{failed} webhook{plural} could not be processed (retry on the dashboard)")
     if not problems:
         return Condition(active=False)
     return Condition(

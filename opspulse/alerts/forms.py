@@ -132,7 +132,7 @@ class RuleForm(forms.Form):
             if opens is not None and closes is not None and opens >= closes:
                 self.add_error("closes_at", "Closing time must be after opening time (same day).")
         if self.rule_type == AlertType.SYNC_TROUBLE:
-            if not data.get("integration_error") and not data.get("webhook_hours") and not data.get("failed_deliveries"):
+            if not any(data.get(name) for name in ("integration_error", "webhook_hours", "failed_deliveries")):
                 raise forms.ValidationError(
                     "Choose at least one thing to watch: connection errors, missing webhooks or failed webhooks."
                 )
@@ -150,7 +150,8 @@ class RuleForm(forms.Form):
         if self.rule_type == AlertType.REVENUE_DROP:
             minimum = data.get("minimum")
             return {"percent": data["percent"], "minimum": str(minimum.quantize(Decimal("0.01"))) if minimum is not None else ""}
-        return {"integration_error": bool(data.get("integration_error")), "webhook_hours": data.get("webhook_hours") or 0,
+        return {"integration_error": bool(data.get("integration_error")),
+                "webhook_hours": data.get("webhook_hours") or 0,
                 "failed_deliveries": bool(data.get("failed_deliveries"))}
 
 

@@ -13,11 +13,15 @@ from opspulse.stores.models import Store
 
 
 def failed_since(value: str) -> datetime:
-    """An ISO time ("2026-12-01T08:00Z", a date for its midnight UTC) or a duration back from now ("2 days, 0:00", "3600")."""
-    moment = parse_datetime(value) or parse_datetime(f"{value}T00:00:00+00:00")
+    """Return the time `value` names: an ISO time ("2026-12-01T08:00Z", a date for its
+    midnight UTC) or a duration back from now ("2 days, 0:00", "3600" seconds)."""
+    try:
+        moment = parse_datetime(value) or parse_datetime(f"{value}T00:00:00+00:00")
+        duration = parse_duration(value)
+    except ValueError:  # well-formed but impossible, e.g. a 13th month
+        moment = duration = None
     if moment is not None:
         return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
-    duration = parse_duration(value)
     if duration is not None:
         return timezone.now() - duration
     raise CommandError(f"--since: {value!r} is neither a time nor a duration")
@@ -32,7 +36,8 @@ class Command(BaseCommand):
         scope.add_argument("--all-stores", action="store_true", help="every store's failed deliveries")
         parser.add_argument("--id", type=int, action="append", dest="ids", help="only this delivery (repeatable)")
         parser.add_argument(
-            "--since", help='only deliveries that failed since then: an ISO time, or a duration back from now ("1 day, 0:00")'
+            "--since",
+            help='only deliveries that failed since then: an ISO time, or a duration back from now ("1 day, 0:00")',
         )
 
     def handle(self, *args: Any, store: str | None, all_stores: bool, ids: list[int] | None, since: str | None,
