@@ -396,5 +396,8 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # The web server's own handlers would write unredacted: its records go to ours instead.
+        "uvicorn": {"propagate": True},
+        "uvicorn.access": {"propagate": True},
     },
 }

@@ -139,6 +139,23 @@ def test_the_filter_is_on_every_configured_handler(settings):
     }
 
 
+def test_the_web_servers_own_log_goes_through_the_filter_too(settings):
+    """uvicorn installs handlers of its own before Django configures logging; a traceback it
+    logs for a failed request must still be redacted."""
+    import uvicorn
+
+    uvicorn.Config("config.asgi:application", log_level="info")  # sets up uvicorn's logging, as `uvicorn` does
+    logging.config.dictConfig(settings.LOGGING)  # then django.setup()
+
+    for name in ("uvicorn.error", "uvicorn.access"):
+        handlers, logger = [], logging.getLogger(name)
+        while logger:
+            handlers += logger.handlers
+            logger = logger.parent if logger.propagate else None
+        assert handlers, name
+        assert all(any(isinstance(f, RedactSecrets) for f in handler.filters) for handler in handlers), name
+
+
 def test_an_http_client_logging_a_slack_post_at_info_is_redacted_by_the_filter(settings):
     """Even with httpx turned up to INFO, the URL's secret path does not reach the handler."""
     written = io.StringIO()
