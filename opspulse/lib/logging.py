@@ -32,7 +32,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
             r"(?i)([\w-]*(?:token|secret|password|passwd|signature|hmac|api[_-]?key|consumer[_-]key|authorization"
-            r"|cookie)(?:b?[\"'])?(?:\s*[:=]\s*|,\s*)(?:b?[\"'])?)(?!\[redacted\]|bearer |basic |b?[\"'])[^\"'\s,;&}\])]+"
+            r"|cookie)(?:b?[\"'])?(?:\s*[:=]\s*|,\s*)(?:b?[\"'])?)"
+            r"(?!\[redacted\]|bearer |basic |b?[\"'])[^\"'\s,;&}\])]+"
         ),
         rf"\1{REDACTED}",
     ),

@@ -27,5 +27,6 @@ class Command(BaseCommand):
             self.stdout.write(f"{field.name}: {totals}")
         if unreadable:
             raise CommandError(
-                f"{unreadable} row(s) hold values that no key of the ring decrypts; keep the old keys until they are fixed."
+                f"{unreadable} row(s) hold values that no key of the ring decrypts;"
+                " keep the old keys until they are fixed."
             )
