@@ -398,8 +398,20 @@ if PRODUCTION:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # Every handler redacts secrets and personal data from what it writes (opspulse.lib.logging).
+    "filters": {"redact": {"()": "opspulse.lib.logging.RedactSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"procrastinate": {"level": "WARNING"}, "pgserver": {"level": "WARNING"}},
+    "loggers": {
+        "procrastinate": {"level": "WARNING"},
+        "pgserver": {"level": "WARNING"},
+        # HTTP clients log each request's URL at INFO, and an alert webhook's URL is its secret.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        # The web server's own handlers would write unredacted: its records go to ours instead.
+        "uvicorn": {"propagate": True},
+        "uvicorn.access": {"propagate": True},
+    },
 }

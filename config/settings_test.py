@@ -3,7 +3,7 @@ import sys
 from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+LOGGING["root"]["level"] = env_str("LOG_LEVEL", "WARNING")  # noqa: F405
 # The test process's own connections belong to its test transactions (pytest-django);
 # the servers that tests start use the pool, as production does.
 if "pytest" in sys.modules:

@@ -16,9 +16,9 @@ class AlertEventAdmin(admin.ModelAdmin):
 
 @admin.register(AlertChannel)
 class AlertChannelAdmin(admin.ModelAdmin):
-    list_display = ["account", "store", "kind", "name", "url", "is_active"]
-    # The signing secret stays encrypted and out of the admin.
-    exclude = ["secret_encrypted"]
+    list_display = ["account", "store", "kind", "name", "masked_url", "is_active"]
+    # The signing secret and the URL stay encrypted and out of the admin.
+    exclude = ["secret_encrypted", "url_encrypted"]
 
 
 class DeliveryAttemptInline(admin.TabularInline):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import models
@@ -167,7 +168,8 @@ class AlertChannel(models.Model):
     )
     kind = models.CharField(max_length=10, choices=ChannelKind.choices)
     name = models.CharField(max_length=100)
-    url = models.URLField(max_length=500)
+    # The URL is a credential too (a Slack webhook URL is all it takes to post to the room).
+    url_encrypted = models.TextField()
     secret_encrypted = models.TextField()
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -179,16 +181,43 @@ class AlertChannel(models.Model):
     def is_account_wide(self) -> bool:
         return self.store_id is None
 
-    def _associated_data(self) -> str:
-        return f"alerts.alertchannel:{self.public_id}:secret"
+    def associated_data(self, field: str = "secret") -> str:
+        return f"alerts.alertchannel:{self.public_id}:{field}"
 
     @property
     def secret(self) -> str:
-        return crypto.decrypt(self.secret_encrypted, associated_data=self._associated_data())
+        return crypto.decrypt(self.secret_encrypted, associated_data=self.associated_data("secret"))
 
     @secret.setter
     def secret(self, value: str) -> None:
-        self.secret_encrypted = crypto.encrypt(value, associated_data=self._associated_data())
+        self.secret_encrypted = crypto.encrypt(value, associated_data=self.associated_data("secret"))
+
+    @property
+    def url(self) -> str:
+        return crypto.decrypt(self.url_encrypted, associated_data=self.associated_data("url"))
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self.url_encrypted = crypto.encrypt(value, associated_data=self.associated_data("url"))
+
+    @property
+    def masked_url(self) -> str:
+        """The URL as pages show it: its scheme and host, never the path or query that
+        make it a secret."""
+        return mask_url(self.url)
+
+
+def mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    rest = "/…" if (parts.path not in ("", "/") or parts.query) else "/"
+    return f"{parts.scheme}://{host}{port}{rest}"
 
 
 class DeliveryStatus(models.TextChoices):

@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from opspulse.commerce import actions as commerce
 from opspulse.commerce.models import Order, SyncHealth
-from opspulse.core import crypto
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.platforms.shopify import payloads as shopify_payloads
 from opspulse.platforms.shopify.verify import COMPLIANCE_TOPICS
@@ -73,27 +72,6 @@ def update_store_details(*, store: Store, details: ShopDetails) -> Store:
     store.timezone = details.timezone or store.timezone
     store.save(update_fields=["name", "external_id", "currency", "timezone"])
     return store
-
-
-def reencrypt_credentials(*, batch_size: int = 500) -> int:
-    """Re-encrypt every integration credential not yet under the current key; return the count."""
-    current = next(iter(crypto.key_ring()))
-    changed = 0
-    ids = list(Integration.objects.order_by("pk").values_list("pk", flat=True))
-    for start in range(0, len(ids), batch_size):
-        with transaction.atomic():
-            for integration in Integration.objects.select_for_update().filter(pk__in=ids[start : start + batch_size]):
-                fields = [
-                    field
-                    for field in Integration.ENCRYPTED_FIELDS
-                    if getattr(integration, field) and crypto.current_kid(getattr(integration, field)) != current
-                ]
-                for field in fields:
-                    integration._set(field, integration._get(field))
-                if fields:
-                    integration.save(update_fields=fields)
-                    changed += 1
-    return changed
 
 
 @dataclass(frozen=True)

@@ -283,7 +283,8 @@ def test_the_store_page_lists_the_account_webhooks_that_also_get_its_alerts(shop
     page = client_for(personas["alice"]).get(reverse("alert-channels", args=[shopify_store.public_id])).content.decode()
 
     also = page[page.index("data-account-channels"):]
-    assert "All shops" in also and "http://127.0.0.1:9/all" in also
+    # The URL is a credential: the page shows where it posts, not its path.
+    assert "All shops" in also and "http://127.0.0.1:9/…" in also and "/all" not in also
     assert reverse("alert-account-channels") + f"?account={personas['account'].public_id}" in page
     # Read-only here: it is removed on the account's page.
     assert f'name="channel" value="{account_channel.public_id}"' not in page
