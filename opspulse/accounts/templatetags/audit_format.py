@@ -54,7 +54,7 @@ def audit_summary(event: AuditEvent) -> str:
         change = f", {d['change']}" if d.get("change") else ""
         return f"{d.get('channel_kind', '')} “{d.get('name', '')}” to {d.get('host', '?')} {where}{change}"
     if kind == AuditKind.DATA_EXPORT_DOWNLOADED:
-        return f"request {d.get('request', '')} of {d.get('store', '')}"
+        return f"request {d.get('data_request', '')} of {d.get('store', '')}"
     if kind in (AuditKind.STORE_CONNECTED, AuditKind.STORE_DISCONNECTED):
         return " ".join(part for part in (d.get("store", ""), d.get("reason", "")) if part)
     if kind == AuditKind.SESSION_ENDED:
