@@ -396,12 +396,12 @@ class OverviewConsumer(_WatchedSocket):
         return await render_overview_changed(self.stores, dirty, self.days)
 
 
-def _shared_store(token: str) -> tuple[str, Store, datetime | None] | None:
+def _shared_store(token: str) -> tuple[str, Store, datetime | None, int] | None:
     link = share.link_for_token(token)
     if link is None:
         return None
     share.record_link_use(link)
-    return share.link_socket_key(link.public_id), link.store, link.expires_at
+    return share.link_socket_key(link.public_id), link.store, link.expires_at, link.created_by_id
 
 
 shared_store = database_sync_to_async(_shared_store)
@@ -412,12 +412,14 @@ class WallboardConsumer(_WatchedSocket):
     """A store's wallboard, for a member (by session) or for anyone with a share link.
 
     A share link's wallboard closes when the link expires, to the second (the periodic
-    access check would otherwise notice within its period).
+    access check would otherwise notice within its period), and when its creator's role
+    or membership changes so that the link stops working.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.expiry_task: asyncio.Task | None = None
+        self.creator_id: int | None = None
 
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
@@ -428,7 +430,9 @@ class WallboardConsumer(_WatchedSocket):
             if found is None:
                 await self.refuse(LINK_REVOKED)
                 return
-            self.session_key, store, expires_at = found
+            self.session_key, store, expires_at, self.creator_id = found
+            # A team change of the link's creator re-checks it at once, as it does their own dashboards.
+            groups.append(user_group_name(self.creator_id))
         else:
             user = self.scope.get("user")
             store = None

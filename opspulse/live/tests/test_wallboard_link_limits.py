@@ -148,8 +148,28 @@ async def test_an_open_shared_wallboard_closes_when_its_link_expires(store, owne
 
 @pytest.mark.anyio
 @pytest.mark.django_db(transaction=True)
-async def test_an_open_shared_wallboard_closes_at_the_next_check_once_its_creator_is_removed(
-    store, owner, admin, monkeypatch
+async def test_an_open_shared_wallboard_closes_at_once_when_its_creator_is_removed(store, owner, admin, live_listener):
+    """The TV an admin set up before being let go goes dark when they are removed, not
+    at its next reconnect."""
+    _, token = await sync_to_async(share.create_wallboard_link)(store=store, created_by=admin)
+    _, owners_token = await sync_to_async(share.create_wallboard_link)(store=store, created_by=owner)
+    admins_screen, owners_screen = shared_socket(token), shared_socket(owners_token)
+    for socket in (admins_screen, owners_screen):
+        assert (await socket.connect())[0]
+        await socket.receive_text()
+
+    membership = await database_sync_to_async(Membership.objects.get)(user=admin, account=store.account)
+    await database_sync_to_async(team.remove_member)(membership=membership, actor=owner)
+
+    assert await admins_screen.receive_close_code() == 4404
+    assert await owners_screen.receive_nothing(timeout=0.3)
+    await owners_screen.disconnect()
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_a_creators_lost_role_missed_by_its_notification_closes_the_wallboard_at_the_next_check(
+    store, admin, monkeypatch
 ):
     monkeypatch.setattr(AccessWatch, "period_seconds", 0.3)
     _, token = await sync_to_async(share.create_wallboard_link)(store=store, created_by=admin)
@@ -157,8 +177,8 @@ async def test_an_open_shared_wallboard_closes_at_the_next_check_once_its_creato
     assert (await socket.connect())[0]
     await socket.receive_text()
 
-    membership = await database_sync_to_async(Membership.objects.get)(user=admin, account=store.account)
-    await database_sync_to_async(team.remove_member)(membership=membership, actor=owner)
+    # Demoted while no listener runs: only the periodic re-check can notice.
+    await database_sync_to_async(Membership.objects.filter(user=admin, account=store.account).update)(role=Role.MEMBER)
 
     assert await socket.receive_text() == HEARTBEAT
     assert await socket.receive_close_code() == 4404
