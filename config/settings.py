@@ -18,6 +18,11 @@ VAR_DIR = Path(env_str("OPSPULSE_VAR_DIR", str(BASE_DIR / "var")))
 
 PRODUCTION = env_str("OPSPULSE_ENV", "development") == "production"
 DEBUG = env_bool("DEBUG", default=not PRODUCTION)
+if PRODUCTION and DEBUG:
+    from django.core.exceptions import ImproperlyConfigured
+
+    # Debug pages show settings and tracebacks, and /dev/mail/ shows every mail sent.
+    raise ImproperlyConfigured("DEBUG must be off in production")
 
 
 def _development_secret(name: str) -> str:

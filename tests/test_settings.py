@@ -10,7 +10,9 @@ from conftest import ROOT
 
 
 def start_production(code: str = "import django; django.setup()", **env: str) -> subprocess.CompletedProcess:
-    secrets = {"SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "EMAIL_HOST", "PUBLIC_URL", "SHOPIFY_CLIENT_ID"}
+    secrets = {
+        "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DATABASE_URL", "EMAIL_HOST", "PUBLIC_URL", "SHOPIFY_CLIENT_ID", "DEBUG",
+    }
     clean = {k: v for k, v in os.environ.items() if k not in secrets}
     clean.update(OPSPULSE_ENV="production", DJANGO_SETTINGS_MODULE="config.settings", **env)
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True)
@@ -93,4 +95,22 @@ def test_production_with_the_shopify_app_needs_its_public_https_address():
     started = start_production(**keys, PUBLIC_URL="https://app.opspulse.example")
 
     assert refused.returncode != 0 and "PUBLIC_URL must be the https://" in refused.stderr
+    assert started.returncode == 0, started.stderr
+
+
+def test_production_refuses_to_start_with_debug_on():
+    """DEBUG in production would show tracebacks with settings to visitors, and the
+    development mailbox with every reset link."""
+    from opspulse.core.crypto import generate_key_entry
+
+    keys = dict(
+        SECRET_KEY="x" * 50, FIELD_ENCRYPTION_KEYS=generate_key_entry("k1"),
+        DATABASE_URL="postgresql://opspulse@db.internal/opspulse", ALLOWED_HOSTS="app.opspulse.example",
+        EMAIL_HOST="smtp.opspulse.example",
+    )
+
+    refused = start_production(**keys, DEBUG="1")
+    started = start_production(**keys, DEBUG="0")
+
+    assert refused.returncode != 0 and "DEBUG must be off in production" in refused.stderr
     assert started.returncode == 0, started.stderr

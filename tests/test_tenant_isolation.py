@@ -79,7 +79,7 @@ USER_ROUTES = {
 # Reachable without a membership, and why that is safe.
 PUBLIC_ROUTES = {
     "invitation-accept": "the secret token in the URL is the capability; it adds only its invited address",
-    "dev-mailbox": "exists only with DEBUG (development), never in production settings",
+    "dev-mailbox": "answers only with DEBUG on (production refuses to start with it) and only to 127.0.0.1 / ::1",
     "shopify-install": "Shopify's signed install request; it only leads to sign-in or to OAuth for the user's account",
     "shared-wallboard": "the secret token in the URL is the capability; read-only, one store's wallboard, no customer data",
 }

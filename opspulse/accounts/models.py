@@ -116,6 +116,14 @@ class AuditKind(models.TextChoices):
     INVITATION_REVOKED = "invitation_revoked", "Revoked an invitation"
     ACCOUNT_RENAMED = "account_renamed", "Renamed the account"
     ACCOUNT_DELETED = "account_deleted", "Deleted an account"
+    WALLBOARD_LINK_CREATED = "wallboard_link_created", "Created a wallboard link"
+    WALLBOARD_LINK_REVOKED = "wallboard_link_revoked", "Revoked a wallboard link"
+    CHANNEL_ADDED = "channel_added", "Added an alert channel"
+    CHANNEL_CHANGED = "channel_changed", "Changed an alert channel"
+    CHANNEL_REMOVED = "channel_removed", "Removed an alert channel"
+    DATA_EXPORT_DOWNLOADED = "data_export_downloaded", "Downloaded a customer's data"
+    STORE_CONNECTED = "store_connected", "Connected a store"
+    STORE_DISCONNECTED = "store_disconnected", "Store disconnected"
 
 
 class AuditEvent(models.Model):

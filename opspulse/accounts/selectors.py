@@ -7,7 +7,7 @@ from uuid import UUID
 
 from allauth.account.models import EmailAddress
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Lower
 from django.http import Http404, HttpRequest
 from django.utils import timezone
@@ -230,12 +230,15 @@ def has_confirmed_email(user, email: str) -> bool:
 def audit_events_for_account(account: Account) -> QuerySet[AuditEvent]:
     """Return the audit events an owner of `account` reads, newest first.
 
-    Those recorded for the account, and the account-less ones (sign-ins, password
-    changes) of the users who are its members now.
+    Those recorded for the account, and the account-less ones (sign-ins, failures,
+    password changes, devices) of the users who are its members now, from the moment each
+    joined: what a member did before is none of the account's business.
     """
-    members = Membership.objects.filter(account=account).values("user_id")
+    member_then = Membership.objects.filter(
+        account=account, user_id=OuterRef("user_id"), created_at__lte=OuterRef("created_at")
+    )
     return (
-        AuditEvent.objects.filter(Q(account=account) | Q(account__isnull=True, user_id__in=members))
+        AuditEvent.objects.filter(Q(account=account) | Q(Exists(member_then), account__isnull=True))
         .select_related("user", "actor")
         .order_by("-created_at", "-pk")
     )

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.urls import path
 
 from opspulse.accounts import views
@@ -23,6 +22,6 @@ urlpatterns = [
     path("account/invitations/<uuid:public_id>/revoke/", views.revoke_invitation, name="invitation-revoke"),
     path("invitations/<uuid:public_id>/join/", views.join_invitation, name="invitation-join"),
     path("invitations/<str:token>/", views.accept_invitation, name="invitation-accept"),
+    # Development only: 404 unless DEBUG is on and the request comes from this machine.
+    path("dev/mail/", views.dev_mailbox, name="dev-mailbox"),
 ]
-if settings.DEBUG:
-    urlpatterns.append(path("dev/mail/", views.dev_mailbox, name="dev-mailbox"))

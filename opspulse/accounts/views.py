@@ -39,6 +39,7 @@ from opspulse.lib.mailbox import stored_mails
 from opspulse.live import overview
 
 AUDIT_PAGE_SIZE = 50
+LOOPBACK_ADDRESSES = frozenset({"127.0.0.1", "::1"})
 
 
 @never_cache
@@ -324,8 +325,13 @@ def _remember(request: HttpRequest, account: Account) -> None:
 
 
 def dev_mailbox(request: HttpRequest) -> HttpResponse:
-    """The mails OpsPulse sent, for development only (the route exists only with DEBUG)."""
-    if not settings.DEBUG:
+    """The mails OpsPulse sent, for development only: with DEBUG on, to this machine.
+
+    The mails hold sign-in and password reset links, so a development server reachable
+    from a network shows them to nobody else. The connection's own address decides
+    (REMOTE_ADDR), never a header the client sets.
+    """
+    if not settings.DEBUG or request.META.get("REMOTE_ADDR") not in LOOPBACK_ADDRESSES:
         raise Http404
     return render(request, "accounts/dev_mailbox.html", {"mails": stored_mails()})
 

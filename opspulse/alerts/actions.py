@@ -22,11 +22,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from opspulse.accounts.audit import record_event
+from opspulse.accounts.models import AuditKind
 from opspulse.alerts import conditions
 from opspulse.alerts.models import (
     TIMED_TYPES,
@@ -399,7 +402,10 @@ def save_preference(*, user, account, values: dict[str, Any]) -> AlertPreference
     return preference
 
 
-def create_channel(*, account: Account, store: Store | None = None, kind: str, name: str, url: str) -> AlertChannel:
+@transaction.atomic
+def create_channel(
+    *, account: Account, store: Store | None = None, kind: str, name: str, url: str, actor=None, request=None
+) -> AlertChannel:
     """Add a channel with a new signing secret (shown to the admin to configure the receiver).
 
     With a store, the channel gets that store's alerts; without, those of every store of the account.
@@ -409,16 +415,33 @@ def create_channel(*, account: Account, store: Store | None = None, kind: str, n
     channel = AlertChannel(account=account, store=store, kind=ChannelKind(kind), name=name, url=url)
     channel.secret = "whsec_" + secrets.token_urlsafe(32)
     channel.save()
+    _audit_channel(AuditKind.CHANNEL_ADDED, channel, actor=actor, request=request)
     return channel
 
 
-def set_channel_active(*, channel: AlertChannel, active: bool) -> None:
+@transaction.atomic
+def set_channel_active(*, channel: AlertChannel, active: bool, actor=None, request=None) -> None:
     channel.is_active = active
     channel.save(update_fields=["is_active"])
+    _audit_channel(
+        AuditKind.CHANNEL_CHANGED, channel, actor=actor, request=request, change="resumed" if active else "paused"
+    )
 
 
-def delete_channel(*, channel: AlertChannel) -> None:
+@transaction.atomic
+def delete_channel(*, channel: AlertChannel, actor=None, request=None) -> None:
+    _audit_channel(AuditKind.CHANNEL_REMOVED, channel, actor=actor, request=request)
     channel.delete()
+
+
+def _audit_channel(kind: AuditKind, channel: AlertChannel, *, actor, request, **details: str) -> None:
+    # The URL is a credential (a Slack URL's path is its secret): only its host is kept.
+    record_event(
+        kind, user=actor, request=request, account=channel.account,
+        channel_id=str(channel.public_id), channel_kind=ChannelKind(channel.kind).label, name=channel.name,
+        host=urlsplit(channel.url).hostname or "", store=channel.store.name if channel.store_id else None,
+        store_id=str(channel.store.public_id) if channel.store_id else None, **details,
+    )
 
 
 # Deliveries.

@@ -172,20 +172,32 @@ def _send_mail(
 
 
 def sign(body: bytes, secret: str) -> str:
+    """The signature header's value: the HMAC-SHA256 of the whole body, whose `timestamp`
+    it thereby covers (docs/alert-webhooks.md shows a receiver checking both)."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def payload(delivery: ChannelDelivery) -> bytes:
+def slack_escape(text: str) -> str:
+    """Escape text for a Slack message: `&`, `<` and `>` would otherwise be read as
+    mentions and links (https://api.slack.com/reference/surfaces/formatting#escaping)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def payload(delivery: ChannelDelivery, *, sent_at: datetime | None = None) -> bytes:
+    """The body of one attempt. A webhook's says when it was sent (`timestamp`, Unix
+    seconds) so that a receiver can refuse a replayed post."""
     event = delivery.event
     store = event.store
     history_url = settings.PUBLIC_URL + reverse("alert-history", args=[store.public_id])
     resolution = delivery.kind == DeliveryKind.RESOLVED
     if delivery.channel.kind == ChannelKind.SLACK:
+        # The store's name and the message (product titles, SKUs, cities) are the merchant's text.
         text = f"Resolved: {event.message}" if resolution else event.message
-        body: dict[str, Any] = {"text": f"{text} ({store.name}) {history_url}"}
+        body: dict[str, Any] = {"text": f"{slack_escape(text)} ({slack_escape(store.name)}) {history_url}"}
     else:
         body = {
             "type": "alert.resolved" if resolution else "alert.fired",
+            "timestamp": int((sent_at or timezone.now()).timestamp()),
             "event": {
                 "id": str(event.public_id),
                 "alert_type": event.alert.type,

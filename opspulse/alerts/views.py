@@ -221,7 +221,9 @@ def _add_channel(
     form = ChannelForm(request.POST)
     if not form.is_valid():
         return form, None
-    channel = actions.create_channel(account=account, store=store, **form.cleaned_data)
+    channel = actions.create_channel(
+        account=account, store=store, actor=request.user, request=request, **form.cleaned_data
+    )
     return ChannelForm(), channel.secret
 
 
@@ -254,7 +256,7 @@ def channels(request: HttpRequest, public_id: UUID) -> HttpResponse:
 def remove_channel(request: HttpRequest, public_id: UUID) -> HttpResponse:
     store = _get_store_for_admin(request, public_id)
     channel = selectors.get_channel(store, request.POST.get("channel"))
-    actions.delete_channel(channel=channel)
+    actions.delete_channel(channel=channel, actor=request.user, request=request)
     messages.success(request, f"Channel {channel.name} removed.")
     return redirect("alert-channels", store.public_id)
 
@@ -306,7 +308,7 @@ def add_account_channel(request: HttpRequest, public_id: UUID) -> HttpResponse:
 def remove_account_channel(request: HttpRequest, public_id: UUID) -> HttpResponse:
     account = get_account_for_user(request.user, public_id, at_least=Role.ADMIN)
     channel = selectors.get_account_wide_channel(account, request.POST.get("channel"))
-    actions.delete_channel(channel=channel)
+    actions.delete_channel(channel=channel, actor=request.user, request=request)
     messages.success(request, f"Channel {channel.name} removed.")
     return redirect(_account_channels_url(account))
 

@@ -36,8 +36,9 @@ LINK_KEY_PREFIX = "wallboard-link:"
 
 class Watched(Protocol):
     """An open socket. `session_key` is its session's, or its share link's key; `user_id`
-    is None for a share link. It shows a store (`store_id`) or, for an overview, every
-    store of an account (`account_id`, with `store_id` None)."""
+    is None for a share link, whose socket may name the link's maker as `creator_id`. It
+    shows a store (`store_id`) or, for an overview, every store of an account
+    (`account_id`, with `store_id` None)."""
 
     session_key: str
     user_id: int | None
@@ -109,8 +110,9 @@ class AccessWatch:
         self.slices[slot].add(dashboard)
         self.slot_of[dashboard] = slot
         self.by_session.setdefault(session_hash(dashboard.session_key), set()).add(dashboard)
-        if dashboard.user_id is not None:
-            self.by_user.setdefault(dashboard.user_id, set()).add(dashboard)
+        user_id = _concerned_user(dashboard)
+        if user_id is not None:
+            self.by_user.setdefault(user_id, set()).add(dashboard)
         if self.task is None:
             self.task = asyncio.create_task(self._run())
 
@@ -122,9 +124,10 @@ class AccessWatch:
             self.by_session.get(key, set()).discard(dashboard)
             if not self.by_session.get(key, True):
                 del self.by_session[key]
-            self.by_user.get(dashboard.user_id, set()).discard(dashboard)
-            if not self.by_user.get(dashboard.user_id, True):
-                del self.by_user[dashboard.user_id]
+            user_id = _concerned_user(dashboard)
+            self.by_user.get(user_id, set()).discard(dashboard)
+            if not self.by_user.get(user_id, True):
+                del self.by_user[user_id]
 
     def sign_out(self, hashed_session_key: str) -> None:
         """Close the dashboards of a session that signed out (see opspulse.live.sessions)."""
@@ -137,7 +140,8 @@ class AccessWatch:
             closing.add_done_callback(self.closing.discard)
 
     def recheck_user(self, user_id: int) -> None:
-        """Re-check the session and membership of the user's dashboards now, not at their slot."""
+        """Re-check the session and membership of the user's dashboards (and of the
+        wallboards open through the user's share links) now, not at their slot."""
         self.recheck(list(self.by_user.get(user_id, ())))
 
     def recheck(self, dashboards: list[Watched]) -> None:
@@ -179,6 +183,13 @@ class AccessWatch:
             if code is not None and dashboard in self.slot_of:
                 self.remove(dashboard)
                 await dashboard.close(code=code)
+
+
+def _concerned_user(dashboard: Watched) -> int | None:
+    """Whose team changes may end the socket: its user's, or its share link's creator's."""
+    if dashboard.user_id is not None:
+        return dashboard.user_id
+    return getattr(dashboard, "creator_id", None)
 
 
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AccessWatch] = weakref.WeakKeyDictionary()

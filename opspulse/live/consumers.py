@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
+from django.utils import timezone
 from redis.exceptions import RedisError
 
 from opspulse.accounts.selectors import (
@@ -395,12 +396,12 @@ class OverviewConsumer(_WatchedSocket):
         return await render_overview_changed(self.stores, dirty, self.days)
 
 
-def _shared_store(token: str) -> tuple[str, Store] | None:
+def _shared_store(token: str) -> tuple[str, Store, datetime | None, int] | None:
     link = share.link_for_token(token)
     if link is None:
         return None
     share.record_link_use(link)
-    return share.link_socket_key(link.public_id), link.store
+    return share.link_socket_key(link.public_id), link.store, link.expires_at, link.created_by_id
 
 
 shared_store = database_sync_to_async(_shared_store)
@@ -408,17 +409,30 @@ render_wallboard = database_sync_to_async(wallboard.render_regions)
 
 
 class WallboardConsumer(_WatchedSocket):
-    """A store's wallboard, for a member (by session) or for anyone with a share link."""
+    """A store's wallboard, for a member (by session) or for anyone with a share link.
+
+    A share link's wallboard closes when the link expires, to the second (the periodic
+    access check would otherwise notice within its period), and when its creator's role
+    or membership changes so that the link stops working.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.expiry_task: asyncio.Task | None = None
+        self.creator_id: int | None = None
 
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
         groups: list[str] = []
+        expires_at = None
         if "token" in kwargs:
             found = await shared_store(kwargs["token"])
             if found is None:
                 await self.refuse(LINK_REVOKED)
                 return
-            self.session_key, store = found
+            self.session_key, store, expires_at, self.creator_id = found
+            # A team change of the link's creator re-checks it at once, as it does their own dashboards.
+            groups.append(user_group_name(self.creator_id))
         else:
             user = self.scope.get("user")
             store = None
@@ -432,7 +446,19 @@ class WallboardConsumer(_WatchedSocket):
             groups.append(user_group_name(user.pk))
         self.stores = [store]
         self.store_id = store.pk
-        await self.open([group_name(store.public_id), session_group_name(self.session_key), *groups])
+        opened = await self.open([group_name(store.public_id), session_group_name(self.session_key), *groups])
+        if opened and expires_at is not None:
+            self.expiry_task = asyncio.create_task(self._close_at(expires_at))
+
+    async def _close_at(self, expires_at: datetime) -> None:
+        await asyncio.sleep(max((expires_at - timezone.now()).total_seconds(), 0))
+        await self.close(code=LINK_REVOKED)
+
+    async def disconnect(self, code: int) -> None:
+        if self.expiry_task is not None:
+            self.expiry_task.cancel()
+            self.expiry_task = None
+        await super().disconnect(code)
 
     async def render_all(self) -> dict[str, str]:
         return await render_wallboard(self.stores[0], oob=True)

@@ -74,20 +74,26 @@ def wallboard_links(request: HttpRequest, public_id: UUID) -> HttpResponse:
     if not user_can_manage_store(request.user, store):
         raise PermissionDenied("Wallboard links need the admin role")
     new_link_url = None
+    problem = None
     if request.method == "POST":
         if request.POST.get("action") == "revoke":
             try:
                 link = share.links_of_store(store).get(public_id=request.POST.get("link", ""))
             except (WallboardLink.DoesNotExist, ValidationError):
                 raise Http404("No such link") from None
-            if share.revoke_wallboard_link(link=link, revoked_by=request.user):
+            if share.revoke_wallboard_link(link=link, revoked_by=request.user, request=request):
                 messages.success(request, f"Revoked {link.label or 'the link'}: wallboards open with it closed.")
             return redirect("wallboard-links", public_id=store.public_id)
-        _, token = share.create_wallboard_link(
-            store=store, created_by=request.user, label=request.POST.get("label", "")
-        )
-        # Shown in this response only: the token is stored hashed.
-        new_link_url = request.build_absolute_uri(reverse("shared-wallboard", args=[token]))
+        lifetime = share.LIFETIMES.get(request.POST.get("expires", share.DEFAULT_LIFETIME))
+        if lifetime is None:
+            problem = "Choose when the link expires."
+        else:
+            _, token = share.create_wallboard_link(
+                store=store, created_by=request.user, label=request.POST.get("label", ""), lifetime=lifetime[1],
+                request=request,
+            )
+            # Shown in this response only: the token is stored hashed.
+            new_link_url = request.build_absolute_uri(reverse("shared-wallboard", args=[token]))
     return render(
         request,
         "live/wallboard/links.html",
@@ -95,6 +101,10 @@ def wallboard_links(request: HttpRequest, public_id: UUID) -> HttpResponse:
             "store": store,
             "links": share.links_of_store(store),
             "new_link_url": new_link_url,
+            "problem": problem,
+            "lifetimes": [(value, label) for value, (label, _) in share.LIFETIMES.items()],
+            "default_lifetime": share.DEFAULT_LIFETIME,
             "label_max_length": share.LABEL_MAX_LENGTH,
         },
+        status=400 if problem else 200,
     )

@@ -12,6 +12,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from opspulse.accounts.audit import record_event
+from opspulse.accounts.models import AuditKind
 from opspulse.commerce import actions as commerce
 from opspulse.commerce.models import Order, SyncHealth
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
@@ -37,7 +39,7 @@ class ShopDetails:
 
 
 @transaction.atomic
-def connect_shopify_store(*, account, shop_domain: str, grant) -> Store:
+def connect_shopify_store(*, account, shop_domain: str, grant, actor=None, request=None) -> Store:
     """Create or reconnect the account's Shopify store with a new token pair.
 
     A shop belongs to one account: connecting it from another is refused. Reconnecting
@@ -48,6 +50,7 @@ def connect_shopify_store(*, account, shop_domain: str, grant) -> Store:
     store = Store.objects.select_for_update().filter(platform=Platform.SHOPIFY, domain=shop_domain).first()
     if store is not None and store.account_id != account.pk:
         raise StoreConnectedElsewhere(shop_domain)
+    reconnected = store is not None
     if store is None:
         store = Store.objects.create(account=account, platform=Platform.SHOPIFY, domain=shop_domain, name=shop_domain)
     integration, _ = Integration.objects.select_for_update().get_or_create(
@@ -62,6 +65,11 @@ def connect_shopify_store(*, account, shop_domain: str, grant) -> Store:
     # A failure from before the reconnection is over; the next check also looks at the
     # subscriptions and the stock at once.
     SyncHealth.objects.filter(store=store).update(last_error="", subscriptions_checked_at=None)
+    record_event(
+        AuditKind.STORE_CONNECTED, user=actor, request=request, account=account, store=store.name,
+        store_id=str(store.public_id), platform=Platform.SHOPIFY, domain=shop_domain,
+        reason="(reconnected)" if reconnected else "",
+    )
     return store
 
 
@@ -139,7 +147,7 @@ def mark_uninstalled(*, store_id: int) -> None:
     The store and its history stay (Shopify asks for the shop's data to be erased with
     shop/redact, 48 hours later); reconnecting installs the app again.
     """
-    Integration.objects.filter(store_id=store_id).update(
+    disconnected = Integration.objects.filter(store_id=store_id).update(
         status=IntegrationStatus.INACTIVE,
         last_error=f"The app was uninstalled from the shop on {timezone.now():%Y-%m-%d %H:%M} UTC.",
         access_token_encrypted="",
@@ -148,6 +156,13 @@ def mark_uninstalled(*, store_id: int) -> None:
         refresh_token_expires_at=None,
         updated_at=timezone.now(),
     )
+    store = Store.objects.filter(pk=store_id).select_related("account").first() if disconnected else None
+    if store is not None:
+        record_event(
+            AuditKind.STORE_DISCONNECTED, user=None, account=store.account, store=store.name,
+            store_id=str(store.public_id), platform=store.platform, domain=store.domain,
+            reason="(the app was uninstalled from the shop)",
+        )
 
 
 def resume_import(*, store_id: int, operation_id: str) -> None:

@@ -10,6 +10,8 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from opspulse.accounts.audit import record_event
+from opspulse.accounts.models import AuditKind
 from opspulse.accounts.selectors import get_store_for_user, user_can_manage_store
 from opspulse.stores.models import CustomerDataRequest, Store
 
@@ -51,6 +53,11 @@ def download_data_request(request: HttpRequest, public_id: UUID) -> HttpResponse
         data_request = store.data_requests.get(public_id=request.GET.get("id", ""))
     except (CustomerDataRequest.DoesNotExist, ValidationError):
         raise Http404("No such data request") from None
+    record_event(
+        AuditKind.DATA_EXPORT_DOWNLOADED, user=request.user, request=request, account=store.account,
+        store=store.name, store_id=str(store.public_id), data_request=data_request.external_id,
+        data_request_id=str(data_request.public_id),
+    )
     response = JsonResponse(data_request.export, json_dumps_params={"indent": 2})
     response["Content-Disposition"] = f'attachment; filename="data-request-{data_request.external_id}.json"'
     return response

@@ -15,6 +15,8 @@ def audit_who(event: AuditEvent) -> str:
     person = event.user or event.actor
     if person is not None:
         return person.email
+    if event.kind == AuditKind.STORE_DISCONNECTED:
+        return "The platform"  # the app was uninstalled from the shop's side
     return "Deleted user" if event.kind not in (AuditKind.MEMBER_INVITED, AuditKind.INVITATION_REVOKED) else "—"
 
 
@@ -41,6 +43,20 @@ def audit_summary(event: AuditEvent) -> str:
         return f"to {d['to_email']}" if d.get("to_email") else ""
     if kind in (AuditKind.MFA_ENABLED, AuditKind.MFA_DISABLED):
         return {"totp": "authenticator app", "recovery_codes": "recovery codes"}.get(d.get("method", ""), "")
+    if kind == AuditKind.WALLBOARD_LINK_CREATED:
+        label = f"“{d['label']}” " if d.get("label") else ""
+        expiry = f"expires {d['expires_at'][:16].replace('T', ' ')} UTC" if d.get("expires_at") else "never expires"
+        return f"{label}for {d.get('store', '')}, {expiry}"
+    if kind == AuditKind.WALLBOARD_LINK_REVOKED:
+        return (f"“{d['label']}” " if d.get("label") else "") + f"for {d.get('store', '')}"
+    if kind in (AuditKind.CHANNEL_ADDED, AuditKind.CHANNEL_CHANGED, AuditKind.CHANNEL_REMOVED):
+        where = f"for {d['store']}" if d.get("store") else "for every store"
+        change = f", {d['change']}" if d.get("change") else ""
+        return f"{d.get('channel_kind', '')} “{d.get('name', '')}” to {d.get('host', '?')} {where}{change}"
+    if kind == AuditKind.DATA_EXPORT_DOWNLOADED:
+        return f"request {d.get('data_request', '')} of {d.get('store', '')}"
+    if kind in (AuditKind.STORE_CONNECTED, AuditKind.STORE_DISCONNECTED):
+        return " ".join(part for part in (d.get("store", ""), d.get("reason", "")) if part)
     if kind == AuditKind.SESSION_ENDED:
         return f"session from {d['ended_session_ip']}" if d.get("ended_session_ip") else ""
     return ""

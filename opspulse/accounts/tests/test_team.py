@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -9,6 +10,7 @@ from django.db import connection, transaction
 from django.http import Http404
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from opspulse.accounts import actions
 from opspulse.accounts.actions import LastOwnerError, TeamError
@@ -414,6 +416,27 @@ def test_audit_log_of_a_removed_member_keeps_the_account_events_but_not_their_si
 
     assert 'data-event="member_removed"' in html
     assert 'data-event="login"' not in html, html[html.index("<tbody"):]
+
+
+def test_audit_log_shows_a_members_sign_ins_only_from_the_day_they_joined(alice_client, personas):
+    """An owner who invites someone must not learn where and on which devices that person
+    signed in, or failed to, while they worked elsewhere."""
+    charlie = personas["charlie"]
+    AuditEvent.objects.all().delete()  # the test clients' own sign-ins
+    before = [
+        record_event(AuditKind.LOGIN_FAILED, user=charlie, request=None),
+        record_event(AuditKind.LOGIN, user=charlie, request=None),
+    ]
+    AuditEvent.objects.filter(pk__in=[event.pk for event in before]).update(
+        created_at=timezone.now() - timedelta(days=30), user_agent=FIREFOX
+    )
+    Membership.objects.create(account=personas["account"], user=charlie, role=Role.MEMBER)
+    record_event(AuditKind.LOGIN, user=charlie)
+
+    html = alice_client.get(reverse("account-audit")).content.decode()
+
+    assert html.count('data-event="login"') == 1
+    assert 'data-event="login_failed"' not in html and "Firefox" not in html
 
 
 FIREFOX = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:128.0) Gecko/20100101 Firefox/128.0"

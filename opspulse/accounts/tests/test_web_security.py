@@ -105,3 +105,28 @@ def test_the_admin_is_closed_to_merchants(member_client):
 
     assert response.status_code == 403
     assert b"Site administration" not in response.content
+
+
+def test_the_development_mailbox_answers_only_with_debug_on(client, db, settings, tmp_path):
+    """Without DEBUG (production, or DEBUG=0) the mails' sign-in and reset links stay unlisted."""
+    settings.EMAIL_FILE_PATH = tmp_path
+    settings.DEBUG = True
+    shown = client.get("/dev/mail/", REMOTE_ADDR="127.0.0.1")
+    settings.DEBUG = False
+    hidden = client.get("/dev/mail/", REMOTE_ADDR="127.0.0.1")
+
+    assert shown.status_code == 200
+    assert hidden.status_code == 404
+
+
+@pytest.mark.parametrize("address", ["192.168.1.20", "10.0.0.7", "203.0.113.9", "fe80::1"])
+def test_the_development_mailbox_is_hidden_from_other_machines(client, db, settings, tmp_path, address):
+    """A development server bound to 0.0.0.0 would show every reset link to the office
+    network; a forged X-Forwarded-For naming 127.0.0.1 does not help."""
+    settings.EMAIL_FILE_PATH = tmp_path
+    settings.DEBUG = True
+
+    local = client.get("/dev/mail/", REMOTE_ADDR="127.0.0.1")
+    remote = client.get("/dev/mail/", REMOTE_ADDR=address, HTTP_X_FORWARDED_FOR="127.0.0.1")
+
+    assert (local.status_code, remote.status_code) == (200, 404)

@@ -129,7 +129,9 @@ def callback(request: HttpRequest) -> HttpResponse:
             status=400,
         )
     try:
-        store = connect_shopify_store(account=account, shop_domain=shop, grant=grant)
+        store = connect_shopify_store(
+            account=account, shop_domain=shop, grant=grant, actor=request.user, request=request
+        )
     except StoreConnectedElsewhere:
         return _problem(request, f"{shop} is already connected to another OpsPulse account.", status=409)
     client = ShopifyClient(store.integration)

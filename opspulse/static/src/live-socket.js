@@ -11,7 +11,7 @@ const PAGE_CURRENT = "<!-- page current -->";
 const SILENCE_LIMIT_MS = 75_000;
 const FIRST_RETRY_MS = 1_000;
 const MAX_RETRY_MS = 60_000;
-// 4401 signed out, 4403 not (or no longer) a member, 4404 share link revoked.
+// 4401 signed out, 4403 not (or no longer) a member, 4404 share link revoked, expired or no longer backed by an admin.
 const SIGNED_OUT = 4401;
 const ENDED = [4401, 4403, 4404];
 

@@ -7,7 +7,7 @@ const LABELS = {
   ended: {
     4401: "Signed out",
     4403: "No access to this store",
-    4404: "This link was revoked",
+    4404: "This link no longer works",
     default: "Disconnected",
   },
 };

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from conftest import WebServer, run_worker_until_idle
+from opspulse.accounts.models import AuditEvent, AuditKind
 from opspulse.commerce.models import Order
 from opspulse.ingest.tests.helpers import post_shopify, shopify_order
 from opspulse.live.tests.factories import StoreFactory
@@ -60,6 +61,11 @@ def test_app_uninstalled_stops_every_use_of_the_token(app_web, installed_store):
     assert "uninstalled" in integration.last_error
     with pytest.raises(IntegrationUnavailable):
         ShopifyClient(integration).query("query { shop { name } }")
+    # The owners see that the store stopped, and why.
+    event = AuditEvent.objects.get(kind=AuditKind.STORE_DISCONNECTED)
+    assert (event.account_id, event.user, event.details["domain"]) == (
+        installed_store.account_id, None, installed_store.domain
+    )
 
 
 @pytest.mark.parametrize("topic", ["shop/redact", "customers/redact", "customers/data_request"])

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conftest import ROOT, SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET, process_env
-from opspulse.accounts.models import Role
+from opspulse.accounts.models import AuditEvent, AuditKind, Role
 from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
 from opspulse.platforms.shopify.client import AccessRevoked, ShopifyClient, fresh_access_token
 from opspulse.platforms.shopify.subscriptions import TOPICS
@@ -71,6 +71,21 @@ def test_reinstalling_keeps_the_store_and_adds_no_second_subscription(shopify_ap
 
     assert Store.objects.filter(domain=shop).count() == 1
     assert len(fake_get(shopify_app, f"/shops/{shop}")["subscriptions"]) == len(TOPICS)
+
+
+def test_connecting_and_reconnecting_a_shop_are_audited_without_its_tokens(shopify_app, shop, owner, owner_client):
+    """A store's data flowing into an account is a security event its owners can see."""
+    install(owner_client, shop)
+    install(owner_client, shop)
+
+    store = Store.objects.get(domain=shop)
+    events = list(AuditEvent.objects.filter(kind=AuditKind.STORE_CONNECTED).order_by("pk"))
+    assert [(event.user, event.account) for event in events] == [(owner, store.account)] * 2
+    assert events[0].details == {
+        "store": shop, "store_id": str(store.public_id), "platform": "shopify", "domain": shop, "reason": "",
+    }
+    assert events[1].details["reason"] == "(reconnected)"
+    assert store.integration.access_token not in str([event.details for event in events])
 
 
 def test_a_callback_whose_state_was_changed_is_refused(shopify_app, shop, owner_client):
