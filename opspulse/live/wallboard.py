@@ -128,8 +128,9 @@ def render_regions(store: Store, *, oob: bool, now: datetime | None = None) -> d
         },
     }
     rendered = {
+        # The local date, not the aware time: templates would show that in UTC.
         WB_DAY: render_to_string(
-            "live/wallboard/day.html", {"id": WB_DAY, "oob": oob, "date": day.now, "timezone": store.timezone}
+            "live/wallboard/day.html", {"id": WB_DAY, "oob": oob, "date": day.now.date(), "timezone": store.timezone}
         )
     }
     for region_id, context in metrics.items():

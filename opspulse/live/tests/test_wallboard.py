@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -41,6 +42,15 @@ def test_the_wallboard_shows_the_day_in_large_type_without_customer_data(store, 
     assert "Revenue today" in page and "$120.00" in page and 'data-order-number="#2001"' in page
     assert "Ada" not in page and "London" not in page
     assert f'data-websocket-path="/ws/stores/{store.public_id}/wallboard/?rendered_at=' in page
+
+
+def test_the_wallboard_shows_the_stores_date_in_the_evening_when_utc_is_already_tomorrow(store):
+    """At 21:00 in New York it is 02:00 the next day in UTC: the wallboard still says today."""
+    evening = datetime(2026, 12, 6, 21, 0, tzinfo=ZoneInfo("America/New_York"))
+
+    day = wallboard.render_regions(store, oob=False, now=evening)[wallboard.WB_DAY]
+
+    assert '<time datetime="2026-12-06">Sunday, December 6</time>' in day
 
 
 def test_the_wallboard_turns_over_to_the_new_day_in_the_stores_timezone(store):
