@@ -91,21 +91,39 @@ def test_previous_secret_is_accepted_during_rotation(web, shopify_store):
     assert WebhookDelivery.objects.count() == 2
 
 
-def test_unknown_shop_is_404(web, shopify_store):
+def answer(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]:
+    """What a sender sees of an answer, but for its Date header."""
+    return response.status_code, response.content, [(k, v) for k, v in response.headers.items() if k != "date"]
+
+
+def test_an_unknown_shop_gets_the_same_401_as_a_bad_signature_so_shops_cannot_be_enumerated(web, shopify_store):
+    forged = post_shopify(web.url, shopify_store, "orders/create", shopify_order(), secret="a-guess")
     shopify_store.domain = "someone-else.myshopify.com"
+    unknown = post_shopify(web.url, shopify_store, "orders/create", shopify_order(), secret="a-guess")
+    unknown_with_the_known_shops_secret = post_shopify(web.url, shopify_store, "orders/create", shopify_order())
+    no_shop = post_shopify(web.url, shopify_store, "orders/create", shopify_order(),
+                           headers={"X-Shopify-Shop-Domain": None})
 
-    response = post_shopify(web.url, shopify_store, "orders/create", shopify_order())
-
-    assert response.status_code == 404
+    assert answer(forged) == (401, b'{"error": "invalid signature"}', [
+        ("server", "uvicorn"), ("content-type", "application/json"), ("content-length", "30"),
+    ])
+    assert answer(unknown) == answer(unknown_with_the_known_shops_secret) == answer(no_shop) == answer(forged)
     assert WebhookDelivery.objects.count() == 0
 
 
-def test_unknown_woocommerce_token_is_404(web, woo_store):
+def test_an_unknown_woocommerce_token_gets_the_same_401_as_a_bad_signature(web, woo_store):
+    forged = post_woo(web.url, woo_store, "order.created", {"id": 1}, secret="a-guess")
     woo_store.ingest_token = "not-a-store-token"
+    unknown = post_woo(web.url, woo_store, "order.created", {"id": 1})
+    unknown_ping = httpx.post(
+        f"{web.url}/webhooks/woocommerce/{woo_store.ingest_token}",
+        content=b"webhook_id=17",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
 
-    response = post_woo(web.url, woo_store, "order.created", {"id": 1})
-
-    assert response.status_code == 404
+    assert answer(forged)[:2] == (401, b'{"error": "invalid signature"}')
+    assert answer(unknown) == answer(unknown_ping) == answer(forged)
+    assert WebhookDelivery.objects.count() == 0
 
 
 def test_oversized_body_is_413(web, shopify_store):
