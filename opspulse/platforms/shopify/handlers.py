@@ -93,8 +93,8 @@ def parse_cart(payload: Any) -> actions.CartData:
 
 
 def parse_app_uninstalled(payload: Any) -> AppUninstalled:
-    parse_payload(payloads.Shop, payload)
-    return AppUninstalled()
+    shop = parse_payload(payloads.Shop, payload)
+    return AppUninstalled(shop_domain=shop.myshopify_domain or shop.domain or "")
 
 
 def parse_bulk_operation_finish(payload: Any) -> BulkOperationFinished:

@@ -77,7 +77,9 @@ class Shop(_Payload):
     """The Shop resource, as app/uninstalled sends it."""
 
     id: int
+    # The shop's own *.myshopify.com name; `domain` is its primary (maybe custom) domain.
     myshopify_domain: str | None = None
+    domain: str | None = None
 
 
 class BulkOperationFinish(_Payload):
