@@ -62,6 +62,7 @@ def order_data(order: payloads.Order) -> actions.OrderData:
             )
             for item in order.line_items
         ],
+        is_test=order.test,
     )
 
 

@@ -51,6 +51,8 @@ class Order(_Payload):
     shipping_address: Address | None = None
     billing_address: Address | None = None
     line_items: list[LineItem]
+    # Placed through a test payment gateway or in a development store.
+    test: bool = False
 
 
 class InventoryLevel(_Payload):
