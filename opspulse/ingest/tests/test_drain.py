@@ -107,10 +107,9 @@ def test_a_merchant_testing_checkout_sees_no_sales_and_no_alert(web, shopify_sto
     from opspulse.metrics.models import ProductDay
 
     Alert.objects.create(store=shopify_store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "50.00"})
-    placed, updated = shopify_order(5001), shopify_order(5001, minutes=5, fulfillment_status="fulfilled")
-    placed["test"] = updated["test"] = True
-    post_shopify(web.url, shopify_store, "orders/create", placed)
-    post_shopify(web.url, shopify_store, "orders/updated", updated)
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001, test=True))
+    post_shopify(web.url, shopify_store, "orders/updated",
+                 shopify_order(5001, minutes=5, fulfillment_status="fulfilled", test=True))
     post_shopify(web.url, shopify_store, "orders/create", shopify_order(5002, items=[MUG]))
 
     run_worker_until_idle()
