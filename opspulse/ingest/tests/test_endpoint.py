@@ -291,7 +291,9 @@ async def ingest_app(settings):
 
 
 @pytest.mark.anyio
-async def test_refusing_an_unknown_shop_costs_what_refusing_a_bad_signature_costs(ingest_app, shopify_store, monkeypatch):
+async def test_refusing_an_unknown_shop_costs_what_refusing_a_bad_signature_costs(
+    ingest_app, shopify_store, monkeypatch
+):
     """A timing attacker learns nothing: each refusal makes one store lookup, one decryption
     and one HMAC check over as many secrets, and counts one failure, cached store or not."""
     import psycopg
