@@ -301,6 +301,9 @@ INGEST_POOL_MAX_SIZE = env_int("INGEST_POOL_MAX_SIZE", 10)
 # A new secret is picked up at once (a failing signature looks the store up again); a
 # removed secret or store stops being accepted within this time.
 INGEST_STORE_CACHE_SECONDS = env_int("INGEST_STORE_CACHE_SECONDS", 30)
+# Failed webhook signatures a client address may send in a minute before further
+# failing ones are answered 429 (correctly signed webhooks are always accepted).
+WEBHOOK_FAILED_SIGNATURES_PER_MINUTE = env_int("WEBHOOK_FAILED_SIGNATURES_PER_MINUTE", 60)
 # Seconds a webhook waits for a database connection before the answer is 503.
 INGEST_POOL_TIMEOUT = env_int("INGEST_POOL_TIMEOUT", 5)
 # Processing attempts for a delivery that keeps failing on a transient error.

@@ -119,7 +119,7 @@ class AlertCheck:
         self._episodes.setdefault((alert.pk, condition), _Episodes()).steps.append(None)
 
     def order(self, store, order) -> None:
-        if order.status in NOT_COUNTED:
+        if order.status in NOT_COUNTED or order.is_test:
             return
         for alert in self._active(store, AlertType.HIGH_VALUE_ORDER):
             try:

@@ -99,7 +99,13 @@ def no_orders(alert: Alert, now: datetime) -> Condition:
     store = alert.store
     tz = ZoneInfo(store.timezone)
     hours = max(int_or(alert.config.get("hours"), 3), 1)
-    last_order = Order.objects.filter(store=store).order_by("-placed_at").values_list("placed_at", flat=True).first()
+    # A test checkout is no sign that customers are buying.
+    last_order = (
+        Order.objects.filter(store=store, is_test=False)
+        .order_by("-placed_at")
+        .values_list("placed_at", flat=True)
+        .first()
+    )
     # A store without any order yet counts from the rule's creation.
     since = max(last_order or alert.created_at, now - NO_ORDERS_LOOKBACK)
     quiet = opening_time_between(alert.config, tz, since, now)

@@ -55,6 +55,8 @@ class OrderData:
     customer_first_name: str = ""
     customer_city: str = ""
     line_items: list[LineItemData] = field(default_factory=list)
+    # What the platform's payload says: a test checkout, not a sale.
+    is_test: bool = False
 
     @property
     def units(self) -> int:
@@ -84,7 +86,7 @@ Record: TypeAlias = OrderData | StockData | CartData
 
 ORDER_FIELDS = [
     "number", "status", "currency", "total", "units", "customer_first_name", "customer_city",
-    "platform_updated_at", "counted_revenue", "counted_units", "counted_orders", "updated_at",
+    "platform_updated_at", "is_test", "counted_revenue", "counted_units", "counted_orders", "updated_at",
 ]
 LEVEL_FIELDS = ["available", "platform_updated_at", "sku", "title", "updated_at"]
 CART_FIELDS = ["item_count", "value", "platform_updated_at"]
@@ -174,8 +176,9 @@ def _record_orders(
         order.customer_first_name = data.customer_first_name[:100]
         order.customer_city = data.customer_city[:100]
         order.platform_updated_at = data.updated_at
+        order.is_test = order.is_test or data.is_test
 
-        counts = data.status not in NOT_COUNTED
+        counts = data.status not in NOT_COUNTED and not order.is_test
         revenue = data.total if counts else Decimal("0")
         units = data.units if counts else 0
         count = 1 if counts else 0
@@ -203,6 +206,7 @@ def _record_orders(
                 # What the live feed shows of the customer, and nothing more.
                 "first_name": order.customer_first_name,
                 "city": order.customer_city,
+                "test": order.is_test,
             },
         )
         alerts.order(store, order)

@@ -29,6 +29,9 @@ class Order(models.Model):
     customer_city = models.CharField(max_length=100, blank=True)
     placed_at = models.DateTimeField()
     platform_updated_at = models.DateTimeField()
+    # Placed by the merchant testing checkout (Shopify's `test`): shown, marked, and never
+    # counted in sales, best sellers or alerts. Once a test order, always one.
+    is_test = models.BooleanField(default=False, db_default=False)
     # What this order currently contributes to the metric buckets of `placed_at`; an
     # update adjusts the buckets by the difference, so a replay changes nothing.
     counted_revenue = models.DecimalField(max_digits=14, decimal_places=2, default=0)

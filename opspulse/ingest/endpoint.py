@@ -7,18 +7,29 @@ statement (one transaction, one round trip) and the answer comes after the commi
 so an acknowledged webhook is never lost and a rolled-back one leaves no job.
 
 Answers: 200 stored (or duplicate, or WooCommerce ping, or a signed privacy request
-for a shop OpsPulse holds nothing of) · 401 bad or missing signature, nothing stored
-· 404 unknown store · 405 not POST · 413 body over the limit · 503 database
-unavailable (the platform retries).
+for a shop OpsPulse holds nothing of) · 401 bad or missing signature, or unknown
+store, nothing stored · 404 a shop OpsPulse does not know, in a webhook signed with
+the Shopify app's secret · 405 not POST · 413 body over the limit · 429 too many
+failed signatures from the client's address · 503 database unavailable (the
+platform retries).
+
+An unknown store and a known one with a bad signature get the same 401 after the
+same work (a store lookup, a decryption and an HMAC), so the answer tells nothing of
+which shops or tokens OpsPulse knows. Failed signatures are counted per client
+address in PostgreSQL, shared by every web process; past the limit a failing request
+gets 429, while a correctly signed one is always verified and accepted (Shopify sends
+from addresses many shops share). The happy path never touches the counter.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
 import time
 from dataclasses import dataclass
+from secrets import token_urlsafe
 from typing import Any, NamedTuple
 
 import psycopg
@@ -104,12 +115,27 @@ async def record_delivery(conn: psycopg.AsyncConnection, params: dict[str, Any])
     return row[0]
 
 
+# Failed signatures of a client address in the current minute, shared by every web
+# process; the answer is the count including this one.
+COUNT_FAILED_SIGNATURE = """
+    INSERT INTO ingest_signature_failure AS f (client, window_start, failures)
+    VALUES (%s, date_trunc('minute', now()), 1)
+    ON CONFLICT (client) DO UPDATE SET
+        failures = CASE WHEN f.window_start = excluded.window_start THEN f.failures + 1 ELSE 1 END,
+        window_start = excluded.window_start
+    RETURNING failures
+"""
+FORGET_OLD_FAILURES = "DELETE FROM ingest_signature_failure WHERE window_start < now() - interval '2 minutes'"
+FORGET_OLD_FAILURES_EVERY_SECONDS = 60
+
 STORE_CACHE_MAX_ENTRIES = 50_000
 
 
 class StoreKeys(NamedTuple):
     id: int
     secrets: tuple[str, ...]
+    # Read from the database for this request, not from the cache.
+    fresh: bool = False
 
 
 class StoreGone(Exception):
@@ -134,6 +160,39 @@ def _json(code: int, **body: Any) -> Response:
     return Response(code, body)
 
 
+REFUSED = _json(401, error="invalid signature")
+TOO_MANY_FAILURES = _json(429, error="too many failed signatures")
+
+
+def client_address(scope: dict, headers: dict[str, str]) -> str:
+    """Return the key failed signatures are counted under: the client's address, found as
+    the rest of OpsPulse finds it (TRUSTED_CLIENT_IP_HEADER, else TRUSTED_PROXY_COUNT
+    entries of X-Forwarded-For, else the peer), with IPv6 clients counted per /64."""
+    peer = (scope.get("client") or ("", 0))[0] or ""
+    candidate = peer
+    header = settings.ALLAUTH_TRUSTED_CLIENT_IP_HEADER
+    proxies = settings.ALLAUTH_TRUSTED_PROXY_COUNT
+    if header:
+        candidate = headers.get(header.lower(), "")
+    elif proxies > 0:
+        forwarded = [part.strip() for part in headers.get("x-forwarded-for", "").split(",")]
+        if len(forwarded) >= proxies:
+            candidate = forwarded[-proxies]
+    for value in (candidate, peer):
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            continue
+        if isinstance(address, ipaddress.IPv6Address):
+            if address.ipv4_mapped is not None:
+                return str(address.ipv4_mapped)
+            # One host usually holds a whole /64: counting each address apart would let
+            # it try 2^64 times.
+            return str(ipaddress.ip_network(f"{address}/64", strict=False))
+        return str(address)
+    return peer[:64] or "unknown"
+
+
 class IngestApp:
     """Serve the webhook routes; pass everything else (and lifespan) to `app`."""
 
@@ -145,6 +204,9 @@ class IngestApp:
         # a webhook then costs one database round trip, not two.
         self.store_cache: dict[tuple[str, str], tuple[float, StoreKeys]] = {}
         self.store_cache_seconds = settings.INGEST_STORE_CACHE_SECONDS
+        self.failed_signatures_per_minute = settings.WEBHOOK_FAILED_SIGNATURES_PER_MINUTE
+        self.old_failures_forgotten_at = 0.0
+        self.unknown_store_token = ""
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/webhooks/"):
@@ -199,6 +261,8 @@ class IngestApp:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         if response.status == 503:
             headers.append((b"retry-after", b"5"))
+        elif response.status == 429:
+            headers.append((b"retry-after", b"60"))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -221,10 +285,13 @@ class IngestApp:
 
         ingest = self.ingest_shopify if platform == "shopify" else self.ingest_woocommerce
         try:
-            return await ingest(token, headers, body)
+            response = await ingest(token, headers, body)
         except StoreGone:
             # Look the store up afresh: it may have been connected again under a new id.
-            return await ingest(token, headers, body)
+            response = await ingest(token, headers, body)
+        if response is REFUSED and await self.too_many_failures(client_address(scope, headers)):
+            return TOO_MANY_FAILURES
+        return response
 
     async def read_body(self, receive: Any) -> bytes:
         chunks: list[bytes] = []
@@ -248,17 +315,16 @@ class IngestApp:
         # Only HTTP's own whitespace: str.strip() would also drop "\x85" or "\xa0" from
         # a header read as Latin-1, and take a look-alike domain for the shop's.
         domain = headers.get(shopify_verify.SHOP_HEADER, "").strip(" \t").lower()
-        if not domain:
-            return _json(404, error="unknown store")
-        store = await self.find_store(STORE_BY_DOMAIN, domain)
+        store = await self.find_store(STORE_BY_DOMAIN, domain) if domain else None
         if store is None:
+            # Signed with the app's secret, only Shopify can have sent it: for a shop
+            # OpsPulse does not know, a privacy request is done (never connected, or
+            # already erased by shop/redact) and anything else is 404. Unsigned by it,
+            # the answer is that of a bad signature, after the same work.
+            if not verify_base64_hmac_sha256(body, signature, self.unknown_store_secrets(app_secrets())):
+                return self.refuse("shopify", "unknown store", headers)
             if headers.get(shopify_verify.TOPIC_HEADER, "") in shopify_verify.COMPLIANCE_TOPICS:
-                # A privacy request for a shop OpsPulse holds nothing of (never connected,
-                # or already erased by shop/redact): done, so Shopify stops retrying. As
-                # for any compliance webhook, a bad signature is 401.
-                if verify_base64_hmac_sha256(body, signature, app_secrets()):
-                    return _json(200, status="no data held")
-                return self.refuse("shopify", "signature mismatch", headers)
+                return _json(200, status="no data held")
             return _json(404, error="unknown store")
         if not await self.signature_valid(store, (STORE_BY_DOMAIN, domain), body, signature):
             return self.refuse("shopify", "signature mismatch", headers)
@@ -276,12 +342,15 @@ class IngestApp:
     async def ingest_woocommerce(self, token: str | None, headers: dict[str, str], body: bytes) -> Response:
         token = token or ""
         store = await self.find_store(STORE_BY_TOKEN, token)
+        signature = headers.get(woo_verify.SIGNATURE_HEADER, "")
         if store is None:
-            return _json(404, error="unknown store")
+            # The token in the address is the store's credential: an unknown one gets
+            # the answer of a bad signature, after the same work.
+            verify_base64_hmac_sha256(body, signature, self.unknown_store_secrets([]))
+            return self.refuse("woocommerce", "unknown store", headers)
         if woo_verify.is_ping(headers, body):
             # WooCommerce disables a webhook whose activation ping is not answered 200.
             return _json(200, status="pong")
-        signature = headers.get(woo_verify.SIGNATURE_HEADER, "")
         if not signature:
             return self.refuse("woocommerce", "missing signature", headers)
         if not await self.signature_valid(store, (STORE_BY_TOKEN, token), body, signature):
@@ -306,7 +375,29 @@ class IngestApp:
             headers.get(shopify_verify.SHOP_HEADER, "-")[:255],
             (headers.get(shopify_verify.TOPIC_HEADER) or headers.get(woo_verify.TOPIC_HEADER) or "-")[:100],
         )
-        return _json(401, error="invalid signature")
+        return REFUSED
+
+    def unknown_store_secrets(self, known: list[str]) -> tuple[str, ...]:
+        """`known` and a secret no signature matches, got by the decryption a store's lookup makes."""
+        associated_data = Integration.associated_data(0, "webhook_secret_encrypted")
+        if not self.unknown_store_token:
+            # A stand-in for an unknown store's encrypted webhook secret.
+            self.unknown_store_token = crypto.encrypt(token_urlsafe(32), associated_data=associated_data)
+        return (*known, crypto.decrypt(self.unknown_store_token, associated_data=associated_data))
+
+    async def too_many_failures(self, client: str) -> bool:
+        """Count a failed signature of `client`; True once it is over the limit this minute."""
+        pool = await self.open_pool()
+        async with pool.connection() as conn:
+            failures = (await (await conn.execute(COUNT_FAILED_SIGNATURE, (client,))).fetchone())[0]
+            now = time.monotonic()
+            if now - self.old_failures_forgotten_at > FORGET_OLD_FAILURES_EVERY_SECONDS:
+                self.old_failures_forgotten_at = now
+                await conn.execute(FORGET_OLD_FAILURES)
+        if failures == self.failed_signatures_per_minute + 1:  # logged once a minute, not per request
+            security_logger.warning("webhook signatures: client %s over %s failures a minute, answered 429",
+                                    client, self.failed_signatures_per_minute)
+        return failures > self.failed_signatures_per_minute
 
     @staticmethod
     def decrypt_secrets(row: tuple[int, str | None, str | None, bool]) -> tuple[str, ...]:
@@ -339,23 +430,30 @@ class IngestApp:
         pool = await self.open_pool()
         async with pool.connection() as conn:
             row = await (await conn.execute(query, (value,))).fetchone()
-        store = None if row is None else StoreKeys(row[0], self.decrypt_secrets(row))
+        store = None if row is None else StoreKeys(row[0], self.decrypt_secrets(row), fresh=True)
         if store is not None and self.store_cache_seconds > 0:
             if len(self.store_cache) >= STORE_CACHE_MAX_ENTRIES:
                 self.store_cache.clear()
-            self.store_cache[(query, value)] = (now + self.store_cache_seconds, store)
+            self.store_cache[(query, value)] = (now + self.store_cache_seconds, store._replace(fresh=False))
         return store
 
     async def signature_valid(self, store: StoreKeys, lookup: tuple[str, str], body: bytes, signature: str) -> bool:
         """True if `signature` is valid for `body` under the store's webhook secrets.
 
         A cached store whose secrets fail is looked up again once: the secret may just
-        have been rotated.
+        have been rotated. Its signature is checked again only if the secrets changed, so
+        a refusal costs one lookup and one check, as it does for an unknown store.
         """
         if verify_base64_hmac_sha256(body, signature, store.secrets):
             return True
+        if store.fresh:
+            return False
         fresh = await self.find_store(*lookup, fresh=True)
-        return fresh is not None and verify_base64_hmac_sha256(body, signature, fresh.secrets)
+        return (
+            fresh is not None
+            and fresh.secrets != store.secrets
+            and verify_base64_hmac_sha256(body, signature, fresh.secrets)
+        )
 
     async def record(
         self,

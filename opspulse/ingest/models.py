@@ -67,3 +67,23 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform} {self.topic} #{self.pk}"
+
+
+class SignatureFailure(models.Model):
+    """Failed webhook signatures from one client address in the current minute.
+
+    Written by the ingest endpoint (plain SQL) on a refusal only, so every web process
+    counts against the same limit (WEBHOOK_FAILED_SIGNATURES_PER_MINUTE); rows of
+    minutes gone by are deleted by the endpoint as it goes.
+    """
+
+    # An IPv4 address, or the /64 network of an IPv6 one.
+    client = models.CharField(max_length=64, primary_key=True)
+    window_start = models.DateTimeField(db_index=True)
+    failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "ingest_signature_failure"
+
+    def __str__(self) -> str:
+        return f"{self.client}: {self.failures} failed signatures since {self.window_start:%H:%M}"

@@ -255,6 +255,7 @@ def _feed_row(order: selectors.FeedOrder, reads: _Reads) -> dict[str, Any]:
         "status": order.status,
         # Cancelled and refunded orders no longer count towards today's figures.
         "voided": order.status in NOT_COUNTED,
+        "test": order.is_test,
         "first_name": order.first_name,
         "city": order.city,
         "time": _feed_time(order.placed_at, reads),

@@ -353,6 +353,8 @@ class FeedOrder:
     first_name: str
     city: str
     placed_at: datetime
+    # A test checkout: shown with its badge, counted nowhere.
+    is_test: bool = False
 
 
 FEED_FIELDS = (
@@ -364,6 +366,7 @@ FEED_FIELDS = (
     "customer_first_name",
     "customer_city",
     "placed_at",
+    "is_test",
 )
 
 
@@ -395,6 +398,8 @@ def recent_voided_orders(store: Store, *, day: LocalDay, limit: int = VOIDED_SHO
             store=store,
             status__in=list(NOT_COUNTED),
             placed_at__gte=day.start - timedelta(days=VOIDED_DAYS),
+            # A cancelled test checkout lost no sale.
+            is_test=False,
         )
         .order_by("-platform_updated_at", "-id")
         .values_list(*FEED_FIELDS, "platform_updated_at")

@@ -159,6 +159,7 @@ def _feed_order(message: dict[str, Any]) -> selectors.FeedOrder | None:
             first_name=message["first_name"],
             city=message["city"],
             placed_at=datetime.fromisoformat(message["placed_at"]),
+            is_test=message.get("test") is True,
         )
     except (ValueError, InvalidOperation):
         return None

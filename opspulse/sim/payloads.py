@@ -209,11 +209,13 @@ def shopify_order(
     last_name: str = "Lovelace",
     city: str = "Lyon",
     email: str = "ada@example.com",
+    test: bool = False,
 ) -> dict[str, Any]:
     """Return a Shopify Order resource as orders/create and orders/updated send it.
 
     `number` is the merchant-facing order number (order_number, "#1001"). Shipping is
-    free and prices exclude tax, so total_price is exactly the sum of the lines.
+    free and prices exclude tax, so total_price is exactly the sum of the lines. A
+    `test` order is one placed through a test gateway or in a development store.
     """
     created_at, updated_at = _aware(created_at), _aware(updated_at)
     cancelled_at = _aware(cancelled_at) if cancelled_at else None
@@ -296,7 +298,7 @@ def shopify_order(
                         "processed_at": _iso(refund_at),
                         "source_name": "web",
                         "status": "success",
-                        "test": False,
+                        "test": test,
                     }
                 ],
                 "refund_line_items": [
@@ -391,7 +393,7 @@ def shopify_order(
         "tax_exempt": False,
         "tax_lines": [],
         "taxes_included": False,
-        "test": False,
+        "test": test,
         "token": token,
         "total_cash_rounding_payment_adjustment_set": bag(ZERO),
         "total_cash_rounding_refund_adjustment_set": bag(ZERO),

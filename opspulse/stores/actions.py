@@ -86,6 +86,11 @@ def update_store_details(*, store: Store, details: ShopDetails) -> Store:
 class AppUninstalled:
     """The merchant removed OpsPulse's app from the shop (Shopify's app/uninstalled)."""
 
+    # The shop the signed payload names. Shopify signs every shop's app webhooks with
+    # the app's one secret and does not sign the shop header, so a body signed for one
+    # shop could be replayed under another's header: only the body says whose it is.
+    shop_domain: str
+
 
 @dataclass(frozen=True)
 class BulkOperationFinished:
@@ -130,7 +135,8 @@ PlatformEvent = (
 
 def apply_platform_event(*, store_id: int, event: PlatformEvent) -> None:
     if isinstance(event, AppUninstalled):
-        mark_uninstalled(store_id=store_id)
+        if _store_named(store_id, event.shop_domain, "app/uninstalled") is not None:
+            mark_uninstalled(store_id=store_id)
     elif isinstance(event, BulkOperationFinished):
         resume_import(store_id=store_id, operation_id=event.operation_id)
     elif isinstance(event, CustomerRedactionRequested):
@@ -320,7 +326,11 @@ def customer_export(
 
 
 def _store_named(store_id: int, shop_domain: str, topic: str) -> Store | None:
-    """The store, if the payload names the shop whose signed webhook it came in."""
+    """The store, if the payload names the shop whose signed webhook it came in.
+
+    The endpoint found the store by the X-Shopify-Shop-Domain header, so its domain is
+    the header's: the payload, the header and the store must all name the same shop.
+    """
     store = Store.objects.filter(pk=store_id).first()
     if store is None:
         return None
@@ -331,7 +341,7 @@ def _store_named(store_id: int, shop_domain: str, topic: str) -> Store | None:
 
 
 def _ignore(store_id: int, topic: str, reason: str) -> None:
-    """Log why a privacy request is not acted on, and mark its delivery ignored with the reason.
+    """Log why a shop's request is not acted on, and mark its delivery ignored with the reason.
 
     The drain marks the delivery processed when the batch ends, so the mark is made after
     the batch commits.

@@ -99,6 +99,31 @@ def test_cancellation_and_changed_total_adjust_the_buckets(web, shopify_store):
     assert (cancelled.status, cancelled.total) == ("cancelled", Decimal("62.50"))
 
 
+def test_a_merchant_testing_checkout_sees_no_sales_and_no_alert(web, shopify_store):
+    """Shopify's `test: true` orders (a test gateway, a development store) are stored and
+    marked, and count in no revenue, orders, units, best sellers or high-value alert,
+    even once updated."""
+    from opspulse.alerts.models import Alert, AlertEvent, AlertType
+    from opspulse.metrics.models import ProductDay
+
+    Alert.objects.create(store=shopify_store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "50.00"})
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001, test=True))
+    post_shopify(web.url, shopify_store, "orders/updated",
+                 shopify_order(5001, minutes=5, fulfillment_status="fulfilled", test=True))
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5002, items=[MUG]))
+
+    run_worker_until_idle()
+
+    test_order = Order.objects.get(external_id="5001")
+    assert (test_order.is_test, test_order.status, test_order.total) == (True, "fulfilled", Decimal("62.50"))
+    assert Order.objects.get(external_id="5002").is_test is False
+    assert metric(shopify_store, "revenue") == Decimal("12.50")
+    assert metric(shopify_store, "orders") == 1
+    assert metric(shopify_store, "units_sold") == 1
+    assert list(ProductDay.objects.filter(units__gt=0).values_list("title", "units")) == [("Mug", 1)]
+    assert not AlertEvent.objects.exists()
+
+
 def test_woocommerce_order_and_stock_are_recorded(web, woo_store):
     order = payloads.woo_order(880, status="processing", items=[TEE, MUG], date_created=T0, date_modified=T0)
     completed = payloads.woo_order(880, status="completed", items=[TEE, MUG], date_created=T0, date_modified=T0 + timedelta(minutes=1))

@@ -91,21 +91,39 @@ def test_previous_secret_is_accepted_during_rotation(web, shopify_store):
     assert WebhookDelivery.objects.count() == 2
 
 
-def test_unknown_shop_is_404(web, shopify_store):
+def answer(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]:
+    """What a sender sees of an answer, but for its Date header."""
+    return response.status_code, response.content, [(k, v) for k, v in response.headers.items() if k != "date"]
+
+
+def test_an_unknown_shop_gets_the_same_401_as_a_bad_signature_so_shops_cannot_be_enumerated(web, shopify_store):
+    forged = post_shopify(web.url, shopify_store, "orders/create", shopify_order(), secret="a-guess")
     shopify_store.domain = "someone-else.myshopify.com"
+    unknown = post_shopify(web.url, shopify_store, "orders/create", shopify_order(), secret="a-guess")
+    unknown_with_the_known_shops_secret = post_shopify(web.url, shopify_store, "orders/create", shopify_order())
+    no_shop = post_shopify(web.url, shopify_store, "orders/create", shopify_order(),
+                           headers={"X-Shopify-Shop-Domain": None})
 
-    response = post_shopify(web.url, shopify_store, "orders/create", shopify_order())
-
-    assert response.status_code == 404
+    assert answer(forged) == (401, b'{"error": "invalid signature"}', [
+        ("server", "uvicorn"), ("content-type", "application/json"), ("content-length", "30"),
+    ])
+    assert answer(unknown) == answer(unknown_with_the_known_shops_secret) == answer(no_shop) == answer(forged)
     assert WebhookDelivery.objects.count() == 0
 
 
-def test_unknown_woocommerce_token_is_404(web, woo_store):
+def test_an_unknown_woocommerce_token_gets_the_same_401_as_a_bad_signature(web, woo_store):
+    forged = post_woo(web.url, woo_store, "order.created", {"id": 1}, secret="a-guess")
     woo_store.ingest_token = "not-a-store-token"
+    unknown = post_woo(web.url, woo_store, "order.created", {"id": 1})
+    unknown_ping = httpx.post(
+        f"{web.url}/webhooks/woocommerce/{woo_store.ingest_token}",
+        content=b"webhook_id=17",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
 
-    response = post_woo(web.url, woo_store, "order.created", {"id": 1})
-
-    assert response.status_code == 404
+    assert answer(forged)[:2] == (401, b'{"error": "invalid signature"}')
+    assert answer(unknown) == answer(unknown_ping) == answer(forged)
+    assert WebhookDelivery.objects.count() == 0
 
 
 def test_oversized_body_is_413(web, shopify_store):
@@ -258,3 +276,117 @@ def test_store_connected_again_while_cached_gets_its_webhooks(caching_web, perso
 
     assert response.status_code == 200
     assert WebhookDelivery.objects.get().store == again
+
+
+@pytest.fixture
+async def ingest_app(settings):
+    """The endpoint in this process, on the test database, with the Shopify app unset."""
+    from opspulse.ingest.endpoint import IngestApp
+
+    settings.SHOPIFY_CLIENT_SECRET = settings.SHOPIFY_PREVIOUS_CLIENT_SECRET = ""
+    app = IngestApp(app=None)
+    yield app
+    if app.pool is not None:
+        await app.pool.close()
+
+
+@pytest.mark.anyio
+async def test_refusing_an_unknown_shop_costs_what_refusing_a_bad_signature_costs(
+    ingest_app, shopify_store, monkeypatch
+):
+    """A timing attacker learns nothing: each refusal makes one store lookup, one decryption
+    and one HMAC check over as many secrets, and counts one failure, cached store or not."""
+    import psycopg
+
+    from opspulse.core import crypto
+    from opspulse.ingest import endpoint
+
+    work: list[str] = []
+    execute, decrypt, verify = psycopg.AsyncConnection.execute, crypto.decrypt, endpoint.verify_base64_hmac_sha256
+    statements = {endpoint.STORE_BY_DOMAIN: "lookup", endpoint.COUNT_FAILED_SIGNATURE: "count failure"}
+
+    async def traced_execute(connection, query, *args, **kwargs):
+        if query != endpoint.FORGET_OLD_FAILURES:  # housekeeping, once a minute
+            work.append(statements.get(query, "other statement"))
+        return await execute(connection, query, *args, **kwargs)
+
+    def traced_decrypt(*args, **kwargs):
+        work.append("decrypt")
+        return decrypt(*args, **kwargs)
+
+    def traced_verify(body, signature, secrets):
+        work.append(f"hmac over {len(secrets)} secret(s)")
+        return verify(body, signature, secrets)
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "execute", traced_execute)
+    monkeypatch.setattr(crypto, "decrypt", traced_decrypt)
+    monkeypatch.setattr(endpoint, "verify_base64_hmac_sha256", traced_verify)
+    domain = shopify_store.domain
+
+    async def refusal_work(shop: str, *, cached: bool) -> tuple[int, list[str]]:
+        ingest_app.store_cache_seconds = 30 if cached else 0
+        ingest_app.store_cache.clear()
+        body = payloads.encode(shopify_order())
+        headers = payloads.shopify_headers(shop_domain=shop, topic="orders/create", body=body, secret="a-guess")
+        transport = httpx.ASGITransport(app=ingest_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
+            if cached:
+                await client.post("/webhooks/shopify", content=body, headers=headers)
+            work.clear()
+            response = await client.post("/webhooks/shopify", content=body, headers=headers)
+        return response.status_code, sorted(work)
+
+    same_work = (401, ["count failure", "decrypt", "hmac over 1 secret(s)", "lookup"])
+    assert await refusal_work(domain, cached=False) == same_work
+    assert await refusal_work(domain, cached=True) == same_work
+    assert await refusal_work("someone-else.myshopify.com", cached=False) == same_work
+    assert await refusal_work("someone-else.myshopify.com", cached=True) == same_work
+
+
+@pytest.fixture
+def limited_webs(django_db_setup, process_logs):
+    """Two web processes sharing the database, allowing 5 failed signatures a minute per
+    client address, taken from a header as behind a proxy."""
+    env = {"WEBHOOK_FAILED_SIGNATURES_PER_MINUTE": "5", "TRUSTED_CLIENT_IP_HEADER": "X-Client-IP"}
+    servers = [WebServer(process_logs, "web-limited-1", **env), WebServer(process_logs, "web-limited-2", **env)]
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def clear_of_a_minute_boundary() -> None:
+    """Failures are counted per clock minute: start where the test cannot straddle two."""
+    import time
+
+    if time.time() % 60 > 45:
+        time.sleep(60.5 - time.time() % 60)
+
+
+def test_a_flood_of_forged_signatures_is_limited_across_web_processes_while_real_webhooks_get_in(
+    limited_webs, shopify_store
+):
+    """An attacker floods both web processes with forged webhooks (for a known shop and an
+    unknown one) from the address Shopify also sends from; past the limit they get 429,
+    and every correctly signed webhook from that address is still acknowledged."""
+    flooder = {"X-Client-IP": "203.0.113.7"}
+    unknown_shop = type(shopify_store)(domain="someone-else.myshopify.com")
+    clear_of_a_minute_boundary()
+
+    forged, real = [], []
+    for n in range(12):
+        server = limited_webs[n % 2]
+        target = shopify_store if n % 3 else unknown_shop
+        forged.append(post_shopify(server.url, target, "orders/create", shopify_order(), secret="a-guess",
+                                   headers=flooder))
+        real.append(post_shopify(server.url, shopify_store, "orders/create", shopify_order(6000 + n),
+                                 headers=flooder))
+    elsewhere = post_shopify(limited_webs[0].url, shopify_store, "orders/create", shopify_order(), secret="a-guess",
+                             headers={"X-Client-IP": "198.51.100.20"})
+
+    assert [response.status_code for response in forged] == [401] * 5 + [429] * 7
+    assert answer(forged[5]) == (429, b'{"error": "too many failed signatures"}', [
+        ("server", "uvicorn"), ("content-type", "application/json"), ("content-length", "39"), ("retry-after", "60"),
+    ])
+    assert [response.status_code for response in real] == [200] * 12
+    assert elsewhere.status_code == 401
+    assert WebhookDelivery.objects.count() == 12

@@ -111,3 +111,41 @@ async def test_a_refund_of_an_order_the_feed_no_longer_lists_shows_under_cancell
     panel = panel[: panel.index("</section>")]
     assert 'data-voided-order="#9301"' in panel and "Refunded" in panel and "$150.00" in panel and "Olu" in panel
     await socket.disconnect()
+
+
+def kpi_value(html: str, panel_id: str) -> str:
+    panel = html[html.index(f'id="{panel_id}"'):]
+    start = panel.index("data-kpi-value>") + len("data-kpi-value>")
+    return panel[start:panel.index("</p>", start)]
+
+
+def feed_row(html: str, number: int) -> str:
+    row = html[html.index(f'<li id="order-{number}"'):]
+    return row[: row.index("</li>")]
+
+
+async def test_a_merchant_testing_checkout_sees_the_order_marked_test_and_no_sale(store, owner_client, live_listener):
+    """A test order (Shopify's `test: true`) shows in the feed with a Test badge, live and
+    on a fresh look, and leaves revenue, orders, best sellers and alerts as they were."""
+    from opspulse.alerts.models import Alert, AlertEvent, AlertType
+
+    await database_sync_to_async(Alert.objects.create)(
+        store=store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "10.00"}
+    )
+    socket = dashboard_socket(store, socket_headers(owner_client))
+    await connect_and_read_panels(socket)
+
+    await database_sync_to_async(record_order)(store=store, data=replace(new_order(9301, "80.00"), is_test=True))
+    live = await receive_until(socket, 'data-order-number="#9301"')
+    await socket.disconnect()
+    fresh_socket = dashboard_socket(store, socket_headers(owner_client))
+    fresh = await connect_and_read_panels(fresh_socket)
+    await fresh_socket.disconnect()
+
+    for html in (live, fresh):
+        row = feed_row(html, 9301)
+        assert '<span class="badge shrink-0" data-status="test"' in row and ">Test</span>" in row
+        assert "Not counted: </span>$80.00" in row
+    assert (kpi_value(fresh, "kpi-revenue"), kpi_value(fresh, "kpi-orders")) == ("$0.00", "0")
+    assert "No products sold yet today" in fresh
+    assert not await database_sync_to_async(AlertEvent.objects.exists)()

@@ -140,7 +140,7 @@ def test_recent_orders_carry_only_what_the_feed_shows(store):
 
     assert [order.number for order in orders] == ["#2", "#1"]
     assert set(vars(orders[0])) == {
-        "external_id", "number", "total", "currency", "status", "first_name", "city", "placed_at",
+        "external_id", "number", "total", "currency", "status", "first_name", "city", "placed_at", "is_test",
     }
 
 

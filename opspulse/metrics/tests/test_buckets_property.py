@@ -2,7 +2,7 @@
 stored orders, their line items and the carts.
 
 Whatever the platforms send: duplicates, updates out of order, cancellations and
-refunds, in batches of any size, for stores in timezones with DST, with orders placed
+refunds, test orders (which count nowhere, even once updated), in batches of any size, for stores in timezones with DST, with orders placed
 around midnight and around the night the clocks change (the two 01:00 hours of a
 fall-back night are two hour buckets, the missing hour of a spring-forward night none).
 """
@@ -58,6 +58,7 @@ order_versions = st.lists(
         st.integers(0, 50_000),  # total in cents
         st.integers(0, 4),  # units
         st.sampled_from(PRODUCTS),  # what they are
+        st.sampled_from([False, False, False, True]),  # a test order (Shopify's `test`)
     ),
     max_size=25,
 )
@@ -69,7 +70,7 @@ def recomputed(store) -> dict:
     totals: defaultdict = defaultdict(Decimal)
     for granularity in (Granularity.HOUR, Granularity.DAY):
         for order in Order.objects.filter(store=store):
-            if order.status in NOT_COUNTED:
+            if order.status in NOT_COUNTED or order.is_test:
                 continue
             start = bucket_start(order.placed_at, granularity, store.timezone).astimezone(UTC)
             totals[(MetricName.REVENUE, granularity, start)] += order.total
@@ -94,7 +95,7 @@ def recomputed_product_days(store) -> dict:
     totals: defaultdict = defaultdict(lambda: [0, Decimal(0)])
     zone = ZoneInfo(store.timezone)
     for item in LineItem.objects.filter(order__store=store, quantity__gt=0).select_related("order"):
-        if item.order.status in NOT_COUNTED:
+        if item.order.status in NOT_COUNTED or item.order.is_test:
             continue
         entry = totals[(item.order.placed_at.astimezone(zone).date(), item.product_external_id or item.title)]
         entry[0] += item.quantity
@@ -132,8 +133,9 @@ def test_buckets_equal_a_recomputation_whatever_the_order_duplicates_and_batches
                 actions.LineItemData(external_id="2", product_external_id="1", title="Tee", quantity=-1,
                                      price=Decimal("9.00")),
             ],
+            is_test=is_test,
         )
-        for number, minute, status, cents, units, (product, title, price) in orders
+        for number, minute, status, cents, units, (product, title, price), is_test in orders
     ]
     records += [
         actions.CartData(

@@ -55,7 +55,7 @@ BULK_ORDERS_QUERY = """
 {
   orders(query: "%(query)s", sortKey: CREATED_AT) {
     edges { node {
-      id legacyResourceId name createdAt updatedAt cancelledAt
+      id legacyResourceId name createdAt updatedAt cancelledAt test
       displayFinancialStatus displayFulfillmentStatus currencyCode
       totalPriceSet { shopMoney { amount } }
       currentTotalPriceSet { shopMoney { amount } }
@@ -92,7 +92,7 @@ CURRENT_BULK = "query CurrentBulkOperation { currentBulkOperation { id status er
 # What OpsPulse reads of an order: the fields of the orders/* webhooks it uses.
 ORDER_FIELDS = """
 fragment OrderFields on Order {
-  legacyResourceId name createdAt updatedAt cancelledAt
+  legacyResourceId name createdAt updatedAt cancelledAt test
   displayFinancialStatus displayFulfillmentStatus currencyCode
   totalPriceSet { shopMoney { amount } }
   currentTotalPriceSet { shopMoney { amount } }
@@ -385,6 +385,7 @@ def order_payload(node: dict[str, Any]) -> dict[str, Any]:
         "created_at": node["createdAt"],
         "updated_at": node["updatedAt"],
         "cancelled_at": node.get("cancelledAt"),
+        "test": bool(node.get("test")),
         "financial_status": FINANCIAL_STATUSES.get(node.get("displayFinancialStatus") or "", None),
         "fulfillment_status": fulfillment if fulfillment in ("fulfilled", "partial") else None,
         "customer": {"first_name": (node.get("customer") or {}).get("firstName")},

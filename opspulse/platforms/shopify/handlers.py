@@ -62,6 +62,7 @@ def order_data(order: payloads.Order) -> actions.OrderData:
             )
             for item in order.line_items
         ],
+        is_test=order.test,
     )
 
 
@@ -93,8 +94,8 @@ def parse_cart(payload: Any) -> actions.CartData:
 
 
 def parse_app_uninstalled(payload: Any) -> AppUninstalled:
-    parse_payload(payloads.Shop, payload)
-    return AppUninstalled()
+    shop = parse_payload(payloads.Shop, payload)
+    return AppUninstalled(shop_domain=shop.myshopify_domain or shop.domain or "")
 
 
 def parse_bulk_operation_finish(payload: Any) -> BulkOperationFinished:

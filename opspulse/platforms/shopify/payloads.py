@@ -51,6 +51,8 @@ class Order(_Payload):
     shipping_address: Address | None = None
     billing_address: Address | None = None
     line_items: list[LineItem]
+    # Placed through a test payment gateway or in a development store.
+    test: bool = False
 
 
 class InventoryLevel(_Payload):
@@ -77,7 +79,9 @@ class Shop(_Payload):
     """The Shop resource, as app/uninstalled sends it."""
 
     id: int
+    # The shop's own *.myshopify.com name; `domain` is its primary (maybe custom) domain.
     myshopify_domain: str | None = None
+    domain: str | None = None
 
 
 class BulkOperationFinish(_Payload):

@@ -24,6 +24,9 @@ STATUSES = {
 
 
 def order_data(order: payloads.Order) -> actions.OrderData:
+    # WooCommerce's order resource carries no test or sandbox flag (woocommerce-rest-api-docs
+    # _orders.md; a gateway's test mode shows at most in its own meta_data), so no
+    # WooCommerce order is taken for a test one.
     billing = order.billing or payloads.Address()
     shipping = order.shipping or payloads.Address()
     return actions.OrderData(

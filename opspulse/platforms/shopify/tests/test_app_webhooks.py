@@ -68,6 +68,37 @@ def test_app_uninstalled_stops_every_use_of_the_token(app_web, installed_store):
     )
 
 
+@pytest.mark.parametrize(
+    "named",
+    ["other_shop_case", "no_shop_case"],
+)
+def test_an_app_uninstalled_signed_for_one_shop_and_replayed_under_anothers_header_does_nothing(
+    app_web, installed_store, named
+):
+    """Shopify signs every shop's app webhooks with the app's one secret and leaves the
+    shop header unsigned: an app/uninstalled captured for shop A, sent with shop B's
+    header, passes the signature check and must still leave B connected."""
+    from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
+
+    shop_a = {"id": 548380009, "name": "Shop A", "myshopify_domain": "shop-a.myshopify.com",
+              "domain": "shop-a.example"}
+    if named == "no_shop_case":
+        del shop_a["myshopify_domain"], shop_a["domain"]
+
+    response = post_shopify(app_web.url, installed_store, "app/uninstalled", shop_a, secret=APP_SECRET)
+    run_worker_until_idle()
+
+    assert response.status_code == 200
+    integration = Integration.objects.get(store=installed_store)
+    assert (integration.status, integration.access_token, integration.last_error) == (
+        IntegrationStatus.ACTIVE, "shpat_live_token", ""
+    )
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.error) == (
+        DeliveryStatus.IGNORED, "the payload names another shop than the one that sent it"
+    )
+
+
 @pytest.mark.parametrize("topic", ["shop/redact", "customers/redact", "customers/data_request"])
 def test_a_privacy_request_for_a_shop_opspulse_holds_nothing_of_is_answered_200(app_web, db, topic):
     from opspulse.ingest.models import WebhookDelivery

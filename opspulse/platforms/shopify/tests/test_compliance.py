@@ -247,13 +247,16 @@ def test_a_redaction_naming_another_shop_is_not_applied(app_web, store, other_st
 
     post(app_web, store, "shop/redact", {"shop_id": 1, "shop_domain": other_store.domain})
     post(app_web, store, "customers/redact", redact_payload(other_store, ADA, [5001]))
+    post(app_web, store, "customers/data_request", data_request_payload(other_store, ADA, [5001]))
     run_worker_until_idle()
 
     assert Store.objects.filter(pk=store.pk).exists()
     assert customer_fields(store)["5001"] == ("Ada", "Lyon")
-    assert set(WebhookDelivery.objects.filter(topic__contains="redact").values_list("status", flat=True)) == {
-        DeliveryStatus.IGNORED
-    }
+    assert not CustomerDataRequest.objects.exists()
+    assert set(
+        WebhookDelivery.objects.filter(topic__in=["shop/redact", "customers/redact", "customers/data_request"])
+        .values_list("status", flat=True)
+    ) == {DeliveryStatus.IGNORED}
 
 
 def test_data_request_exports_the_customers_orders(app_web, store):
