@@ -6,8 +6,9 @@
   can no longer be retried. Pending deliveries are never touched.
 - Customer data requests, and their exports, are deleted PRIVACY_EXPORT_RETENTION_DAYS
   after they arrived.
-- Expired sessions (and the session list's rows of sessions that are gone) and expired
-  rows of the database cache (rate-limit counters) are deleted.
+- Expired sessions (and the session list's rows of sessions that are gone), expired
+  rows of the database cache (rate-limit counters) and the failed-signature counters of
+  minutes gone by are deleted.
 
 Finished jobs are removed by the job itself, with procrastinate's builtin task.
 A period of 0 (or less) keeps that kind of data for ever.
@@ -27,7 +28,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
+from opspulse.ingest.models import DeliveryStatus, SignatureFailure, WebhookDelivery
 from opspulse.stores.models import CustomerDataRequest
 
 logger = logging.getLogger("opspulse.ingest")
@@ -162,12 +163,24 @@ def remove_expired_cache_rows(*, now: datetime | None = None) -> int:
     return deleted
 
 
+def remove_old_signature_failures(*, now: datetime | None = None) -> int:
+    """Delete the failed-signature counters of minutes gone by; return how many.
+
+    The endpoint deletes them as it refuses webhooks; what is left after the last flood
+    goes here.
+    """
+    now = now or timezone.now()
+    deleted, _ = SignatureFailure.objects.filter(window_start__lt=now - timedelta(minutes=2)).delete()
+    return deleted
+
+
 @dataclass
 class Removed:
     webhook_bodies: int
     privacy_exports: int
     sessions: int
     cache_rows: int
+    signature_failures: int
 
 
 def remove_expired_data(*, now: datetime | None = None) -> Removed:
@@ -178,9 +191,12 @@ def remove_expired_data(*, now: datetime | None = None) -> Removed:
         privacy_exports=remove_privacy_exports(now=now),
         sessions=remove_expired_sessions(now=now),
         cache_rows=remove_expired_cache_rows(now=now),
+        signature_failures=remove_old_signature_failures(now=now),
     )
     logger.info(
-        "maintenance: %s webhook bodies scrubbed, %s data requests, %s sessions and %s cache rows removed",
+        "maintenance: %s webhook bodies scrubbed, %s data requests, %s sessions, %s cache rows and %s"
+        " signature counters removed",
         removed.webhook_bodies, removed.privacy_exports, removed.sessions, removed.cache_rows,
+        removed.signature_failures,
     )
     return removed

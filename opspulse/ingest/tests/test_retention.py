@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from opspulse.ingest import actions, retention, worker
-from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
+from opspulse.ingest.models import DeliveryStatus, SignatureFailure, WebhookDelivery
 from opspulse.platforms import registry
 from opspulse.stores.models import CustomerDataRequest
 
@@ -189,6 +189,18 @@ def test_expired_rate_limit_rows_are_removed_from_the_database_cache():
         cursor.execute("SELECT count(*) FROM opspulse_cache")
         assert cursor.fetchone()[0] == 1
     assert cache.get("rl:signup:ip:203.0.113.9") == [1]
+
+
+def test_failed_signature_counters_of_minutes_gone_by_are_removed():
+    """A flood of forged webhooks leaves a counter per client address; the last ones go too."""
+    now = timezone.now()
+    SignatureFailure.objects.create(client="203.0.113.9", window_start=now - timedelta(hours=1), failures=60)
+    SignatureFailure.objects.create(client="198.51.100.7", window_start=now, failures=3)
+
+    removed = retention.remove_old_signature_failures(now=now)
+
+    assert removed == 1
+    assert list(SignatureFailure.objects.values_list("client", flat=True)) == ["198.51.100.7"]
 
 
 def finished_job(status: str, *, days_ago: float) -> int:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ingest', '0003_delivery_store_latest_idx'),
+        ('ingest', '0004_delivery_scrubbed_failed'),
     ]
 
     operations = [
