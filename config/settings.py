@@ -310,6 +310,9 @@ DELIVERY_RETRY_BASE_SECONDS = env_float("DELIVERY_RETRY_BASE_SECONDS", 1.0)
 # lost its database connection while finishing and is ended by the sweep.
 DRAIN_JOB_MAX_SECONDS = env_float("DRAIN_JOB_MAX_SECONDS", 20)
 DRAIN_JOB_STUCK_SECONDS = env_int("DRAIN_JOB_STUCK_SECONDS", 120)
+# `manage.py worker` slots per queue: webhook processing ("ingest") has its own, so it
+# never waits behind alert posts and mail ("alerts") or Shopify API calls ("shopify").
+WORKER_CONCURRENCY = env_str("WORKER_CONCURRENCY", "ingest=4,alerts=4,shopify=2")
 PROCRASTINATE_WORKER_DEFAULTS = {
     # `manage.py worker` is woken by a NOTIFY for each job deferred
     # (opspulse.ingest.worker). A lane's next drain job waits, locked, while the

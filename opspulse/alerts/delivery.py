@@ -195,6 +195,7 @@ def payload(delivery: ChannelDelivery) -> bytes:
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> http.Reply:
+    http.check_url(url)
     with http.client(guarded=True) as client:
         return http.send(client, "POST", url, content=body, headers=headers,
                          deadline=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS)

@@ -15,6 +15,7 @@ header and the TLS server name stay the URL's own. Redirects are never followed.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import ipaddress
 import json
@@ -22,7 +23,7 @@ import socket
 import ssl
 import time
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -244,6 +245,16 @@ class Reply:
         return json.loads(self.content)
 
 
+@contextlib.contextmanager
+def deadline_of(seconds: float) -> Iterator[None]:
+    """Make every socket operation of `client()` calls in the block end within `seconds`."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
 def send(
     http: httpx.Client, method: str, url: str, *, deadline: float, limit: int = REPLY_LIMIT_BYTES,
     **kwargs: typing.Any,
@@ -255,9 +266,8 @@ def send(
     refuses the address, httpx.HTTPError for the rest.
     """
     started = time.monotonic()
-    token = _deadline.set(started + deadline)
     try:
-        with http.stream(method, url, **kwargs) as response:
+        with deadline_of(deadline), http.stream(method, url, **kwargs) as response:
             chunks, size = [], 0
             for chunk in response.iter_bytes():
                 size += len(chunk)
@@ -271,5 +281,3 @@ def send(
         if time.monotonic() - started >= deadline and not isinstance(exc, DeadlineExceeded):
             raise DeadlineExceeded("deadline exceeded") from exc
         raise
-    finally:
-        _deadline.reset(token)
