@@ -100,9 +100,16 @@ def run(*, slots: dict[tuple[str, ...], int]) -> None:
                     for group, count in slots.items()
                 ]
 
+                stopping = False
+
                 def stop() -> None:
-                    for task in workers:
-                        task.cancel()  # procrastinate finishes the running jobs first
+                    # Once: procrastinate finishes the running jobs on a first cancel, and
+                    # aborts them on a second.
+                    nonlocal stopping
+                    if not stopping:
+                        stopping = True
+                        for task in workers:
+                            task.cancel()
 
                 with signals.on_stop(stop):
                     # One group stopping (its LISTEN or heartbeat failed for good) stops them all.
