@@ -136,7 +136,7 @@ def test_slow_and_huge_alert_receivers_of_one_account_do_not_delay_another_accou
                     external_id=str(n), number=f"#A{n}", status="paid", currency="EUR", total=Decimal("950.00"),
                     placed_at=now, updated_at=now,
                 ))
-            wait_until(lambda: tarpit.open_connections > 0, within=10)
+            wait_until(lambda: tarpit.open_connections > 0, within=10, what="the tarpit is reached")
 
             for order_id in range(6001, 6009):
                 started = time.monotonic()
@@ -150,7 +150,7 @@ def test_slow_and_huge_alert_receivers_of_one_account_do_not_delay_another_accou
                 rss.append(rss_mib(worker.popen.pid))
                 return not ChannelDelivery.objects.filter(attempts=0).exists()
 
-            wait_until(every_delivery_tried, within=20)
+            wait_until(every_delivery_tried, within=20, what="every delivery is tried")
     finally:
         worker.stop()
         tarpit.close()
@@ -197,10 +197,10 @@ def read_until(dashboard, text: str, *, within: float) -> str:
     raise AssertionError(f"{text} did not reach the dashboard within {within} s")
 
 
-def wait_until(predicate, *, within: float) -> None:
+def wait_until(predicate, *, within: float, what: str) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.1)
-    raise AssertionError("timed out")
+    raise AssertionError(f"timed out waiting until {what}")
