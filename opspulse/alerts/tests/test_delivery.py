@@ -392,7 +392,9 @@ def test_an_alert_cannot_be_aimed_at_an_address_that_is_not_public(url, fired, s
 
     settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = False
     connections: list[tuple[str, int]] = []
-    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", lambda self, host, port, **kw: connections.append((host, port)))
+    monkeypatch.setattr(
+        httpcore.SyncBackend, "connect_tcp", lambda self, host, port, **kwargs: connections.append((host, port))
+    )
     form = ChannelForm(data={"kind": "webhook", "name": "Ops", "url": url})
     sent = channel_delivery(shopify_store, fired, url=url)  # as if saved before the guard
 
