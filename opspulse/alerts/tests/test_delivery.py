@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import socket
 import threading
@@ -16,6 +17,8 @@ from time import monotonic, sleep
 
 import pytest
 from django.core import mail
+from django.test import Client
+from django.urls import reverse
 
 from conftest import free_port
 from opspulse.alerts import actions as alert_actions
@@ -260,7 +263,7 @@ def test_a_client_error_fails_the_delivery_without_retrying(fired, shopify_store
     assert sent.attempt_log.get().error == "HTTP 404"
 
 
-def test_an_unreachable_receiver_is_retried_until_the_last_attempt(fired, shopify_store):
+def test_an_unreachable_receiver_is_retried_until_the_last_attempt(fired, shopify_store, personas):
     port = free_port()
     sent = channel_delivery(shopify_store, fired, url=f"http://127.0.0.1:{port}/hook")
 
@@ -271,6 +274,10 @@ def test_an_unreachable_receiver_is_retried_until_the_last_attempt(fired, shopif
     assert last == DeliveryStatus.FAILED
     # The merchant reads a generic reason, never the socket's error naming hosts and ports.
     assert [attempt.error for attempt in sent.attempt_log.order_by("pk")] == ["could not connect"] * 2
+    client = Client()
+    client.force_login(personas["alice"])
+    page = client.get(reverse("alert-channels", args=[shopify_store.public_id])).content.decode()
+    assert "could not connect" in page and "Errno" not in page and "refused" not in page
 
 
 def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_deadline(fired, shopify_store, settings):
@@ -403,6 +410,16 @@ def test_an_alert_cannot_be_aimed_at_an_address_that_is_not_public(url, fired, s
     assert not form.is_valid() and "url" in form.errors
     assert status == DeliveryStatus.FAILED and connections == []
     assert sent.attempt_log.get().error == "address not allowed"
+
+
+@pytest.mark.parametrize("address", [
+    pytest.param("93.184.215.14", id="public-ipv4"),
+    pytest.param("2606:2800:21f:cb07:6820:80da:af6b:8b2c", id="public-ipv6"),
+    pytest.param("64:ff9b::5db8:d70e", id="nat64-to-public"),
+    pytest.param("::ffff:93.184.215.14", id="ipv4-mapped-public"),
+])
+def test_public_addresses_are_allowed_in_any_spelling(address):
+    assert http.is_public(ipaddress.ip_address(address))
 
 
 def test_plain_http_is_refused_in_production(settings):
