@@ -84,9 +84,10 @@ def run(*, slots: dict[tuple[str, ...], int]) -> None:
     """Run one worker per group of queues, each with its slots, until stopped (SIGINT or SIGTERM)."""
 
     async def work() -> None:
-        # Sync jobs run in the loop's default thread pool: make room for every slot.
+        # Sync jobs run in the loop's default thread pool: room for every slot, and some
+        # for the loop's own work there (host name lookups when a connection opens).
         asyncio.get_running_loop().set_default_executor(
-            ThreadPoolExecutor(max_workers=sum(slots.values()), thread_name_prefix="job")
+            ThreadPoolExecutor(max_workers=sum(slots.values()) + 4, thread_name_prefix="job")
         )
         with app.replace_connector(WorkerConnector(kwargs=connector_params())) as worker_app:
             async with worker_app.open_async():
