@@ -25,9 +25,14 @@ from procrastinate.contrib.django import app
 from procrastinate.contrib.django.utils import connector_params
 from procrastinate.psycopg_connector import PsycopgConnector
 
+from opspulse.ingest.queue import DRAIN_QUEUE
+
 logger = logging.getLogger("opspulse.ingest")
 
-QUEUES = ["ingest", "shopify", "alerts"]
+QUEUES = [DRAIN_QUEUE, "shopify", "alerts"]
+# Queues other than the drain's are woken by NOTIFY too; what only a poll finds there
+# (a retry coming due, a lock freed) can wait this long, for fewer idle queries.
+OTHER_QUEUES_POLL_SECONDS = 1.0
 
 
 class WorkerConnector(PsycopgConnector):
@@ -91,10 +96,14 @@ def run(*, slots: dict[tuple[str, ...], int]) -> None:
         )
         with app.replace_connector(WorkerConnector(kwargs=connector_params())) as worker_app:
             async with worker_app.open_async():
+                poll = worker_app.worker_defaults.get("fetch_job_polling_interval", OTHER_QUEUES_POLL_SECONDS)
                 workers = [
                     asyncio.create_task(
                         worker_app.run_worker_async(
-                            queues=list(group), concurrency=count, name="+".join(group), install_signal_handlers=False
+                            queues=list(group), concurrency=count, name="+".join(group), install_signal_handlers=False,
+                            fetch_job_polling_interval=(
+                                poll if DRAIN_QUEUE in group else max(poll, OTHER_QUEUES_POLL_SECONDS)
+                            ),
                         ),
                         name=f"worker {'+'.join(group)}",
                     )
