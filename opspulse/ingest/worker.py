@@ -58,8 +58,9 @@ def parse_concurrency(spec: str, queues: list[str] | None = None) -> dict[tuple[
     """Return the slots of each group of queues described by `spec`.
 
     `spec` is "queue=slots" pairs ("ingest=4,alerts=4,shopify=2"; queues joined by "+"
-    share their slots: "alerts+shopify=4"), or one number for every queue alike. Only
-    `queues` (default: all) get slots. Raise ValueError on a malformed spec.
+    share their slots: "alerts+shopify=4"), or one number for every queue alike. Given
+    `queues`, only those get slots; otherwise every queue of QUEUES must have some, and
+    a queue the spec adds gets its own. Raise ValueError on a malformed spec.
     """
     wanted = queues or QUEUES
     spec = spec.strip()
@@ -77,7 +78,7 @@ def parse_concurrency(spec: str, queues: list[str] | None = None) -> dict[tuple[
         if missing:
             raise ValueError(f"no slots for queue(s) {', '.join(sorted(missing))}")
     slots = {
-        tuple(queue for queue in group if queue in wanted): count for group, count in groups.items()
+        tuple(queue for queue in group if queue in wanted or not queues): count for group, count in groups.items()
     }
     slots = {group: count for group, count in slots.items() if group}
     if any(count < 1 for count in slots.values()):

@@ -27,6 +27,10 @@ def test_a_worker_for_some_queues_gets_slots_for_those_only():
     assert worker.parse_concurrency("ingest=4,alerts=4,shopify=2", ["ingest"]) == {("ingest",): 4}
 
 
+def test_a_queue_the_spec_adds_gets_slots_of_its_own():
+    assert worker.parse_concurrency("ingest=4,alerts=4,shopify=2,reports=1")[("reports",)] == 1
+
+
 @pytest.mark.parametrize("spec", [
     pytest.param("ingest=4,alerts=4", id="a-queue-left-without-slots"),
     pytest.param("ingest=four,alerts=4,shopify=2", id="slots-not-a-number"),
