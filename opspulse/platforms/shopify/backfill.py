@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-
 from django.db import transaction
 from django.utils import timezone
 
