@@ -70,6 +70,12 @@ def personas(db):
     return {"account": account, "other_account": other, "alice": alice, "bob": bob, "charlie": charlie}
 
 
+@pytest.fixture
+def private_receivers(settings):
+    """Let alert posts reach receivers on 127.0.0.1: the guard refuses them by default."""
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
+
+
 def make_store(account, *, platform: str, domain: str, secret: str, timezone: str = "Europe/Paris", currency: str = "EUR"):
     from opspulse.stores.models import Integration, Store
 

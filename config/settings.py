@@ -332,6 +332,9 @@ PRIVACY_EXPORT_RETENTION_DAYS = env_int("PRIVACY_EXPORT_RETENTION_DAYS", 7)
 FINISHED_JOB_RETENTION_DAYS = env_int("FINISHED_JOB_RETENTION_DAYS", 30)
 # When the maintenance job runs (cron, UTC).
 MAINTENANCE_CRON = env_str("MAINTENANCE_CRON", "17 3 * * *")
+# `manage.py worker` slots per queue: webhook processing ("ingest") has its own, so it
+# never waits behind alert posts and mail ("alerts") or Shopify API calls ("shopify").
+WORKER_CONCURRENCY = env_str("WORKER_CONCURRENCY", "ingest=4,alerts=4,shopify=2,maintenance=1")
 PROCRASTINATE_WORKER_DEFAULTS = {
     # `manage.py worker` is woken by a NOTIFY for each job deferred
     # (opspulse.ingest.worker). A lane's next drain job waits, locked, while the
@@ -360,10 +363,14 @@ EMAIL_BACKEND = env_str(
 EMAIL_FILE_PATH = Path(env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail")))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "OpsPulse <alerts@opspulse.localhost>")
 
-# Alert webhook channels: seconds a receiver has to answer, and whether private and
-# loopback addresses may receive alerts (development and tests only: SSRF guard).
+# Alert webhook channels: seconds a post has, from connecting to the reply's last byte,
+# and how many posts of one account may be under way at once.
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env_float("ALERT_WEBHOOK_TIMEOUT_SECONDS", 10)
-ALERT_WEBHOOKS_ALLOW_PRIVATE = env_bool("ALERT_WEBHOOKS_ALLOW_PRIVATE", not PRODUCTION)
+ALERT_DELIVERIES_PER_ACCOUNT = env_int("ALERT_DELIVERIES_PER_ACCOUNT", 2)
+# Outbound calls to merchant-chosen URLs reach public addresses on ports 443 (and 80
+# outside production) only (opspulse.lib.http); development servers and tests that
+# post to receivers on 127.0.0.1 turn this on explicitly.
+OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env_bool("OUTBOUND_ALLOW_PRIVATE_ADDRESSES", False)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -80,7 +80,8 @@ def main() -> None:
 
     base_url = f"http://{HOST}:{PORT}"
     children: list[subprocess.Popen] = []
-    web_env = dict(os.environ)
+    # The demo's own receivers and stand-ins listen on 127.0.0.1.
+    web_env = {"OUTBOUND_ALLOW_PRIVATE_ADDRESSES": "1", **os.environ}
     fake_shopify_url = None
     if not os.environ.get("SHOPIFY_CLIENT_ID"):
         fake_shopify_url = f"http://127.0.0.1:{SHOPIFY_PORT}"
@@ -96,9 +97,8 @@ def main() -> None:
         )
     children += [
         subprocess.Popen(uvicorn_command(host=HOST, port=PORT, workers=2), env=web_env),
-        subprocess.Popen(
-            [PYTHON, "manage.py", "worker", "--concurrency", "4"], env=web_env
-        ),
+        # Slots per queue from WORKER_CONCURRENCY: webhooks, alerts and Shopify calls apart.
+        subprocess.Popen([PYTHON, "manage.py", "worker"], env=web_env),
     ]
     try:
         wait_until_up(f"{base_url}/accounts/login/")

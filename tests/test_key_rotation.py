@@ -92,7 +92,7 @@ def rotate(settings, kid: str = "k2") -> tuple[str, str]:
 
 
 def test_after_a_rotation_the_old_key_can_go_and_totp_alerts_and_the_shopify_api_still_work(
-    shopify_app, signing_receiver, settings  # noqa: F811 - fixture
+    shopify_app, signing_receiver, settings, private_receivers  # noqa: F811 - fixture
 ):
     # given: a two-factor user, her installed Shopify shop and its alert channel, all under the old key
     owner = MembershipFactory(user=UserFactory(email="owner@example.com"), role=Role.OWNER).user

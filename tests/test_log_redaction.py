@@ -69,7 +69,7 @@ def slack_receiver() -> Iterator[Receiver]:
 
 @pytest.mark.django_db(transaction=True)
 def test_install_backfill_webhooks_a_slack_alert_and_a_password_reset_log_no_secret(
-    shopify_app, debug_web, slack_receiver, every_log_record, settings  # noqa: F811 - fixture
+    shopify_app, debug_web, slack_receiver, every_log_record, settings, private_receivers  # noqa: F811 - fixture
 ):
     owner = MembershipFactory(user=UserFactory(email=OWNER_EMAIL), role=Role.OWNER).user
     browser = Client()

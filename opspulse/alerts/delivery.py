@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
-import socket
+import ssl
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -33,6 +30,7 @@ from opspulse.alerts.models import (
     DeliveryKind,
     DeliveryStatus,
 )
+from opspulse.lib import http
 
 # A notification whose mail failed this often is given up on.
 MAX_MAIL_ATTEMPTS = 5
@@ -41,10 +39,6 @@ SIGNATURE_HEADER = "X-OpsPulse-Signature"
 
 class RetryableDeliveryError(Exception):
     """The receiver could not be reached or failed (5xx): worth trying again later."""
-
-
-class BlockedAddress(Exception):
-    """The URL leads to an address OpsPulse does not post to (private, loopback…)."""
 
 
 # Mail.
@@ -212,61 +206,44 @@ def payload(delivery: ChannelDelivery, *, sent_at: datetime | None = None) -> by
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where a post goes: the URL to connect to, and the Host and TLS name it is meant for."""
-
-    url: str
-    host_header: str | None = None
-    sni_hostname: str | None = None
+def _post(url: str, body: bytes, headers: dict[str, str]) -> http.Reply:
+    http.check_url(url)
+    with http.client(guarded=True) as client:
+        return http.send(client, "POST", url, content=body, headers=headers,
+                         deadline=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS)
 
 
-def resolve_target(url: str) -> Target:
-    """Check `url` and return where to post it.
-
-    Where private addresses are not allowed, the host is resolved once, every address it
-    resolves to must be public, and the post connects to the first of them: a name that
-    resolves to a public address when checked and to an internal one a moment later
-    (DNS rebinding) cannot redirect the request. The Host header and the TLS server name
-    stay the URL's own, so virtual hosting and certificate checks work as usual.
-    Raise BlockedAddress otherwise.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BlockedAddress("only http and https URLs can receive alerts")
-    if settings.ALERT_WEBHOOKS_ALLOW_PRIVATE:
-        return Target(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise BlockedAddress(f"{parts.hostname} does not resolve") from exc
-    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-    if not addresses or any(not address.is_global for address in addresses):
-        raise BlockedAddress(f"{parts.hostname} is a private or local address")
-    pinned = addresses[0]
-    host = f"[{pinned}]" if pinned.version == 6 else str(pinned)
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return Target(
-        url=urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")),
-        host_header=parts.netloc.rsplit("@", 1)[-1],
-        sni_hostname=parts.hostname if parts.scheme == "https" else None,
-    )
+def failure_reason(exc: Exception) -> str:
+    """What a merchant sees of a failed post: a few generic reasons, never the socket's own
+    error (which would map internal hosts and ports)."""
+    if isinstance(exc, http.BlockedAddress):
+        return "address not allowed"
+    if isinstance(exc, http.ReplyTooLarge):
+        return "reply too large"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out after {settings.ALERT_WEBHOOK_TIMEOUT_SECONDS:g} s"
+    if _caused_by(exc, ssl.SSLError):
+        return "TLS error"
+    if isinstance(exc, httpx.ConnectError):
+        return "could not connect"
+    return "connection failed"
 
 
-def _post(target: Target, body: bytes, headers: dict[str, str]) -> httpx.Response:
-    if target.host_header:
-        headers = {**headers, "Host": target.host_header}
-    extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else None
-    with httpx.Client(timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False) as client:
-        return client.post(target.url, content=body, headers=headers, extensions=extensions)
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def post_delivery(delivery_id: int, *, final: bool) -> str:
     """Make one attempt at a channel delivery and record it; return the delivery's status.
 
-    Raise RetryableDeliveryError on a network error or a 5xx/429 answer unless `final`;
-    a 4xx answer or a blocked address fails the delivery at once.
+    Raise RetryableDeliveryError on a network error, a timeout, a reply too large or a
+    5xx/429 answer unless `final`; a 3xx or 4xx answer or a refused address fails the
+    delivery at once.
     """
     delivery = (
         ChannelDelivery.objects.select_related("channel", "event__store", "event__alert").filter(pk=delivery_id).first()
@@ -289,16 +266,18 @@ def post_delivery(delivery_id: int, *, final: bool) -> str:
     error = ""
     retryable = False
     try:
-        response = _post(resolve_target(channel.url), body, headers)
-        status_code = response.status_code
+        reply = _post(channel.url, body, headers)
+        status_code = reply.status_code
         if status_code >= 500 or status_code == 429:
             retryable, error = True, f"HTTP {status_code}"
-        elif status_code >= 300:
+        elif status_code >= 400:
             error = f"HTTP {status_code}"
-    except BlockedAddress as exc:
-        error = str(exc)
+        elif status_code >= 300:
+            error = "redirects are not followed"
+    except http.BlockedAddress as exc:
+        error = failure_reason(exc)
     except httpx.HTTPError as exc:
-        retryable, error = True, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        retryable, error = True, failure_reason(exc)
     duration_ms = int((time.monotonic() - started) * 1000)
     actions.record_attempt(
         delivery=delivery, started_at=started_at, duration_ms=duration_ms, status_code=status_code, error=error,

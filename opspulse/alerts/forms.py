@@ -14,8 +14,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from opspulse.alerts import delivery
 from opspulse.alerts.models import AlertType, ChannelKind
+from opspulse.lib import http
 from opspulse.live.formatting import format_money
 
 INPUT_CLASS = (
@@ -241,8 +241,8 @@ class ChannelForm(forms.Form):
         if settings.PRODUCTION and not url.startswith("https://"):
             raise forms.ValidationError("Use an https:// URL.")
         try:
-            delivery.resolve_target(url)
-        except delivery.BlockedAddress as exc:
+            http.check_url(url)
+        except http.BlockedAddress as exc:
             raise forms.ValidationError(f"OpsPulse cannot post there: {exc}.") from None
         return url
 

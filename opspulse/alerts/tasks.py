@@ -9,8 +9,11 @@ from __future__ import annotations
 import logging
 import random
 import smtplib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from django.db import transaction
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 from procrastinate import JobContext, RetryStrategy
@@ -19,12 +22,17 @@ from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.retry import RetryDecision
 
 from opspulse.alerts import actions, delivery
+from opspulse.alerts.models import ChannelDelivery
 
 logger = logging.getLogger("opspulse.alerts")
 
 ALERTS_QUEUE = "alerts"
 WEBHOOK_ATTEMPTS = 5
 MAIL_ATTEMPTS = 4
+# Advisory locks (class, key) of the posts under way: one lock per account and slot.
+IN_FLIGHT_LOCK_CLASS = 0x616C7274
+# A post whose account has every slot taken looks again after about this long.
+SLOT_WAIT_SECONDS = 2
 
 
 class JitteredRetry(RetryStrategy):
@@ -107,9 +115,62 @@ def defer_mail(user_id: int, account_id: int) -> None:
     ),
 )
 def deliver_to_channel(context: JobContext, delivery_id: int) -> None:
-    """Post an alert to a webhook channel; network errors and 5xx are retried with backoff."""
-    final = context.job.attempts + 1 >= WEBHOOK_ATTEMPTS
-    delivery.post_delivery(delivery_id, final=final)
+    """Post an alert to a webhook channel; network errors and 5xx are retried with backoff.
+
+    An account has at most ALERT_DELIVERIES_PER_ACCOUNT posts under way: a post beyond
+    them is queued again a moment later instead of waiting in an alerts slot.
+    """
+    row = ChannelDelivery.objects.filter(pk=delivery_id).values_list("channel__account_id", "attempts").first()
+    if row is None:
+        return  # the channel (or the alert) was deleted meanwhile
+    account_id, recorded_attempts = row
+    with in_flight_slot(account_id) as slot:
+        if slot is None:
+            _defer_delivery_later(delivery_id)
+            return
+        # A post queued again keeps counting the attempts its delivery already made.
+        final = max(context.job.attempts, recorded_attempts) + 1 >= WEBHOOK_ATTEMPTS
+        delivery.post_delivery(delivery_id, final=final)
+
+
+@contextmanager
+def in_flight_slot(account_id: int) -> Iterator[int | None]:
+    """Hold one of the account's post slots while the block runs; yield its number, or
+    None when every slot is taken.
+
+    Session advisory locks: a worker that dies frees its slots with its connection.
+    """
+    taken = None
+    with connection.cursor() as cursor:
+        for slot in range(max(settings.ALERT_DELIVERIES_PER_ACCOUNT, 1)):
+            cursor.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(%s))", [IN_FLIGHT_LOCK_CLASS, f"{account_id}:{slot}"]
+            )
+            if cursor.fetchone()[0]:
+                taken = slot
+                break
+    try:
+        yield taken
+    finally:
+        if taken is not None:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT pg_advisory_unlock(%s, hashtext(%s))", [IN_FLIGHT_LOCK_CLASS, f"{account_id}:{taken}"]
+                    )
+            except DatabaseError:
+                pass  # the connection is gone, and the lock with it
+
+
+def _defer_delivery_later(delivery_id: int) -> None:
+    try:
+        with transaction.atomic():
+            deliver_to_channel.configure(
+                queueing_lock=f"alert-delivery-{delivery_id}",
+                schedule_in={"seconds": SLOT_WAIT_SECONDS * random.uniform(0.75, 1.25)},
+            ).defer(delivery_id=delivery_id)
+    except AlreadyEnqueued:
+        pass
 
 
 @app.task(

@@ -6,6 +6,10 @@ takes the job at once; without one it only finds jobs when it polls. procrastina
 stops a worker whose LISTEN connection cannot be re-opened, so this connector keeps
 trying, with backoff, for as long as the database is away. Meanwhile, and for jobs
 whose lock frees while no NOTIFY comes, the worker also polls every WORKER_POLL_MS.
+
+Each queue (or group of queues) has slots of its own (WORKER_CONCURRENCY, e.g.
+"ingest=4,alerts=4,shopify=2,maintenance=1"): webhook processing never waits behind alert posts or
+Shopify API calls, however slow their receivers are.
 """
 
 from __future__ import annotations
@@ -14,15 +18,21 @@ import asyncio
 import logging
 import random
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
-from procrastinate import connector, exceptions
+from procrastinate import connector, exceptions, signals
 from procrastinate.contrib.django import app
 from procrastinate.contrib.django.utils import connector_params
 from procrastinate.psycopg_connector import PsycopgConnector
 
+from opspulse.ingest.queue import DRAIN_QUEUE
+
 logger = logging.getLogger("opspulse.ingest")
 
-QUEUES = ["ingest", "shopify", "alerts", "maintenance"]
+QUEUES = [DRAIN_QUEUE, "shopify", "alerts", "maintenance"]
+# Queues other than the drain's are woken by NOTIFY too; what only a poll finds there
+# (a retry coming due, a lock freed) can wait this long, for fewer idle queries.
+OTHER_QUEUES_POLL_SECONDS = 1.0
 
 
 class WorkerConnector(PsycopgConnector):
@@ -44,12 +54,81 @@ class WorkerConnector(PsycopgConnector):
                 delay = 0.5
 
 
-def run(*, concurrency: int, queues: list[str] | None = None) -> None:
-    """Run a worker on `queues` until it is stopped (SIGINT or SIGTERM)."""
+def parse_concurrency(spec: str, queues: list[str] | None = None) -> dict[tuple[str, ...], int]:
+    """Return the slots of each group of queues described by `spec`.
+
+    `spec` is "queue=slots" pairs ("ingest=4,alerts=4,shopify=2"; queues joined by "+"
+    share their slots: "alerts+shopify=4"), or one number for every queue alike. Given
+    `queues`, only those get slots; otherwise every queue of QUEUES must have some, and
+    a queue the spec adds gets its own. Raise ValueError on a malformed spec.
+    """
+    wanted = queues or QUEUES
+    spec = spec.strip()
+    if spec.isdigit():
+        groups = {(queue,): int(spec) for queue in wanted}
+    else:
+        groups = {}
+        for part in filter(None, (part.strip() for part in spec.split(","))):
+            names, _, slots = part.partition("=")
+            group = tuple(name.strip() for name in names.split("+") if name.strip())
+            if not group or not slots.strip().isdigit():
+                raise ValueError(f"{part!r} is not queue=slots")
+            groups[group] = int(slots)
+        missing = set(wanted) - {queue for group in groups for queue in group}
+        if missing:
+            raise ValueError(f"no slots for queue(s) {', '.join(sorted(missing))}")
+    slots = {
+        tuple(queue for queue in group if queue in wanted or not queues): count for group, count in groups.items()
+    }
+    slots = {group: count for group, count in slots.items() if group}
+    if any(count < 1 for count in slots.values()):
+        raise ValueError("every queue needs at least one slot")
+    return slots
+
+
+def run(*, slots: dict[tuple[str, ...], int]) -> None:
+    """Run one worker per group of queues, each with its slots, until stopped (SIGINT or SIGTERM)."""
 
     async def work() -> None:
+        # Sync jobs run in the loop's default thread pool: room for every slot, and some
+        # for the loop's own work there (host name lookups when a connection opens).
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=sum(slots.values()) + 4, thread_name_prefix="job")
+        )
         with app.replace_connector(WorkerConnector(kwargs=connector_params())) as worker_app:
             async with worker_app.open_async():
-                await worker_app.run_worker_async(queues=queues or QUEUES, concurrency=concurrency)
+                poll = worker_app.worker_defaults.get("fetch_job_polling_interval", OTHER_QUEUES_POLL_SECONDS)
+                workers = [
+                    asyncio.create_task(
+                        worker_app.run_worker_async(
+                            queues=list(group), concurrency=count, name="+".join(group), install_signal_handlers=False,
+                            fetch_job_polling_interval=(
+                                poll if DRAIN_QUEUE in group else max(poll, OTHER_QUEUES_POLL_SECONDS)
+                            ),
+                        ),
+                        name=f"worker {'+'.join(group)}",
+                    )
+                    for group, count in slots.items()
+                ]
+
+                stopping = False
+
+                def stop() -> None:
+                    # Once: procrastinate finishes the running jobs on a first cancel, and
+                    # aborts them on a second.
+                    nonlocal stopping
+                    if not stopping:
+                        stopping = True
+                        for task in workers:
+                            task.cancel()
+
+                with signals.on_stop(stop):
+                    # One group stopping (its LISTEN or heartbeat failed for good) stops them all.
+                    await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED)
+                    stop()
+                    results = await asyncio.gather(*workers, return_exceptions=True)
+                for result in results:
+                    if isinstance(result, Exception):
+                        raise result
 
     asyncio.run(work())

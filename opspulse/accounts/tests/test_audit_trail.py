@@ -28,12 +28,11 @@ def bob_admin(personas):
 
 
 def test_adding_pausing_and_removing_a_channel_are_audited_without_its_url(
-    shopify_store, personas, bob_admin, settings
+    shopify_store, personas, bob_admin, private_receivers
 ):
     """An admin who points alerts (order totals, customer cities) at their own receiver
     and removes it afterwards leaves a trace; the log itself never holds the Slack URL,
     whose path is its credential, nor the signing secret."""
-    settings.ALERT_WEBHOOKS_ALLOW_PRIVATE = True
     bob = signed_in(bob_admin)
     bob.post(
         reverse("alert-channels", args=[shopify_store.public_id]), {"kind": "slack", "name": "Ops", "url": SLACK_URL}

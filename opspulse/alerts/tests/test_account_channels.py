@@ -21,6 +21,10 @@ from opspulse.commerce import actions
 from opspulse.ingest.tests.helpers import T0
 
 
+# Their receivers listen on 127.0.0.1.
+pytestmark = pytest.mark.usefixtures("private_receivers")
+
+
 @pytest.fixture
 def receivers() -> Iterator[list[Receiver]]:
     started: list[Receiver] = []

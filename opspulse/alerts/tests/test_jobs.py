@@ -32,6 +32,10 @@ from opspulse.live.tests.test_consumer import connect_and_read_panels, dashboard
 from opspulse.stores.models import IntegrationStatus
 
 
+# Their receivers listen on 127.0.0.1.
+pytestmark = pytest.mark.usefixtures("private_receivers")
+
+
 def run_alert_jobs() -> None:
     with app.replace_connector(app.connector.get_worker_connector()) as worker_app:
         worker_app.run_worker(queues=[tasks.ALERTS_QUEUE], wait=False, install_signal_handlers=False,

@@ -168,7 +168,7 @@ def test_quiet_hours_need_both_ends(shopify_store, bob):
     assert "Give both ends of the quiet hours, or neither." in response.content.decode()
 
 
-def test_an_admin_adds_a_webhook_and_sees_its_secret_once(shopify_store, personas, alice):
+def test_an_admin_adds_a_webhook_and_sees_its_secret_once(shopify_store, personas, alice, private_receivers):
     Membership.objects.filter(user=personas["alice"]).update(role=Role.ADMIN)
 
     response = alice.post(url("alert-channels", shopify_store),

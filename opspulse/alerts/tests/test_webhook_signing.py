@@ -9,12 +9,16 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT
 from opspulse.alerts import delivery
 from opspulse.alerts.models import Alert, AlertEvent, AlertType
 from opspulse.alerts.tests.test_delivery import channel_delivery, fired, receiver  # noqa: F401 - fixtures
 from opspulse.commerce import actions
 from opspulse.ingest.tests.helpers import T0
+
+pytestmark = pytest.mark.usefixtures("private_receivers")
 
 
 def documented_verifier():

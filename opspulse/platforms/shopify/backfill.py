@@ -24,13 +24,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import httpx
-
 from django.db import transaction
 from django.utils import timezone
 
 from opspulse.commerce import actions as commerce
 from opspulse.commerce.models import Backfill, BackfillStatus
+from opspulse.lib import http as outbound
 from opspulse.platforms.errors import PayloadError
 from opspulse.platforms.shopify import handlers
 from opspulse.platforms.shopify.client import HTTP_TIMEOUT, ShopifyClient, ShopifyError
@@ -50,6 +49,8 @@ BULK_POLL_SECONDS = 2.0
 # How long a job waits for a bulk export before leaving it to the finish webhook.
 BULK_WAIT_IN_JOB_SECONDS = 10.0
 BULK_CHUNK_ORDERS = 250
+# A bulk file downloads within this long; an import cut short resumes at its saved line.
+BULK_DOWNLOAD_SECONDS = 30 * 60.0
 
 BULK_ORDERS_QUERY = """
 {
@@ -264,7 +265,11 @@ def _import_bulk(backfill: Backfill) -> None:
     if not url:  # Shopify gives no file when nothing matched
         _finish_orders(backfill)
         return
-    with httpx.Client(timeout=HTTP_TIMEOUT) as http, http.stream("GET", url) as response:
+    with (
+        outbound.client(guarded=False, timeout=HTTP_TIMEOUT) as http,
+        outbound.deadline_of(BULK_DOWNLOAD_SECONDS),
+        http.stream("GET", url) as response,
+    ):
         if response.status_code != 200:
             raise ShopifyError(f"the bulk export could not be downloaded ({response.status_code})")
         chunk: list[commerce.OrderData] = []

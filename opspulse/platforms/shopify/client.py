@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from opspulse.lib import http as outbound
 from opspulse.platforms.shopify import oauth
 from opspulse.stores.models import Integration, IntegrationStatus
 
@@ -38,6 +39,9 @@ REFRESH_MARGIN = timedelta(minutes=5)
 NETWORK_ATTEMPTS = 4
 THROTTLED_ATTEMPTS = 10
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# One call, from connecting to the last byte of its answer, and the most of it read.
+CALL_DEADLINE_SECONDS = 60.0
+REPLY_LIMIT_BYTES = 32 * 1024 * 1024
 RECONNECT_MESSAGE = "Shopify no longer accepts OpsPulse's access to this store. Reconnect it to resume syncing."
 
 RESERVE_SLOT = """
@@ -143,7 +147,7 @@ class ShopifyClient:
 
     def __init__(self, integration: Integration, *, http: httpx.Client | None = None) -> None:
         self.integration = integration
-        self.http = http or httpx.Client(timeout=HTTP_TIMEOUT)
+        self.http = http or outbound.client(guarded=False, timeout=HTTP_TIMEOUT)
 
     @property
     def endpoint(self) -> str:
@@ -160,10 +164,11 @@ class ShopifyClient:
             token = fresh_access_token(self.integration)
             wait_for_call_slot(self.integration.store_id)
             try:
-                response = self.http.post(
-                    self.endpoint,
+                response = outbound.send(
+                    self.http, "POST", self.endpoint,
                     json={"query": document, "variables": variables or {}},
                     headers={"X-Shopify-Access-Token": token},
+                    deadline=CALL_DEADLINE_SECONDS, limit=REPLY_LIMIT_BYTES,
                 )
             except httpx.HTTPError as exc:
                 network_failures += 1
