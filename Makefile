@@ -68,4 +68,4 @@ clean: stop-db
 # test`), the fuzzers at 10,000 examples per platform and their slow senders.
 .PHONY: chaos
 chaos: setup redis
-	FUZZ_EXAMPLES=10000 FUZZ_SLOW_SENDERS=1 $(PY) scripts/with_redis.py $(PY) -m pytest -m "chaos or not chaos" tests/chaos
+	FUZZ_EXAMPLES=10000 FUZZ_TRICKLE_SECONDS=30 $(PY) scripts/with_redis.py $(PY) -m pytest -m "chaos or not chaos" tests/chaos
