@@ -304,7 +304,7 @@ def wait_until_processed(stores, *, timeout: float, sweep_every: float | None = 
     """Wait until no delivery is pending and no drain job waits or runs.
 
     With `sweep_every`, run the ingest sweep that often meanwhile, as its cron (every
-    minute) would, only sooner.
+    15 s) would.
     """
     from procrastinate.exceptions import AlreadyEnqueued
 
