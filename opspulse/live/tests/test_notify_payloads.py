@@ -33,8 +33,9 @@ messages = st.fixed_dictionaries(
 batches = st.dictionaries(st.sampled_from(STORES), st.lists(messages, max_size=300), max_size=2)
 
 
-def fits_whole(message: dict) -> bool:
-    return len(json.dumps(message)) <= publish.MAX_NOTIFY_BYTES
+def fits_whole(store: str, message: dict) -> bool:
+    """Whether the message fits a payload of its own."""
+    return len(json.dumps({"store": store, "messages": [message]})) <= publish.MAX_NOTIFY_BYTES
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -51,7 +52,7 @@ def test_every_payload_fits_and_decodes_into_the_batch_messages(batch):
     assert received.keys() == {store for store, sent in batch.items() if sent}
     for store, sent in batch.items():
         # Every message arrives in order, whole; one too large for any payload as its type.
-        expected = [message if fits_whole(message) else {"type": message["type"]} for message in sent]
+        expected = [message if fits_whole(store, message) else {"type": message["type"]} for message in sent]
         assert received[store] == expected
 
 
@@ -63,6 +64,16 @@ def test_many_small_messages_fill_several_payloads_not_one_over_the_limit():
     assert len(payloads) > 1
     assert max(len(payload) for payload in payloads) <= publish.MAX_NOTIFY_BYTES
     assert [m for p in payloads for m in json.loads(p)["messages"]] == batch[STORES[0]]
+
+
+@pytest.mark.parametrize("spare", [0, 1])
+def test_a_message_just_too_large_for_a_payload_goes_as_its_type(spare):
+    envelope = len(json.dumps({"store": STORES[0], "messages": [{"type": "new_order", "note": ""}]}))
+    message = {"type": "new_order", "note": "x" * (publish.MAX_NOTIFY_BYTES - envelope + 1 - spare)}
+
+    [payload] = publish._chunks({STORES[0]: [message]})
+
+    assert json.loads(payload)["messages"] == ([{"type": "new_order"}] if not spare else [message])
 
 
 @pytest.mark.django_db
