@@ -8,13 +8,15 @@ PY := $(VENV)/bin/python
 PIP_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: demo test setup assets browser bench stop-db clean
+.PHONY: demo test setup assets browser redis bench stop-db clean
 
 demo: setup assets
 	$(PY) scripts/demo.py
 
-test: setup assets browser
-	$(PY) -m pytest
+# The Redis live transport is always tested: against REDIS_URL when a Redis answers
+# there, else against one of the tests' own, on a free port, stopped afterwards.
+test: setup assets browser redis
+	$(PY) scripts/with_redis.py $(PY) -m pytest
 
 setup: $(PIP_STAMP)
 
@@ -38,6 +40,11 @@ browser:
 		echo "Installing Chromium from Debian's packages for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "Installing Redis from Debian's packages for the Redis transport's tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
 # Benchmarks print their figures and write them to bench/results/*.json (bench/README.md);
 # all of them take about 45 minutes. BENCH_FLAGS go to every script but live_latency.py,
 # e.g. BENCH_FLAGS=--scratch-db.
@@ -57,7 +64,8 @@ stop-db:
 clean: stop-db
 	rm -rf $(VENV) node_modules opspulse/static/build var
 
-# Fault tests that restart the shared PostgreSQL and Redis (excluded from `make test`).
+# Every fault test, with those that restart PostgreSQL and Redis (excluded from `make
+# test`), the fuzzers at 10,000 examples per platform and their slow senders.
 .PHONY: chaos
-chaos: setup
-	$(PY) -m pytest -m "chaos or not chaos" tests/chaos
+chaos: setup redis
+	FUZZ_EXAMPLES=10000 FUZZ_TRICKLE_SECONDS=30 $(PY) scripts/with_redis.py $(PY) -m pytest -m "chaos or not chaos" tests/chaos

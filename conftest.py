@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
@@ -103,6 +103,46 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def redis_answers(url: str) -> bool:
+    """Whether a Redis server answers PING at `url` (redis://host:port/db)."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=0.5) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """A redis-server of a test's own, on a free port: never the machine's shared one."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.popen: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        with (self.directory / f"redis-{self.port}.log").open("ab") as log:
+            self.popen = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(self.directory)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        wait_for(lambda: redis_answers(self.url), timeout=10, message=f"the test's Redis on port {self.port}")
+
+    def stop(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.terminate()
+            self.popen.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
 
 
 def database_url_for_processes() -> str:

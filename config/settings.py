@@ -314,10 +314,9 @@ DRAIN_LANES = env_int("DRAIN_LANES", 4)
 # A delivery that failed for a passing reason is tried again after about this many
 # seconds, doubling (with jitter) on every attempt.
 DELIVERY_RETRY_BASE_SECONDS = env_float("DELIVERY_RETRY_BASE_SECONDS", 1.0)
-# A drain job hands over to a successor after this long; one `doing` for much longer
-# lost its database connection while finishing and is ended by the sweep.
+# A drain job hands over to a successor after this long (between batches: one batch,
+# e.g. a shop's erasure, runs for as long as it needs).
 DRAIN_JOB_MAX_SECONDS = env_float("DRAIN_JOB_MAX_SECONDS", 20)
-DRAIN_JOB_STUCK_SECONDS = env_int("DRAIN_JOB_STUCK_SECONDS", 120)
 # Retention: the daily maintenance job (opspulse.ingest.retention) removes what is no
 # longer needed; a period of 0 keeps that kind of data for ever.
 # Days a processed webhook keeps its body whole; then only what reconciliation and
@@ -342,7 +341,8 @@ PROCRASTINATE_WORKER_DEFAULTS = {
     # also looks again this often (and while its LISTEN connection is down).
     "fetch_job_polling_interval": env_int("WORKER_POLL_MS", 50) / 1000,
     "delete_jobs": "successful",
-    # A worker silent for this long counts as dead; the sweep then re-runs its jobs.
+    # A worker silent for this long counts as dead; the sweep (every 15 s) then re-runs
+    # its jobs. A job of a live worker is never ended for taking long.
     "update_heartbeat_interval": env_float("WORKER_HEARTBEAT_SECONDS", 10),
     "stalled_worker_timeout": env_float("WORKER_STALLED_SECONDS", 30),
 }

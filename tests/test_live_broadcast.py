@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import select
-import socket
 import time
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.test import Client
 from websockets.sync.client import connect
 
-from conftest import Worker, WebServer
+from conftest import Worker, WebServer, redis_answers
 from opspulse.ingest.tests.helpers import post_shopify, shopify_order
 from opspulse.lib import db
 from opspulse.live import publish
@@ -74,20 +74,12 @@ def test_a_message_too_large_for_notify_is_sent_as_its_type_and_the_write_still_
     assert received == [{"store": str(shopify_store.public_id), "messages": [{"type": "metric_update"}]}]
 
 
-def redis_reachable() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.mark.parametrize("transport", ["postgres", "redis"])
 def test_change_made_by_the_worker_reaches_a_socket_on_another_web_process(
     transport, process_logs, personas, shopify_store
 ):
-    if transport == "redis" and not redis_reachable():
-        pytest.skip("no Redis server on 127.0.0.1:6379: the Redis transport cannot be tested here")
+    if transport == "redis" and not redis_answers(settings.REDIS_URL):
+        pytest.skip(f"no Redis answers at REDIS_URL ({settings.REDIS_URL}): the Redis transport is not tested")
     env = {"LIVE_TRANSPORT": transport}
     ingest_web = WebServer(process_logs, f"ingest-{transport}", **env)
     dashboard_web = WebServer(process_logs, f"dashboard-{transport}", **env)

@@ -33,7 +33,7 @@ CONNECTION_ERRORS = (OperationalError, InterfaceError)
 
 # A drain job hands over to a fresh job after this many batches or
 # DRAIN_JOB_MAX_SECONDS, so a busy lane cannot hold a worker for long while other lanes
-# wait, and a job `doing` for much longer is known to be stuck.
+# wait.
 MAX_BATCHES_PER_JOB = 50
 
 # The next batch of a lane (or a store): each store's oldest pending deliveries, an

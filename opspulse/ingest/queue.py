@@ -15,18 +15,21 @@ whole lane wait for it. Delayed jobs use a queueing lock of their own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from procrastinate.exceptions import AlreadyEnqueued
 
 DRAIN_TASK = "opspulse.ingest.drain_lane"
 DRAIN_QUEUE = "ingest"
 # Advisory lock keys for ingest live in their own range of the 64-bit key space.
 INGEST_LOCK_BASE = 0x4F50_0000_0000
+RUNNING_LOCK_BASE = 0x4F51_0000_0000
 
 
 def lane_of(store_id: int) -> int:
@@ -97,22 +100,57 @@ def wait_for_inflight_ingest(lane: int) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ingest_lock_key(lane)])
 
 
-STUCK_DRAIN_JOBS = """
+def running_lock_key(lane: int) -> int:
+    return RUNNING_LOCK_BASE + lane
+
+
+@contextlib.contextmanager
+def running(lane: int) -> Iterator[None]:
+    """Hold the lane's session advisory lock while its drain job runs.
+
+    The lock is the sweep's proof that a `doing` drain job still runs, however long it
+    takes: PostgreSQL releases it when the job's connection ends, so a job whose worker
+    lost the database while finishing it shows as `doing` with its lock free.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [running_lock_key(lane)])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [running_lock_key(lane)])
+        except DatabaseError:
+            pass  # the connection is gone, and the lock with it
+
+
+ORPHANED_DRAIN_JOBS = """
     SELECT job.id FROM procrastinate_jobs job
     JOIN procrastinate_events event ON event.job_id = job.id AND event.type = 'started'
-    WHERE job.status = 'doing' AND job.task_name = %s
+    WHERE job.status = 'doing' AND job.task_name = %(task)s
+      AND NOT EXISTS (
+          SELECT 1 FROM pg_locks held
+          WHERE held.locktype = 'advisory' AND held.granted AND held.objsubid = 1
+            AND held.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            AND held.classid::bigint = (%(base)s + (job.args->>'lane')::bigint) >> 32
+            AND held.objid::bigint = (%(base)s + (job.args->>'lane')::bigint) & 4294967295
+      )
     GROUP BY job.id
-    HAVING max(event.at) < now() - make_interval(secs => %s)
+    HAVING max(event.at) < now() - make_interval(secs => %(grace)s)
 """
 
 
-def stuck_drain_jobs(*, older_than_seconds: float) -> list[int]:
-    """Return drain jobs `doing` for longer than any drain job takes.
+def orphaned_drain_jobs(*, started_before_seconds: float) -> list[int]:
+    """Return drain jobs `doing` that no process runs any more.
 
     A worker that loses the database while finishing a job leaves it `doing`; the
-    worker lives on, so procrastinate does not count the job as stalled, and the job
-    keeps its lane's lock, which would hold up every later drain job of the lane.
+    worker lives on and keeps its heartbeat, so procrastinate does not count the job as
+    stalled, and the job keeps its lane's lock, which would hold up every later drain
+    job of the lane. Such a job's running lock is free. Jobs that started within
+    `started_before_seconds` are left alone: they may not have taken the lock yet.
     """
     with connection.cursor() as cursor:
-        cursor.execute(STUCK_DRAIN_JOBS, [DRAIN_TASK, older_than_seconds])
+        cursor.execute(
+            ORPHANED_DRAIN_JOBS, {"task": DRAIN_TASK, "base": RUNNING_LOCK_BASE, "grace": started_before_seconds}
+        )
         return [row[0] for row in cursor.fetchall()]

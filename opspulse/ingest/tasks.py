@@ -26,7 +26,8 @@ def drain_lane(lane: int, attempt: int = 0) -> None:
     as failed. A delivery that waits for its next attempt gets a delayed job as well.
     """
     try:
-        drained = actions.drain_lane(lane=lane)
+        with queue.running(lane):
+            drained = actions.drain_lane(lane=lane)
     except Exception:
         queue.defer_drain(lane, attempt=attempt + 1, delay=backoff_seconds(attempt))
         raise
@@ -34,7 +35,9 @@ def drain_lane(lane: int, attempt: int = 0) -> None:
         queue.defer_drain(lane, delay=max(drained.retry_in, 0.1))
 
 
-@app.periodic(cron="* * * * *", periodic_id="ingest-sweep")
+# Every 15 s: a worker killed mid-job has its jobs run again within a minute (its
+# heartbeat is missed for WORKER_STALLED_SECONDS, 30 s by default, then the next sweep).
+@app.periodic(cron="* * * * * */15", periodic_id="ingest-sweep")
 @app.task(
     name="opspulse.ingest.sweep",
     queue=queue.DRAIN_QUEUE,
@@ -42,14 +45,19 @@ def drain_lane(lane: int, attempt: int = 0) -> None:
     pass_context=True,
 )
 async def sweep(context: JobContext, timestamp: int) -> None:
-    """Run jobs again that a dead worker left `doing`, end stuck ones, drain forgotten deliveries."""
+    """Run jobs of dead workers again, end drain jobs nobody runs, drain forgotten deliveries.
+
+    A worker is dead when its heartbeat is older than WORKER_STALLED_SECONDS; a job of
+    a live worker runs for as long as it needs.
+    """
     job_manager = context.app.job_manager
-    stuck = await sync_to_async(queue.stuck_drain_jobs)(older_than_seconds=settings.DRAIN_JOB_STUCK_SECONDS)
-    for job_id in stuck:
+    stalled_after = settings.PROCRASTINATE_WORKER_DEFAULTS["stalled_worker_timeout"]
+    orphaned = await sync_to_async(queue.orphaned_drain_jobs)(started_before_seconds=stalled_after)
+    for job_id in orphaned:
         # Ending it frees the lane's lock; its deliveries are still pending and are
         # queued again below.
         await job_manager.finish_job_by_id_async(job_id, status=Status.FAILED, delete_job=False)
-    for job in await job_manager.get_stalled_jobs():
+    for job in await job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
         try:
             await job_manager.retry_job(job)
         except UniqueViolation:

@@ -29,6 +29,7 @@ NOTIFY_CHANNEL = "opspulse_live"
 # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
 MAX_NOTIFY_BYTES = 7000
 MESSAGE_EVENT_TYPE = "live.messages"
+SEPARATOR = ", "
 
 _local = threading.local()
 
@@ -88,22 +89,36 @@ def _send(messages_by_store: dict[str, list[dict[str, Any]]]) -> None:
 
 
 def _chunks(messages_by_store: dict[str, list[dict[str, Any]]]) -> Iterator[str]:
+    """Payloads of at most MAX_NOTIFY_BYTES, each holding whole messages of one store.
+
+    A message is never split: one too large to send whole goes as its type alone, which
+    still tells dashboards what to re-read.
+    """
     for store, messages in messages_by_store.items():
-        chunk: list[dict[str, Any]] = []
-        size = 0
+        # The envelope, then each message and the ", " between two of them.
+        envelope = len(_encode({"store": store, "messages": []}))
+        chunk: list[str] = []
+        size = envelope
         for message in messages:
-            encoded = len(json.dumps(message, default=str))
-            if encoded > MAX_NOTIFY_BYTES:
-                # Too large to send whole: its type alone still tells dashboards what to re-read.
-                message = {"type": message.get("type")}
-                encoded = len(json.dumps(message))
-            if chunk and size + encoded > MAX_NOTIFY_BYTES:
-                yield json.dumps({"store": store, "messages": chunk}, default=str)
-                chunk, size = [], 0
-            chunk.append(message)
-            size += encoded
+            encoded = _encode(message)
+            if envelope + len(encoded) > MAX_NOTIFY_BYTES:
+                encoded = _encode({"type": message.get("type")})
+            if chunk and size + len(SEPARATOR) + len(encoded) > MAX_NOTIFY_BYTES:
+                yield _envelope(store, chunk)
+                chunk, size = [], envelope
+            size += len(encoded) + (len(SEPARATOR) if chunk else 0)
+            chunk.append(encoded)
         if chunk:
-            yield json.dumps({"store": store, "messages": chunk}, default=str)
+            yield _envelope(store, chunk)
+
+
+def _encode(value: Any) -> str:
+    # ASCII only (json's default), so a character is a byte.
+    return json.dumps(value, default=str)
+
+
+def _envelope(store: str, encoded_messages: list[str]) -> str:
+    return f'{{"store": {_encode(store)}, "messages": [{SEPARATOR.join(encoded_messages)}]}}'
 
 
 def _notify(messages_by_store: dict[str, list[dict[str, Any]]]) -> None:

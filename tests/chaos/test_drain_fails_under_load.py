@@ -1,8 +1,10 @@
 """A drain job fails on a passing error while its store's next drain job already waits.
 
 That is what a database hiccup does to a busy store: webhooks that arrive while the
-drain job runs queue the store's next job, then the running one fails. Once the error
-has passed, everything acknowledged must be processed.
+drain job runs queue the store's next job, then the running one fails. The fault is
+one no delivery can be blamed for (the disk is full: an OperationalError), so the job
+itself fails, not just a delivery's attempt. Once the error has passed, everything
+acknowledged must be processed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from django.db import connection
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from conftest import Worker, wait_for
+from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.ingest.queue import DRAIN_TASK
 from tests.chaos.conftest import (
     PRODUCTS, T0, Ledger, OrderVersion, assert_nothing_lost, order_delivery, wait_until_processed,
@@ -21,7 +24,8 @@ from tests.chaos.conftest import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Order inserts fail, a second after they start, until the fault is switched off.
+# Order inserts fail, a second after they start, until the fault is switched off, with
+# PostgreSQL's disk_full: an error of the database, which fails the whole job.
 FAULT = """
     CREATE TABLE chaos_fault (active boolean NOT NULL);
     INSERT INTO chaos_fault VALUES (true);
@@ -29,7 +33,7 @@ FAULT = """
     BEGIN
         IF (SELECT active FROM chaos_fault) THEN
             PERFORM pg_sleep(1);
-            RAISE EXCEPTION 'disk on fire';
+            RAISE EXCEPTION 'disk on fire' USING ERRCODE = 'disk_full';
         END IF;
         RETURN NEW;
     END $$ LANGUAGE plpgsql;
@@ -74,15 +78,23 @@ def test_store_is_not_blocked_by_a_job_that_failed_while_the_next_one_waited(
     for delivery in deliveries[1:]:
         assert ledger.post(web.url, delivery) == 200
     assert drain_jobs("todo"), "the store's next drain job waits"
-    # The running job fails (the fault sleeps 1 s, then raises) and is due for a retry.
-    wait_for(lambda: "attempt 1 failed" in processes[-1].output(), timeout=15, message="the job to fail")
+    # The running job itself fails (the fault sleeps 1 s, then raises) and hands over to
+    # a delayed successor.
+    wait_for(
+        lambda: ProcrastinateJob.objects.filter(id__in=running, status="failed").exists(), timeout=15,
+        message="the running drain job to fail",
+    )
+    assert ProcrastinateJob.objects.filter(task_name=DRAIN_TASK, args__attempt__gte=1).exists()
+    assert not WebhookDelivery.objects.filter(store=store, status=DeliveryStatus.PROCESSED).exists()
     time.sleep(0.5)
     passing_fault()
 
     try:
         # The sweep, run every 2 s here, frees jobs of dead workers: this worker is alive.
-        wait_until_processed([store], timeout=8, sweep_every=2)
+        wait_until_processed([store], timeout=20, sweep_every=2)
     finally:
         stuck = ProcrastinateJob.objects.filter(id__in=running, status="doing").exists()
     assert not stuck
+    # Nobody's fault: no delivery was marked failed for it.
+    assert set(WebhookDelivery.objects.filter(store=store).values_list("status", "error")) == {("processed", "")}
     assert_nothing_lost(ledger, [store])

@@ -63,7 +63,7 @@ def test_worker_killed_mid_backlog_loses_and_doubles_nothing(web, stores, start_
         sender.join(timeout=60)
     assert not sender.is_alive()
 
-    # The sweep (a cron job every minute, run here every 2 s) puts the stalled job back.
+    # The sweep (a cron job every 15 s, run here every 2 s) puts the stalled job back.
     wait_until_processed(stores, timeout=45, sweep_every=2)
     assert not ProcrastinateJob.objects.filter(id__in=stalled, status="doing").exists()
     assert ledger.statuses() == {200: len(deliveries)}

@@ -329,6 +329,39 @@ def test_job_left_doing_under_a_live_worker_is_ended_and_its_store_drained(web, 
     assert Order.objects.get().external_id == "5001"
 
 
+def test_job_running_for_twenty_minutes_under_a_live_worker_is_left_to_finish(web, shopify_store):
+    """A long drain job (a shop's erasure) is not ended while it runs, however long it takes."""
+    import psycopg
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    from conftest import database_url_for_processes
+    from opspulse.ingest import queue
+
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now()) RETURNING id")
+        worker_id = cursor.fetchone()[0]
+        cursor.execute(
+            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s"
+            " WHERE task_name = 'opspulse.ingest.drain_lane' RETURNING id",
+            [worker_id],
+        )
+        job_id = cursor.fetchone()[0]
+        cursor.execute(
+            "UPDATE procrastinate_events SET at = now() - interval '20 minutes' WHERE job_id = %s", [job_id]
+        )
+    # The job's own connection, as `queue.running` holds it while the job runs.
+    with psycopg.connect(database_url_for_processes(), autocommit=True) as job_connection:
+        job_connection.execute("SELECT pg_advisory_lock(%s)", [queue.running_lock_key(queue.lane_of(shopify_store.pk))])
+
+        run_sweep()
+
+        assert ProcrastinateJob.objects.get(id=job_id).status == "doing"
+    # Its connection gone (the database restarted under it), the next sweep ends it.
+    run_sweep()
+    assert ProcrastinateJob.objects.get(id=job_id).status == "failed"
+
+
 def test_job_stuck_on_a_dead_worker_runs_again(web, shopify_store):
     post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
     with connection.cursor() as cursor:

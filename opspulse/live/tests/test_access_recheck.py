@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 
 import pytest
@@ -13,6 +12,7 @@ from channels.layers import get_channel_layer
 from django.test import Client
 
 from config.asgi import application
+from conftest import redis_answers
 from opspulse.accounts import actions
 from opspulse.accounts.models import Membership, Role
 from opspulse.live.access import AccessWatch, watch
@@ -142,18 +142,10 @@ def _signed_in(user) -> Client:
     return client
 
 
-def redis_reachable() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture
 async def redis_transport(settings):
-    if not redis_reachable():
-        pytest.skip("no Redis server on 127.0.0.1:6379: the Redis transport cannot be tested here")
+    if not redis_answers(settings.REDIS_URL):
+        pytest.skip(f"no Redis answers at REDIS_URL ({settings.REDIS_URL}): the Redis transport is not tested")
     settings.LIVE_TRANSPORT = "redis"
     settings.CHANNEL_LAYERS = {
         "default": {

@@ -8,6 +8,8 @@
 - Network errors and 5xx answers are retried with backoff and jitter; a THROTTLED
   answer waits until the shop's cost bucket has restored enough for the query
   (`extensions.cost.throttleStatus`), instead of failing.
+- A token refresh that Shopify answers with 429 or 5xx (or not at all) is retried the
+  same way; only a refused grant (invalid_grant, 401) asks for a reconnection.
 - A 401 means Shopify no longer accepts the token (uninstalled, revoked): the
   integration is marked `error` with a message the merchant sees, and no call is made
   with it again until it is reconnected.
@@ -94,23 +96,40 @@ def fresh_access_token(integration: Integration) -> str:
     """The store's access token, refreshed first if it expires within five minutes."""
     if _usable(integration):
         return integration.access_token
-    with transaction.atomic():
-        # One refresh per shop at a time: the others wait here, then use the new pair.
-        locked = Integration.objects.select_for_update().select_related("store").get(pk=integration.pk)
-        if locked.status != IntegrationStatus.ACTIVE:
-            raise IntegrationUnavailable(locked.last_error or "The store's integration is not active.")
-        if not _usable(locked):
-            try:
-                grant = oauth.refresh_tokens(locked.store.domain, locked.refresh_token)
-            except oauth.TokenRequestRefused as exc:
-                _mark_revoked(locked)
-                raise AccessRevoked(RECONNECT_MESSAGE) from exc
-            except oauth.OAuthError as exc:
-                raise ShopifyError(str(exc)) from exc
-            store_grant(locked, grant)
-            logger.info("shopify: refreshed the access token of store %s", locked.store_id)
+    try:
+        with transaction.atomic():
+            # One refresh per shop at a time: the others wait here, then use the new pair.
+            locked = Integration.objects.select_for_update().select_related("store").get(pk=integration.pk)
+            if locked.status != IntegrationStatus.ACTIVE:
+                raise IntegrationUnavailable(locked.last_error or "The store's integration is not active.")
+            if not _usable(locked):
+                store_grant(locked, _refresh(locked))
+                logger.info("shopify: refreshed the access token of store %s", locked.store_id)
+    except AccessRevoked:
+        # After the rollback, or the mark would be undone with it.
+        _mark_revoked(integration)
+        raise
     integration.refresh_from_db()
     return integration.access_token
+
+
+def _refresh(integration: Integration) -> oauth.TokenGrant:
+    """A new token pair; Shopify failing or asking to wait (5xx, 429) is tried again with
+    backoff, and only a refused grant (invalid_grant, 401) asks the merchant to reconnect."""
+    attempt = 0
+    while True:
+        try:
+            return oauth.refresh_tokens(integration.store.domain, integration.refresh_token)
+        except oauth.TokenRequestRefused as exc:
+            raise AccessRevoked(RECONNECT_MESSAGE) from exc
+        except oauth.TokenServiceBusy as exc:
+            attempt += 1
+            if attempt >= NETWORK_ATTEMPTS:
+                raise ShopifyError(str(exc)) from exc
+            logger.warning("shopify: refreshing the token of store %s: %s", integration.store_id, exc)
+            _backoff(attempt, retry_after=exc.retry_after)
+        except oauth.OAuthError as exc:
+            raise ShopifyError(str(exc)) from exc
 
 
 def store_grant(integration: Integration, grant: oauth.TokenGrant) -> None:

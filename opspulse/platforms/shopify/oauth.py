@@ -138,19 +138,41 @@ def refresh_tokens(shop: str, refresh_token: str) -> TokenGrant:
 
 
 class TokenRequestRefused(OAuthError):
-    """Shopify answered the token request with an error (a used code, a revoked grant)."""
+    """Shopify refused the grant for good (invalid_grant, 401): a used code, a revoked token."""
+
+
+class TokenServiceBusy(OAuthError):
+    """Shopify did not answer the token request, failed (5xx) or asked to wait (429)."""
+
+    def __init__(self, message: str, *, retry_after: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def _token_request(shop: str, payload: dict[str, str]) -> TokenGrant:
     try:
         response = httpx.post(shop_url(shop, "/admin/oauth/access_token"), json=payload, timeout=HTTP_TIMEOUT)
     except httpx.HTTPError as exc:
-        raise OAuthError(f"Shopify could not be reached ({exc.__class__.__name__}); try again.") from exc
-    if response.status_code >= 500:
-        raise OAuthError(f"Shopify answered {response.status_code}; try again in a moment.")
-    if response.status_code != 200:
+        raise TokenServiceBusy(f"Shopify could not be reached ({exc.__class__.__name__}); try again.") from exc
+    if response.status_code == 429 or response.status_code >= 500:
+        raise TokenServiceBusy(
+            f"Shopify answered {response.status_code}; try again in a moment.",
+            retry_after=response.headers.get("Retry-After"),
+        )
+    if response.status_code == 401 or (response.status_code == 400 and _oauth_error(response) == "invalid_grant"):
         raise TokenRequestRefused(f"Shopify refused the token request ({response.status_code}).")
+    if response.status_code != 200:
+        raise OAuthError(f"Shopify could not issue a token ({response.status_code}); try again.")
     try:
         return TokenGrant.model_validate_json(response.content)
     except ValidationError as exc:
         raise OAuthError("Shopify's answer had no expiring offline token.") from exc
+
+
+def _oauth_error(response: httpx.Response) -> str:
+    """The `error` code of an OAuth error answer (RFC 6749 §5.2), or ""."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("error", "")) if isinstance(body, dict) else ""

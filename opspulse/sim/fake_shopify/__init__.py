@@ -43,6 +43,8 @@ Control API under /_fake (JSON, no auth):
 - POST /shops/<shop>/customers/data_request  {email}  → customers/data_request
 - POST /shops/<shop>/grant  {scopes: [...]}  what the next install grants, whatever is asked
 - POST /shops/<shop>/tokens/expire          expire the shop's access tokens now
+- POST /shops/<shop>/tokens/refresh-failures  {count, status?: 503, retry_after?}
+                                            answer the next `count` token refreshes with `status`
 - GET  /shops/<shop>/calls                  GraphQL call log and max calls in any second
 - GET  /shops/<shop>/launch?app_url=…       redirect to the app URL with shop, host, timestamp, hmac
 - POST /clock/advance  {seconds}            move the fake's clock forward

@@ -62,6 +62,7 @@ def create_app(
         Route(f"{FAKE}/shops/{{shop}}/customers/data_request", control.request_customer_data, methods=["POST"]),
         Route(f"{FAKE}/shops/{{shop}}/grant", control.narrow_grant, methods=["POST"]),
         Route(f"{FAKE}/shops/{{shop}}/tokens/expire", control.expire_tokens, methods=["POST"]),
+        Route(f"{FAKE}/shops/{{shop}}/tokens/refresh-failures", control.fail_refreshes, methods=["POST"]),
         Route(f"{FAKE}/shops/{{shop}}/calls", control.calls, methods=["GET"]),
         Route(f"{FAKE}/shops/{{shop}}/launch", control.launch, methods=["GET"]),
         Route(f"{FAKE}/clock/advance", control.advance_clock, methods=["POST"]),

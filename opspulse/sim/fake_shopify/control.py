@@ -78,6 +78,12 @@ class GrantIn(BaseModel):
     scopes: list[str]
 
 
+class RefreshFailuresIn(BaseModel):
+    count: int = Field(ge=0)
+    status: int = Field(default=503, ge=400, le=599)
+    retry_after: float | None = Field(default=None, ge=0)
+
+
 class AdvanceIn(BaseModel):
     seconds: float = Field(gt=0)
 
@@ -297,6 +303,16 @@ async def narrow_grant(request: Request) -> Response:
 @guarded
 async def expire_tokens(request: Request) -> Response:
     return JSONResponse({"expired": services(request).world.expire_tokens(_shop(request))})
+
+
+@guarded
+async def fail_refreshes(request: Request) -> Response:
+    """Answer the shop's next `count` token refreshes with `status` (429, 503…)."""
+    shop = _shop(request)
+    data: RefreshFailuresIn = await _body(request, RefreshFailuresIn)
+    shop.refresh_failures, shop.refresh_failure_status = data.count, data.status
+    shop.refresh_failure_retry_after = data.retry_after
+    return JSONResponse({"refresh_failures": shop.refresh_failures, "status": shop.refresh_failure_status})
 
 
 @guarded

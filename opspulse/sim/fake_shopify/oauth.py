@@ -119,6 +119,12 @@ async def access_token(request: Request) -> Response:
         str(params.get("client_secret", "")), world.app.client_secret
     ):
         return _oauth_error("invalid_client", "Client authentication failed: invalid client_id or client_secret.", 401)
+    if params.get("grant_type") == "refresh_token" and shop.refresh_failures > 0:
+        shop.refresh_failures -= 1
+        headers = {}
+        if shop.refresh_failure_retry_after is not None:
+            headers["Retry-After"] = str(shop.refresh_failure_retry_after)
+        return JSONResponse({"errors": "Try again later"}, shop.refresh_failure_status, headers=headers)
     if params.get("grant_type") == "refresh_token":
         pair = world.refresh(shop, str(params.get("refresh_token", "")))
         if pair is None:

@@ -151,6 +151,10 @@ class Shop:
     scopes: list[str] = field(default_factory=list)
     # Set through the control API: what the next install grants instead of the request.
     next_grant: list[str] | None = None
+    # Set through the control API: the next refresh requests fail with this status.
+    refresh_failures: int = 0
+    refresh_failure_status: int = 503
+    refresh_failure_retry_after: float | None = None
     subscriptions: dict[int, WebhookSubscription] = field(default_factory=dict)
     bulk_operations: list[BulkOperation] = field(default_factory=list)
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from conftest import ROOT, SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET, process_env
 from opspulse.accounts.models import AuditEvent, AuditKind, Role
 from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
-from opspulse.platforms.shopify.client import AccessRevoked, ShopifyClient, fresh_access_token
+from opspulse.platforms.shopify.client import AccessRevoked, ShopifyClient, ShopifyError, fresh_access_token
 from opspulse.platforms.shopify.subscriptions import TOPICS
 from opspulse.platforms.shopify.tests.conftest import create_shop, fake_get, install
 from opspulse.stores.models import Integration, IntegrationStatus, Platform, Store
@@ -201,6 +201,68 @@ def test_a_shop_that_refuses_the_token_marks_the_store_for_reconnection(shopify_
     integration.refresh_from_db()
     assert integration.status == IntegrationStatus.ACTIVE and integration.last_error == ""
     assert SyncHealth.objects.get(store=store).last_error == ""
+
+
+def expiring_soon(shop: str) -> Integration:
+    integration = Integration.objects.select_related("store").get(store__domain=shop)
+    Integration.objects.filter(pk=integration.pk).update(access_token_expires_at=timezone.now() + timedelta(minutes=1))
+    integration.refresh_from_db()
+    return integration
+
+
+def fail_refreshes(fake, shop: str, *, count: int, status: int) -> None:
+    body = {"count": count, "status": status, "retry_after": 0.05}
+    assert httpx.post(f"{fake.url}/_fake/shops/{shop}/tokens/refresh-failures", json=body, timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("status", [429, 503], ids=["rate_limited_case", "unavailable_case"])
+def test_a_refresh_answered_busy_is_tried_again_and_the_store_stays_connected(shopify_app, owner_client, status):
+    """Shopify answering a token refresh with 429 or 5xx is a passing state, not a revoked grant."""
+    shop = f"busy-refresh-{status}.myshopify.com"
+    create_shop(shopify_app, shop, orders=0)
+    install(owner_client, shop)
+    integration = expiring_soon(shop)
+    old_token = integration.access_token
+    fail_refreshes(shopify_app, shop, count=2, status=status)
+
+    token = fresh_access_token(integration)
+
+    integration.refresh_from_db()
+    assert token == integration.access_token != old_token
+    assert integration.status == IntegrationStatus.ACTIVE and integration.last_error == ""
+    assert ShopifyClient(integration).query("query { shop { name } }").data["shop"]["name"] == "Harbor Goods"
+
+
+def test_a_refresh_busy_beyond_the_retries_fails_the_call_but_never_asks_for_a_reconnection(
+    shopify_app, shop, owner_client
+):
+    install(owner_client, shop)
+    integration = expiring_soon(shop)
+    fail_refreshes(shopify_app, shop, count=10, status=429)
+
+    with pytest.raises(ShopifyError) as raised:
+        fresh_access_token(integration)
+
+    assert not isinstance(raised.value, AccessRevoked)
+    integration.refresh_from_db()
+    assert integration.status == IntegrationStatus.ACTIVE and integration.last_error == ""
+    # The next call, once Shopify answers again, refreshes as usual.
+    fail_refreshes(shopify_app, shop, count=0, status=503)
+    assert fresh_access_token(integration) == Integration.objects.get(pk=integration.pk).access_token
+
+
+def test_a_refresh_refused_as_an_invalid_grant_marks_the_store_for_reconnection(shopify_app, shop, owner_client):
+    install(owner_client, shop)
+    integration = expiring_soon(shop)
+    integration.refresh_token = "shprt_revoked_or_unknown"
+    integration.save(update_fields=["refresh_token_encrypted"])
+
+    with pytest.raises(AccessRevoked):
+        fresh_access_token(integration)
+
+    integration.refresh_from_db()
+    assert integration.status == IntegrationStatus.ERROR
+    assert "Reconnect" in integration.last_error
 
 
 def test_throttled_queries_wait_for_the_shops_bucket_and_succeed(shopify_app, owner_client, settings):
