@@ -9,14 +9,14 @@ from django.core.management import CommandError, call_command
 from opspulse.ingest import worker
 
 
-def test_the_default_gives_webhooks_alerts_and_shopify_calls_their_own_slots(settings):
+def test_the_default_gives_webhooks_alerts_shopify_calls_and_maintenance_their_own_slots(settings):
     assert worker.parse_concurrency(settings.WORKER_CONCURRENCY) == {
-        ("ingest",): 4, ("alerts",): 4, ("shopify",): 2,
+        ("ingest",): 4, ("alerts",): 4, ("shopify",): 2, ("maintenance",): 1,
     }
 
 
 def test_one_number_gives_every_queue_that_many_slots():
-    assert worker.parse_concurrency("2") == {("ingest",): 2, ("shopify",): 2, ("alerts",): 2}
+    assert worker.parse_concurrency("2") == {("ingest",): 2, ("shopify",): 2, ("alerts",): 2, ("maintenance",): 2}
 
 
 def test_queues_joined_by_a_plus_share_their_slots():
