@@ -333,7 +333,7 @@ FINISHED_JOB_RETENTION_DAYS = env_int("FINISHED_JOB_RETENTION_DAYS", 30)
 MAINTENANCE_CRON = env_str("MAINTENANCE_CRON", "17 3 * * *")
 # `manage.py worker` slots per queue: webhook processing ("ingest") has its own, so it
 # never waits behind alert posts and mail ("alerts") or Shopify API calls ("shopify").
-WORKER_CONCURRENCY = env_str("WORKER_CONCURRENCY", "ingest=4,alerts=4,shopify=2,maintenance=1")
+WORKER_CONCURRENCY = env_str("WORKER_CONCURRENCY", "ingest=4,alerts=4,shopify=2,maintenance=2")
 PROCRASTINATE_WORKER_DEFAULTS = {
     # `manage.py worker` is woken by a NOTIFY for each job deferred
     # (opspulse.ingest.worker). A lane's next drain job waits, locked, while the

@@ -14,6 +14,9 @@ from opspulse.ingest import actions, queue, retention
 
 backoff_seconds = queue.backoff_seconds
 
+# Upkeep (the sweep, the daily retention job) runs in slots of its own, never the drain's.
+MAINTENANCE_QUEUE = "maintenance"
+
 
 @app.task(name=queue.DRAIN_TASK, queue=queue.DRAIN_QUEUE)
 def drain_lane(lane: int, attempt: int = 0) -> None:
@@ -40,7 +43,7 @@ def drain_lane(lane: int, attempt: int = 0) -> None:
 @app.periodic(cron="* * * * * */15", periodic_id="ingest-sweep")
 @app.task(
     name="opspulse.ingest.sweep",
-    queue=queue.DRAIN_QUEUE,
+    queue=MAINTENANCE_QUEUE,
     queueing_lock="opspulse.ingest.sweep",
     pass_context=True,
 )
@@ -66,8 +69,6 @@ async def sweep(context: JobContext, timestamp: int) -> None:
             await job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
     await sync_to_async(actions.requeue_waiting_deliveries)()
 
-
-MAINTENANCE_QUEUE = "maintenance"
 
 
 @app.periodic(cron=settings.MAINTENANCE_CRON, periodic_id="maintenance")

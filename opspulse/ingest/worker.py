@@ -8,7 +8,7 @@ trying, with backoff, for as long as the database is away. Meanwhile, and for jo
 whose lock frees while no NOTIFY comes, the worker also polls every WORKER_POLL_MS.
 
 Each queue (or group of queues) has slots of its own (WORKER_CONCURRENCY, e.g.
-"ingest=4,alerts=4,shopify=2,maintenance=1"): webhook processing never waits behind alert posts or
+"ingest=4,alerts=4,shopify=2,maintenance=2"): webhook processing never waits behind alert posts or
 Shopify API calls, however slow their receivers are.
 """
 

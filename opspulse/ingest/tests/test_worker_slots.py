@@ -11,7 +11,7 @@ from opspulse.ingest import worker
 
 def test_the_default_gives_webhooks_alerts_shopify_calls_and_maintenance_their_own_slots(settings):
     assert worker.parse_concurrency(settings.WORKER_CONCURRENCY) == {
-        ("ingest",): 4, ("alerts",): 4, ("shopify",): 2, ("maintenance",): 1,
+        ("ingest",): 4, ("alerts",): 4, ("shopify",): 2, ("maintenance",): 2,
     }
 
 

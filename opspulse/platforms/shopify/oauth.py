@@ -22,11 +22,16 @@ import httpx
 from django.conf import settings
 from pydantic import BaseModel, ValidationError
 
+from opspulse.lib import http as outbound
+
 # shopify.dev: a shop's permanent domain.
 SHOP_DOMAIN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-]*\.myshopify\.com$")
 # Shopify's own library refuses a signed request whose timestamp is further off.
 TIMESTAMP_LEEWAY_SECONDS = 90
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+# The whole token request, from connecting to the reply's last byte; a token answer is small.
+TOKEN_REQUEST_DEADLINE_SECONDS = 15.0
+TOKEN_REPLY_LIMIT_BYTES = 64 * 1024
 
 
 class OAuthError(Exception):
@@ -151,7 +156,11 @@ class TokenServiceBusy(OAuthError):
 
 def _token_request(shop: str, payload: dict[str, str]) -> TokenGrant:
     try:
-        response = httpx.post(shop_url(shop, "/admin/oauth/access_token"), json=payload, timeout=HTTP_TIMEOUT)
+        with outbound.client(guarded=False, timeout=HTTP_TIMEOUT) as http:
+            response = outbound.send(
+                http, "POST", shop_url(shop, "/admin/oauth/access_token"), json=payload,
+                deadline=TOKEN_REQUEST_DEADLINE_SECONDS, limit=TOKEN_REPLY_LIMIT_BYTES,
+            )
     except httpx.HTTPError as exc:
         raise TokenServiceBusy(f"Shopify could not be reached ({exc.__class__.__name__}); try again.") from exc
     if response.status_code == 429 or response.status_code >= 500:
@@ -169,7 +178,7 @@ def _token_request(shop: str, payload: dict[str, str]) -> TokenGrant:
         raise OAuthError("Shopify's answer had no expiring offline token.") from exc
 
 
-def _oauth_error(response: httpx.Response) -> str:
+def _oauth_error(response: outbound.Reply) -> str:
     """The `error` code of an OAuth error answer (RFC 6749 §5.2), or ""."""
     try:
         body = response.json()

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from opspulse.alerts.tests.test_delivery import RawReceiver
-from opspulse.platforms.shopify import client
+from opspulse.platforms.shopify import client, oauth
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,3 +56,20 @@ def test_an_answer_longer_than_the_limit_is_not_read_whole(shop_client, settings
         huge.close()
 
     assert huge.sent_bytes < 16 * 1024 * 1024
+
+
+def test_a_token_answer_dripped_a_byte_at_a_time_ends_at_its_deadline_as_a_busy_token_service(settings, monkeypatch):
+    """A token refresh whose answer drips holds the job no longer than its deadline, and
+    counts as Shopify being busy (tried again later), never as a refused grant."""
+    monkeypatch.setattr(oauth, "TOKEN_REQUEST_DEADLINE_SECONDS", 1.0)
+    tarpit = RawReceiver(drip_seconds=0.2)
+    point_shops_at(settings, tarpit)
+    try:
+        started = monotonic()
+        with pytest.raises(oauth.TokenServiceBusy, match="DeadlineExceeded"):
+            oauth.refresh_tokens("dripping-shop.myshopify.com", "shprt_refresh")
+        took = monotonic() - started
+    finally:
+        tarpit.close()
+
+    assert took < 3  # each byte came within the 10 s read timeout: it never fired
