@@ -157,7 +157,9 @@ def test_a_killed_workers_drain_job_runs_again_once_its_heartbeat_stops(web, sto
     # 2 s without a heartbeat, then the next sweep (0.5 s here) on the new worker, once it
     # has started; procrastinate's default stall limit alone would be 30 s.
     assert retried_after < 12, f"the job ran again {retried_after:.1f} s after the kill"
-    assert sweeper.statuses[killed_job][:3] == ["todo", "doing", "todo"]
+    # Run again, not failed: its second run may start before the watcher sees it wait.
+    assert sweeper.statuses[killed_job][:2] == ["todo", "doing"]
+    assert sweeper.attempts[killed_job] == 1
     assert "failed" not in sweeper.statuses[killed_job]
     assert Order.objects.filter(store=store).count() == ORDERS
     assert_nothing_lost(ledger, [store])
