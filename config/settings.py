@@ -426,7 +426,12 @@ LOGGING = {
         "httpcore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
         # The web server's own handlers would write unredacted: its records go to ours instead.
-        "uvicorn": {"propagate": True},
+        # Its INFO lines (every connection, every socket) are shown only with LOG_LEVEL=DEBUG,
+        # as `--log-level warning` had them before Django's configuration reset its loggers.
+        "uvicorn": {
+            "propagate": True,
+            "level": "DEBUG" if env_str("LOG_LEVEL", "INFO").upper() == "DEBUG" else "WARNING",
+        },
         "uvicorn.access": {"propagate": True},
     },
 }
