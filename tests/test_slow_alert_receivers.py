@@ -8,9 +8,7 @@ processing stopped for every store.
 
 from __future__ import annotations
 
-import socket
 import sys
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +22,7 @@ from websockets.sync.client import connect
 from conftest import SHOPIFY_SECRET, Process, make_store, process_env
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts.models import Alert, AlertType, ChannelDelivery, DeliveryAttempt, DeliveryStatus
+from opspulse.alerts.tests.test_delivery import RawReceiver
 from opspulse.commerce import actions
 from opspulse.ingest.tests.helpers import post_shopify, shopify_order
 
@@ -31,59 +30,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 DEADLINE_SECONDS = 1.5
 HUGE_REPLY_BYTES = 200 * 1024 * 1024
-
-
-class HostileReceiver:
-    """A receiver on 127.0.0.1 that drips its answer a byte every 0.5 s, or answers 200 MiB."""
-
-    def __init__(self, *, drip: bool) -> None:
-        self.drip = drip
-        self.open_connections = 0
-        self.lock = threading.Lock()
-        self.closed = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self) -> None:
-        while not self.closed.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.answer, args=(conn,), daemon=True).start()
-
-    def answer(self, conn: socket.socket) -> None:
-        with self.lock:
-            self.open_connections += 1
-        try:
-            with conn:
-                conn.recv(65536)
-                head = f"HTTP/1.1 200 OK\r\nContent-Length: {HUGE_REPLY_BYTES}\r\n\r\n".encode()
-                if self.drip:
-                    for byte in head:
-                        if self.closed.is_set():
-                            return
-                        conn.sendall(bytes([byte]))
-                        time.sleep(0.5)
-                    while not self.closed.is_set():
-                        conn.sendall(b"x")
-                        time.sleep(0.5)
-                else:
-                    conn.sendall(head)
-                    block, sent = b"x" * (1024 * 1024), 0
-                    while sent < HUGE_REPLY_BYTES and not self.closed.is_set():
-                        conn.sendall(block)
-                        sent += len(block)
-        except OSError:
-            pass  # the post gave up and closed the connection
-        finally:
-            with self.lock:
-                self.open_connections -= 1
-
-    def close(self) -> None:
-        self.closed.set()
-        self.listener.close()
 
 
 def rss_mib(pid: int) -> float:
@@ -102,7 +48,7 @@ def test_slow_and_huge_alert_receivers_of_one_account_do_not_delay_another_accou
     ]
     other = make_store(personas["other_account"], platform="shopify", domain="charlie-chairs.myshopify.com",
                        secret=SHOPIFY_SECRET)
-    tarpit, huge = HostileReceiver(drip=True), HostileReceiver(drip=False)
+    tarpit, huge = RawReceiver(drip_seconds=0.5), RawReceiver(body_bytes=HUGE_REPLY_BYTES)
     for store, receiver in zip(alerting, (tarpit, huge), strict=True):
         Alert.objects.create(store=store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "100.00"})
         alert_actions.create_channel(account=store.account, store=store, kind="webhook", name="Ops", url=receiver.url)
@@ -136,7 +82,7 @@ def test_slow_and_huge_alert_receivers_of_one_account_do_not_delay_another_accou
                     external_id=str(n), number=f"#A{n}", status="paid", currency="EUR", total=Decimal("950.00"),
                     placed_at=now, updated_at=now,
                 ))
-            wait_until(lambda: tarpit.open_connections > 0, within=10, what="the tarpit is reached")
+            wait_until(lambda: tarpit.accepted > 0, within=10, what="the tarpit is reached")
 
             for order_id in range(6001, 6009):
                 started = time.monotonic()

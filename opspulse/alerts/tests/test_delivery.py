@@ -77,6 +77,7 @@ class RawReceiver:
     def __init__(self, *, drip_seconds: float | None = None, body_bytes: int = 0) -> None:
         self.drip_seconds, self.body_bytes = drip_seconds, body_bytes
         self.sent_bytes = 0
+        self.accepted = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
         self.closed = threading.Event()
@@ -88,6 +89,7 @@ class RawReceiver:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
+            self.accepted += 1
             threading.Thread(target=self.answer, args=(conn,), daemon=True).start()
 
     def answer(self, conn: socket.socket) -> None:

@@ -2,9 +2,10 @@
 stored orders, their line items and the carts.
 
 Whatever the platforms send: duplicates, updates out of order, cancellations and
-refunds, test orders (which count nowhere, even once updated), in batches of any size, for stores in timezones with DST, with orders placed
-around midnight and around the night the clocks change (the two 01:00 hours of a
-fall-back night are two hour buckets, the missing hour of a spring-forward night none).
+refunds, test orders (which count nowhere, even once updated), in batches of any size,
+for stores in timezones with DST, with orders placed around midnight and around the
+night the clocks change (the two 01:00 hours of a fall-back night are two hour buckets,
+the missing hour of a spring-forward night none).
 """
 
 from __future__ import annotations
