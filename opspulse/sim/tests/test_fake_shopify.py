@@ -375,7 +375,12 @@ def test_costs_are_reported_and_an_empty_bucket_throttles(client: httpx.Client) 
     token = install(client, domain)["access_token"]
     query = "{ orders(first: 250) { edges { node { id } } } }"
 
-    answers = [gql(client, domain, token, query) for _ in range(5)]
+    # Four such queries take 1,008 of the 1,000 points; the fifth is throttled unless the
+    # calls are slow enough for the bucket to refill (100 points a second): keep asking,
+    # as a client would, until one is.
+    answers = [gql(client, domain, token, query)]
+    while "errors" not in answers[-1].json() and len(answers) < 12:
+        answers.append(gql(client, domain, token, query))
 
     first = answers[0].json()["extensions"]["cost"]
     assert first["requestedQueryCost"] == 252 and first["actualQueryCost"] == 252
