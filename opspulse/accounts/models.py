@@ -71,7 +71,7 @@ class Role(models.TextChoices):
 
 
 # Each role may do everything the roles below it may: a member views dashboards, an
-# admin also manages stores and alerts, an owner also billing, members and deletion.
+# admin also manages stores and alerts, an owner also members and deletion.
 ROLE_RANK = {Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
 
 

@@ -106,6 +106,13 @@ def test_member_sees_the_team_without_owner_controls(personas, bob_membership):
     assert reverse("account-leave", args=[personas["account"].public_id]) in html
 
 
+def test_the_team_page_describes_roles_without_billing(alice_client, personas):
+    html = alice_client.get(reverse("account-team")).content.decode()
+
+    assert "owners also manage the team and the account." in html
+    assert "billing" not in html.lower()
+
+
 # Changing roles, removing, leaving
 
 
