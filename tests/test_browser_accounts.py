@@ -61,7 +61,7 @@ def test_sign_up_confirm_and_sign_in_reaches_an_empty_home(web, browser_context)
 
     main = page.inner_text("main")
     assert "Nadia's Nursery" in page.inner_text("header")
-    assert "Connect a Shopify or WooCommerce store" in main
+    assert "Connect a Shopify store" in main
     assert email in page.inner_text("header")
     assert console_errors == []
 

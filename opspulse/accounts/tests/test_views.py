@@ -69,26 +69,6 @@ def test_home_without_stores_shows_an_empty_state(client, user):
     assert b"No stores yet" in response.content
 
 
-def test_an_owner_without_stores_is_offered_only_the_platform_that_can_be_connected(client, user):
-    MembershipFactory(user=user, account__name="Harbor Goods")
-    client.force_login(user)
-
-    html = client.get(reverse("home")).content.decode()
-
-    assert "Connect a Shopify store to Harbor Goods" in html
-    assert "WooCommerce" not in html
-
-
-def test_a_member_without_stores_is_told_to_ask_an_admin_without_naming_platforms(client, user):
-    MembershipFactory(user=user, role="member")
-    client.force_login(user)
-
-    html = client.get(reverse("home")).content.decode()
-
-    assert "Ask an admin or owner of the account to connect one." in html
-    assert "WooCommerce" not in html and "Connect a Shopify store" not in html
-
-
 @pytest.mark.parametrize("page", ["home", "account-team", "account-settings", "account-audit"])
 def test_account_pages_promise_no_billing_plans_or_upgrades(client, user, page):
     StoreFactory(account=MembershipFactory(user=user).account)

@@ -71,7 +71,7 @@ def test_an_account_without_stores_is_asked_to_connect_one(db):
 
     page = signed_in_client(owner).get(reverse("home")).content.decode()
 
-    assert "No stores yet" in page and "Connect a Shopify or WooCommerce store" in page
+    assert "No stores yet" in page and "Connect a Shopify store" in page
     assert "/ws/overview/" not in page
 
 
