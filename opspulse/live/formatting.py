@@ -23,12 +23,12 @@ CURRENCY_SYMBOLS = {
 ZERO_DECIMAL_CURRENCIES = {"JPY", "KRW", "CLP", "VND", "ISK", "HUF", "TWD", "UGX"}
 
 
-def format_money(amount: Decimal | int | float | None, currency: str) -> str:
-    """Return e.g. "$1,234.50", "€12.00" or "1,234.50 SEK"."""
+def format_money(amount: Decimal | int | float | None, currency: str, *, whole: bool = False) -> str:
+    """Return e.g. "$1,234.50", "€12.00" or "1,234.50 SEK"; with `whole`, "$1,235"."""
     if amount is None:
         return "—"
     currency = (currency or "").upper()
-    places = Decimal(1) if currency in ZERO_DECIMAL_CURRENCIES else Decimal("0.01")
+    places = Decimal(1) if whole or currency in ZERO_DECIMAL_CURRENCIES else Decimal("0.01")
     value = Decimal(amount).quantize(places, rounding=ROUND_HALF_UP)
     sign = "-" if value < 0 else ""
     digits = f"{abs(value):,}"

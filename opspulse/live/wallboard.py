@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from zoneinfo import ZoneInfo
 
 from django.template.loader import render_to_string
 
-from opspulse.commerce.models import Order
+from opspulse.commerce.models import NOT_COUNTED, Order
 from opspulse.live import selectors
 from opspulse.live.formatting import change_from_yesterday, format_count, format_money
 from opspulse.stores.models import Store
@@ -58,8 +58,20 @@ def _comparison(current, previous) -> dict[str, str]:
     return change_from_yesterday(current, previous, new="No sales by this time yesterday", nothing="—")
 
 
+def _value_axis(highest: Decimal) -> tuple[Decimal, list[Decimal]]:
+    """Return the top of a value axis that holds `highest`, and its ticks from 0 up.
+
+    Ticks are a round step apart (1, 2 or 5 times a power of ten, at least 1), about four of them.
+    """
+    rough = highest / 4
+    power = Decimal(10) ** rough.adjusted() if rough >= 1 else Decimal(1)
+    step = next(power * factor for factor in (1, 2, 5, 10) if power * factor >= rough)
+    top = max(step, (highest / step).to_integral_value(rounding=ROUND_CEILING) * step)
+    return top, [step * index for index in range(int(top / step) + 1)]
+
+
 def _hourly_bars(store: Store, day: selectors.LocalDay) -> dict:
-    """Revenue per hour of today (bars) with yesterday's hours (ticks), scaled together."""
+    """Revenue per hour of today (bars) with yesterday's hours (ticks), on one value axis."""
     tz = ZoneInfo(store.timezone)
     today = [Decimal(0)] * 24
     yesterday = [Decimal(0)] * 24
@@ -69,7 +81,7 @@ def _hourly_bars(store: Store, day: selectors.LocalDay) -> dict:
             today[hour] += value
         else:
             yesterday[hour] += value
-    top = max([*today, *yesterday, Decimal(1)])
+    top, ticks = _value_axis(max([*today, *yesterday, Decimal(1)]))
     now_hour = day.now.hour
     bars = []
     for hour in range(24):
@@ -92,6 +104,15 @@ def _hourly_bars(store: Store, day: selectors.LocalDay) -> dict:
         "bar_width": BAR_WIDTH - 2,
         "has_sales": any(today) or any(yesterday),
         "peak": format_money(max(today), store.currency),
+        # Highest first, as the axis reads from the top down.
+        "axis": [
+            {
+                "label": format_money(tick, store.currency, whole=True),
+                "y": round(float(CHART_HEIGHT - tick * CHART_HEIGHT / top), 2),
+            }
+            for tick in reversed(ticks)
+        ],
+        "hours": ["00:00", "06:00", "12:00", "18:00", "24:00"],
     }
 
 
@@ -144,6 +165,7 @@ def render_regions(store: Store, *, oob: bool, now: datetime | None = None) -> d
             "total": format_money(order.total, order.currency),
             "status": order.status,
             "status_label": _status_label(order.status),
+            "voided": order.status in NOT_COUNTED,
             "time": order.placed_at.astimezone(tz).strftime("%H:%M" if order.placed_at >= day.start else "%a %H:%M"),
             "today": order.placed_at >= day.start,
         }

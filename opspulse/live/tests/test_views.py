@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from opspulse.live import fragments
 from opspulse.live.selectors import local_day
@@ -80,6 +81,22 @@ def test_feed_shows_an_order_with_currency_status_first_name_and_city(store, own
     assert "Maya" in html
     assert "Lisbon" in html
     assert "Paid" in html
+
+
+def test_a_customers_name_and_city_are_separate_so_the_city_is_never_cut_to_an_initial(store, owner_client):
+    OrderFactory(store=store, number="#1301", customer_first_name="Noah", customer_city="Los Angeles")
+    OrderFactory(store=store, number="#1302", customer_first_name="Ines", customer_city="Porto", status="cancelled",
+                 placed_at=timezone.now() - timedelta(minutes=5))
+
+    html = owner_client.get(reverse("dashboard", args=[store.public_id])).content.decode()
+
+    # The live feed: the city on a line of its own, which wraps rather than ends in "…".
+    assert "<span data-customer-name>Noah</span><span data-customer-city>Los Angeles</span>" in html
+    # Cancellations & refunds: name and city are separate pieces of the line.
+    changes = html[html.index('data-voided-order="#1302"'):]
+    changes = changes[: changes.index("</li>")]
+    assert "data-customer-name>· Ines,</span>" in changes and "data-customer-city>Porto</span>" in changes
+    assert "Ines, Porto" not in changes
 
 
 def test_feed_never_contains_the_customers_last_name_or_email(store, owner_client):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -191,3 +192,36 @@ async def test_a_revoked_link_missed_by_its_notification_closes_at_the_next_chec
 
     assert await socket.receive_text() == HEARTBEAT
     assert await socket.receive_close_code() == 4404
+
+
+def test_a_cancelled_order_on_the_wallboard_is_struck_through_and_says_so(store):
+    OrderFactory(store=store, number="#2101", total=Decimal("75.00"), status="cancelled")
+    OrderFactory(store=store, number="#2102", total=Decimal("40.00"), status="refunded")
+    OrderFactory(store=store, number="#2103", total=Decimal("60.00"))
+
+    feed = wallboard.render_regions(store, oob=False)[wallboard.WB_FEED]
+
+    rows = {number: feed[feed.index(f'data-order-number="{number}"'):] for number in ("#2101", "#2102", "#2103")}
+    rows = {number: row[: row.index("</li>")] for number, row in rows.items()}
+    for number, word in (("#2101", "Cancelled"), ("#2102", "Refunded")):
+        total_classes, total = re.search(r'class="([^"]*)" data-wall-total>(.*?[0-9])</span>', rows[number]).groups()
+        status_classes, status = re.search(r'class="([^"]*)" data-wall-status>([^<]*)</span>', rows[number]).groups()
+        assert "line-through" in total_classes and "Not counted: </span>$" in total
+        # The word is shown at every width: no class hides it.
+        assert status == word and "hidden" not in status_classes.split()
+    assert "line-through" not in rows["#2103"] and "Not counted" not in rows["#2103"]
+
+
+def test_the_wallboards_hourly_chart_has_a_scale_in_the_stores_currency_and_hour_labels(store):
+    store.currency = "EUR"
+    store.save()
+    today = selectors.local_day(store)
+    busiest = today.now.replace(minute=0, second=0, microsecond=0)
+    MetricFactory(store=store, name=MetricName.REVENUE, granularity=Granularity.HOUR, timestamp=busiest, value=1234)
+
+    chart = wallboard.render_regions(store, oob=False)[wallboard.WB_CHART]
+
+    labels = re.findall(r"<span data-axis-label>([^<]*)</span>", chart)
+    # A round scale from €0 up past the busiest hour's €1,234, then the day's hours.
+    assert labels == ["€1,500", "€1,000", "€500", "€0", "00:00", "06:00", "12:00", "18:00", "24:00"]
+    assert "on a scale up to €1,500" in chart
