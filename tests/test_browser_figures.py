@@ -25,12 +25,12 @@ VIEWPORTS = [
     {"width": 1920, "height": 1080},
     {"width": 3840, "height": 2160},
 ]
-FIGURES = ", ".join(f"[data-{name}]" for name in (
-    "kpi-value", "tile-revenue", "tile-orders", "tile-aov", "currency-revenue", "wall-value", "wall-total"))
+FIGURES = ", ".join([".feed-total", *(f"[data-{name}]" for name in (
+    "kpi-value", "tile-revenue", "tile-orders", "tile-aov", "currency-revenue", "wall-value", "wall-total"))])
 
 # Each figure shown, with whether it fits its box, whether it is drawn with an ellipsis, and its card.
 MEASURE = """selector => [...document.querySelectorAll(selector)].filter(e => e.getClientRects().length).map(e => {
-  const card = e.closest('.kpi, [data-store-tile], [data-currency-total], #wb-revenue, #wb-orders, #wb-aov, #wb-feed');
+  const card = e.closest('.kpi, [data-store-tile], [data-currency-total], #wb-revenue, #wb-orders, #wb-aov, #wb-feed, li');
   return {
     text: e.innerText.trim(),
     fits: e.scrollWidth <= e.clientWidth && (!card || card.scrollWidth <= card.clientWidth),
