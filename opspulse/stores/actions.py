@@ -15,7 +15,7 @@ from django.utils import timezone
 from opspulse.accounts.audit import record_event
 from opspulse.accounts.models import AuditKind
 from opspulse.commerce import actions as commerce
-from opspulse.commerce.models import Order, SyncHealth
+from opspulse.commerce.models import Backfill, BackfillStatus, Order, SyncHealth
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.platforms.shopify import payloads as shopify_payloads
 from opspulse.platforms.shopify.verify import COMPLIANCE_TOPICS
@@ -107,6 +107,10 @@ def disconnect_store(*, store: Store, actor, request=None, reason: str = "") -> 
         last_error=f"Disconnected on {now:%Y-%m-%d %H:%M} UTC.",
         updated_at=now,
         **CREDENTIALS_REMOVED,
+    )
+    # An import waiting for Shopify's export would otherwise show as running for good.
+    Backfill.objects.filter(store=store, status=BackfillStatus.RUNNING).update(
+        status=BackfillStatus.FAILED, error="the store was disconnected.", finished_at=now
     )
     record_event(
         AuditKind.STORE_DISCONNECTED, user=actor, request=request, account=store.account, store=store.name,

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from conftest import SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET, WebServer, run_worker_until_idle
 from opspulse.accounts.models import AuditEvent, AuditKind, Role
-from opspulse.commerce.models import Order
+from opspulse.commerce.models import Backfill, BackfillStatus, Order
 from opspulse.ingest.models import WebhookDelivery
 from opspulse.ingest.tests.helpers import post_shopify, shopify_order
 from opspulse.live.tests.factories import MembershipFactory, UserFactory
@@ -69,6 +69,8 @@ def test_an_admin_disconnecting_a_store_removes_it_at_shopify_and_refuses_its_we
     assert integration.status == IntegrationStatus.INACTIVE
     assert (integration.access_token_encrypted, integration.refresh_token_encrypted) == ("", "")
     assert (integration.webhook_secret_encrypted, integration.previous_webhook_secret_encrypted) == ("", "")
+    # The import of its past orders stops instead of showing as running for good.
+    assert Backfill.objects.get(store=connected).status == BackfillStatus.FAILED
     event = AuditEvent.objects.get(kind=AuditKind.STORE_DISCONNECTED)
     assert (event.user, event.account_id, event.details["store_id"]) == (
         admin_client.user, connected.account_id, str(connected.public_id)
@@ -100,6 +102,7 @@ def test_reconnecting_a_disconnected_store_through_shopify_brings_back_the_same_
     integration = Integration.objects.get(store=store)
     assert integration.status == IntegrationStatus.ACTIVE and integration.access_token.startswith("shpat_")
     assert len(fake_get(shopify_app, f"/shops/{store.domain}")["subscriptions"]) == len(TOPICS)
+    assert Backfill.objects.get(store=store).status == BackfillStatus.RUNNING
     assert sync_an_order(app_web, store, 5002) == 200
     assert sorted(Order.objects.filter(store=store).values_list("number", flat=True)) == ["#1001", "#1002"]
     page = admin_client.get(reverse("dashboard", args=[store.public_id])).content.decode()
