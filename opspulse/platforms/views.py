@@ -62,7 +62,8 @@ def delete_store(request: HttpRequest, public_id: UUID) -> HttpResponse:
         return _render_settings(request, store, delete_form=form, status=400)
     problem = "" if store.disconnected_at is not None else registry.disconnect_at_platform(store)
     actions.delete_store(store=store, actor=request.user, request=request)
-    messages.success(request, " ".join(part for part in (f"{store.name} and all its data were deleted.", problem) if part))
+    deleted = f"{store.name} and all its data were deleted."
+    messages.success(request, f"{deleted} {problem}" if problem else deleted)
     return redirect("home")
 
 

@@ -86,7 +86,8 @@ def remove_subscriptions(client: ShopifyClient) -> list[str]:
         {alias: node["id"] for alias, node in aliases.items()},
     ).data
     problems = [
-        f"{TOPICS.get(node['topic'], node['topic'])}: " + "; ".join(error["message"] for error in data[alias]["userErrors"])
+        f"{TOPICS.get(node['topic'], node['topic'])}: "
+        + "; ".join(error["message"] for error in data[alias]["userErrors"])
         for alias, node in aliases.items()
         if data[alias]["userErrors"]
     ]

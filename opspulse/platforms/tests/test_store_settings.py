@@ -10,6 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from conftest import run_worker_until_idle
 from opspulse.accounts.models import AuditEvent, AuditKind, Membership, Role
 from opspulse.alerts.models import (
     Alert,
@@ -21,8 +22,8 @@ from opspulse.alerts.models import (
     DeliveryAttempt,
 )
 from opspulse.commerce.models import Backfill, Cart, InventoryLevel, LineItem, Order, SyncHealth
-from opspulse.ingest.models import WebhookDelivery
-from opspulse.ingest.tests.helpers import MUG, TEE, shopify_order
+from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
+from opspulse.ingest.tests.helpers import MUG, TEE, post_shopify, post_woo, shopify_order
 from opspulse.live.models import WallboardLink
 from opspulse.live.share import create_wallboard_link, link_for_token
 from opspulse.live.tests.factories import AlertEventFactory, AlertFactory
@@ -70,7 +71,8 @@ def fill(store: Store, user) -> str:
     channel.url = "https://hooks.example.com/ops"
     channel.secret = "channel-secret"
     channel.save()
-    DeliveryAttempt.objects.create(delivery=ChannelDelivery.objects.create(event=event, channel=channel), started_at=now)
+    delivery = ChannelDelivery.objects.create(event=event, channel=channel)
+    DeliveryAttempt.objects.create(delivery=delivery, started_at=now)
     _, link_token = create_wallboard_link(store=store, created_by=user, label="Warehouse TV")
     Backfill.objects.create(store=store, since=now - timedelta(days=60))
     SyncHealth.objects.create(store=store)
@@ -158,6 +160,31 @@ def test_the_dashboard_links_admins_to_the_store_settings(personas, admin, shopi
 
     assert reverse("store-settings", args=[shopify_store.public_id]) in admin_page
     assert "data-store-settings-link" not in member_page
+
+
+def test_a_webhook_accepted_just_before_the_disconnect_is_not_processed_after_it(web, admin, shopify_store):
+    accepted = post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
+
+    client_for(admin).post(reverse("store-disconnect", args=[shopify_store.public_id]))
+    run_worker_until_idle()
+
+    assert accepted.status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.error) == (DeliveryStatus.IGNORED, "the store was disconnected")
+    assert not Order.objects.exists()
+
+
+def test_a_disconnected_woocommerce_store_refuses_its_webhooks_and_says_what_to_remove_there(web, admin, woo_store):
+    response = client_for(admin).post(reverse("store-disconnect", args=[woo_store.public_id]), follow=True)
+    now = timezone.now()
+    order = payloads.woo_order(7001, items=[TEE], date_created=now, date_modified=now)
+    refused = post_woo(web.url, woo_store, "order.created", order)
+
+    assert "Delete OpsPulse&#x27;s webhooks in WooCommerce" in response.content.decode()
+    assert refused.status_code == 401
+    assert not WebhookDelivery.objects.exists()
+    integration = Integration.objects.get(store=woo_store)
+    assert (integration.status, integration.webhook_secret_encrypted) == (IntegrationStatus.INACTIVE, "")
 
 
 def test_deleting_with_a_name_that_is_not_the_stores_keeps_everything(personas, admin, shopify_store):

@@ -50,7 +50,9 @@ def connected(shopify_app, admin_client, request):
 
 
 def sync_an_order(app_web, store, order_id: int) -> int:
-    answer = post_shopify(app_web.url, store, "orders/create", shopify_order(order_id), secret=SHOPIFY_APP_CLIENT_SECRET)
+    answer = post_shopify(
+        app_web.url, store, "orders/create", shopify_order(order_id), secret=SHOPIFY_APP_CLIENT_SECRET
+    )
     run_worker_until_idle()
     return answer.status_code
 
