@@ -135,6 +135,8 @@ def delete_store(*, store: Store, actor, request=None) -> None:
     Integration.objects.filter(store=store).update(
         status=IntegrationStatus.INACTIVE, last_error="Deleted.", updated_at=now, **CREDENTIALS_REMOVED
     )
+    # No rule of the store fires (about no orders, say) while its rows are being removed.
+    store.alerts.update(is_active=False)
     record_event(
         AuditKind.STORE_DELETED, user=actor, request=request, account=store.account, store=store.name,
         store_id=str(store.public_id), platform=store.platform, domain=store.domain,

@@ -224,6 +224,7 @@ def test_deleting_a_store_hides_it_at_once_then_removes_every_row_of_it(personas
     assert link_for_token(link_token) is None and link_for_token(other_link_token) is not None
     integration = Integration.objects.get(store=shopify_store)
     assert (integration.status, integration.webhook_secret) == (IntegrationStatus.INACTIVE, "")
+    assert not Alert.objects.filter(store=shopify_store, is_active=True).exists()
 
     run_maintenance_jobs()
 
