@@ -12,5 +12,6 @@ urlpatterns = [
     path("", include("opspulse.accounts.urls")),
     path("", include("opspulse.live.urls")),
     path("", include("opspulse.stores.urls")),
+    path("", include("opspulse.platforms.urls")),
     path("", include("opspulse.alerts.urls")),
 ]

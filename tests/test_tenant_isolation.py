@@ -29,6 +29,9 @@ TENANT_ROUTES = {
     "dashboard-daily": ("store", Role.MEMBER, "get"),
     "store-data-requests": ("store", Role.ADMIN, "get"),
     "store-data-request-download": ("store", Role.ADMIN, "get"),
+    "store-settings": ("store", Role.ADMIN, "get"),
+    "store-disconnect": ("store", Role.ADMIN, "post"),
+    "store-delete": ("store", Role.ADMIN, "post"),
     "store-backfill": ("store", Role.MEMBER, "get"),
     "retry-deliveries": ("store", Role.ADMIN, "post"),
     "alert-rules": ("store", Role.MEMBER, "get"),
@@ -160,7 +163,7 @@ def snapshot() -> tuple:
         sorted(Account.objects.values_list("pk", "name")),
         sorted(Membership.objects.values_list("pk", "role")),
         sorted(Invitation.objects.values_list("pk", "revoked_at", "token_hash")),
-        Store.objects.count(),
+        sorted(Store.objects.values_list("pk", "disconnected_at", "deleted_at")),
     )
 
 

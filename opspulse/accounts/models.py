@@ -124,6 +124,7 @@ class AuditKind(models.TextChoices):
     DATA_EXPORT_DOWNLOADED = "data_export_downloaded", "Downloaded a customer's data"
     STORE_CONNECTED = "store_connected", "Connected a store"
     STORE_DISCONNECTED = "store_disconnected", "Store disconnected"
+    STORE_DELETED = "store_deleted", "Deleted a store"
 
 
 class AuditEvent(models.Model):

@@ -26,11 +26,14 @@ from opspulse.stores.models import Store
 
 
 def stores_for_user(user) -> QuerySet[Store]:
-    """Return the stores of every account `user` is a member of, by account then name."""
+    """Return the stores of every account `user` is a member of, by account then name.
+
+    A deleted store is gone at once, while its rows are still being removed.
+    """
     if not user.is_authenticated:
         return Store.objects.none()
     return (
-        Store.objects.filter(account__memberships__user=user)
+        Store.objects.filter(account__memberships__user=user, deleted_at__isnull=True)
         .select_related("account")
         .order_by("account__name", "account_id", "name")
     )
@@ -47,6 +50,15 @@ def get_store_for_user(user, public_id: UUID | str) -> Store:
         raise Http404("No such store") from None
 
 
+def get_store_for_admin(user, public_id: UUID | str) -> Store:
+    """Return the store for its account's admins and owners: Http404 for outsiders,
+    PermissionDenied for members."""
+    store = get_store_for_user(user, public_id)
+    if not user_can_manage_store(user, store):
+        raise PermissionDenied("This needs the admin role")
+    return store
+
+
 def user_can_manage_store(user, store: Store) -> bool:
     """Whether `user` may connect, reconnect and configure `store` (admin or owner)."""
     role = Membership.objects.filter(user=user, account_id=store.account_id).values_list("role", flat=True).first()
@@ -61,7 +73,11 @@ def member_store_pairs(pairs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]
     pairs = set(pairs)
     if not pairs:
         return set()
-    account_of = dict(Store.objects.filter(pk__in={store_id for _, store_id in pairs}).values_list("pk", "account_id"))
+    account_of = dict(
+        Store.objects.filter(pk__in={store_id for _, store_id in pairs}, deleted_at__isnull=True).values_list(
+            "pk", "account_id"
+        )
+    )
     members = set(
         Membership.objects.filter(
             user_id__in={user_id for user_id, _ in pairs}, account_id__in=set(account_of.values())
@@ -141,7 +157,11 @@ def get_current_account(request: HttpRequest, *, at_least: Role = Role.MEMBER) -
 
 
 def stores_of_account(account: Account) -> QuerySet[Store]:
-    return Store.objects.filter(account=account).select_related("account").order_by("name", "pk")
+    return (
+        Store.objects.filter(account=account, deleted_at__isnull=True)
+        .select_related("account")
+        .order_by("name", "pk")
+    )
 
 
 def members_of_account(account: Account) -> QuerySet[Membership]:

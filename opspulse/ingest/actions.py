@@ -20,7 +20,7 @@ from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.live import publish
 from opspulse.platforms import registry
 from opspulse.platforms.errors import PayloadError
-from opspulse.stores.actions import PlatformEvent, apply_platform_event
+from opspulse.stores.actions import PlatformEvent, PrivacyRequest, apply_platform_event
 from opspulse.stores.models import Store
 
 # Topics whose platform event may delete the store (and its deliveries) while parsing.
@@ -148,7 +148,7 @@ def process_batch(*, scope: str, params: dict[str, int], batch_size: int) -> int
             by_store.setdefault(delivery.store_id, []).append(delivery)
         stores = Store.objects.in_bulk(list(by_store))
         work = {
-            store_id: [(d, record) for d in group if (record := parse_delivery(d)) is not None]
+            store_id: [(d, record) for d in group if (record := parse_delivery(d, stores[store_id])) is not None]
             for store_id, group in by_store.items()
             if store_id in stores
         }
@@ -191,11 +191,14 @@ def apply_deliveries(store: Store, work: list[tuple[WebhookDelivery, commerce.Re
             apply_delivery(store, delivery, record)
 
 
-def parse_delivery(delivery: WebhookDelivery) -> commerce.Record | None:
+def parse_delivery(delivery: WebhookDelivery, store: Store | None = None) -> commerce.Record | None:
     """Turn a delivery into the record it describes; None when there is nothing to apply.
 
     A delivery that cannot be parsed is marked failed (or ignored, for a topic OpsPulse
-    does not handle) here: retrying will not change its payload.
+    does not handle) here: retrying will not change its payload. So is one of a store
+    that was deleted, or disconnected (unless it is a privacy request about the
+    history the store keeps): it was accepted just before, or by a web process that
+    had not yet seen the change.
     """
     delivery.attempts += 1
     delivery.status, delivery.error = DeliveryStatus.PROCESSED, ""
@@ -210,6 +213,12 @@ def parse_delivery(delivery: WebhookDelivery) -> commerce.Record | None:
         return None
     except Exception as exc:
         raise DeliveryError(delivery.pk) from exc
+    if store is not None and (
+        store.deleted_at is not None or (store.disconnected_at is not None and not isinstance(record, PrivacyRequest))
+    ):
+        delivery.status = DeliveryStatus.IGNORED
+        delivery.error = "the store was deleted" if store.deleted_at is not None else "the store was disconnected"
+        return None
     if isinstance(record, PlatformEvent):
         # About the store's integration, not its commerce: applied here, in the batch's
         # transaction, and nothing is left for the commerce actions.

@@ -11,7 +11,8 @@ for a shop OpsPulse holds nothing of) · 401 bad or missing signature, or unknow
 store, nothing stored · 404 a shop OpsPulse does not know, in a webhook signed with
 the Shopify app's secret · 405 not POST · 413 body over the limit · 429 too many
 failed signatures from the client's address · 503 database unavailable (the
-platform retries).
+platform retries). A disconnected store is answered as an unknown one, but for
+Shopify's privacy requests: OpsPulse still holds its history.
 
 An unknown store and a known one with a bad signature get the same 401 after the
 same work (a store lookup, a decryption and an HMAC), so the answer tells nothing of
@@ -56,15 +57,19 @@ def app_secrets() -> list[str]:
     return [s for s in (settings.SHOPIFY_CLIENT_SECRET, settings.SHOPIFY_PREVIOUS_CLIENT_SECRET) if s]
 
 
+# A deleted store is unknown; a disconnected one is known only for privacy requests
+# (its history is still held).
 STORE_BY_DOMAIN = """
-    SELECT s.id, i.webhook_secret_encrypted, i.previous_webhook_secret_encrypted, coalesce(i.app_installed, false)
+    SELECT s.id, i.webhook_secret_encrypted, i.previous_webhook_secret_encrypted, coalesce(i.app_installed, false),
+           s.disconnected_at IS NOT NULL
     FROM stores_store s LEFT JOIN stores_integration i ON i.store_id = s.id
-    WHERE s.platform = 'shopify' AND s.domain = %s
+    WHERE s.platform = 'shopify' AND s.domain = %s AND s.deleted_at IS NULL
 """
 STORE_BY_TOKEN = """
-    SELECT s.id, i.webhook_secret_encrypted, i.previous_webhook_secret_encrypted, false
+    SELECT s.id, i.webhook_secret_encrypted, i.previous_webhook_secret_encrypted, false,
+           s.disconnected_at IS NOT NULL
     FROM stores_store s LEFT JOIN stores_integration i ON i.store_id = s.id
-    WHERE s.platform = 'woocommerce' AND s.ingest_token = %s
+    WHERE s.platform = 'woocommerce' AND s.ingest_token = %s AND s.deleted_at IS NULL
 """
 # One statement per webhook, in its own transaction: take the lane's shared ingest
 # lock, insert the delivery (a duplicate inserts nothing) and, unless the lane's drain
@@ -136,6 +141,7 @@ class StoreKeys(NamedTuple):
     secrets: tuple[str, ...]
     # Read from the database for this request, not from the cache.
     fresh: bool = False
+    disconnected: bool = False
 
 
 class StoreGone(Exception):
@@ -316,6 +322,9 @@ class IngestApp:
         # a header read as Latin-1, and take a look-alike domain for the shop's.
         domain = headers.get(shopify_verify.SHOP_HEADER, "").strip(" \t").lower()
         store = await self.find_store(STORE_BY_DOMAIN, domain) if domain else None
+        if store is not None and store.disconnected:
+            if headers.get(shopify_verify.TOPIC_HEADER, "") not in shopify_verify.COMPLIANCE_TOPICS:
+                store = None
         if store is None:
             # Signed with the app's secret, only Shopify can have sent it: for a shop
             # OpsPulse does not know, a privacy request is done (never connected, or
@@ -343,7 +352,7 @@ class IngestApp:
         token = token or ""
         store = await self.find_store(STORE_BY_TOKEN, token)
         signature = headers.get(woo_verify.SIGNATURE_HEADER, "")
-        if store is None:
+        if store is None or store.disconnected:
             # The token in the address is the store's credential: an unknown one gets
             # the answer of a bad signature, after the same work.
             verify_base64_hmac_sha256(body, signature, self.unknown_store_secrets([]))
@@ -400,8 +409,8 @@ class IngestApp:
         return failures > self.failed_signatures_per_minute
 
     @staticmethod
-    def decrypt_secrets(row: tuple[int, str | None, str | None, bool]) -> tuple[str, ...]:
-        store_id, current, previous, app_installed = row
+    def decrypt_secrets(row: tuple[int, str | None, str | None, bool, bool]) -> tuple[str, ...]:
+        store_id, current, previous, app_installed, _ = row
         secrets: list[str] = []
         if app_installed:
             # Shopify signs an installed app's webhooks with the app's client secret.
@@ -430,7 +439,7 @@ class IngestApp:
         pool = await self.open_pool()
         async with pool.connection() as conn:
             row = await (await conn.execute(query, (value,))).fetchone()
-        store = None if row is None else StoreKeys(row[0], self.decrypt_secrets(row), fresh=True)
+        store = None if row is None else StoreKeys(row[0], self.decrypt_secrets(row), fresh=True, disconnected=row[4])
         if store is not None and self.store_cache_seconds > 0:
             if len(self.store_cache) >= STORE_CACHE_MAX_ENTRIES:
                 self.store_cache.clear()

@@ -35,10 +35,13 @@ class WallboardLinkQuerySet(models.QuerySet["WallboardLink"]):
 
     def active(self, now: datetime | None = None) -> WallboardLinkQuerySet:
         """The links that open their wallboard: not revoked, not expired, and made by
-        someone who may still make them. Checked at every use, so a removed or demoted
-        admin's links stop working at once without anyone having to find them."""
+        someone who may still make them, of a store not deleted. Checked at every use, so
+        a removed or demoted admin's links stop working at once without anyone having to
+        find them."""
         return self.unrevoked().filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=now or timezone.now()), creator_may_share()
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now or timezone.now()),
+            creator_may_share(),
+            store__deleted_at__isnull=True,
         )
 
 

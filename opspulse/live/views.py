@@ -136,7 +136,7 @@ def backfill_progress(request: HttpRequest, public_id: UUID) -> HttpResponse:
 def sync_status(store) -> dict | None:
     """For a store connected through the Shopify app: its last webhook and reconciliation."""
     integration = getattr(store, "integration", None)
-    if integration is None or not integration.app_installed:
+    if integration is None or not integration.app_installed or store.disconnected_at is not None:
         return None
     last_webhook = (
         WebhookDelivery.objects.filter(store=store).order_by("-received_at").values_list("received_at", flat=True).first()

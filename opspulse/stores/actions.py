@@ -15,7 +15,7 @@ from django.utils import timezone
 from opspulse.accounts.audit import record_event
 from opspulse.accounts.models import AuditKind
 from opspulse.commerce import actions as commerce
-from opspulse.commerce.models import Order, SyncHealth
+from opspulse.commerce.models import Backfill, BackfillStatus, Order, SyncHealth
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.platforms.shopify import payloads as shopify_payloads
 from opspulse.platforms.shopify.verify import COMPLIANCE_TOPICS
@@ -43,16 +43,24 @@ def connect_shopify_store(*, account, shop_domain: str, grant, actor=None, reque
     """Create or reconnect the account's Shopify store with a new token pair.
 
     A shop belongs to one account: connecting it from another is refused. Reconnecting
-    (after an error or an uninstall) keeps the store, its history and its dashboards.
+    (after an error, an uninstall or a disconnection) keeps the store, its history and
+    its dashboards.
     """
     from opspulse.platforms.shopify.client import store_grant
 
-    store = Store.objects.select_for_update().filter(platform=Platform.SHOPIFY, domain=shop_domain).first()
+    store = (
+        Store.objects.select_for_update()
+        .filter(platform=Platform.SHOPIFY, domain=shop_domain, deleted_at__isnull=True)
+        .first()
+    )
     if store is not None and store.account_id != account.pk:
         raise StoreConnectedElsewhere(shop_domain)
     reconnected = store is not None
     if store is None:
         store = Store.objects.create(account=account, platform=Platform.SHOPIFY, domain=shop_domain, name=shop_domain)
+    elif store.disconnected_at is not None:
+        store.disconnected_at = None
+        store.save(update_fields=["disconnected_at"])
     integration, _ = Integration.objects.select_for_update().get_or_create(
         store=store, defaults={"type": Platform.SHOPIFY}
     )
@@ -71,6 +79,107 @@ def connect_shopify_store(*, account, shop_domain: str, grant, actor=None, reque
         reason="(reconnected)" if reconnected else "",
     )
     return store
+
+
+CREDENTIALS_REMOVED = {
+    "access_token_encrypted": "",
+    "refresh_token_encrypted": "",
+    "webhook_secret_encrypted": "",
+    "previous_webhook_secret_encrypted": "",
+    "access_token_expires_at": None,
+    "refresh_token_expires_at": None,
+}
+
+
+@transaction.atomic
+def disconnect_store(*, store: Store, actor, request=None, reason: str = "") -> Store:
+    """Stop syncing the store: its credentials are deleted and its webhooks refused.
+
+    The store and its history stay, read-only, until it is connected again. `reason`
+    goes to the audit log (what could not be undone at the platform, say).
+    """
+    now = timezone.now()
+    store = Store.objects.select_for_update().get(pk=store.pk)
+    store.disconnected_at = now
+    store.save(update_fields=["disconnected_at"])
+    Integration.objects.filter(store=store).update(
+        status=IntegrationStatus.INACTIVE,
+        last_error=f"Disconnected on {now:%Y-%m-%d %H:%M} UTC.",
+        updated_at=now,
+        **CREDENTIALS_REMOVED,
+    )
+    # An import waiting for Shopify's export would otherwise show as running for good.
+    Backfill.objects.filter(store=store, status=BackfillStatus.RUNNING).update(
+        status=BackfillStatus.FAILED, error="the store was disconnected.", finished_at=now
+    )
+    record_event(
+        AuditKind.STORE_DISCONNECTED, user=actor, request=request, account=store.account, store=store.name,
+        store_id=str(store.public_id), platform=store.platform, domain=store.domain, reason=reason,
+    )
+    return store
+
+
+@transaction.atomic
+def delete_store(*, store: Store, actor, request=None) -> None:
+    """Delete the store with all its data: it is gone from every page at once, and its
+    rows are removed in the background, in short transactions (see `purge_store_rows`).
+
+    The account's audit log keeps the events about the store.
+    """
+    from opspulse.stores.tasks import defer_store_deletion
+
+    now = timezone.now()
+    store = Store.objects.select_for_update().get(pk=store.pk)
+    store.deleted_at = now
+    store.save(update_fields=["deleted_at"])
+    Integration.objects.filter(store=store).update(
+        status=IntegrationStatus.INACTIVE, last_error="Deleted.", updated_at=now, **CREDENTIALS_REMOVED
+    )
+    # No rule of the store fires (about no orders, say) while its rows are being removed.
+    store.alerts.update(is_active=False)
+    record_event(
+        AuditKind.STORE_DELETED, user=actor, request=request, account=store.account, store=store.name,
+        store_id=str(store.public_id), platform=store.platform, domain=store.domain,
+    )
+    transaction.on_commit(lambda: defer_store_deletion(store.pk))
+
+
+def purge_store_rows(*, store_id: int, batch_size: int = 2000) -> bool:
+    """Delete one batch of a deleted store's rows; True once the store row itself is gone.
+
+    Every table that refers to the store is emptied of its rows a batch at a time, each
+    batch in its own short transaction, so a big store never holds locks on the busy
+    tables for long; the store row goes last. The tables are found through the store's
+    relations, so a new one is covered without being named here.
+    """
+    store = Store.objects.filter(pk=store_id, deleted_at__isnull=False).first()
+    if store is None:
+        return True
+    for relation in _store_relations():
+        model = relation.related_model
+        rows = model._base_manager.filter(**{relation.field.name: store_id})
+        batch = list(rows.values_list("pk", flat=True)[:batch_size])
+        if batch:
+            # Their own rows (an order's line items, an alert event's deliveries) go with them.
+            with transaction.atomic():
+                model._base_manager.filter(pk__in=batch).delete()
+            return False
+    with transaction.atomic():
+        store.delete()
+    logger.info("store %s (public id %s) of account %s deleted", store_id, store.public_id, store.account_id)
+    return True
+
+
+def _store_relations() -> list:
+    """The relations of the tables that refer to the store, those that others of them
+    refer to last (alert events go before their alerts, not with them)."""
+    relations = list(Store._meta.related_objects)
+    models = {relation.related_model for relation in relations}
+
+    def referred_to(relation) -> bool:
+        return any(other.related_model in models for other in relation.related_model._meta.related_objects)
+
+    return sorted(relations, key=referred_to)
 
 
 def update_store_details(*, store: Store, details: ShopDetails) -> Store:
@@ -131,6 +240,8 @@ class CustomerDataRequested:
 PlatformEvent = (
     AppUninstalled | BulkOperationFinished | CustomerRedactionRequested | ShopRedactionRequested | CustomerDataRequested
 )
+# Applied for a disconnected store too: its history is still held.
+PrivacyRequest = CustomerRedactionRequested | ShopRedactionRequested | CustomerDataRequested
 
 
 def apply_platform_event(*, store_id: int, event: PlatformEvent) -> None:

@@ -31,10 +31,22 @@ class Store(models.Model):
     # the delivery URL (an unguessable path segment, not the public id).
     ingest_token = models.CharField(max_length=64, unique=True, default=new_ingest_token)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Disconnected by the merchant: credentials gone, webhooks no longer accepted, the
+    # history kept and shown read-only until the store is connected again.
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    # Deleted by the merchant: hidden everywhere at once, its rows removed in the
+    # background (opspulse.stores.tasks.delete_store_data), the store row last.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["platform", "domain"], name="store_platform_domain_unique")
+            # A deleted store whose rows are still being removed does not keep its shop
+            # from being connected again.
+            models.UniqueConstraint(
+                fields=["platform", "domain"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="store_platform_domain_unique",
+            )
         ]
 
     def __str__(self) -> str:

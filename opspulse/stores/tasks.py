@@ -14,6 +14,8 @@ from opspulse.platforms.shopify.client import AccessRevoked, IntegrationUnavaila
 logger = logging.getLogger("opspulse.shopify")
 
 PLATFORM_QUEUE = "shopify"
+# Upkeep runs in slots of its own, never a drain lane's (opspulse.ingest.tasks).
+MAINTENANCE_QUEUE = "maintenance"
 BACKFILL_ATTEMPTS = 5
 
 
@@ -86,3 +88,23 @@ def reconcile_shopify_store(store_id: int) -> None:
         reconcile.reconcile(store_id)
     except ShopifyError as exc:
         reconcile.record_failure(store_id, str(exc))
+
+
+@app.task(
+    name="opspulse.stores.delete_store_data",
+    queue=MAINTENANCE_QUEUE,
+    retry=RetryStrategy(max_attempts=10, exponential_wait=5),
+)
+def delete_store_data(store_id: int) -> None:
+    """Remove a deleted store's rows, a batch at a time, then the store itself."""
+    from opspulse.stores.actions import purge_store_rows
+
+    while not purge_store_rows(store_id=store_id):
+        pass
+
+
+def defer_store_deletion(store_id: int) -> None:
+    try:
+        delete_store_data.configure(queueing_lock=f"delete-store-{store_id}").defer(store_id=store_id)
+    except AlreadyEnqueued:
+        pass  # the one waiting removes every row

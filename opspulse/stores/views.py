@@ -4,7 +4,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -12,23 +12,15 @@ from django.views.decorators.http import require_GET
 
 from opspulse.accounts.audit import record_event
 from opspulse.accounts.models import AuditKind
-from opspulse.accounts.selectors import get_store_for_user, user_can_manage_store
-from opspulse.stores.models import CustomerDataRequest, Store
-
-
-def _get_store_for_admin(request: HttpRequest, public_id: UUID) -> Store:
-    """The store for its account's admins and owners: 404 for outsiders, 403 for members."""
-    store = get_store_for_user(request.user, public_id)
-    if not user_can_manage_store(request.user, store):
-        raise PermissionDenied("This needs the admin role")
-    return store
+from opspulse.accounts.selectors import get_store_for_admin
+from opspulse.stores.models import CustomerDataRequest
 
 
 @never_cache
 @login_required
 @require_GET
 def data_requests(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    store = _get_store_for_admin(request, public_id)
+    store = get_store_for_admin(request.user, public_id)
     return render(
         request,
         "stores/data_requests.html",
@@ -48,7 +40,7 @@ def download_data_request(request: HttpRequest, public_id: UUID) -> HttpResponse
 
     The request is named in the query, and looked up among the store's own.
     """
-    store = _get_store_for_admin(request, public_id)
+    store = get_store_for_admin(request.user, public_id)
     try:
         data_request = store.data_requests.get(public_id=request.GET.get("id", ""))
     except (CustomerDataRequest.DoesNotExist, ValidationError):

@@ -55,7 +55,7 @@ def audit_summary(event: AuditEvent) -> str:
         return f"{d.get('channel_kind', '')} “{d.get('name', '')}” to {d.get('host', '?')} {where}{change}"
     if kind == AuditKind.DATA_EXPORT_DOWNLOADED:
         return f"request {d.get('data_request', '')} of {d.get('store', '')}"
-    if kind in (AuditKind.STORE_CONNECTED, AuditKind.STORE_DISCONNECTED):
+    if kind in (AuditKind.STORE_CONNECTED, AuditKind.STORE_DISCONNECTED, AuditKind.STORE_DELETED):
         return " ".join(part for part in (d.get("store", ""), d.get("reason", "")) if part)
     if kind == AuditKind.SESSION_ENDED:
         return f"session from {d['ended_session_ip']}" if d.get("ended_session_ip") else ""

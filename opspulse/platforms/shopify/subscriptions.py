@@ -58,3 +58,39 @@ def ensure_subscriptions(client: ShopifyClient) -> list[str]:
     if problems:
         raise ShopifyError("Shopify refused webhook subscriptions (" + ", ".join(problems) + ")")
     return missing
+
+
+DELETE_FIELD = """
+  {alias}: webhookSubscriptionDelete(id: ${alias}) {{
+    deletedWebhookSubscriptionId
+    userErrors {{ field message }}
+  }}"""
+
+
+def remove_subscriptions(client: ShopifyClient) -> list[str]:
+    """Delete the shop's subscriptions to OpsPulse's address, in one call; return their topics.
+
+    App-specific subscriptions (shopify.app.toml) are not the shop's and stay until the
+    app is uninstalled; OpsPulse refuses their webhooks for a disconnected store.
+    """
+    uri = webhook_uri()
+    edges = client.query(LIST_SUBSCRIPTIONS).data["webhookSubscriptions"]["edges"]
+    ours = [edge["node"] for edge in edges if edge["node"].get("uri") == uri]
+    if not ours:
+        return []
+    aliases = {f"delete{number}": node for number, node in enumerate(ours)}
+    arguments = ", ".join(f"${alias}: ID!" for alias in aliases)
+    fields = "".join(DELETE_FIELD.format(alias=alias) for alias in aliases)
+    data = client.query(
+        f"mutation DeleteWebhookSubscriptions({arguments}) {{{fields}\n}}",
+        {alias: node["id"] for alias, node in aliases.items()},
+    ).data
+    problems = [
+        f"{TOPICS.get(node['topic'], node['topic'])}: "
+        + "; ".join(error["message"] for error in data[alias]["userErrors"])
+        for alias, node in aliases.items()
+        if data[alias]["userErrors"]
+    ]
+    if problems:
+        raise ShopifyError("Shopify kept webhook subscriptions (" + ", ".join(problems) + ")")
+    return [TOPICS.get(node["topic"], node["topic"]) for node in ours]
