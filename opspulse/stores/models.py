@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import datetime
 
 from django.db import models
+from django.utils.timezone import now
 
 from opspulse.core import crypto
 
@@ -31,6 +33,10 @@ class Store(models.Model):
     # the delivery URL (an unguessable path segment, not the public id).
     ingest_token = models.CharField(max_length=64, unique=True, default=new_ingest_token)
     created_at = models.DateTimeField(auto_now_add=True)
+    # OpsPulse knows the store's sales from this moment on: when it was connected, or the
+    # start of the earliest period an import brought in. A comparison with an earlier
+    # period would compare with sales OpsPulse never saw.
+    history_starts_at = models.DateTimeField(default=now)
 
     class Meta:
         constraints = [
@@ -39,6 +45,10 @@ class Store(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def has_history_from(self, start: datetime) -> bool:
+        """Whether OpsPulse knows all of the store's sales from `start` on."""
+        return self.history_starts_at <= start
 
 
 class IntegrationStatus(models.TextChoices):

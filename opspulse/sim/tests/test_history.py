@@ -264,9 +264,9 @@ def test_seed_demo_backfills_once_and_can_skip_history() -> None:
 
     call_command("seed_demo", "--stores", "2", "--no-history", stdout=out)
     assert not Order.objects.exists()
-    call_command("seed_demo", "--stores", "2", stdout=out)
+    call_command("seed_demo", "--stores", "2", "--days", "2", stdout=out)
     orders = Order.objects.count()
-    call_command("seed_demo", "--stores", "2", stdout=out)
+    call_command("seed_demo", "--stores", "2", "--days", "2", stdout=out)
 
     assert orders > 0
     assert Order.objects.count() == orders
