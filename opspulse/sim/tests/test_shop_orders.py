@@ -17,13 +17,14 @@ from opspulse.sim.shop_orders import ShopOrders, orders_per_hour
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[str]:
-    app = create_app(AppSettings(client_id="demo-app", client_secret="shpss_demo", redirect_prefix="http://127.0.0.1:8000/"))
-    with ServerThread(app) as server:
+    settings = AppSettings(client_id="demo-app", client_secret="shpss_demo", redirect_prefix="http://127.0.0.1:8000/")
+    with ServerThread(create_app(settings)) as server:
         yield server.url
 
 
 def new_shop(fake: str, domain: str, **fields) -> None:
-    response = httpx.post(f"{fake}/_fake/shops", json={"domain": domain, "name": "Lighthouse Supply", "seed": 3} | fields)
+    body = {"domain": domain, "name": "Lighthouse Supply", "seed": 3} | fields
+    response = httpx.post(f"{fake}/_fake/shops", json=body)
     assert response.status_code == 201, response.text
 
 

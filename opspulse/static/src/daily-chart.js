@@ -81,7 +81,8 @@ function showTooltip(u, money) {
   ];
   // No previous period when the store's history does not cover it.
   if (chart.previous) {
-    rows.push(`<span class="text-slate-300">${dayLabel(chart.previous_days[index], true)}: ${money.full.format(chart.previous[index])}</span>`);
+    const previous = `${dayLabel(chart.previous_days[index], true)}: ${money.full.format(chart.previous[index])}`;
+    rows.push(`<span class="text-slate-300">${previous}</span>`);
   }
   tooltip.innerHTML = rows.join("<br>");
   const left = Math.min(u.cursor.left + 12, u.over.clientWidth - tooltip.offsetWidth);
