@@ -177,7 +177,9 @@ ORDER BY n
 """
 
 
-def _summary_rows(store: Store, *, day: LocalDay, day_starts: list[datetime]) -> tuple[list[Totals], datetime]:
+def _summary_rows(
+    store: Store, *, day: LocalDay, day_starts: list[datetime]
+) -> tuple[list[Totals], datetime | None]:
     """Today's totals, then each of `day_starts`' days up to the current time of day;
     and when the store's history starts, as the database has it now."""
     with connection.cursor() as cursor:
@@ -208,8 +210,9 @@ def today_summary(store: Store, *, day: LocalDay) -> DaySummary:
         yesterday_units=yesterday.units, yesterday_carts=yesterday.carts,
         last_week_revenue=last_week.revenue, last_week_orders=last_week.orders,
         last_week_units=last_week.units, last_week_carts=last_week.carts,
-        has_yesterday=history_start <= day.yesterday_start,
-        has_last_week=history_start <= day.last_week_start,
+        # No history start: the store was erased while this read ran.
+        has_yesterday=history_start is not None and history_start <= day.yesterday_start,
+        has_last_week=history_start is not None and history_start <= day.last_week_start,
     )
 
 
