@@ -21,6 +21,8 @@ CURRENCY_SYMBOLS = {
     "KRW": "₩",
 }
 ZERO_DECIMAL_CURRENCIES = {"JPY", "KRW", "CLP", "VND", "ISK", "HUF", "TWD", "UGX"}
+# Said instead of a comparison with a period the store's history does not cover.
+NOT_ENOUGH_HISTORY = "Not enough history yet"
 
 
 def format_money(amount: Decimal | int | float | None, currency: str, *, whole: bool = False) -> str:
@@ -44,9 +46,14 @@ def format_count(value: int | Decimal | None) -> str:
     return f"{int(value):,}"
 
 
-def change_from_yesterday(current, previous, *, new: str, nothing: str) -> dict[str, str]:
+def change_from_yesterday(current, previous, *, new: str, nothing: str, known: bool = True) -> dict[str, str]:
     """Today against yesterday as words: "+12% vs yesterday", or `new` (sales today, none
-    yesterday) or `nothing` (none either day) when there is no base; with its direction."""
+    yesterday) or `nothing` (none either day) when there is no base; with its direction.
+
+    Not `known`: the store's history does not cover yesterday, and there is nothing to say.
+    """
+    if not known:
+        return {"direction": "flat", "text": NOT_ENOUGH_HISTORY}
     change = percent_change(current or 0, previous or 0)
     if change is None:
         return {"direction": "up", "text": new} if current else {"direction": "flat", "text": nothing}

@@ -21,7 +21,7 @@ from django.template.loader import render_to_string
 from opspulse.alerts.models import AlertType
 from opspulse.commerce.models import NOT_COUNTED
 from opspulse.live import selectors
-from opspulse.live.formatting import format_count, format_money, percent_change
+from opspulse.live.formatting import NOT_ENOUGH_HISTORY, format_count, format_money, percent_change
 from opspulse.stores.models import Platform, Store
 
 if TYPE_CHECKING:
@@ -131,17 +131,22 @@ def _change(current, previous) -> dict[str, str]:
 
 def _comparisons(reads: _Reads, current, pick: Callable[[selectors.Totals], Any],
                  show: Callable[[Any], str]) -> list[dict[str, Any]]:
-    """Today against yesterday and the same weekday last week, each up to this time of day."""
+    """Today against yesterday and the same weekday last week, each up to this time of day
+    (or "not enough history yet" for a day before the store's history starts)."""
     summary, day = reads.summary, reads.day
     # No clock time in the text: the panel would change every minute without a sale.
     rows = []
-    for label, long_label, totals in (
-        ("Yesterday", "Yesterday by this time", summary.yesterday),
+    for label, long_label, totals, known in (
+        ("Yesterday", "Yesterday by this time", summary.yesterday, summary.has_yesterday),
         (f"Last {day.last_week_start.strftime('%a')}", f"Last {day.last_week_start.strftime('%A')} by this time",
-         summary.last_week),
+         summary.last_week, summary.has_last_week),
     ):
+        if not known:
+            rows.append({"label": label, "long_label": long_label, "known": False, "text": NOT_ENOUGH_HISTORY})
+            continue
         previous = pick(totals)
-        rows.append({"label": label, "long_label": long_label, "value": show(previous), **_change(current, previous)})
+        rows.append({"label": label, "long_label": long_label, "known": True, "value": show(previous),
+                     **_change(current, previous)})
     return rows
 
 
@@ -220,10 +225,12 @@ def _kpi_carts(reads: _Reads) -> dict[str, Any]:
 
 def _revenue_chart(reads: _Reads) -> dict[str, Any]:
     series = reads.series
+    has_yesterday = reads.summary.has_yesterday
     chart = {
         "x": series.hours,
         "today": series.today,
-        "yesterday": series.yesterday,
+        # No line for a yesterday the store's history does not cover: it would read as no sales.
+        "yesterday": series.yesterday if has_yesterday else [None] * len(series.hours),
         "now": series.now_hour,
         # Real hours, 23 or 25 on the days the clocks change: the page needs no timezone rules.
         "length": series.length,
@@ -234,7 +241,8 @@ def _revenue_chart(reads: _Reads) -> dict[str, Any]:
     return {
         "chart_json": json.dumps(chart, separators=(",", ":")),
         "today_total": format_money(reads.summary.revenue, reads.store.currency),
-        "has_sales": any(series.today) or any(series.yesterday),
+        "has_yesterday": has_yesterday,
+        "has_sales": any(series.today) or (has_yesterday and any(series.yesterday)),
     }
 
 
@@ -431,11 +439,12 @@ def render_daily_chart(store: Store, *, first: date, last: date, preset: int | N
         "revenue": [float(v) for v in series.revenue],
         "orders": series.orders,
         "previous_days": [d.isoformat() for d in series.previous_days],
-        "previous": [float(v) for v in series.previous_revenue],
+        # None: the store's history does not cover the period before, so no line is drawn.
+        "previous": [float(v) for v in series.previous_revenue] if series.has_previous else None,
         "today": today.isoformat() if first <= today <= last else None,
         "currency": currency,
     }
-    change = percent_change(series.total_revenue, series.previous_total_revenue)
+    change = percent_change(series.total_revenue, series.previous_total_revenue) if series.has_previous else None
     return render_to_string(
         "live/panels/daily_chart.html",
         {
@@ -451,10 +460,12 @@ def render_daily_chart(store: Store, *, first: date, last: date, preset: int | N
             "errors": list(errors),
             "total": format_money(series.total_revenue, currency),
             "orders": format_count(sum(series.orders)),
+            "has_previous": series.has_previous,
             "previous_total": format_money(series.previous_total_revenue, currency),
+            "not_enough_history": NOT_ENOUGH_HISTORY,
             "previous_first": series.previous_days[0],
             "previous_last": series.previous_days[-1],
             "change": None if change is None else _change(series.total_revenue, series.previous_total_revenue),
-            "has_sales": any(series.revenue) or any(series.previous_revenue),
+            "has_sales": any(series.revenue) or (series.has_previous and any(series.previous_revenue)),
         },
     )

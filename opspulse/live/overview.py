@@ -77,7 +77,8 @@ def render_tile(store_day: StoreDay, sync: dict[str, str], *, oob: bool) -> str:
             "orders": format_count(summary.orders),
             "aov": format_money(summary.average_order_value, store.currency),
             "change": change_from_yesterday(
-                summary.revenue, summary.yesterday_revenue, new="New today", nothing="No sales yet"
+                summary.revenue, summary.yesterday_revenue, new="New today", nothing="No sales yet",
+                known=summary.has_yesterday,
             ),
             "sync": sync,
         },

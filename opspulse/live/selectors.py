@@ -111,6 +111,10 @@ class DaySummary:
     last_week_orders: int = 0
     last_week_units: int = 0
     last_week_carts: int = 0
+    # Whether the store's history covers all of yesterday, and all of the same weekday
+    # last week: a comparison with a day OpsPulse saw only part of would mislead.
+    has_yesterday: bool = True
+    has_last_week: bool = True
 
     @property
     def average_order_value(self) -> Decimal | None:
@@ -141,22 +145,23 @@ DAY_TOTAL_NAMES = {
 }
 
 
-# Today's day buckets (row 0), then each earlier day up to the current time of day
-# (rows 1…): those cut through an hour bucket, so they are summed from the orders
-# themselves (what each still counts towards the metrics) and the carts, over their
-# time indexes. One round trip: the dashboard, the overview and the wallboard read it
-# on every render.
+# Today's day buckets (row 0, with when the store's history starts), then each earlier
+# day up to the current time of day (rows 1…): those cut through an hour bucket, so
+# they are summed from the orders themselves (what each still counts towards the
+# metrics) and the carts, over their time indexes. One round trip: the dashboard, the
+# overview and the wallboard read it on every render.
 SUMMARY_SQL = """
 SELECT 0 AS n,
        SUM(value) FILTER (WHERE name = %(revenue)s),
        SUM(value) FILTER (WHERE name = %(orders)s),
        SUM(value) FILTER (WHERE name = %(units)s),
-       SUM(value) FILTER (WHERE name = %(carts)s)
+       SUM(value) FILTER (WHERE name = %(carts)s),
+       (SELECT history_starts_at FROM stores_store WHERE id = %(store)s)
 FROM metrics_metric
 WHERE store_id = %(store)s AND granularity = %(day)s AND timestamp = %(today)s
   AND name IN (%(revenue)s, %(orders)s, %(units)s, %(carts)s)
 UNION ALL
-SELECT w.n, o.revenue, o.orders, o.units, c.carts
+SELECT w.n, o.revenue, o.orders, o.units, c.carts, NULL::timestamptz
 FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) WITH ORDINALITY AS w(start_at, end_at, n)
 CROSS JOIN LATERAL (
     SELECT SUM(counted_revenue) AS revenue, SUM(counted_orders) AS orders, SUM(counted_units) AS units
@@ -172,8 +177,11 @@ ORDER BY n
 """
 
 
-def _summary_rows(store: Store, *, day: LocalDay, day_starts: list[datetime]) -> list[Totals]:
-    """Today's totals, then each of `day_starts`' days up to the current time of day."""
+def _summary_rows(
+    store: Store, *, day: LocalDay, day_starts: list[datetime]
+) -> tuple[list[Totals], datetime | None]:
+    """Today's totals, then each of `day_starts`' days up to the current time of day;
+    and when the store's history starts, as the database has it now."""
     with connection.cursor() as cursor:
         cursor.execute(SUMMARY_SQL, {
             "store": store.pk, "day": Granularity.DAY, "today": day.start,
@@ -182,28 +190,35 @@ def _summary_rows(store: Store, *, day: LocalDay, day_starts: list[datetime]) ->
             "starts": day_starts, "ends": [day.same_time(start) for start in day_starts],
         })
         rows = cursor.fetchall()
-    return [
+    totals = [
         Totals(revenue=revenue or Decimal(0), orders=int(orders or 0), units=int(units or 0), carts=int(carts or 0))
-        for _, revenue, orders, units, carts in rows
+        for _, revenue, orders, units, carts, _ in rows
     ]
+    return totals, rows[0][5]
 
 
 def today_summary(store: Store, *, day: LocalDay) -> DaySummary:
     """Return today's totals from the day metric buckets, with yesterday and the same
-    weekday last week up to the same time of day."""
-    today, yesterday, last_week = _summary_rows(store, day=day, day_starts=[day.yesterday_start, day.last_week_start])
+    weekday last week up to the same time of day, and whether the store's history
+    reaches back to each of them."""
+    (today, yesterday, last_week), history_start = _summary_rows(
+        store, day=day, day_starts=[day.yesterday_start, day.last_week_start]
+    )
     return DaySummary(
         revenue=today.revenue, orders=today.orders, units=today.units, carts=today.carts,
         yesterday_revenue=yesterday.revenue, yesterday_orders=yesterday.orders,
         yesterday_units=yesterday.units, yesterday_carts=yesterday.carts,
         last_week_revenue=last_week.revenue, last_week_orders=last_week.orders,
         last_week_units=last_week.units, last_week_carts=last_week.carts,
+        # No history start: the store was erased while this read ran.
+        has_yesterday=history_start is not None and history_start <= day.yesterday_start,
+        has_last_week=history_start is not None and history_start <= day.last_week_start,
     )
 
 
 def day_totals(store: Store, *, day: LocalDay) -> Totals:
     """Today's totals, from the day metric buckets."""
-    return _summary_rows(store, day=day, day_starts=[])[0]
+    return _summary_rows(store, day=day, day_starts=[])[0][0]
 
 
 def today_totals(store: Store, *, day: LocalDay) -> tuple[Decimal, int]:
@@ -214,7 +229,7 @@ def today_totals(store: Store, *, day: LocalDay) -> tuple[Decimal, int]:
 
 def so_far(store: Store, *, day: LocalDay, day_starts: list[datetime]) -> list[Totals]:
     """The totals of each earlier day (beginning at `day_starts`) up to the current time of day."""
-    return _summary_rows(store, day=day, day_starts=day_starts)[1:]
+    return _summary_rows(store, day=day, day_starts=day_starts)[0][1:]
 
 
 def yesterday_so_far(store: Store, *, day: LocalDay) -> tuple[Decimal, int]:
@@ -502,6 +517,8 @@ class DailySeries:
     previous_days: list[date]
     previous_revenue: list[Decimal]
     previous_orders: list[int]
+    # Whether the store's history covers all of the period before.
+    has_previous: bool = True
 
     @property
     def total_revenue(self) -> Decimal:
@@ -541,6 +558,7 @@ def daily_series(store: Store, *, first: date, last: date) -> DailySeries:
         previous_days=previous,
         previous_revenue=[values.get((MetricName.REVENUE, d), Decimal(0)) for d in previous],
         previous_orders=[int(values.get((MetricName.ORDERS, d), 0)) for d in previous],
+        has_previous=store.has_history_from(local_midnight(previous_first, tz)),
     )
 
 

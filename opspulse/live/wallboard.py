@@ -54,8 +54,8 @@ def latest_orders(store: Store, *, limit: int = FEED_SIZE) -> list[WallOrder]:
     return [WallOrder(*row) for row in rows]
 
 
-def _comparison(current, previous) -> dict[str, str]:
-    return change_from_yesterday(current, previous, new="No sales by this time yesterday", nothing="—")
+def _comparison(current, previous, *, known: bool) -> dict[str, str]:
+    return change_from_yesterday(current, previous, new="No sales by this time yesterday", nothing="—", known=known)
 
 
 def _value_axis(highest: Decimal) -> tuple[Decimal, list[Decimal]]:
@@ -70,8 +70,9 @@ def _value_axis(highest: Decimal) -> tuple[Decimal, list[Decimal]]:
     return top, [step * index for index in range(int(top / step) + 1)]
 
 
-def _hourly_bars(store: Store, day: selectors.LocalDay) -> dict:
-    """Revenue per hour of today (bars) with yesterday's hours (ticks), on one value axis."""
+def _hourly_bars(store: Store, day: selectors.LocalDay, *, has_yesterday: bool) -> dict:
+    """Revenue per hour of today (bars) with yesterday's hours (ticks), on one value axis;
+    no ticks for a yesterday that the store's history does not cover."""
     tz = ZoneInfo(store.timezone)
     today = [Decimal(0)] * 24
     yesterday = [Decimal(0)] * 24
@@ -79,7 +80,7 @@ def _hourly_bars(store: Store, day: selectors.LocalDay) -> dict:
         hour = timestamp.astimezone(tz).hour
         if timestamp >= day.start:
             today[hour] += value
-        else:
+        elif has_yesterday:
             yesterday[hour] += value
     top, ticks = _value_axis(max([*today, *yesterday, Decimal(1)]))
     now_hour = day.now.hour
@@ -127,25 +128,30 @@ def render_regions(store: Store, *, oob: bool, now: datetime | None = None) -> d
     currency = store.currency
     tz = ZoneInfo(store.timezone)
     aov, yesterday_aov = summary.average_order_value, summary.yesterday_average_order_value
+    known = summary.has_yesterday
+
+    def yesterday_by_now(value: str) -> str:
+        return f"Yesterday by now {value}" if known else ""
+
     metrics = {
         WB_REVENUE: {
             "label": "Revenue today",
             "value": format_money(summary.revenue, currency),
-            "comparison": _comparison(summary.revenue, summary.yesterday_revenue),
-            "detail": f"Yesterday by now {format_money(summary.yesterday_revenue, currency)}",
+            "comparison": _comparison(summary.revenue, summary.yesterday_revenue, known=known),
+            "detail": yesterday_by_now(format_money(summary.yesterday_revenue, currency)),
             "primary": True,
         },
         WB_ORDERS: {
             "label": "Orders today",
             "value": format_count(summary.orders),
-            "comparison": _comparison(summary.orders, summary.yesterday_orders),
-            "detail": f"Yesterday by now {format_count(summary.yesterday_orders)}",
+            "comparison": _comparison(summary.orders, summary.yesterday_orders, known=known),
+            "detail": yesterday_by_now(format_count(summary.yesterday_orders)),
         },
         WB_AOV: {
             "label": "Average order",
             "value": format_money(aov, currency),
-            "comparison": _comparison(aov, yesterday_aov),
-            "detail": f"Yesterday by now {format_money(yesterday_aov, currency)}",
+            "comparison": _comparison(aov, yesterday_aov, known=known),
+            "detail": yesterday_by_now(format_money(yesterday_aov, currency)),
         },
     }
     rendered = {
@@ -157,7 +163,7 @@ def render_regions(store: Store, *, oob: bool, now: datetime | None = None) -> d
     for region_id, context in metrics.items():
         rendered[region_id] = render_to_string("live/wallboard/metric.html", {"id": region_id, "oob": oob, **context})
     rendered[WB_CHART] = render_to_string(
-        "live/wallboard/chart.html", {"id": WB_CHART, "oob": oob, **_hourly_bars(store, day)}
+        "live/wallboard/chart.html", {"id": WB_CHART, "oob": oob, **_hourly_bars(store, day, has_yesterday=known)}
     )
     rows = [
         {

@@ -1,7 +1,9 @@
 """Past orders for a demo store, so the dashboard opens on a real day.
 
-By default yesterday's and today's; the demo asks for eight days, so that the daily
-chart and the comparison with the same weekday last week have something to show.
+By default yesterday's and today's; the demo asks for sixty days, as a Shopify store's
+import brings in, so that the daily chart's ranges and the comparison with the same
+weekday last week have earlier days to compare with. The store's history then starts
+at the first of those days.
 
 The orders go through the platforms' own topic handlers, exactly like live webhooks,
 so they are normalised and counted in the metric buckets the same way. Shopify stores
@@ -31,6 +33,7 @@ from opspulse.platforms.registry import parser_for
 from opspulse.sim import payloads
 from opspulse.sim.demo import CatalogItem, demo_catalog
 from opspulse.sim.simulator import EPOCH, StoreTarget, inventory_item_id, random_customer
+from opspulse.stores import actions as stores
 from opspulse.stores.models import Platform, Store
 
 # Share of a store's peak hourly order rate at each local hour: a quiet night, a
@@ -104,6 +107,8 @@ def backfill_history(store: Store, *, now: datetime, rng: random.Random, days: i
                 for cart in _cart_payloads(target, catalog, times, start=yesterday, now=now, rng=rng)
             ]
         actions.apply_records(store=store, records=records)
+        # As after a platform's import: the dashboard compares with the days created here.
+        stores.extend_history(store=store, since=yesterday)
     return len(times)
 
 

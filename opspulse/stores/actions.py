@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -256,6 +257,13 @@ def apply_platform_event(*, store_id: int, event: PlatformEvent) -> None:
         erase_shop(store_id=store_id, request=event)
     elif isinstance(event, CustomerDataRequested):
         record_data_request(store_id=store_id, request=event)
+
+
+def extend_history(*, store: Store, since: datetime) -> None:
+    """Record that OpsPulse now knows the store's sales from `since` on (an import
+    brought them in), unless its history already starts earlier."""
+    Store.objects.filter(pk=store.pk, history_starts_at__gt=since).update(history_starts_at=since)
+    store.history_starts_at = min(store.history_starts_at, since)
 
 
 def mark_uninstalled(*, store_id: int) -> None:

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import datetime
 
 from django.db import models
+from django.utils.timezone import now
 
 from opspulse.core import crypto
 
@@ -37,6 +39,10 @@ class Store(models.Model):
     # Deleted by the merchant: hidden everywhere at once, its rows removed in the
     # background (opspulse.stores.tasks.delete_store_data), the store row last.
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # OpsPulse knows the store's sales from this moment on: when it was connected, or the
+    # start of the earliest period an import brought in. A comparison with an earlier
+    # period would compare with sales OpsPulse never saw.
+    history_starts_at = models.DateTimeField(default=now)
 
     class Meta:
         constraints = [
@@ -51,6 +57,10 @@ class Store(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def has_history_from(self, start: datetime) -> bool:
+        """Whether OpsPulse knows all of the store's sales from `start` on."""
+        return self.history_starts_at <= start
 
 
 class IntegrationStatus(models.TextChoices):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import factory
@@ -56,6 +56,8 @@ class StoreFactory(factory.django.DjangoModelFactory):
     domain = factory.Sequence(lambda n: f"store-{n}.myshopify.com")
     timezone = "America/New_York"
     currency = "USD"
+    # An established store: its history reaches back past any day a test compares with.
+    history_starts_at = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 class OrderFactory(factory.django.DjangoModelFactory):

@@ -5,6 +5,9 @@ into the same payload shape as the webhooks and applied with the same upserts, s
 order that also arrives by webhook during the import is counted once: whichever has
 the newer `updated_at` wins and the metric buckets move by the difference.
 
+Once the orders are in, the store's history starts where the import's period does, so
+the dashboard compares with days before the connection.
+
 A small shop is read in pages of orders, oldest first. A shop with more than
 `PAGED_ORDERS_LIMIT` orders in the period goes on with a bulk operation for the rest:
 one query that Shopify runs on its side, polled until done, whose JSONL result (orders,
@@ -33,6 +36,7 @@ from opspulse.lib import http as outbound
 from opspulse.platforms.errors import PayloadError
 from opspulse.platforms.shopify import handlers
 from opspulse.platforms.shopify.client import HTTP_TIMEOUT, ShopifyClient, ShopifyError
+from opspulse.stores import actions as stores
 from opspulse.stores.models import Integration, Store
 
 logger = logging.getLogger("opspulse.shopify")
@@ -220,6 +224,7 @@ def _orders_page(client: ShopifyClient, backfill: Backfill) -> None:
         backfill.orders_done += len(connection["edges"])
         if not page["hasNextPage"]:
             backfill.phase, backfill.cursor = "stock", ""
+            stores.extend_history(store=backfill.store, since=backfill.since)
         elif backfill.orders_done >= PAGED_ORDERS_LIMIT and connection["edges"]:
             # A large shop: the orders created from the last one read on come in bulk
             # (the boundary order again, harmlessly: it changes nothing the second time).
@@ -299,6 +304,7 @@ def _finish_orders(backfill: Backfill) -> None:
     backfill.orders_done = backfill.store.orders.filter(placed_at__gte=backfill.since).count()
     backfill.phase, backfill.cursor = "stock", ""
     backfill.save(update_fields=["orders_done", "phase", "cursor"])
+    stores.extend_history(store=backfill.store, since=backfill.since)
 
 
 def _bulk_orders(lines: Iterator[str], *, skip: int) -> Iterator[tuple[int, dict[str, Any]]]:

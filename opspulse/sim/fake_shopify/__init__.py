@@ -25,7 +25,7 @@ Shopify's endpoints, each under /shops/<shop-domain>:
 
 Control API under /_fake (JSON, no auth):
 
-- GET  /shops                               list shops
+- GET  /shops                               list shops (each with its order count and first order's time)
 - POST /shops  {domain, name, currency?, timezone?, email?, plan?, orders?, days?, seed?}
                                             create a shop with `orders` past orders
 - GET  /shops/<shop>                        details: variants (SKUs, stock), subscriptions

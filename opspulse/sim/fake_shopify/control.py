@@ -142,6 +142,7 @@ def _lines(shop: Shop, lines: list[LineIn]) -> list[store.LineRequest]:
 
 
 def shop_summary(shop: Shop) -> dict[str, Any]:
+    first_order_at = min((order.created_at for order in shop.orders.values()), default=None)
     return {
         "id": shop.id,
         "domain": shop.domain,
@@ -151,6 +152,7 @@ def shop_summary(shop: Shop) -> dict[str, Any]:
         "installed": shop.installed,
         "scopes": shop.scopes,
         "orders": len(shop.orders),
+        "first_order_at": first_order_at.isoformat() if first_order_at else None,
     }
 
 

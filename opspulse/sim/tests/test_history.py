@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
@@ -12,6 +13,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from opspulse.alerts.models import AlertEvent
 from opspulse.commerce.models import NOT_COUNTED, InventoryLevel, Order
@@ -264,9 +266,9 @@ def test_seed_demo_backfills_once_and_can_skip_history() -> None:
 
     call_command("seed_demo", "--stores", "2", "--no-history", stdout=out)
     assert not Order.objects.exists()
-    call_command("seed_demo", "--stores", "2", stdout=out)
+    call_command("seed_demo", "--stores", "2", "--days", "2", stdout=out)
     orders = Order.objects.count()
-    call_command("seed_demo", "--stores", "2", stdout=out)
+    call_command("seed_demo", "--stores", "2", "--days", "2", stdout=out)
 
     assert orders > 0
     assert Order.objects.count() == orders
@@ -304,3 +306,26 @@ def test_a_shopify_store_gets_about_two_carts_an_order_and_a_woocommerce_store_n
     summary = today_summary(shopify, day=day)
     assert Decimal("0.3") < summary.today.orders_per_cart < Decimal("0.7")
     assert not Cart.objects.filter(store=woo).exists()
+
+
+@pytest.mark.django_db
+def test_a_demo_store_compares_with_its_seeded_days_and_a_store_without_history_says_it_has_not_enough(
+    client,
+) -> None:
+    from django.urls import reverse
+
+    from opspulse.accounts.models import User
+    from opspulse.sim.demo import DEMO_EMAIL
+
+    new, seeded = _stores()
+    # Two weeks: the 7 days to today, and exactly the 7 before them.
+    backfill_history(seeded, now=timezone.now(), rng=random.Random(5), days=14)
+    client.force_login(User.objects.get(email=DEMO_EMAIL))
+
+    seeded_page = client.get(reverse("dashboard", args=[seeded.public_id])).content.decode()
+    new_page = client.get(reverse("dashboard", args=[new.public_id])).content.decode()
+
+    assert "not enough history yet" not in seeded_page.lower()
+    assert re.search(r"Previous period \([^)]*\)</dt><dd[^>]*>[^<]*[1-9]", seeded_page)
+    assert re.search(r"Previous period \([^)]*\)</dt><dd[^>]*><span[^>]*>Not enough history yet</span>", new_page)
+    assert "Yesterday: not enough history yet" in new_page

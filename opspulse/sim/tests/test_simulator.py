@@ -365,9 +365,9 @@ def test_catalog_is_deterministic_and_plausible() -> None:
 def test_seed_demo_is_idempotent() -> None:
     out = StringIO()
 
-    call_command("seed_demo", "--stores", "4", stdout=out)
+    call_command("seed_demo", "--stores", "4", "--days", "2", stdout=out)
     secrets_before = {i.store_id: i.webhook_secret for i in Integration.objects.all()}
-    call_command("seed_demo", "--stores", "4", stdout=out)
+    call_command("seed_demo", "--stores", "4", "--days", "2", stdout=out)
 
     user = User.objects.get(email=DEMO_EMAIL)
     assert user.check_password(DEMO_PASSWORD)

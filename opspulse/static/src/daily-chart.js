@@ -78,8 +78,12 @@ function showTooltip(u, money) {
   const rows = [
     `<strong class="font-medium">${dayLabel(chart.days[index], true)}</strong>`,
     `${money.full.format(u.data[1][index])} · ${orders} order${orders === 1 ? "" : "s"}`,
-    `<span class="text-slate-300">${dayLabel(chart.previous_days[index], true)}: ${money.full.format(chart.previous[index])}</span>`,
   ];
+  // No previous period when the store's history does not cover it.
+  if (chart.previous) {
+    const previous = `${dayLabel(chart.previous_days[index], true)}: ${money.full.format(chart.previous[index])}`;
+    rows.push(`<span class="text-slate-300">${previous}</span>`);
+  }
   tooltip.innerHTML = rows.join("<br>");
   const left = Math.min(u.cursor.left + 12, u.over.clientWidth - tooltip.offsetWidth);
   tooltip.style.transform = `translate(${Math.max(left, 0)}px, 4px)`;
@@ -106,7 +110,7 @@ function chartData() {
     revenue[index] = live.revenue;
     if (live.orders !== null && Number.isFinite(live.orders)) chart.orders[index] = live.orders;
   }
-  return [chart.days.map((_, i) => i), revenue, chart.previous];
+  return [chart.days.map((_, i) => i), revenue, chart.previous ?? chart.days.map(() => null)];
 }
 
 /** The period's totals and the empty-chart note, once today's bar has followed the live KPIs. */

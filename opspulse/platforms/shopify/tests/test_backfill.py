@@ -99,6 +99,12 @@ def test_connecting_a_shop_imports_its_last_60_days_of_orders_and_its_stock(shop
     # The dashboard shows the import's state; its progress endpoint stops asking when done.
     progress = owner_client.get(reverse("store-backfill", args=[store.public_id])).content.decode()
     assert 'data-backfill-status="done"' in progress and "hx-trigger" not in progress
+    # The store's history now reaches back to the import's first day: its dashboard
+    # compares with days before the connection.
+    store.refresh_from_db()
+    assert store.history_starts_at == done.since
+    dashboard = owner_client.get(reverse("dashboard", args=[store.public_id])).content.decode()
+    assert "Previous period" in dashboard and "not enough history yet" not in dashboard.lower()
 
 
 def test_an_interrupted_import_resumes_from_its_last_page_and_counts_each_order_once(shopify_app, owner_client):
@@ -117,6 +123,9 @@ def test_an_interrupted_import_resumes_from_its_last_page_and_counts_each_order_
     variants = len(fake_get(shopify_app, f"/shops/{shop}")["variants"])
     assert f"10 of 70 orders · 0 of {variants} stock items" in progress
     assert f'value="{1000 // (70 + variants)}" max="100"' in progress
+    # Part of the period imported: the history still starts at the connection.
+    store.refresh_from_db()
+    assert store.history_starts_at > first_page.since
     run_platform_jobs()  # the job runs again (procrastinate retries a dead worker's job)
 
     assert Order.objects.filter(store=store).count() == 70
@@ -200,6 +209,7 @@ def test_a_slow_bulk_export_frees_the_worker_and_its_finish_webhook_resumes_the_
     done = Backfill.objects.get(store=store)
     assert done.status == BackfillStatus.DONE and done.orders_done == 70
     assert Order.objects.filter(store=store).count() == 70
+    assert Store.objects.get(pk=store.pk).history_starts_at == done.since
 
 
 def test_an_import_whose_finish_webhook_never_came_is_resumed_by_the_five_minute_sweep(db):

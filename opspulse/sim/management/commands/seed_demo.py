@@ -11,27 +11,31 @@ from opspulse.sim.demo import DEMO_ACCOUNT_NAME, DEMO_EMAIL, DEMO_PASSWORD, ensu
 from opspulse.sim.history import backfill_history
 from opspulse.stores.models import Platform
 
-# A week and a day: the daily chart and "same weekday last week" have data to compare.
-HISTORY_DAYS = 8
+# Two months, as a Shopify store's import brings in: the daily chart's 7- and 30-day
+# ranges and "same weekday last week" have a whole earlier period to compare with.
+HISTORY_DAYS = 60
 
 
 class Command(BaseCommand):
     help = (
-        "Create the demo login, account and stores, with orders of the last eight days "
+        "Create the demo login, account and stores, with orders of the last sixty days "
         "(safe to run again)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--stores", type=int, default=4, help="number of demo stores")
         parser.add_argument(
+            "--days", type=int, default=HISTORY_DAYS, help="days of past orders, today included"
+        )
+        parser.add_argument(
             "--no-history",
             action="store_true",
             help="skip creating orders for the past days and earlier today",
         )
 
-    def handle(self, *args: Any, stores: int, no_history: bool, **options: Any) -> None:
-        if stores < 1:
-            self.stderr.write("--stores must be at least 1")
+    def handle(self, *args: Any, stores: int, days: int, no_history: bool, **options: Any) -> None:
+        if stores < 1 or days < 1:
+            self.stderr.write("--stores and --days must be at least 1")
             return
         now = timezone.now()
         rng = random.Random()
@@ -45,7 +49,7 @@ class Command(BaseCommand):
             if no_history:
                 continue
             started = time.monotonic()
-            created = backfill_history(store, now=now, rng=rng, days=HISTORY_DAYS)
+            created = backfill_history(store, now=now, rng=rng, days=days)
             if created:
                 elapsed = time.monotonic() - started
                 self.stdout.write(f"{'':14}backfilled {created} orders in {elapsed:.1f}s")
