@@ -104,6 +104,7 @@ def _hourly_bars(store: Store, day: selectors.LocalDay, *, has_yesterday: bool) 
         "height": CHART_HEIGHT,
         "bar_width": BAR_WIDTH - 2,
         "has_sales": any(today) or any(yesterday),
+        "has_yesterday": has_yesterday,
         "peak": format_money(max(today), store.currency),
         # Highest first, as the axis reads from the top down.
         "axis": [
