@@ -32,6 +32,7 @@ from opspulse.accounts.audit import record_event
 from opspulse.accounts.models import AuditKind
 from opspulse.alerts import conditions
 from opspulse.alerts.models import (
+    RECENT_ORDER_MINUTES,
     TIMED_TYPES,
     Alert,
     AlertChannel,
@@ -84,11 +85,17 @@ class _Episodes:
 
 
 class AlertCheck:
-    """The active rules of a batch's stores and the firings found while it is applied."""
+    """The active rules of a batch's stores and the firings found while it is applied.
+
+    An imported batch (history, reconciliation) fires nothing: it only ends the low-stock
+    episodes that the stock it brings ends.
+    """
 
     def __init__(self, stores: dict[int, Any], *, rules: list[Alert] | None = None,
-                 as_of: datetime | None = None) -> None:
+                 as_of: datetime | None = None, imported: bool = False) -> None:
         self.stores = stores
+        self.imported = imported
+        self.now = timezone.now()
         self._rules: dict[tuple[int, str], list[Alert]] | None = None
         if rules is not None:  # only these rules, not the stores' active ones
             self._rules = {}
@@ -119,9 +126,13 @@ class AlertCheck:
         self._episodes.setdefault((alert.pk, condition), _Episodes()).steps.append(None)
 
     def order(self, store, order) -> None:
-        if order.status in NOT_COUNTED or order.is_test:
+        if self.imported or order.status in NOT_COUNTED or order.is_test:
             return
+        age = self.now - order.placed_at
         for alert in self._active(store, AlertType.HIGH_VALUE_ORDER):
+            # "It just happened": an order placed before the rule's window is history.
+            if age > timedelta(minutes=conditions.int_or(alert.config.get("window_minutes"), RECENT_ORDER_MINUTES)):
+                continue
             try:
                 threshold = Decimal(str(alert.config.get("threshold", "")))
             except InvalidOperation:
@@ -147,6 +158,8 @@ class AlertCheck:
             threshold = conditions.int_or(config.get("threshold"), 5)
             condition = f"stock:{level.item_external_id}:{level.location_external_id}"
             if level.available <= threshold:
+                if self.imported:
+                    continue
                 # Low: an episode opens unless one is open (replays and stale updates never
                 # reach here: commerce.actions drops them first).
                 self._open(

@@ -4,7 +4,8 @@ By default yesterday's and today's; the demo asks for eight days, so that the da
 chart and the comparison with the same weekday last week have something to show.
 
 The orders go through the platforms' own topic handlers, exactly like live webhooks,
-so they are normalised and counted in the metric buckets the same way. Shopify stores
+so they are normalised and counted in the metric buckets the same way; applied as an
+import, they fire no alert. Shopify stores
 also get their carts: the one each order was checked out from, and the abandoned
 ones (1.2 per order on average). The store's inventory levels are created as a
 catalogue sync would, with product titles, so the simulator's later
@@ -103,7 +104,7 @@ def backfill_history(store: Store, *, now: datetime, rng: random.Random, days: i
                 parse_cart(cart)
                 for cart in _cart_payloads(target, catalog, times, start=yesterday, now=now, rng=rng)
             ]
-        actions.apply_records(store=store, records=records)
+        actions.apply_records(store=store, records=records, imported=True)
     return len(times)
 
 
@@ -174,7 +175,7 @@ def _sync_catalog(
                 title=item.title,
             )
         )
-    actions.apply_records(store=store, records=levels)
+    actions.apply_records(store=store, records=levels, imported=True)
 
 
 def _order_times(
