@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from conftest import make_store
 from opspulse.accounts.models import Account, Membership, Role
@@ -18,7 +19,6 @@ from opspulse.alerts import delivery
 from opspulse.alerts.models import Alert, AlertChannel, AlertEvent, AlertType, ChannelDelivery
 from opspulse.alerts.tests.test_delivery import Receiver
 from opspulse.commerce import actions
-from opspulse.ingest.tests.helpers import T0
 
 
 # Their receivers listen on 127.0.0.1.
@@ -50,7 +50,7 @@ def fire(store, number: str) -> AlertEvent:
     )
     actions.record_order(store=store, data=actions.OrderData(
         external_id=number, number=f"#{number}", status="paid", currency=store.currency, total=Decimal("950.00"),
-        placed_at=T0, updated_at=T0,
+        placed_at=timezone.now(), updated_at=timezone.now(),
     ))
     return AlertEvent.objects.get(store=store, subject=f"order:{number}")
 
