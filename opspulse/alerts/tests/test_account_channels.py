@@ -97,7 +97,8 @@ def test_a_slack_message_to_an_account_webhook_names_the_store(shopify_store, pe
     deliver(fire(shopify_store, "1"))
 
     text = json.loads(receiver.requests[0][1])["text"]
-    assert text.startswith("High-value order #1: €950.00 (Alice-Apparel) http")
+    assert text.startswith("High-value order #1: €950.00 (Alice-Apparel) fired ")
+    assert " (Europe/Paris) http" in text
 
 
 def test_a_stores_webhook_does_not_get_another_stores_alerts(shopify_store, woo_store, personas, new_receiver):

@@ -237,7 +237,8 @@ def test_a_slack_channel_gets_a_text_message(fired, shopify_store, receiver):
     delivery.post_delivery(sent.pk, final=False)
 
     text = json.loads(receiver.requests[0][1])["text"]
-    assert text.startswith("High-value order #1001: €950.00 (Alice-Apparel) http")
+    assert text.startswith("High-value order #1001: €950.00 (Alice-Apparel) fired ")
+    assert " (Europe/Paris) http" in text
 
 
 def test_a_server_error_is_retried_and_each_attempt_recorded(fired, shopify_store, receiver):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -146,9 +146,9 @@ def low_stock(available: int, minute: int) -> actions.StockData:
                              updated_at=timezone.now().replace(microsecond=0) + timedelta(seconds=minute))
 
 
-def posted(receiver: Receiver) -> list[tuple[str, str | None]]:
+def posted(receiver: Receiver) -> list[tuple[str, datetime | None]]:
     """The type of each post the receiver got, with the resolution time it carried."""
-    return [(body["type"], body["event"]["resolved_at"])
+    return [(body["type"], body["event"]["resolved_at"] and datetime.fromisoformat(body["event"]["resolved_at"]))
             for body in (json.loads(raw) for _, raw in receiver.requests)]
 
 
@@ -172,7 +172,7 @@ def test_a_resolved_alert_is_posted_again_as_resolved_to_the_webhooks_that_got_i
         later.close()
 
     event = AlertEvent.objects.get()
-    assert posted(first) == [("alert.fired", None), ("alert.resolved", event.resolved_at.isoformat())]
+    assert posted(first) == [("alert.fired", None), ("alert.resolved", event.resolved_at)]
     assert later.requests == []
     assert event.channel_deliveries.filter(kind=DeliveryKind.RESOLVED).get().status == DeliveryStatus.DELIVERED
 

@@ -81,6 +81,6 @@ def test_a_slack_message_escapes_the_merchants_text(shopify_store, receiver):  #
 
     text = json.loads(receiver.requests[0][1])["text"]
     assert text.startswith(
-        "High-value order &lt;!channel&gt;: €950.00 (Tom &amp; Jerry &lt;https://evil.example|Bank&gt;) http"
+        "High-value order &lt;!channel&gt;: €950.00 (Tom &amp; Jerry &lt;https://evil.example|Bank&gt;) fired "
     )
     assert "<" not in text and ">" not in text
