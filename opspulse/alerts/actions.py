@@ -8,8 +8,8 @@ ends. The drain job evaluates a whole batch of changes against the store's rules
 once per batch, and records the events it fired with one statement at the end; the
 periodic job (opspulse.alerts.tasks) evaluates the rules the clock alone can make true.
 
-A recorded event is announced on the live topic of every store of its account, and
-its email and webhook deliveries are queued after commit.
+A recorded event is announced on its store's live topic (that store's dashboard shows
+it), and its email and webhook deliveries are queued after commit.
 """
 
 from __future__ import annotations
@@ -240,9 +240,8 @@ def _queue_resolutions(event_ids: list[int]) -> None:
 
 
 def announce_change(store_ids: set[int]) -> None:
-    """Tell the open dashboards of these stores' accounts that alerts were resolved or seen."""
-    accounts = Store.objects.filter(pk__in=store_ids).values("account_id")
-    for public_id in Store.objects.filter(account_id__in=accounts).values_list("public_id", flat=True):
+    """Tell the open dashboards of these stores that their alerts were resolved or seen."""
+    for public_id in Store.objects.filter(pk__in=store_ids).values_list("public_id", flat=True):
         publish(public_id, {"type": "alert_updated"})
 
 
@@ -266,20 +265,15 @@ def _insert_events(firings: list[Firing], stores: dict[int, Store]) -> list[tupl
 
 
 def _announce(fired: list[tuple], stores: dict[int, Store]) -> None:
-    """Tell every open dashboard of the events' accounts, and queue the deliveries after commit."""
+    """Tell the open dashboards of the events' stores, and queue the deliveries after commit."""
     if not fired:
         return
-    accounts = {stores[store_id].account_id for _, _, _, store_id, _ in fired}
-    topics: dict[int, list] = {}
-    for account_id, public_id in Store.objects.filter(account_id__in=accounts).values_list("account_id", "public_id"):
-        topics.setdefault(account_id, []).append(public_id)
     for _, public_id, _, store_id, message in fired:
         store = stores[store_id]
-        for topic in topics.get(store.account_id, [store.public_id]):
-            publish(
-                topic,
-                {"type": "alert_fired", "event": str(public_id), "store": str(store.public_id), "message": message},
-            )
+        publish(
+            store.public_id,
+            {"type": "alert_fired", "event": str(public_id), "store": str(store.public_id), "message": message},
+        )
     event_ids = [event_id for event_id, *_ in fired]
     transaction.on_commit(lambda: _queue_dispatch(event_ids), robust=True)
 
