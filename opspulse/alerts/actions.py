@@ -131,7 +131,8 @@ class AlertCheck:
         age = self.now - order.placed_at
         for alert in self._active(store, AlertType.HIGH_VALUE_ORDER):
             # "It just happened": an order placed before the rule's window is history.
-            if age > timedelta(minutes=conditions.int_or(alert.config.get("window_minutes"), RECENT_ORDER_MINUTES)):
+            window = conditions.int_or(alert.config.get("window_minutes"), RECENT_ORDER_MINUTES)
+            if age > timedelta(minutes=window):
                 continue
             try:
                 threshold = Decimal(str(alert.config.get("threshold", "")))
