@@ -15,6 +15,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from conftest import make_store
 from opspulse.accounts.models import Role
@@ -24,7 +25,6 @@ from opspulse.alerts import delivery
 from opspulse.alerts.models import Alert, AlertChannel, AlertEvent, AlertType, ChannelDelivery, DeliveryStatus
 from opspulse.commerce import actions
 from opspulse.core import crypto, encrypted_fields
-from opspulse.ingest.tests.helpers import T0
 from opspulse.live.tests.factories import MembershipFactory, UserFactory
 from opspulse.platforms.shopify.client import ShopifyClient
 from opspulse.platforms.shopify.tests.conftest import create_shop, install, shopify_app  # noqa: F401 - fixture
@@ -136,7 +136,7 @@ def test_after_a_rotation_the_old_key_can_go_and_totp_alerts_and_the_shopify_api
     Alert.objects.create(store=store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "400.00"})
     actions.record_order(store=store, data=actions.OrderData(
         external_id="9", number="#1009", status="paid", currency="EUR", total=Decimal("950.00"),
-        placed_at=T0, updated_at=T0,
+        placed_at=timezone.now(), updated_at=timezone.now(),
     ))
     deliveries, _ = alert_actions.dispatch_event(AlertEvent.objects.get(store=store).pk)
     assert delivery.post_delivery(deliveries[0], final=True) == DeliveryStatus.DELIVERED

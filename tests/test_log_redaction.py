@@ -19,6 +19,7 @@ import pytest
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from conftest import SHOPIFY_APP_CLIENT_SECRET, WebServer, run_worker_until_idle
 from opspulse.accounts.models import Role
@@ -89,7 +90,9 @@ def test_install_backfill_webhooks_a_slack_alert_and_a_password_reset_log_no_sec
     slack_url = slack_receiver.url.replace("/hook", "/services/T0LOGS/B0LOGS/Sl4ckSecretPathXyz")
     channel = alert_actions.create_channel(account=store.account, store=store, kind="slack", name="Ops", url=slack_url)
     for order_id in (7001, 7002, 7003):
-        payload = shopify_order(order_id, email=CUSTOMER_EMAIL, currency="EUR") | {"phone": CUSTOMER_PHONE}
+        payload = shopify_order(order_id, at=timezone.now(), email=CUSTOMER_EMAIL, currency="EUR") | {
+            "phone": CUSTOMER_PHONE
+        }
         response = post_shopify(debug_web.url, store, "orders/create", payload, secret=SHOPIFY_APP_CLIENT_SECRET)
         assert response.status_code == 200
     forged = post_shopify(debug_web.url, store, "orders/create", payload, secret="shpss_forged_by_an_attacker")

@@ -8,8 +8,8 @@ ends. The drain job evaluates a whole batch of changes against the store's rules
 once per batch, and records the events it fired with one statement at the end; the
 periodic job (opspulse.alerts.tasks) evaluates the rules the clock alone can make true.
 
-A recorded event is announced on the live topic of every store of its account, and
-its email and webhook deliveries are queued after commit.
+A recorded event is announced on its store's live topic (that store's dashboard shows
+it), and its email and webhook deliveries are queued after commit.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from opspulse.accounts.audit import record_event
 from opspulse.accounts.models import AuditKind
 from opspulse.alerts import conditions
 from opspulse.alerts.models import (
+    RECENT_ORDER_MINUTES,
     TIMED_TYPES,
     Alert,
     AlertChannel,
@@ -84,11 +85,17 @@ class _Episodes:
 
 
 class AlertCheck:
-    """The active rules of a batch's stores and the firings found while it is applied."""
+    """The active rules of a batch's stores and the firings found while it is applied.
+
+    An imported batch (history, reconciliation) fires nothing: it only ends the low-stock
+    episodes that the stock it brings ends.
+    """
 
     def __init__(self, stores: dict[int, Any], *, rules: list[Alert] | None = None,
-                 as_of: datetime | None = None) -> None:
+                 as_of: datetime | None = None, imported: bool = False) -> None:
         self.stores = stores
+        self.imported = imported
+        self.now = timezone.now()
         self._rules: dict[tuple[int, str], list[Alert]] | None = None
         if rules is not None:  # only these rules, not the stores' active ones
             self._rules = {}
@@ -119,9 +126,14 @@ class AlertCheck:
         self._episodes.setdefault((alert.pk, condition), _Episodes()).steps.append(None)
 
     def order(self, store, order) -> None:
-        if order.status in NOT_COUNTED or order.is_test:
+        if self.imported or order.status in NOT_COUNTED or order.is_test:
             return
+        age = self.now - order.placed_at
         for alert in self._active(store, AlertType.HIGH_VALUE_ORDER):
+            # "It just happened": an order placed before the rule's window is history.
+            window = conditions.int_or(alert.config.get("window_minutes"), RECENT_ORDER_MINUTES)
+            if age > timedelta(minutes=window):
+                continue
             try:
                 threshold = Decimal(str(alert.config.get("threshold", "")))
             except InvalidOperation:
@@ -147,6 +159,8 @@ class AlertCheck:
             threshold = conditions.int_or(config.get("threshold"), 5)
             condition = f"stock:{level.item_external_id}:{level.location_external_id}"
             if level.available <= threshold:
+                if self.imported:
+                    continue
                 # Low: an episode opens unless one is open (replays and stale updates never
                 # reach here: commerce.actions drops them first).
                 self._open(
@@ -227,9 +241,8 @@ def _queue_resolutions(event_ids: list[int]) -> None:
 
 
 def announce_change(store_ids: set[int]) -> None:
-    """Tell the open dashboards of these stores' accounts that alerts were resolved or seen."""
-    accounts = Store.objects.filter(pk__in=store_ids).values("account_id")
-    for public_id in Store.objects.filter(account_id__in=accounts).values_list("public_id", flat=True):
+    """Tell the open dashboards of these stores that their alerts were resolved or seen."""
+    for public_id in Store.objects.filter(pk__in=store_ids).values_list("public_id", flat=True):
         publish(public_id, {"type": "alert_updated"})
 
 
@@ -253,20 +266,15 @@ def _insert_events(firings: list[Firing], stores: dict[int, Store]) -> list[tupl
 
 
 def _announce(fired: list[tuple], stores: dict[int, Store]) -> None:
-    """Tell every open dashboard of the events' accounts, and queue the deliveries after commit."""
+    """Tell the open dashboards of the events' stores, and queue the deliveries after commit."""
     if not fired:
         return
-    accounts = {stores[store_id].account_id for _, _, _, store_id, _ in fired}
-    topics: dict[int, list] = {}
-    for account_id, public_id in Store.objects.filter(account_id__in=accounts).values_list("account_id", "public_id"):
-        topics.setdefault(account_id, []).append(public_id)
     for _, public_id, _, store_id, message in fired:
         store = stores[store_id]
-        for topic in topics.get(store.account_id, [store.public_id]):
-            publish(
-                topic,
-                {"type": "alert_fired", "event": str(public_id), "store": str(store.public_id), "message": message},
-            )
+        publish(
+            store.public_id,
+            {"type": "alert_fired", "event": str(public_id), "store": str(store.public_id), "message": message},
+        )
     event_ids = [event_id for event_id, *_ in fired]
     transaction.on_commit(lambda: _queue_dispatch(event_ids), robust=True)
 

@@ -1,5 +1,8 @@
 """Sending alerts out: mail to members, signed posts to webhook channels.
 
+Times are shown in the recipient's timezone: a member's own (their alert preferences)
+in mail, the store's in Slack messages and webhook bodies, which no one person reads.
+
 The jobs in opspulse.alerts.tasks call these; state changes go through alerts.actions.
 """
 
@@ -19,7 +22,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from opspulse.alerts import actions
 from opspulse.alerts.models import (
@@ -61,11 +64,21 @@ def in_quiet_hours(preference: AlertPreference, local: datetime) -> bool:
     return now >= start or now < end  # spans midnight, e.g. 22:00–07:00
 
 
-def local_time(preference: AlertPreference, now: datetime) -> datetime:
+def zone_named(name: str) -> ZoneInfo:
+    """The timezone called `name`, or UTC if there is none by that name."""
     try:
-        return now.astimezone(ZoneInfo(preference.timezone))
+        return ZoneInfo(name)
     except (KeyError, ValueError):
-        return now.astimezone(ZoneInfo("UTC"))
+        return ZoneInfo("UTC")
+
+
+def local_time(preference: AlertPreference, now: datetime) -> datetime:
+    return now.astimezone(zone_named(preference.timezone))
+
+
+def shown_time(moment: datetime, zone: ZoneInfo) -> str:
+    """`moment` as a message shows it in `zone`, e.g. "Dec 6, 23:42"."""
+    return dateformat.format(timezone.localtime(moment, zone), "M j, H:i")
 
 
 def mail_due(preference: AlertPreference, now: datetime) -> bool:
@@ -129,7 +142,7 @@ def _happened_at(notification: AlertNotification) -> datetime:
 def _send_mail(
     membership, notifications: list[AlertNotification], *, preference: AlertPreference, digest: bool
 ) -> None:
-    tz = local_time(preference, timezone.now()).tzinfo
+    zone = zone_named(preference.timezone)
     rows = []
     for notification in notifications:
         event = notification.event
@@ -139,9 +152,9 @@ def _send_mail(
             "resolution": resolution,
             "kind": event.alert.get_type_display(),
             "store": event.store.name,
-            "fired_at": event.fired_at.astimezone(tz),
+            "fired_at": shown_time(event.fired_at, zone),
             # An alert that ended before its mail went out (held, or in a digest) says so.
-            "resolved_at": event.resolved_at.astimezone(tz) if event.resolved_at else None,
+            "resolved_at": shown_time(event.resolved_at, zone) if event.resolved_at else None,
             "history_url": settings.PUBLIC_URL + reverse("alert-history", args=[event.store.public_id]),
         })
     context = {
@@ -149,7 +162,7 @@ def _send_mail(
         "events": rows,
         "count": len(rows),
         "digest": digest,
-        "timezone": preference.timezone,
+        "timezone": zone.key,
         "preferences_url": settings.PUBLIC_URL + reverse("alert-preferences"),
     }
     prefix = getattr(settings, "ACCOUNT_EMAIL_SUBJECT_PREFIX", "")
@@ -178,16 +191,23 @@ def slack_escape(text: str) -> str:
 
 
 def payload(delivery: ChannelDelivery, *, sent_at: datetime | None = None) -> bytes:
-    """The body of one attempt. A webhook's says when it was sent (`timestamp`, Unix
-    seconds) so that a receiver can refuse a replayed post."""
+    """The body of one attempt, with its times in the store's timezone. A webhook's says
+    when it was sent (`timestamp`, Unix seconds) so that a receiver can refuse a replayed post."""
     event = delivery.event
     store = event.store
+    zone = zone_named(store.timezone)
     history_url = settings.PUBLIC_URL + reverse("alert-history", args=[store.public_id])
     resolution = delivery.kind == DeliveryKind.RESOLVED
     if delivery.channel.kind == ChannelKind.SLACK:
         # The store's name and the message (product titles, SKUs, cities) are the merchant's text.
         text = f"Resolved: {event.message}" if resolution else event.message
-        body: dict[str, Any] = {"text": f"{slack_escape(text)} ({slack_escape(store.name)}) {history_url}"}
+        if resolution and event.resolved_at:
+            when = f"resolved {shown_time(event.resolved_at, zone)}"
+        else:
+            when = f"fired {shown_time(event.fired_at, zone)}"
+        body: dict[str, Any] = {
+            "text": f"{slack_escape(text)} ({slack_escape(store.name)}) {when} ({zone.key}) {history_url}"
+        }
     else:
         body = {
             "type": "alert.resolved" if resolution else "alert.fired",
@@ -196,9 +216,12 @@ def payload(delivery: ChannelDelivery, *, sent_at: datetime | None = None) -> by
                 "id": str(event.public_id),
                 "alert_type": event.alert.type,
                 "message": event.message,
-                "store": {"id": str(store.public_id), "name": store.name, "currency": store.currency},
-                "fired_at": event.fired_at.isoformat(),
-                "resolved_at": event.resolved_at.isoformat() if resolution and event.resolved_at else None,
+                "store": {"id": str(store.public_id), "name": store.name, "currency": store.currency,
+                          "timezone": zone.key},
+                "fired_at": timezone.localtime(event.fired_at, zone).isoformat(),
+                "resolved_at": (
+                    timezone.localtime(event.resolved_at, zone).isoformat() if resolution and event.resolved_at else None
+                ),
                 "data": event.data,
                 "url": history_url,
             },

@@ -14,7 +14,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from opspulse.alerts.models import AlertType, ChannelKind
+from opspulse.alerts.models import RECENT_ORDER_MINUTES, AlertType, ChannelKind
 from opspulse.lib import http
 from opspulse.live.formatting import format_money
 
@@ -37,7 +37,7 @@ WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat
 
 # The settings each rule type shows, in order.
 FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
-    AlertType.HIGH_VALUE_ORDER: ("amount",),
+    AlertType.HIGH_VALUE_ORDER: ("amount", "window_minutes"),
     AlertType.LOW_STOCK: ("stock_threshold", "sku", "location"),
     AlertType.NO_ORDERS: ("hours", "weekdays", "opens_at", "closes_at"),
     AlertType.REVENUE_DROP: ("percent", "minimum"),
@@ -56,6 +56,13 @@ DESCRIPTIONS = {
 class RuleForm(forms.Form):
     amount = forms.DecimalField(
         label="Order total at least", min_value=Decimal("0.01"), max_digits=14, decimal_places=2,
+    )
+    window_minutes = forms.IntegerField(
+        label="Only orders placed in the last (minutes)", min_value=1, max_value=7 * 24 * 60, required=False,
+        help_text=(
+            f"An order that reaches OpsPulse later (a delayed webhook, an imported one) does not fire. "
+            f"Empty: {RECENT_ORDER_MINUTES}."
+        ),
     )
     stock_threshold = forms.IntegerField(
         label="Stock at or below", min_value=0, max_value=1_000_000,
@@ -112,7 +119,8 @@ class RuleForm(forms.Form):
     def initial_for(cls, rule_type: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
         config = config or {}
         if rule_type == AlertType.HIGH_VALUE_ORDER:
-            return {"amount": config.get("threshold", "500.00")}
+            return {"amount": config.get("threshold", "500.00"),
+                    "window_minutes": config.get("window_minutes", RECENT_ORDER_MINUTES)}
         if rule_type == AlertType.LOW_STOCK:
             return {"stock_threshold": config.get("threshold", 5), "sku": config.get("sku", ""),
                     "location": config.get("location", "")}
@@ -141,7 +149,8 @@ class RuleForm(forms.Form):
     def config(self) -> dict[str, Any]:
         data = self.cleaned_data
         if self.rule_type == AlertType.HIGH_VALUE_ORDER:
-            return {"threshold": str(data["amount"].quantize(Decimal("0.01")))}
+            return {"threshold": str(data["amount"].quantize(Decimal("0.01"))),
+                    "window_minutes": data.get("window_minutes") or RECENT_ORDER_MINUTES}
         if self.rule_type == AlertType.LOW_STOCK:
             return {"threshold": data["stock_threshold"], "sku": data["sku"].strip(), "location": data["location"].strip()}
         if self.rule_type == AlertType.NO_ORDERS:
@@ -169,7 +178,8 @@ def _money(amount: Any, currency: str) -> str:
 def describe(rule_type: str, config: dict[str, Any], currency: str) -> str:
     """One line saying what a rule watches, for lists and mails."""
     if rule_type == AlertType.HIGH_VALUE_ORDER:
-        return f"Orders of {_money(config.get('threshold'), currency)} or more"
+        window = config.get("window_minutes", RECENT_ORDER_MINUTES)
+        return f"Orders of {_money(config.get('threshold'), currency)} or more, placed in the last {window} min"
     if rule_type == AlertType.LOW_STOCK:
         scope = []
         if config.get("sku"):

@@ -22,12 +22,15 @@ class AlertType(models.TextChoices):
 CONDITION_TYPES = frozenset({AlertType.LOW_STOCK, AlertType.NO_ORDERS, AlertType.REVENUE_DROP, AlertType.SYNC_TROUBLE})
 # Rules that the clock can make true without any webhook: evaluated by the periodic job.
 TIMED_TYPES = frozenset({AlertType.NO_ORDERS, AlertType.REVENUE_DROP, AlertType.SYNC_TROUBLE})
+# A rule about single orders looks only at orders placed this recently (unless its config
+# says otherwise): one that reaches OpsPulse later (a delayed or retried webhook) is not news.
+RECENT_ORDER_MINUTES = 60
 
 
 class Alert(models.Model):
     """An alert rule of a store. `config` by type (opspulse.alerts.forms writes it):
 
-    high_value_order {"threshold": "500.00"} (store currency)
+    high_value_order {"threshold": "500.00", "window_minutes": 60} (store currency; orders placed that recently)
     low_stock {"threshold": 5, "sku": "", "location": ""} (sku/location: "" for any)
     no_orders {"hours": 3, "weekdays": [0..6], "start": "09:00", "end": "18:00"} (store time)
     revenue_drop {"percent": 30, "minimum": "100.00"} (yesterday's revenue by this time)

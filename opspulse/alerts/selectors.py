@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
@@ -65,43 +64,19 @@ def get_event(store: Store, public_id: UUID | str | None) -> AlertEvent:
         raise Http404("No such alert") from None
 
 
-# The latest events of each store of the account (through the store's recent-events
-# index), then the latest of those: a store with years of events costs as much as a new
-# one. With each its rule's type and its store's name, as the dashboard's panel shows them.
-LATEST_ACCOUNT_EVENTS = """
-    SELECT latest.*, alert.type AS alert_type, store.name AS store_name
-    FROM stores_store AS store
-    CROSS JOIN LATERAL (
-        SELECT * FROM alerts_alertevent
-        WHERE store_id = store.id ORDER BY fired_at DESC, id DESC LIMIT %(limit)s
-    ) AS latest
-    JOIN alerts_alert AS alert ON alert.id = latest.alert_id
-    WHERE store.account_id = %(account)s
-    ORDER BY latest.fired_at DESC, latest.id DESC LIMIT %(limit)s
-"""
 # The panel's count of alerts nobody has acknowledged stops here ("99+").
 UNACKNOWLEDGED_SHOWN = 99
-UNACKNOWLEDGED = """
-    SELECT COUNT(*) FROM (
-        SELECT 1 FROM alerts_alertevent AS event
-        JOIN stores_store AS store ON store.id = event.store_id
-        WHERE store.account_id = %(account)s AND event.acknowledged_at IS NULL
-        LIMIT %(limit)s
-    ) AS unacknowledged
-"""
 
 
-def recent_account_events(store: Store, *, limit: int = PANEL_SIZE) -> list[AlertEvent]:
-    """The latest events of every store of `store`'s account (a dashboard shows them all),
-    each with `alert_type` and `store_name`."""
-    return list(AlertEvent.objects.raw(LATEST_ACCOUNT_EVENTS, {"limit": limit, "account": store.account_id}))
+def recent_store_events(store: Store, *, limit: int = PANEL_SIZE) -> list[AlertEvent]:
+    """The store's latest events, each with its rule, as its dashboard's panel shows them
+    (through the store's recent-events index)."""
+    return list(AlertEvent.objects.filter(store=store).select_related("alert").order_by("-fired_at", "-id")[:limit])
 
 
 def unacknowledged_count(store: Store) -> int:
-    """How many of the account's alerts nobody has acknowledged, up to UNACKNOWLEDGED_SHOWN + 1."""
-    with connection.cursor() as cursor:
-        cursor.execute(UNACKNOWLEDGED, {"account": store.account_id, "limit": UNACKNOWLEDGED_SHOWN + 1})
-        return cursor.fetchone()[0]
+    """How many of the store's alerts nobody has acknowledged, up to UNACKNOWLEDGED_SHOWN + 1."""
+    return AlertEvent.objects.filter(store=store, acknowledged_at__isnull=True)[: UNACKNOWLEDGED_SHOWN + 1].count()
 
 
 RECENT_ATTEMPTS = 5

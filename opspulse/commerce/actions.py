@@ -4,10 +4,12 @@
 sent them. It ignores an update older than what is stored (platforms deliver out of
 order and twice), adjusts the metric buckets and the products' days by exactly the
 change it made, evaluates alerts, and publishes live messages that are delivered only
-if the transaction commits. The work is done per batch, not per change: one read of
-the rows the batch touches, one upsert per table, one metric upsert, one product-day
-upsert and one alert insert, so the cost of a webhook is mostly its parsing. It joins
-the caller's transaction or savepoint.
+if the transaction commits. An import (a shop's history, a reconciliation, seeded demo
+history) is applied the same way but fires no alert: it brings the past, not news.
+The work is done per batch, not per change: one read of the rows the batch touches,
+one upsert per table, one metric upsert, one product-day upsert and one alert insert,
+so the cost of a webhook is mostly its parsing. It joins the caller's transaction or
+savepoint.
 """
 
 from __future__ import annotations
@@ -95,15 +97,24 @@ CART_FIELDS = ["item_count", "value", "platform_updated_at"]
 Change: TypeAlias = tuple[Store, Record]
 
 
-def apply_records(*, store: Store, records: Sequence[Record]) -> list[Order | InventoryLevel | Cart | None]:
+def apply_records(
+    *, store: Store, records: Sequence[Record], imported: bool = False
+) -> list[Order | InventoryLevel | Cart | None]:
     """Apply one store's `records` in order; return what each wrote, or None where it was stale."""
-    return apply_changes([(store, record) for record in records])
+    return apply_changes([(store, record) for record in records], imported=imported)
 
 
-def apply_changes(changes: Sequence[Change]) -> list[Order | InventoryLevel | Cart | None]:
-    """Apply (store, record) pairs of any stores; each store's in the order given."""
+def apply_changes(
+    changes: Sequence[Change], *, imported: bool = False
+) -> list[Order | InventoryLevel | Cart | None]:
+    """Apply (store, record) pairs of any stores; each store's in the order given.
+
+    `imported`: the changes were read back from the platform (history, reconciliation),
+    not sent as they happened, so they fire no alert.
+    """
     results: list[Order | InventoryLevel | Cart | None] = [None] * len(changes)
-    metrics, alerts = MetricChanges(), AlertCheck({store.pk: store for store, _ in changes})
+    metrics = MetricChanges()
+    alerts = AlertCheck({store.pk: store for store, _ in changes}, imported=imported)
     with transaction.atomic(savepoint=False):
         for kind, apply in ((OrderData, _record_orders), (StockData, _apply_stock_changes), (CartData, _record_carts)):
             positions = [index for index, (_, record) in enumerate(changes) if isinstance(record, kind)]

@@ -323,16 +323,15 @@ def _alerts(reads: _Reads) -> dict[str, Any]:
     from opspulse.alerts import selectors as alert_selectors
 
     events = []
-    for event in alert_selectors.recent_account_events(reads.store):
+    # The store's own alerts only: another store's are on its own dashboard.
+    for event in alert_selectors.recent_store_events(reads.store):
         events.append(
             {
                 "id": str(event.public_id),
                 "message": event.message,
-                "kind": event.alert_type,
-                "kind_label": AlertType(event.alert_type).label,
+                "kind": event.alert.type,
+                "kind_label": AlertType(event.alert.type).label,
                 "time": _feed_time(event.fired_at, reads),
-                # Alerts of the account's other stores show here too, named.
-                "store_name": event.store_name if event.store_id != reads.store.pk else "",
                 "state": "acknowledged" if event.acknowledged_at else "resolved" if event.resolved_at else
                 "open" if event.condition else "new",
             }

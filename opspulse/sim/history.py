@@ -6,11 +6,12 @@ weekday last week have earlier days to compare with. The store's history then st
 at the first of those days.
 
 The orders go through the platforms' own topic handlers, exactly like live webhooks,
-so they are normalised and counted in the metric buckets the same way. Shopify stores
-also get their carts: the one each order was checked out from, and the abandoned
-ones (1.2 per order on average). The store's inventory levels are created as a
-catalogue sync would, with product titles, so the simulator's later
-inventory_levels/update webhooks (which name no product) update named items.
+so they are normalised and counted in the metric buckets the same way; applied as an
+import, they fire no alert. Shopify stores also get their carts: the one each order
+was checked out from, and the abandoned ones (1.2 per order on average). The store's
+inventory levels are created as a catalogue sync would, with product titles, so the
+simulator's later inventory_levels/update webhooks (which name no product) update
+named items.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def backfill_history(store: Store, *, now: datetime, rng: random.Random, days: i
                 parse_cart(cart)
                 for cart in _cart_payloads(target, catalog, times, start=yesterday, now=now, rng=rng)
             ]
-        actions.apply_records(store=store, records=records)
+        actions.apply_records(store=store, records=records, imported=True)
         # As after a platform's import: the dashboard compares with the days created here.
         stores.extend_history(store=store, since=yesterday)
     return len(times)
@@ -179,7 +180,7 @@ def _sync_catalog(
                 title=item.title,
             )
         )
-    actions.apply_records(store=store, records=levels)
+    actions.apply_records(store=store, records=levels, imported=True)
 
 
 def _order_times(

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from conftest import make_store
 from opspulse.accounts.models import Account, Membership, Role
@@ -18,7 +19,6 @@ from opspulse.alerts import delivery
 from opspulse.alerts.models import Alert, AlertChannel, AlertEvent, AlertType, ChannelDelivery
 from opspulse.alerts.tests.test_delivery import Receiver
 from opspulse.commerce import actions
-from opspulse.ingest.tests.helpers import T0
 
 
 # Their receivers listen on 127.0.0.1.
@@ -50,7 +50,7 @@ def fire(store, number: str) -> AlertEvent:
     )
     actions.record_order(store=store, data=actions.OrderData(
         external_id=number, number=f"#{number}", status="paid", currency=store.currency, total=Decimal("950.00"),
-        placed_at=T0, updated_at=T0,
+        placed_at=timezone.now(), updated_at=timezone.now(),
     ))
     return AlertEvent.objects.get(store=store, subject=f"order:{number}")
 
@@ -97,7 +97,8 @@ def test_a_slack_message_to_an_account_webhook_names_the_store(shopify_store, pe
     deliver(fire(shopify_store, "1"))
 
     text = json.loads(receiver.requests[0][1])["text"]
-    assert text.startswith("High-value order #1: €950.00 (Alice-Apparel) http")
+    assert text.startswith("High-value order #1: €950.00 (Alice-Apparel) fired ")
+    assert " (Europe/Paris) http" in text
 
 
 def test_a_stores_webhook_does_not_get_another_stores_alerts(shopify_store, woo_store, personas, new_receiver):

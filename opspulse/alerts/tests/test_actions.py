@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from opspulse.alerts.models import Alert, AlertEvent, AlertType
 from opspulse.commerce import actions
@@ -24,7 +25,7 @@ def alerts(shopify_store):
 def order(external_id: str, total: str, *, minutes: int = 0, status: OrderStatus = OrderStatus.PAID) -> actions.OrderData:
     return actions.OrderData(
         external_id=external_id, number=f"#{external_id}", status=status, currency="EUR", total=Decimal(total),
-        placed_at=T0, updated_at=T0 + timedelta(minutes=minutes),
+        placed_at=timezone.now(), updated_at=T0 + timedelta(minutes=minutes),
     )
 
 

@@ -19,6 +19,7 @@ import pytest
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from conftest import free_port
 from opspulse.alerts import actions as alert_actions
@@ -33,7 +34,6 @@ from opspulse.alerts.models import (
     DeliveryStatus,
 )
 from opspulse.commerce import actions
-from opspulse.ingest.tests.helpers import T0
 from opspulse.lib import http
 
 
@@ -129,7 +129,7 @@ def fired(shopify_store) -> AlertEvent:
     Alert.objects.create(store=shopify_store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "400.00"})
     actions.record_order(store=shopify_store, data=actions.OrderData(
         external_id="1", number="#1001", status="paid", currency="EUR", total=Decimal("950.00"),
-        placed_at=T0, updated_at=T0,
+        placed_at=timezone.now(), updated_at=timezone.now(),
     ))
     return AlertEvent.objects.get()
 
@@ -197,7 +197,7 @@ def test_a_daily_digest_collects_the_days_alerts_in_one_mail(fired, shopify_stor
     alert_actions.dispatch_event(fired.pk)
     actions.record_order(store=shopify_store, data=actions.OrderData(
         external_id="2", number="#1002", status="paid", currency="EUR", total=Decimal("420.00"),
-        placed_at=T0, updated_at=T0,
+        placed_at=timezone.now(), updated_at=timezone.now(),
     ))
     alert_actions.dispatch_event(AlertEvent.objects.latest("pk").pk)
 
@@ -237,7 +237,8 @@ def test_a_slack_channel_gets_a_text_message(fired, shopify_store, receiver):
     delivery.post_delivery(sent.pk, final=False)
 
     text = json.loads(receiver.requests[0][1])["text"]
-    assert text.startswith("High-value order #1001: €950.00 (Alice-Apparel) http")
+    assert text.startswith("High-value order #1001: €950.00 (Alice-Apparel) fired ")
+    assert " (Europe/Paris) http" in text
 
 
 def test_a_server_error_is_retried_and_each_attempt_recorded(fired, shopify_store, receiver):

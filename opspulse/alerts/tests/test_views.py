@@ -41,8 +41,12 @@ def test_an_owner_adds_a_high_value_rule_in_the_store_currency(shopify_store, al
 
     assert response.status_code == 302
     rule = Alert.objects.get(store=shopify_store)
-    assert (rule.type, rule.config, rule.is_active) == (AlertType.HIGH_VALUE_ORDER, {"threshold": "750.50"}, True)
-    assert "Orders of €750.50 or more" in alice.get(url("alert-rules", shopify_store)).content.decode()
+    assert (rule.type, rule.config, rule.is_active) == (
+        AlertType.HIGH_VALUE_ORDER, {"threshold": "750.50", "window_minutes": 60}, True
+    )
+    assert "Orders of €750.50 or more, placed in the last 60 min" in alice.get(
+        url("alert-rules", shopify_store)
+    ).content.decode()
 
 
 def test_an_invalid_rule_is_refused_with_clear_errors(shopify_store, alice):

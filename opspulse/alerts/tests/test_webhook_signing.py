@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from conftest import ROOT
 from opspulse.alerts import delivery
@@ -72,7 +73,7 @@ def test_a_slack_message_escapes_the_merchants_text(shopify_store, receiver):  #
     Alert.objects.create(store=shopify_store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "400.00"})
     actions.record_order(store=shopify_store, data=actions.OrderData(
         external_id="1", number="<!channel>", status="paid", currency="EUR", total=Decimal("950.00"),
-        placed_at=T0, updated_at=T0,
+        placed_at=timezone.now(), updated_at=timezone.now(),
     ))
     sent = channel_delivery(shopify_store, AlertEvent.objects.get(), url=receiver.url, kind="slack")
 
@@ -80,6 +81,6 @@ def test_a_slack_message_escapes_the_merchants_text(shopify_store, receiver):  #
 
     text = json.loads(receiver.requests[0][1])["text"]
     assert text.startswith(
-        "High-value order &lt;!channel&gt;: €950.00 (Tom &amp; Jerry &lt;https://evil.example|Bank&gt;) http"
+        "High-value order &lt;!channel&gt;: €950.00 (Tom &amp; Jerry &lt;https://evil.example|Bank&gt;) fired "
     )
     assert "<" not in text and ">" not in text

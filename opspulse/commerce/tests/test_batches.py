@@ -82,7 +82,9 @@ def split(records: list, cuts: list[int]) -> list[list]:
 def store_with_alerts(personas, name: str):
     store = make_store(personas["alice"].memberships.first().account, platform="shopify",
                        domain=f"{name}.myshopify.com", secret="s")
-    Alert.objects.create(store=store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "500.00"})
+    # Orders of any age count as recent here: batching, not the rule's window, is under test.
+    Alert.objects.create(store=store, type=AlertType.HIGH_VALUE_ORDER,
+                         config={"threshold": "500.00", "window_minutes": 10 * 365 * 24 * 60})
     Alert.objects.create(store=store, type=AlertType.LOW_STOCK, config={"threshold": 5})
     return store
 

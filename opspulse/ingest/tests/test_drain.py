@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from conftest import run_worker_until_idle
 from opspulse.commerce.models import Cart, InventoryLevel, Order
@@ -107,9 +108,10 @@ def test_a_merchant_testing_checkout_sees_no_sales_and_no_alert(web, shopify_sto
     from opspulse.metrics.models import ProductDay
 
     Alert.objects.create(store=shopify_store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "50.00"})
-    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001, test=True))
+    just_now = timezone.now().replace(microsecond=0) - timedelta(minutes=10)
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001, at=just_now, test=True))
     post_shopify(web.url, shopify_store, "orders/updated",
-                 shopify_order(5001, minutes=5, fulfillment_status="fulfilled", test=True))
+                 shopify_order(5001, at=just_now, minutes=5, fulfillment_status="fulfilled", test=True))
     post_shopify(web.url, shopify_store, "orders/create", shopify_order(5002, items=[MUG]))
 
     run_worker_until_idle()

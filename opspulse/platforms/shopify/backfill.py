@@ -3,7 +3,8 @@
 Orders are read with the GraphQL Admin API (through the rate-limited client), turned
 into the same payload shape as the webhooks and applied with the same upserts, so an
 order that also arrives by webhook during the import is counted once: whichever has
-the newer `updated_at` wins and the metric buckets move by the difference.
+the newer `updated_at` wins and the metric buckets move by the difference. Being an
+import, they fire no alert: a shop's past orders are not news.
 
 Once the orders are in, the store's history starts where the import's period does, so
 the dashboard compares with days before the connection.
@@ -220,7 +221,7 @@ def _orders_page(client: ShopifyClient, backfill: Backfill) -> None:
             logger.warning("store %s: skipped an order of the backfill: %s", backfill.store_id, exc)
     page = connection["pageInfo"]
     with transaction.atomic():
-        commerce.apply_records(store=backfill.store, records=records)
+        commerce.apply_records(store=backfill.store, records=records, imported=True)
         backfill.orders_done += len(connection["edges"])
         if not page["hasNextPage"]:
             backfill.phase, backfill.cursor = "stock", ""
@@ -291,7 +292,7 @@ def _import_bulk(backfill: Backfill) -> None:
 
 def _save_chunk(backfill: Backfill, chunk: list[commerce.OrderData], url: str, end_line: int | None) -> None:
     with transaction.atomic():
-        commerce.apply_records(store=backfill.store, records=chunk)
+        commerce.apply_records(store=backfill.store, records=chunk, imported=True)
         if end_line is None:
             _finish_orders(backfill)
             return
@@ -333,7 +334,7 @@ def _bulk_orders(lines: Iterator[str], *, skip: int) -> Iterator[tuple[int, dict
 def _stock_page(client: ShopifyClient, backfill: Backfill) -> None:
     records, next_cursor, items = read_stock_page(client, backfill.cursor or None)
     with transaction.atomic():
-        commerce.apply_records(store=backfill.store, records=records)
+        commerce.apply_records(store=backfill.store, records=records, imported=True)
         backfill.items_done += items
         if next_cursor:
             backfill.cursor = next_cursor

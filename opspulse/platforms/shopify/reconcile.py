@@ -5,6 +5,7 @@ Every few minutes each connected shop's orders and inventory items updated since
 watermark (less an overlap, for clocks and in-flight writes) are read through the Admin
 API and applied with the same upserts as webhooks: an order or stock level already up
 to date changes nothing, one that a webhook missed is written and counted as corrected.
+As an import, it fires no alert: what it finds happened minutes or hours ago.
 Items created or renamed since are read with their SKUs, which `inventory_levels/update`
 webhooks do not carry. Every hour all the shop's stock is read again, and its webhook
 subscriptions are checked, since Shopify deletes one after 8 failed deliveries in a row.
@@ -70,7 +71,7 @@ def reconcile(store_id: int) -> SyncHealth:
             except PayloadError:
                 continue
         with transaction.atomic():
-            written = commerce.apply_records(store=integration.store, records=records)
+            written = commerce.apply_records(store=integration.store, records=records, imported=True)
         corrected += sum(1 for result in written if result is not None)
         newest = max([newest, *(record.updated_at for record in records)], key=_moment)
         if not connection["pageInfo"]["hasNextPage"]:
@@ -112,7 +113,7 @@ def reconcile_stock(client: ShopifyClient, store, *, query: str | None = None) -
             if known.get((record.item_external_id, record.location_external_id)) != (record.available, record.sku)
         )
         with transaction.atomic():
-            commerce.apply_records(store=store, records=records)
+            commerce.apply_records(store=store, records=records, imported=True)
         if after is None:
             return changed
 

@@ -15,7 +15,7 @@ from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from opspulse.alerts.models import AlertEvent
+from opspulse.alerts.models import Alert, AlertEvent, AlertType
 from opspulse.commerce.models import NOT_COUNTED, InventoryLevel, Order
 from opspulse.live.selectors import local_day, today_summary
 from opspulse.metrics.models import Granularity, Metric, MetricName
@@ -113,6 +113,21 @@ def test_some_orders_are_cancelled_and_not_counted() -> None:
     cancelled = orders.filter(status__in=NOT_COUNTED)
     assert 0 < cancelled.count() < orders.count() * 0.12
     assert not cancelled.exclude(counted_revenue=0).exists()
+
+
+@pytest.mark.django_db
+def test_the_demos_start_up_history_fires_no_alert() -> None:
+    ensure_demo_data(stores=2)
+    # Rules that every seeded order and item would meet, were the history news.
+    Alert.objects.filter(type=AlertType.HIGH_VALUE_ORDER).update(
+        config={"threshold": "0.01", "window_minutes": 10 * 365 * 24 * 60}
+    )
+    Alert.objects.filter(type=AlertType.LOW_STOCK).update(config={"threshold": 1_000_000})
+
+    call_command("seed_demo", "--stores", "2", stdout=StringIO())
+
+    assert Order.objects.count() > 100 and InventoryLevel.objects.exists()
+    assert not AlertEvent.objects.exists()
 
 
 @pytest.mark.django_db

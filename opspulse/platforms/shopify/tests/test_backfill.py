@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from opspulse.accounts.models import Role
+from opspulse.alerts.models import Alert, AlertEvent, AlertType
 from opspulse.commerce import actions as commerce
 from opspulse.commerce.models import Backfill, BackfillStatus, InventoryLevel, Order, OrderStatus
 from opspulse.live.tests.factories import MembershipFactory, UserFactory
@@ -105,6 +106,26 @@ def test_connecting_a_shop_imports_its_last_60_days_of_orders_and_its_stock(shop
     assert store.history_starts_at == done.since
     dashboard = owner_client.get(reverse("dashboard", args=[store.public_id])).content.decode()
     assert "Previous period" in dashboard and "not enough history yet" not in dashboard.lower()
+
+
+def test_a_connected_shops_imported_history_fires_no_alert(shopify_app, owner_client):
+    """60 days of orders, some of them placed minutes ago, and stock that is low: the
+    merchant connected a shop, nothing happened just now."""
+    shop = "lantern-row.myshopify.com"
+    create_shop(shopify_app, shop, orders=40, days=60, seed=5)
+    for _ in range(3):  # placed while the merchant was connecting
+        assert httpx.post(f"{shopify_app.url}/_fake/shops/{shop}/orders", json={}, timeout=10).status_code == 201
+    install(owner_client, shop)
+    store = Store.objects.get(domain=shop)
+    Alert.objects.create(store=store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "0.01"})
+    Alert.objects.create(store=store, type=AlertType.LOW_STOCK, config={"threshold": 1_000_000})
+
+    run_platform_jobs()
+
+    assert Backfill.objects.get(store=store).status == BackfillStatus.DONE
+    recent = Order.objects.filter(store=store, placed_at__gte=timezone.now() - timedelta(minutes=10))
+    assert recent.count() == 3 and InventoryLevel.objects.filter(store=store).exists()
+    assert not AlertEvent.objects.exists()
 
 
 def test_an_interrupted_import_resumes_from_its_last_page_and_counts_each_order_once(shopify_app, owner_client):
