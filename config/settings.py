@@ -420,8 +420,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # Django's own console handler (with DEBUG on) would print its records a second
-        # time, unredacted: they reach ours through the root logger only.
-        "django": {"handlers": [], "level": "INFO"},
+        # time, unredacted: they reach ours through the root logger only, at LOG_LEVEL.
+        "django": {"handlers": [], "level": "NOTSET"},
         "procrastinate": {"level": "WARNING"},
         "pgserver": {"level": "WARNING"},
         # HTTP clients log each request's URL at INFO, and an alert webhook's URL is its secret.
