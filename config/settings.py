@@ -348,8 +348,8 @@ PROCRASTINATE_WORKER_DEFAULTS = {
 }
 
 
-# Email: SMTP from the environment in production; in development every mail is
-# printed to the terminal and kept under ./var/mail/ for the local mailbox page.
+# Email: SMTP from the environment in production; in development every mail is kept
+# under ./var/mail/ for the local mailbox page, with one line in the terminal.
 EMAIL_HOST = env_str("EMAIL_HOST")
 EMAIL_PORT = env_int("EMAIL_PORT", 587)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
@@ -419,6 +419,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own console handler (with DEBUG on) would print its records a second
+        # time, unredacted: they reach ours through the root logger only, at LOG_LEVEL.
+        "django": {"handlers": [], "level": "NOTSET"},
         "procrastinate": {"level": "WARNING"},
         "pgserver": {"level": "WARNING"},
         # HTTP clients log each request's URL at INFO, and an alert webhook's URL is its secret.

@@ -73,6 +73,13 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # The sign-in banner stays the last thing on screen until something goes wrong:
+    # warnings and errors only (LOG_LEVEL=INFO shows every process's routine lines), one
+    # line per mail (opspulse.lib.mailbox), a silent simulator.
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # WhiteNoise serves static files through a synchronous iterator, which Django's ASGI
+    # handler warns about once per web process; harmless for files this small.
+    os.environ.setdefault("PYTHONWARNINGS", "ignore:StreamingHttpResponse must consume synchronous iterators")
     os.chdir(ROOT)
     manage("migrate", "--noinput", "-v", "0")
     manage("seed_demo", "--stores", str(STORES))
@@ -81,7 +88,7 @@ def main() -> None:
     base_url = f"http://{HOST}:{PORT}"
     children: list[subprocess.Popen] = []
     # The demo's own receivers and stand-ins listen on 127.0.0.1.
-    web_env = {"OUTBOUND_ALLOW_PRIVATE_ADDRESSES": "1", **os.environ}
+    web_env = {"OUTBOUND_ALLOW_PRIVATE_ADDRESSES": "1", "PUBLIC_URL": base_url, **os.environ}
     fake_shopify_url = None
     if not os.environ.get("SHOPIFY_CLIENT_ID"):
         fake_shopify_url = f"http://127.0.0.1:{SHOPIFY_PORT}"
@@ -109,7 +116,7 @@ def main() -> None:
         children.append(
             subprocess.Popen(
                 [PYTHON, "manage.py", "simulate", "--url", base_url, "--stores", str(STORES),
-                 "--rate", RATE, "--duration", "0"]
+                 "--rate", RATE, "--duration", "0", "--verbosity", "0"]
             )
         )
         from opspulse.sim.demo import DEMO_EMAIL, DEMO_PASSWORD
@@ -118,7 +125,8 @@ def main() -> None:
             f"\n  OpsPulse is running at {base_url}/\n"
             f"  Sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
             f"  Admin: {base_url}/admin/ (same login)\n"
-            f"  Mail sent by OpsPulse (sign-up, resets, invitations): {base_url}/dev/mail/ and this terminal\n"
+            f"  Mail sent by OpsPulse (sign-up, resets, invitations, alerts) is listed at {base_url}/dev/mail/;\n"
+            f"  each one also gets a line below.\n"
             + (f"  Connect a Shopify store: on the home page, add \"{DEMO_SHOP['domain']}\" (served by the\n"
                f"  Shopify stand-in at {fake_shopify_url}, through the real OAuth flow)\n" if fake_shopify_url else "")
             + 
@@ -131,6 +139,10 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        # A second Ctrl-C (or the terminal's, which reaches every process) must not cut
+        # the shutdown short with a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)

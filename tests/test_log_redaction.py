@@ -160,6 +160,26 @@ def test_the_web_servers_own_log_goes_through_the_filter_too(settings):
         assert all(any(isinstance(f, RedactSecrets) for f in handler.filters) for handler in handlers), name
 
 
+def test_djangos_own_records_are_written_once_and_redacted_with_debug_on(settings, capsys):
+    """Django's default logging gives its loggers a console handler of their own with DEBUG
+    on, which would write each request warning a second time, unredacted."""
+    from django.utils.log import configure_logging
+
+    settings.DEBUG = True
+    config = copy.deepcopy(settings.LOGGING)
+    written = io.StringIO()
+    config["handlers"]["console"]["stream"] = written
+    configure_logging("logging.config.dictConfig", config)  # Django's defaults, then ours, as django.setup()
+    try:
+        logging.getLogger("django.request").warning("Not Found: /invitations/ for %s", OWNER_EMAIL)
+    finally:
+        logging.config.dictConfig(settings.LOGGING)
+
+    assert written.getvalue().count("Not Found") == 1
+    assert OWNER_EMAIL not in written.getvalue()
+    assert capsys.readouterr().err == ""
+
+
 def test_an_http_client_logging_a_slack_post_at_info_is_redacted_by_the_filter(settings):
     """Even with httpx turned up to INFO, the URL's secret path does not reach the handler."""
     written = io.StringIO()

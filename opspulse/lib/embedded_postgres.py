@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -46,15 +48,57 @@ def ensure_running(var_dir: Path) -> dict[str, str]:
     return params
 
 
-def stop(var_dir: Path) -> None:
-    import subprocess
+class StopFailed(RuntimeError):
+    """The embedded server is still running after `stop`."""
+
+
+def stop(var_dir: Path, *, timeout: float = 60) -> bool:
+    """Stop the embedded server and wait until it has exited; return False if it was not running.
+
+    A fast shutdown, as `pg_ctl stop -m fast` makes it: SIGINT to the postmaster. pg_ctl
+    itself refuses to be run by root, and a server that root started runs as pgserver's
+    own system user.
+    """
+    import psutil  # installed with pgserver
 
     pgdata = var_dir / "pgdata"
-    if (pgdata / "postmaster.pid").exists():
-        import pgserver
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError, IndexError) as error:
+        raise StopFailed(f"cannot read {pgdata / 'postmaster.pid'}: {error}") from error
+    try:
+        postmaster = psutil.Process(pid)
+        if postmaster.name() != "postgres":
+            return False  # the pid file of a server that died; the next start replaces it
+    except psutil.NoSuchProcess:
+        return False
 
-        pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
-        subprocess.run([str(pg_ctl), "-D", str(pgdata), "stop", "-m", "fast"], check=False)
+    def running() -> bool:
+        # A zombie has exited: where init does not reap it, it stays until the container ends.
+        try:
+            return postmaster.is_running() and postmaster.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    try:
+        postmaster.send_signal(signal.SIGINT)
+    except psutil.AccessDenied as error:
+        raise StopFailed(
+            f"PostgreSQL under {pgdata} (pid {pid}) runs as another user: stop it as that user or as root"
+        ) from error
+    except psutil.NoSuchProcess:
+        return False
+    deadline = time.monotonic() + timeout
+    while running():
+        if time.monotonic() > deadline:
+            raise StopFailed(
+                f"PostgreSQL under {pgdata} (pid {pid}) is still running {timeout:g} s after it was asked"
+                f" to stop; its log is {pgdata / 'log'}"
+            )
+        time.sleep(0.1)
+    return True
 
 
 def url_from_params(params: dict[str, str], dbname: str | None = None) -> str:
@@ -62,11 +106,31 @@ def url_from_params(params: dict[str, str], dbname: str | None = None) -> str:
     return f"postgresql://{params['user']}@{quote(params['host'], safe='')}/{dbname or params['dbname']}"
 
 
-if __name__ == "__main__":  # pragma: no cover - used by the Makefile
+def main(argv: list[str] | None = None) -> int:
+    """`python -m opspulse.lib.embedded_postgres [stop]`: start the server and print its URL, or stop it.
+
+    The server is the one under $OPSPULSE_VAR_DIR, by default ./var/.
+    """
+    import argparse
     import sys
 
+    parser = argparse.ArgumentParser(prog="python -m opspulse.lib.embedded_postgres")
+    parser.add_argument("command", nargs="?", choices=["start", "stop"], default="start")
+    parser.add_argument("--timeout", type=float, default=60, help="seconds `stop` waits for the server to exit")
+    arguments = parser.parse_args(argv)
     var = Path(os.environ.get("OPSPULSE_VAR_DIR", Path(__file__).resolve().parents[2] / "var"))
-    if len(sys.argv) > 1 and sys.argv[1] == "stop":
-        stop(var)
-    else:
+    if arguments.command == "start":
         print(url_from_params(ensure_running(var)))
+        return 0
+    try:
+        stopped = stop(var, timeout=arguments.timeout)
+    except StopFailed as error:
+        print(f"Could not stop the database: {error}", file=sys.stderr)
+        return 1
+    pgdata = var / "pgdata"
+    print(f"Stopped PostgreSQL under {pgdata}" if stopped else f"PostgreSQL under {pgdata} is not running")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,5 +1,5 @@
-"""The development mailbox: every mail is printed to the terminal and kept under
-./var/mail/ (EMAIL_FILE_PATH), where the page at /dev/mail/ lists it.
+"""The development mailbox: every mail is kept under ./var/mail/ (EMAIL_FILE_PATH), where
+the page at /dev/mail/ lists it, and announced by one line in the terminal.
 
 Production sends through SMTP (settings.EMAIL_HOST) instead.
 """
@@ -15,12 +15,22 @@ from pathlib import Path
 from django.conf import settings
 from django.core.mail.backends.console import EmailBackend as ConsoleBackend
 from django.core.mail.backends.filebased import EmailBackend as FileBackend
+from django.urls import reverse
 
 
 class DevelopmentEmailBackend(ConsoleBackend):
+    """Keep each mail for /dev/mail/ and print one line about it, not the whole mail, so
+    that `make demo`'s sign-in banner stays on screen."""
+
     def send_messages(self, email_messages) -> int:
-        sent = super().send_messages(email_messages)
-        FileBackend(file_path=str(settings.EMAIL_FILE_PATH)).send_messages(email_messages)
+        sent = FileBackend(file_path=str(settings.EMAIL_FILE_PATH)).send_messages(email_messages)
+        # The mailbox page exists only with DEBUG on.
+        where = f" — {settings.PUBLIC_URL}{reverse('dev-mailbox')}" if settings.DEBUG else ""
+        with self._lock:
+            for message in email_messages:
+                if message.recipients():
+                    self.stream.write(f"Mail to {', '.join(message.recipients())}: {message.subject}{where}\n")
+            self.stream.flush()
         return sent
 
 

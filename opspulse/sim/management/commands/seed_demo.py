@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
+from opspulse.accounts.models import User
 from opspulse.sim.demo import DEMO_ACCOUNT_NAME, DEMO_EMAIL, DEMO_PASSWORD, ensure_demo_data
 from opspulse.sim.history import backfill_history
 from opspulse.stores.models import Platform
@@ -39,7 +40,10 @@ class Command(BaseCommand):
             return
         now = timezone.now()
         rng = random.Random()
-        for store in ensure_demo_data(stores=stores):
+        demo_stores = ensure_demo_data(stores=stores)
+        # Whoever runs the demo is its operator too: the admin link it prints takes the same login.
+        User.objects.filter(email=DEMO_EMAIL).update(is_staff=True, is_superuser=True)
+        for store in demo_stores:
             if store.platform == Platform.SHOPIFY:
                 delivery = "/webhooks/shopify"
             else:

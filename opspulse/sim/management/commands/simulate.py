@@ -37,10 +37,13 @@ class Command(BaseCommand):
         stores = ensure_demo_data(stores=options["stores"])
         targets = [StoreTarget.from_store(store) for store in stores]
         duration = options["duration"]
-        self.stdout.write(
-            f"Sending {options['rate']:g} webhooks/s to {options['url']} for {len(targets)} stores "
-            + (f"for {duration:g}s" if duration else "until interrupted")
-        )
+        # With --verbosity 0 (`make demo`) the run is silent: the server logs what goes wrong.
+        verbose = options["verbosity"] > 0
+        if verbose:
+            self.stdout.write(
+                f"Sending {options['rate']:g} webhooks/s to {options['url']} for {len(targets)} stores "
+                + (f"for {duration:g}s" if duration else "until interrupted")
+            )
         asyncio.run(
             run(
                 targets,
@@ -49,7 +52,7 @@ class Command(BaseCommand):
                 duration=duration,
                 seed=options["seed"],
                 concurrency=options["concurrency"],
-                report=self.stdout.write,
+                report=self.stdout.write if verbose else lambda summary: None,
                 handle_signals=True,
             )
         )
