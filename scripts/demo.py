@@ -30,7 +30,7 @@ STORES = int(os.environ.get("DEMO_STORES", "4"))
 RATE = os.environ.get("DEMO_RATE", "4")
 SHOPIFY_PORT = int(os.environ.get("DEMO_SHOPIFY_PORT", "8701"))
 DEMO_SHOP = {"domain": "lighthouse-supply.myshopify.com", "name": "Lighthouse Supply", "currency": "USD",
-             "timezone": "America/Chicago", "orders": 400, "days": 30}
+             "timezone": "America/Chicago", "orders": 8000, "days": 14}
 
 
 def manage(*args: str) -> None:
@@ -55,16 +55,6 @@ def post_json(url: str, body: dict) -> None:
     urllib.request.urlopen(request, timeout=30).read()
 
 
-def keep_shop_busy(fake_shopify_url: str) -> None:
-    """The stand-in shop takes an order every few seconds (sent by webhook once connected)."""
-    while True:
-        time.sleep(4)
-        try:
-            post_json(f"{fake_shopify_url}/_fake/shops/{DEMO_SHOP['domain']}/orders", {})
-        except OSError:
-            pass
-
-
 def stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -84,6 +74,7 @@ def main() -> None:
     manage("migrate", "--noinput", "-v", "0")
     manage("seed_demo", "--stores", str(STORES))
     from opspulse.lib.serve import uvicorn_command
+    from opspulse.sim.shop_orders import keep_shop_busy
 
     base_url = f"http://{HOST}:{PORT}"
     children: list[subprocess.Popen] = []
@@ -112,7 +103,11 @@ def main() -> None:
         if fake_shopify_url:
             wait_until_up(f"{fake_shopify_url}/_fake/shops")
             post_json(f"{fake_shopify_url}/_fake/shops", DEMO_SHOP)
-            threading.Thread(target=keep_shop_busy, args=(fake_shopify_url,), daemon=True).start()
+            # New orders at the pace of the shop's history, so that once connected its
+            # dashboard keeps the shape of what was imported.
+            threading.Thread(
+                target=keep_shop_busy, args=(fake_shopify_url, DEMO_SHOP["domain"]), daemon=True
+            ).start()
         children.append(
             subprocess.Popen(
                 [PYTHON, "manage.py", "simulate", "--url", base_url, "--stores", str(STORES),
