@@ -24,6 +24,9 @@ def test_an_owner_disconnects_then_deletes_a_store_on_a_phone(web, personas, sho
         page.click("text=Disconnect store")
         banner = page.wait_for_selector("[data-store-disconnected]")
         assert "Disconnected on" in banner.inner_text()
+        # Its socket still connects, but nothing on the page is live any more.
+        page.wait_for_selector("#live-status[data-state='history']", timeout=10_000)
+        assert page.inner_text("#live-status").strip() == "History only"
         assert "is disconnected" in page.inner_text("body")
         assert fits_the_screen(page)
 

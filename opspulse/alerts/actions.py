@@ -298,7 +298,14 @@ CONDITION_KEYS = {
 def evaluate_timed_rules(*, now: datetime | None = None, store_ids: list[int] | None = None) -> int:
     """Open or resolve the episodes of every active time-based rule; return how many fired."""
     now = now or timezone.now()
-    rules = Alert.objects.filter(is_active=True, type__in=TIMED_TYPES).select_related("store").order_by("pk")
+    # A disconnected store hears nothing any more: "no orders" there is no news.
+    rules = (
+        Alert.objects.filter(
+            is_active=True, type__in=TIMED_TYPES, store__disconnected_at__isnull=True, store__deleted_at__isnull=True
+        )
+        .select_related("store")
+        .order_by("pk")
+    )
     if store_ids is not None:
         rules = rules.filter(store_id__in=store_ids)
     fired = 0

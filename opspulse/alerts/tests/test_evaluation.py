@@ -119,6 +119,17 @@ def test_no_orders_fires_once_after_hours_of_opening_time_and_resolves_on_an_ord
     assert events(quiet) == [("No orders on Alice-Apparel for 2 hours of opening time", True)]
 
 
+def test_a_disconnected_store_gets_no_no_orders_alert(shopify_store):
+    quiet = rule(shopify_store, AlertType.NO_ORDERS, OPEN_WEEKDAYS)
+    OrderFactory(store=shopify_store, placed_at=datetime(2026, 11, 27, 16, 0, tzinfo=UTC))
+    shopify_store.disconnected_at = MONDAY_2PM - timedelta(days=3)
+    shopify_store.save(update_fields=["disconnected_at"])
+
+    alert_actions.evaluate_timed_rules(now=MONDAY_2PM)
+
+    assert events(quiet) == []
+
+
 def test_a_test_checkout_does_not_silence_the_no_orders_alert(shopify_store):
     """A merchant testing checkout is not a customer buying: the quiet spell goes on."""
     quiet = rule(shopify_store, AlertType.NO_ORDERS, OPEN_WEEKDAYS)

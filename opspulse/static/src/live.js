@@ -4,6 +4,7 @@ import { drawRevenueChart } from "./revenue-chart.js";
 const LABELS = {
   connecting: "Connecting…",
   live: "Live",
+  history: "History only",
   reconnecting: "Reconnecting…",
   ended: "Signed out · reload the page",
 };
@@ -33,9 +34,16 @@ export function startLiveDashboard(root, htmx) {
   const orderStatuses = new Map();
   const kpiValues = new Map();
 
+  // A disconnected store's page shows its history: connected, but nothing is live.
+  const disconnected = "disconnected" in status.dataset;
+
+  let currentState = "connecting";
+
   function setState(state) {
-    status.dataset.state = state;
-    label.textContent = LABELS[state];
+    currentState = state;
+    const shown = disconnected && state === "live" ? "history" : state;
+    status.dataset.state = shown;
+    label.textContent = LABELS[shown];
   }
 
   function afterPanelsChanged({ highlight }) {
@@ -110,7 +118,7 @@ export function startLiveDashboard(root, htmx) {
       stopPolling();
       return;
     }
-    if (!response.ok || status.dataset.state === "live") return;
+    if (!response.ok || currentState === "live") return;
     htmx.swap(root, await response.text(), { swapStyle: "none", ignoreTitle: true, swapDelay: 0, settleDelay: 0 });
     afterPanelsChanged({ highlight: true });
   }
@@ -176,7 +184,7 @@ export function startLiveDashboard(root, htmx) {
   });
 
   window.setInterval(() => {
-    if (status.dataset.state === "live" && Date.now() - lastFrameAt > SILENCE_LIMIT_MS && socketWrapper) {
+    if (currentState === "live" && Date.now() - lastFrameAt > SILENCE_LIMIT_MS && socketWrapper) {
       setState("reconnecting");
       startPolling();
       lastFrameAt = Date.now();
