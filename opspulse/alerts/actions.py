@@ -87,8 +87,9 @@ class _Episodes:
 class AlertCheck:
     """The active rules of a batch's stores and the firings found while it is applied.
 
-    An imported batch (history, reconciliation) fires nothing: it only ends the low-stock
-    episodes that the stock it brings ends.
+    An imported batch (a shop's history, stock read whole) fires nothing: it only ends the
+    low-stock episodes that the stock it brings ends. Orders fire only while recent (each
+    rule's window), however late they reach OpsPulse.
     """
 
     def __init__(self, stores: dict[int, Any], *, rules: list[Alert] | None = None,

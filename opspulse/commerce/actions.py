@@ -109,8 +109,8 @@ def apply_changes(
 ) -> list[Order | InventoryLevel | Cart | None]:
     """Apply (store, record) pairs of any stores; each store's in the order given.
 
-    `imported`: the changes were read back from the platform (history, reconciliation),
-    not sent as they happened, so they fire no alert.
+    `imported`: the changes were read back from the platform in bulk (a history import, the
+    stock read whole), not sent as they happened, so they fire no alert.
     """
     results: list[Order | InventoryLevel | Cart | None] = [None] * len(changes)
     metrics = MetricChanges()

@@ -54,6 +54,7 @@ def reconcile(store_id: int) -> SyncHealth:
     client = ShopifyClient(integration)
     started = timezone.now()
     since = (health.orders_watermark or started - FIRST_LOOK_BACK) - OVERLAP
+    first_pass = health.orders_watermark is None
     corrected, newest = 0, health.orders_watermark
     after = None
     while True:
@@ -70,8 +71,12 @@ def reconcile(store_id: int) -> SyncHealth:
                 records.append(handlers.parse_order(order_payload(edge["node"])))
             except PayloadError:
                 continue
+        # Orders a lost webhook never brought: one placed within a rule's window still
+        # alerts, as its webhook would have; older ones are history (alerts.AlertCheck).
+        # The first pass, while the shop's history may still be importing, reads orders
+        # from before the connection: history too.
         with transaction.atomic():
-            written = commerce.apply_records(store=integration.store, records=records, imported=True)
+            written = commerce.apply_records(store=integration.store, records=records, imported=first_pass)
         corrected += sum(1 for result in written if result is not None)
         newest = max([newest, *(record.updated_at for record in records)], key=_moment)
         if not connection["pageInfo"]["hasNextPage"]:
@@ -112,6 +117,8 @@ def reconcile_stock(client: ShopifyClient, store, *, query: str | None = None) -
             1 for record in records
             if known.get((record.item_external_id, record.location_external_id)) != (record.available, record.sku)
         )
+        # Read whole, as at the import: a low level seen here for the first time is no
+        # news to alert on (the next stock webhook does).
         with transaction.atomic():
             commerce.apply_records(store=store, records=records, imported=True)
         if after is None:

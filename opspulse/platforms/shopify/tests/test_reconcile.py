@@ -65,6 +65,47 @@ def test_an_order_whose_webhooks_were_lost_appears_at_the_next_reconciliation(sh
     assert f"{1 + len(skus)} missed updates corrected" in page
 
 
+def test_a_recent_order_found_by_reconciliation_alerts_and_an_old_one_updated_does_not(shopify_app, connected_store):
+    from opspulse.alerts.models import Alert, AlertEvent, AlertType
+
+    store, _ = connected_store
+    rule = Alert.objects.create(store=store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "0.01"})
+    # An order imported with the shop's history (placed days ago) changes now; then a new
+    # order is placed. Both webhooks are lost (OpsPulse's address does not answer here).
+    old = Order.objects.filter(store=store).order_by("placed_at").first()
+    fake_order(shopify_app, store, f"/orders/{old.external_id.rsplit('/', 1)[-1]}")
+    placed = fake_order(shopify_app, store, "/orders")
+
+    reconcile.reconcile(store.pk)
+
+    assert Order.objects.filter(store=store, number=placed["name"]).exists()
+    fired = list(AlertEvent.objects.filter(alert=rule).values_list("message", flat=True))
+    assert len(fired) == 1 and placed["name"] in fired[0]
+
+
+def test_the_first_reconciliation_of_a_shop_just_connected_alerts_on_nothing(shopify_app):
+    """Before its history is imported, the first pass reads the orders placed while the
+    merchant was connecting: history, not news. The next pass's new order is news."""
+    from opspulse.alerts.models import Alert, AlertEvent, AlertType
+
+    owner = MembershipFactory(user=UserFactory(email="owner@example.com"), role=Role.OWNER).user
+    client = Client()
+    client.force_login(owner)
+    domain = "tidewater-first-pass.myshopify.com"
+    create_shop(shopify_app, domain, orders=3, days=2, seed=5)
+    httpx.post(f"{shopify_app.url}/_fake/shops/{domain}/orders", json={}, timeout=10).raise_for_status()
+    install(client, domain)
+    store = Store.objects.get(domain=domain)
+    rule = Alert.objects.create(store=store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "0.01"})
+
+    reconcile.reconcile(store.pk)  # before the import job ran
+    assert Order.objects.filter(store=store).exists() and not AlertEvent.objects.exists()
+
+    placed = fake_order(shopify_app, store, "/orders")
+    reconcile.reconcile(store.pk)
+    assert [placed["name"] in message for message in rule.events.values_list("message", flat=True)] == [True]
+
+
 def test_a_lost_cancellation_is_healed_and_nothing_is_counted_twice(shopify_app, connected_store):
     store, _ = connected_store
     placed = fake_order(shopify_app, store, "/orders")
