@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -55,6 +56,19 @@ def post_json(url: str, body: dict) -> None:
     urllib.request.urlopen(request, timeout=30).read()
 
 
+def ensure_free(host: str, port: int, setting: str) -> None:
+    """Stop with a plain message when a port is taken (often by an earlier demo still running)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise SystemExit(
+                f"Port {port} on {host} is in use, perhaps by an earlier `make demo` still running. "
+                f"Stop it, or choose another port with {setting}=<port>."
+            ) from None
+
+
 def stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -71,6 +85,9 @@ def main() -> None:
     # handler warns about once per web process; harmless for files this small.
     os.environ.setdefault("PYTHONWARNINGS", "ignore:StreamingHttpResponse must consume synchronous iterators")
     os.chdir(ROOT)
+    ensure_free(HOST, PORT, "PORT")
+    if not os.environ.get("SHOPIFY_CLIENT_ID"):
+        ensure_free("127.0.0.1", SHOPIFY_PORT, "DEMO_SHOPIFY_PORT")
     manage("migrate", "--noinput", "-v", "0")
     manage("seed_demo", "--stores", str(STORES))
     from opspulse.lib.serve import uvicorn_command
