@@ -414,9 +414,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # Every handler redacts secrets and personal data from what it writes (opspulse.lib.logging).
-    "filters": {"redact": {"()": "opspulse.lib.logging.RedactSecrets"}},
+    "filters": {
+        "redact": {"()": "opspulse.lib.logging.RedactSecrets"},
+        "client_errors": {"()": "opspulse.lib.logging.ClientErrorsWithoutTraceback"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["client_errors", "redact"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # Django's own console handler (with DEBUG on) would print its records a second

@@ -89,3 +89,13 @@ class RedactSecrets(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         return True
+
+
+class ClientErrorsWithoutTraceback(logging.Filter):
+    """Keep a refused request (403, 404, …) to its one line: its traceback shows where
+    Django said no, which is no fault to look into; a 500 keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if 400 <= getattr(record, "status_code", 0) < 500:
+            record.exc_info = record.exc_text = None
+        return True
