@@ -10,6 +10,7 @@ from procrastinate.exceptions import UniqueViolation
 from procrastinate.jobs import Status
 
 from opspulse.ingest import actions, queue, retention
+from opspulse.stores.tasks import resume_store_deletions
 
 
 backoff_seconds = queue.backoff_seconds
@@ -80,8 +81,10 @@ async def sweep(context: JobContext, timestamp: int) -> None:
 )
 async def maintain(context: JobContext, timestamp: int) -> None:
     """Every day: scrub old webhook bodies, remove old privacy exports, expired sessions
-    and cache rows (opspulse.ingest.retention), and jobs finished long ago."""
+    and cache rows (opspulse.ingest.retention), finish the removal of deleted stores, and
+    remove jobs finished long ago."""
     await sync_to_async(retention.remove_expired_data)()
+    await sync_to_async(resume_store_deletions)()
     if settings.FINISHED_JOB_RETENTION_DAYS > 0:
         await builtin_tasks.remove_old_jobs(
             context,

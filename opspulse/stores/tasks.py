@@ -103,6 +103,17 @@ def delete_store_data(store_id: int) -> None:
         pass
 
 
+def resume_store_deletions() -> int:
+    """Queue again the removal of every deleted store whose rows are still here (its job
+    gave up, or was lost with a database restore); return how many."""
+    from opspulse.stores.models import Store
+
+    store_ids = list(Store.objects.filter(deleted_at__isnull=False).values_list("pk", flat=True))
+    for store_id in store_ids:
+        defer_store_deletion(store_id)
+    return len(store_ids)
+
+
 def defer_store_deletion(store_id: int) -> None:
     try:
         delete_store_data.configure(queueing_lock=f"delete-store-{store_id}").defer(store_id=store_id)

@@ -257,6 +257,21 @@ def test_a_big_stores_rows_go_a_batch_at_a_time_and_the_store_row_last(personas,
     assert LineItem.objects.count() == 0
 
 
+def test_the_daily_maintenance_finishes_a_deletion_whose_job_gave_up(personas, shopify_store, woo_store):
+    from opspulse.stores.tasks import resume_store_deletions
+
+    fill(shopify_store, personas["alice"])
+    # Deleted, but its removal job is gone (it failed ten times, say).
+    Store.objects.filter(pk=shopify_store.pk).update(deleted_at=timezone.now())
+
+    assert resume_store_deletions() == 1  # as the daily maintenance job does
+    run_maintenance_jobs()
+
+    assert not Store.objects.filter(pk=shopify_store.pk).exists()
+    assert set(rows_of(shopify_store.pk).values()) == {0}
+    assert Store.objects.filter(pk=woo_store.pk).exists() and resume_store_deletions() == 0
+
+
 def test_a_shop_can_be_connected_again_while_its_deleted_stores_rows_are_being_removed(personas, shopify_store):
     from opspulse.stores.actions import delete_store
 
