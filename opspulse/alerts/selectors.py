@@ -90,7 +90,7 @@ SELECT e.id, e.public_id, e.alert_id, e.store_id, e.subject, e.condition, e.mess
        a.type AS alert_type,
        (SELECT COUNT(*) FROM (
             SELECT 1 FROM alerts_alertevent
-            WHERE store_id = ANY(%(stores)s) AND acknowledged_at IS NULL
+            WHERE store_id = ANY(%(stores)s::bigint[]) AND acknowledged_at IS NULL
             LIMIT %(count_cap)s
        ) AS capped) AS unacknowledged
 FROM unnest(%(stores)s::bigint[]) AS s(id)
