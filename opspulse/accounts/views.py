@@ -52,8 +52,11 @@ def home(request: HttpRequest) -> HttpResponse:
     if account is None:
         return render(request, "accounts/no_account.html", {"form": AccountNameForm(), "invitations": invitations})
     stores = list(stores_of_account(account))
-    # One live tile per store and the per-currency totals; the overview's socket keeps them current.
-    rendered = overview.render_overview(stores, oob=False)
+    # One live tile per store, the per-currency totals and the stores' latest alerts; the
+    # overview's socket keeps them current.
+    rendered = overview.render_overview(
+        stores, oob=False, tz=overview.viewer_timezone(request.user.pk, account.pk)
+    )
     return render(
         request,
         "accounts/home.html",
@@ -64,6 +67,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "invitations": invitations,
             "overview_tiles": [rendered[overview.tile_id(store)] for store in stores],
             "overview_totals": rendered[overview.TOTALS_ID],
+            "overview_alerts": rendered[overview.ALERTS_ID],
             "overview_websocket_path": f"/ws/overview/?rendered_at={rendered_at:.3f}",
         },
     )

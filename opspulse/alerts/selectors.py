@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -15,6 +16,7 @@ from opspulse.stores.models import Store
 
 HISTORY_SIZE = 100
 PANEL_SIZE = 6
+ACCOUNT_PANEL_SIZE = 8
 
 
 def rules_of_store(store: Store) -> QuerySet[Alert]:
@@ -77,6 +79,51 @@ def recent_store_events(store: Store, *, limit: int = PANEL_SIZE) -> list[AlertE
 def unacknowledged_count(store: Store) -> int:
     """How many of the store's alerts nobody has acknowledged, up to UNACKNOWLEDGED_SHOWN + 1."""
     return AlertEvent.objects.filter(store=store, acknowledged_at__isnull=True)[: UNACKNOWLEDGED_SHOWN + 1].count()
+
+
+# Each store's latest events through the store's recent-events index, merged newest
+# first, and how many of the stores' events nobody has acknowledged (capped, through the
+# unacknowledged index): one round trip. Without events there is nothing unacknowledged.
+RECENT_ACCOUNT_EVENTS_SQL = """
+SELECT e.id, e.public_id, e.alert_id, e.store_id, e.subject, e.condition, e.message, e.data, e.fired_at,
+       e.resolved_at, e.acknowledged_at, e.acknowledged_by_id, e.notified_at, e.resolution_notified_at,
+       a.type AS alert_type,
+       (SELECT COUNT(*) FROM (
+            SELECT 1 FROM alerts_alertevent
+            WHERE store_id = ANY(%(stores)s::bigint[]) AND acknowledged_at IS NULL
+            LIMIT %(count_cap)s
+       ) AS capped) AS unacknowledged
+FROM unnest(%(stores)s::bigint[]) AS s(id)
+CROSS JOIN LATERAL (
+    SELECT * FROM alerts_alertevent WHERE store_id = s.id ORDER BY fired_at DESC, id DESC LIMIT %(limit)s
+) AS e
+JOIN alerts_alert AS a ON a.id = e.alert_id
+ORDER BY e.fired_at DESC, e.id DESC
+LIMIT %(limit)s
+"""
+
+
+@dataclass(frozen=True)
+class AccountEvents:
+    # Newest first, each with its rule's type as `alert_type`.
+    events: list[AlertEvent]
+    # Up to UNACKNOWLEDGED_SHOWN + 1.
+    unacknowledged: int
+
+
+def recent_account_events(stores: Iterable[Store], *, limit: int = ACCOUNT_PANEL_SIZE) -> AccountEvents:
+    """The latest events of `stores` (already scoped to what the viewer may see) and how
+    many of their events nobody has acknowledged, as the overview's panel shows them."""
+    store_ids = [store.pk for store in stores]
+    if not store_ids:
+        return AccountEvents(events=[], unacknowledged=0)
+    events = list(
+        AlertEvent.objects.raw(
+            RECENT_ACCOUNT_EVENTS_SQL,
+            {"stores": store_ids, "limit": limit, "count_cap": UNACKNOWLEDGED_SHOWN + 1},
+        )
+    )
+    return AccountEvents(events=events, unacknowledged=events[0].unacknowledged if events else 0)
 
 
 RECENT_ATTEMPTS = 5

@@ -14,7 +14,8 @@ that differ from what its page shows.
 
 The all-stores overview (OverviewConsumer) and the wallboard (WallboardConsumer, for
 members and for share links) are told by the listener when their stores change
-(opspulse.live.storewatch), re-read, and send only the tiles and regions that changed.
+(opspulse.live.storewatch), re-read, and send only the tiles and regions that changed;
+the overview re-reads its alerts only when a store's alerts changed.
 """
 
 from __future__ import annotations
@@ -235,6 +236,7 @@ class _WatchedSocket(AsyncWebsocketConsumer):
         self.joined: list[str] = []
         self.sent: dict[str, str] = {}
         self.dirty: set[int] = set()
+        self.alerts_changed = False
         self.refresh_task: asyncio.Task | None = None
         self.last_refresh_at = float("-inf")
         self.watched = False
@@ -278,7 +280,7 @@ class _WatchedSocket(AsyncWebsocketConsumer):
     async def render_all(self) -> dict[str, str]:
         raise NotImplementedError
 
-    async def render_changed(self, dirty: set[int]) -> dict[str, str]:
+    async def render_changed(self, dirty: set[int], *, alerts: bool = False) -> dict[str, str]:
         return await self.render_all()
 
     async def disconnect(self, code: int) -> None:
@@ -300,8 +302,9 @@ class _WatchedSocket(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page sends nothing the server acts on."""
 
-    def store_changed(self, store_id: int) -> None:
+    def store_changed(self, store_id: int, *, alerts: bool = False) -> None:
         self.dirty.add(store_id)
+        self.alerts_changed |= alerts
         if self.ready and self.refresh_task is None:
             loop = asyncio.get_running_loop()
             delay = max(self.last_refresh_at + self.refresh_seconds - loop.time(), COALESCE_SECONDS)
@@ -313,12 +316,14 @@ class _WatchedSocket(AsyncWebsocketConsumer):
             while self.dirty:
                 await asyncio.sleep(delay)
                 dirty, self.dirty = self.dirty, set()
+                alerts, self.alerts_changed = self.alerts_changed, False
                 self.last_refresh_at = loop.time()
                 try:
-                    rendered = await self.render_changed(dirty)
+                    rendered = await self.render_changed(dirty, alerts=alerts)
                 except Exception:
                     logger.exception("live: could not read the stores of an overview or wallboard; retrying")
                     self.dirty |= dirty
+                    self.alerts_changed |= alerts
                     delay = 5.0
                     continue
                 await self.deliver(rendered)
@@ -335,14 +340,15 @@ class _WatchedSocket(AsyncWebsocketConsumer):
     async def heartbeat(self) -> None:
         await self.send(text_data=HEARTBEAT)
         for store in self.stores:
-            self.store_changed(store.pk)
+            self.store_changed(store.pk, alerts=True)
 
     # Channel-layer events (the Redis transport).
 
     async def live_messages(self, event: dict[str, Any]) -> None:
         # The event does not say which of the socket's stores it is about.
+        alerts = fragments.mentions_alerts(event.get("messages"))
         for store in self.stores:
-            self.store_changed(store.pk)
+            self.store_changed(store.pk, alerts=alerts)
 
     async def live_force_close(self, event: dict[str, Any]) -> None:
         await self.close(code=SIGNED_OUT if self.user_id is not None else LINK_REVOKED)
@@ -352,11 +358,12 @@ class _WatchedSocket(AsyncWebsocketConsumer):
             watch().recheck([self])
 
 
-def _overview_scope(user, chosen_account: str | None) -> tuple[int, list[Store]] | None:
+def _overview_scope(user, chosen_account: str | None) -> tuple[int, list[Store], str] | None:
+    """The user's current account, its stores and the timezone the user reads times in."""
     account = pick_current_account(list(accounts_for_user(user)), chosen_account)
     if account is None:
         return None
-    return account.pk, list(stores_of_account(account))
+    return account.pk, list(stores_of_account(account)), overview.viewer_timezone(user.pk, account.pk)
 
 
 overview_scope = database_sync_to_async(_overview_scope)
@@ -364,11 +371,12 @@ render_overview_changed = database_sync_to_async(overview.render_changed)
 
 
 class OverviewConsumer(_WatchedSocket):
-    """The all-stores overview of the user's current account: its tiles and totals."""
+    """The all-stores overview of the user's current account: its tiles, totals and alerts."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.days: dict[int, overview.StoreDay] = {}
+        self.timezone = "UTC"
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -378,7 +386,7 @@ class OverviewConsumer(_WatchedSocket):
         if scope is None:
             await self.refuse(FORBIDDEN)
             return
-        self.account_id, self.stores = scope
+        self.account_id, self.stores, self.timezone = scope
         self.user_id = user.pk
         self.session_key = self.scope["session"].session_key
         await self.open(
@@ -387,13 +395,15 @@ class OverviewConsumer(_WatchedSocket):
         )
 
     async def render_all(self) -> dict[str, str]:
-        return await render_overview_changed(self.stores, {store.pk for store in self.stores}, self.days)
+        return await render_overview_changed(
+            self.stores, {store.pk for store in self.stores}, self.days, alerts=True, tz=self.timezone
+        )
 
-    async def render_changed(self, dirty: set[int]) -> dict[str, str]:
+    async def render_changed(self, dirty: set[int], *, alerts: bool = False) -> dict[str, str]:
         if len(self.days) < len(self.stores):
             # Opened on a current page, nothing read yet: the totals need every store.
             dirty = {store.pk for store in self.stores}
-        return await render_overview_changed(self.stores, dirty, self.days)
+        return await render_overview_changed(self.stores, dirty, self.days, alerts=alerts, tz=self.timezone)
 
 
 def _shared_store(token: str) -> tuple[str, Store, datetime | None, int] | None:

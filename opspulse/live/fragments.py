@@ -81,6 +81,11 @@ def panels_for_messages(messages: Iterable[dict[str, Any]]) -> set[str]:
     return dirty
 
 
+def mentions_alerts(messages: Any) -> bool:
+    """Whether the live messages say that alerts fired, resolved or were acknowledged."""
+    return isinstance(messages, list) and ALERTS in panels_for_messages(messages)
+
+
 class _Reads:
     """The selector results one render needs, each read at most once.
 
@@ -317,6 +322,15 @@ def _top_products(reads: _Reads) -> dict[str, Any]:
     }
 
 
+def alert_state(event) -> str:
+    """How an alert stands: acknowledged, resolved, open (its condition goes on) or new."""
+    if event.acknowledged_at:
+        return "acknowledged"
+    if event.resolved_at:
+        return "resolved"
+    return "open" if event.condition else "new"
+
+
 def _alerts(reads: _Reads) -> dict[str, Any]:
     from django.urls import reverse
 
@@ -332,8 +346,7 @@ def _alerts(reads: _Reads) -> dict[str, Any]:
                 "kind": event.alert.type,
                 "kind_label": AlertType(event.alert.type).label,
                 "time": _feed_time(event.fired_at, reads),
-                "state": "acknowledged" if event.acknowledged_at else "resolved" if event.resolved_at else
-                "open" if event.condition else "new",
+                "state": alert_state(event),
             }
         )
     unacknowledged = alert_selectors.unacknowledged_count(reads.store)

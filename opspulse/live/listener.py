@@ -27,6 +27,7 @@ from django.conf import settings
 
 from opspulse.lib import db
 from opspulse.live.access import watch
+from opspulse.live.fragments import mentions_alerts
 from opspulse.live.hub import hubs
 from opspulse.live.publish import NOTIFY_CHANNEL
 from opspulse.live.storewatch import store_watches
@@ -117,7 +118,7 @@ def dispatch(payload: str) -> None:
     if hub is not None and isinstance(messages, list):
         hub.on_messages(messages)
     # Overviews and wallboards showing the store re-read what they show.
-    store_watches().changed(store)
+    store_watches().changed(store, alerts=mentions_alerts(messages))
 
 
 def page_is_current(store: str, rendered_at: float) -> bool:

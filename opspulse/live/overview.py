@@ -1,26 +1,35 @@
-"""The all-stores overview: one live tile per store of an account, and totals per currency.
+"""The all-stores overview: one live tile per store of an account, totals per currency,
+and the latest alerts of all its stores.
 
 Totals are summed per currency and never converted: OpsPulse has no exchange rates,
 and a made-up rate would make every total wrong. Each tile is one element with a
-stable id; the overview's socket sends again only the tiles (and totals) that changed.
+stable id; the overview's socket sends again only the tiles (and totals) that changed,
+and the alerts when a store's alerts did.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
+from opspulse.alerts import selectors as alert_selectors
+from opspulse.alerts.delivery import preference_for
+from opspulse.alerts.models import AlertType
 from opspulse.commerce.models import Backfill, BackfillStatus
 from opspulse.live import selectors
 from opspulse.live.formatting import change_from_yesterday, format_count, format_money
+from opspulse.live.fragments import alert_state
 from opspulse.stores.models import Integration, IntegrationStatus, Store
 
 TOTALS_ID = "overview-totals"
+ALERTS_ID = "overview-alerts"
 
 
 def tile_id(store: Store) -> str:
@@ -113,23 +122,77 @@ def render_totals(store_days: Iterable[StoreDay], *, oob: bool) -> str:
     )
 
 
-def render_overview(stores: list[Store], *, oob: bool, now: datetime | None = None) -> dict[str, str]:
-    """Return {element id: HTML}: every store's tile, then the per-currency totals."""
+def viewer_timezone(user_id: int, account_id: int) -> str:
+    """The timezone the member reads times in (their alert settings': UTC unless they chose one)."""
+    return preference_for(user_id, account_id).timezone
+
+
+def _alert_time(fired_at: datetime, tz: ZoneInfo, now: datetime) -> str:
+    local, today = fired_at.astimezone(tz), now.astimezone(tz).date()
+    if local.date() == today:
+        return local.strftime("%H:%M")
+    if local.date() == today - timedelta(days=1):
+        return local.strftime("Yesterday %H:%M")
+    return local.strftime("%b %-d, %H:%M")
+
+
+def render_alerts(stores: list[Store], *, tz: str, oob: bool, now: datetime | None = None) -> str:
+    """The latest alerts of `stores` (those the viewer may see), each with its store, in the viewer's `tz`."""
+    recent = alert_selectors.recent_account_events(stores)
+    by_id = {store.pk: store for store in stores}
+    zone, now = ZoneInfo(tz), now or timezone.now()
+    events = [
+        {
+            "id": str(event.public_id),
+            "store": by_id[event.store_id].name,
+            "history_url": reverse("alert-history", args=[by_id[event.store_id].public_id]),
+            "message": event.message,
+            "kind": event.alert_type,
+            "kind_label": AlertType(event.alert_type).label,
+            "time": _alert_time(event.fired_at, zone, now),
+            "fired_at": event.fired_at,
+            "state": alert_state(event),
+        }
+        for event in recent.events
+    ]
+    shown = alert_selectors.UNACKNOWLEDGED_SHOWN
+    return render_to_string(
+        "live/overview/alerts.html",
+        {
+            "id": ALERTS_ID,
+            "oob": oob,
+            "events": events,
+            "low_stock_kind": AlertType.LOW_STOCK,
+            "latest": f"{events[0]['store']}: {events[0]['message']}" if events else "",
+            "unacknowledged": recent.unacknowledged,
+            "unacknowledged_label": f"{shown}+" if recent.unacknowledged > shown else str(recent.unacknowledged),
+            "timezone": tz,
+        },
+    )
+
+
+def render_overview(stores: list[Store], *, oob: bool, tz: str = "UTC", now: datetime | None = None) -> dict[str, str]:
+    """Return {element id: HTML}: every store's tile, the per-currency totals and the alerts."""
     days = store_days(stores, now=now)
     syncs = sync_states(stores)
     rendered = {tile_id(day.store): render_tile(day, syncs[day.store.pk], oob=oob) for day in days}
     rendered[TOTALS_ID] = render_totals(days, oob=oob)
+    rendered[ALERTS_ID] = render_alerts(stores, tz=tz, oob=oob, now=now)
     return rendered
 
 
 def render_changed(
-    stores: list[Store], dirty: set[int], days: dict[int, StoreDay], *, now: datetime | None = None
+    stores: list[Store], dirty: set[int], days: dict[int, StoreDay], *, alerts: bool = False, tz: str = "UTC",
+    now: datetime | None = None,
 ) -> dict[str, str]:
-    """Re-read the `dirty` stores into `days` (by store id); return their tiles and the totals."""
+    """Re-read the `dirty` stores into `days` (by store id); return their tiles and the
+    totals, and the alerts if `alerts` (some store's alerts changed)."""
     changed = [store for store in stores if store.pk in dirty]
     for store_day in store_days(changed, now=now):
         days[store_day.store.pk] = store_day
     syncs = sync_states(changed)
     rendered = {tile_id(store): render_tile(days[store.pk], syncs[store.pk], oob=True) for store in changed}
     rendered[TOTALS_ID] = render_totals([days[store.pk] for store in stores if store.pk in days], oob=True)
+    if alerts:
+        rendered[ALERTS_ID] = render_alerts(stores, tz=tz, oob=True, now=now)
     return rendered

@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import Count, Sum, Window
 from django.utils import timezone
 
-from opspulse.alerts.models import Alert, AlertEvent, AlertType
+from opspulse.alerts.models import Alert, AlertType
 from opspulse.commerce.models import NOT_COUNTED, Cart, InventoryLevel, Order
 from opspulse.metrics.buckets import bucket_start, day_bounds
 from opspulse.metrics.models import Granularity, Metric, MetricName, ProductDay
@@ -23,7 +23,6 @@ FEED_SIZE = 20
 LOW_STOCK_SHOWN = 8
 OUT_OF_STOCK_SHOWN = 8
 TOP_PRODUCTS_SHOWN = 5
-ALERT_EVENTS_SHOWN = 6
 DEFAULT_LOW_STOCK_THRESHOLD = 5
 # The longest custom range of the daily charts.
 MAX_RANGE_DAYS = 366
@@ -559,12 +558,4 @@ def daily_series(store: Store, *, first: date, last: date) -> DailySeries:
         previous_revenue=[values.get((MetricName.REVENUE, d), Decimal(0)) for d in previous],
         previous_orders=[int(values.get((MetricName.ORDERS, d), 0)) for d in previous],
         has_previous=store.has_history_from(local_midnight(previous_first, tz)),
-    )
-
-
-def recent_alert_events(store: Store, *, limit: int = ALERT_EVENTS_SHOWN) -> list[AlertEvent]:
-    return list(
-        AlertEvent.objects.filter(store=store)
-        .select_related("alert")
-        .order_by("-fired_at", "-id")[:limit]
     )

@@ -3,9 +3,10 @@
 The web process's listener (opspulse.live.listener) hands every store's live messages
 to the store's hub, for its dashboards, and to the store's watch here: a watch turns
 them into a "store changed" call to each of its subscribers, which re-read what they
-show (a tile, a wallboard) at their own pace. A watch renders nothing itself, so a
+show (a tile, a wallboard) at their own pace, and their alerts only when the messages
+were about alerts. A watch renders nothing itself, so a
 store that only an overview shows costs no dashboard renders. A lost transport
-connection (`resync_all`) counts as a change: messages may be missing.
+connection (`resync_all`) counts as a change of everything: messages may be missing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from opspulse.stores.models import Store
 
 
 class Subscriber(Protocol):
-    def store_changed(self, store_id: int) -> None: ...
+    def store_changed(self, store_id: int, *, alerts: bool = False) -> None: ...
 
 
 class StoreWatch:
@@ -26,9 +27,9 @@ class StoreWatch:
         self.store = store
         self.subscribers: set[Subscriber] = set()
 
-    def changed(self) -> None:
+    def changed(self, *, alerts: bool) -> None:
         for subscriber in list(self.subscribers):
-            subscriber.store_changed(self.store.pk)
+            subscriber.store_changed(self.store.pk, alerts=alerts)
 
 
 class StoreWatches:
@@ -53,15 +54,15 @@ class StoreWatches:
         if not watch.subscribers:
             del self.watches[key]
 
-    def changed(self, store_public_id: str) -> None:
-        """The store's live messages arrived: its subscribers re-read."""
+    def changed(self, store_public_id: str, *, alerts: bool = False) -> None:
+        """The store's live messages arrived (`alerts`: some were about its alerts): its subscribers re-read."""
         watch = self.watches.get(str(store_public_id))
         if watch is not None:
-            watch.changed()
+            watch.changed(alerts=alerts)
 
     def resync_all(self) -> None:
         for watch in list(self.watches.values()):
-            watch.changed()
+            watch.changed(alerts=True)
 
 
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StoreWatches] = weakref.WeakKeyDictionary()
