@@ -28,7 +28,8 @@ PYTHON = sys.executable
 HOST = os.environ.get("HOST", "127.0.0.1")
 PORT = int(os.environ.get("PORT", "8000"))
 STORES = int(os.environ.get("DEMO_STORES", "4"))
-RATE = os.environ.get("DEMO_RATE", "4")
+# Webhooks per second; by default each store's orders come at the pace of its history.
+RATE = os.environ.get("DEMO_RATE", "")
 SHOPIFY_PORT = int(os.environ.get("DEMO_SHOPIFY_PORT", "8701"))
 DEMO_SHOP = {"domain": "lighthouse-supply.myshopify.com", "name": "Lighthouse Supply", "currency": "USD",
              "timezone": "America/Chicago", "orders": 8000, "days": 14}
@@ -128,7 +129,7 @@ def main() -> None:
         children.append(
             subprocess.Popen(
                 [PYTHON, "manage.py", "simulate", "--url", base_url, "--stores", str(STORES),
-                 "--rate", RATE, "--duration", "0", "--verbosity", "0"]
+                 *(["--rate", RATE] if RATE else ["--pace-of-history"]), "--duration", "0", "--verbosity", "0"]
             )
         )
         from opspulse.sim.demo import DEMO_EMAIL, DEMO_PASSWORD

@@ -1,9 +1,10 @@
 """Past orders for a demo store, so the dashboard opens on a real day.
 
-By default yesterday's and today's; the demo asks for sixty days, as a Shopify store's
-import brings in, so that the daily chart's ranges and the comparison with the same
-weekday last week have earlier days to compare with. The store's history then starts
-at the first of those days.
+By default yesterday's and today's; the demo asks for two weeks more, so that the
+daily chart's week and the comparison with the same weekday last week have earlier
+days to compare with. The store's history then starts at the first of those days.
+Orders come at each store's own pace through the day (`expected_order_rate`), which
+the demo's simulator keeps up afterwards.
 
 The orders go through the platforms' own topic handlers, exactly like live webhooks,
 so they are normalised and counted in the metric buckets the same way; applied as an
@@ -16,7 +17,6 @@ named items.
 
 from __future__ import annotations
 
-import math
 import random
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -33,7 +33,7 @@ from opspulse.metrics.models import Granularity
 from opspulse.platforms.registry import parser_for
 from opspulse.sim import payloads
 from opspulse.sim.demo import CatalogItem, demo_catalog
-from opspulse.sim.simulator import EPOCH, StoreTarget, inventory_item_id, random_customer
+from opspulse.sim.simulator import EPOCH, StoreTarget, inventory_item_id, poisson, random_customer
 from opspulse.stores import actions as stores
 from opspulse.stores.models import Platform, Store
 
@@ -44,8 +44,11 @@ HOURLY_SHAPE = (
     0.52, 0.64, 0.76, 0.9, 1.0, 0.92, 0.74, 0.66,
     0.68, 0.76, 0.88, 0.97, 1.0, 0.84, 0.6, 0.38,
 )
-MIN_PEAK_RATE = 4.0
-MAX_PEAK_RATE = 12.0
+# Orders per hour at a store's busiest hours, by store: its history is made at this pace,
+# and the demo's simulator keeps it (`expected_order_rate`), so today compares with
+# yesterday as a real store's day would.
+MIN_PEAK_RATE = 40.0
+MAX_PEAK_RATE = 90.0
 CANCEL_RATE = 0.05
 # Carts left without an order, per order (most carts are abandoned).
 ABANDONED_CARTS_PER_ORDER = 1.2
@@ -57,6 +60,17 @@ ABANDONED_CARTS_PER_ORDER = 1.2
 SHOPIFY_ORDER_BASE = 4_000_000_000_000
 SHOPIFY_LINE_BASE = 13_000_000_000_000
 WOO_ORDER_BASE = 100_000_000_000_000
+
+
+def peak_order_rate(domain: str) -> float:
+    """Orders per hour at the store's busiest hours."""
+    fraction = zlib.crc32(f"opspulse-history:{domain}".encode()) % 1000 / 999
+    return MIN_PEAK_RATE + (MAX_PEAK_RATE - MIN_PEAK_RATE) * fraction
+
+
+def expected_order_rate(domain: str, timezone: str, at: datetime) -> float:
+    """Orders per hour the store takes around `at`: its local hour's share of its peak."""
+    return peak_order_rate(domain) * HOURLY_SHAPE[at.astimezone(ZoneInfo(timezone)).hour]
 
 
 def backfill_history(store: Store, *, now: datetime, rng: random.Random, days: int = 2) -> int:
@@ -127,7 +141,7 @@ def _cart_payloads(
     opened = []
     for placed_at in order_times:
         opened.append(placed_at - timedelta(minutes=rng.uniform(2, 25)))
-        for _ in range(_poisson(ABANDONED_CARTS_PER_ORDER, rng)):
+        for _ in range(poisson(ABANDONED_CARTS_PER_ORDER, rng)):
             opened.append(placed_at + timedelta(minutes=rng.uniform(-60, 60)))
     carts = []
     for at in sorted(opened):
@@ -188,8 +202,7 @@ def _order_times(
 ) -> list[datetime]:
     """Return distinct whole-second order times in [start, now], following HOURLY_SHAPE."""
     tz = ZoneInfo(store.timezone)
-    fraction = zlib.crc32(f"opspulse-history:{store.domain}".encode()) % 1000 / 999
-    peak = MIN_PEAK_RATE + (MAX_PEAK_RATE - MIN_PEAK_RATE) * fraction
+    peak = peak_order_rate(store.domain)
     day_starts = [start]
     while day_starts[-1] < today:
         day_starts.append(day_bounds(day_starts[-1])[1])
@@ -203,19 +216,10 @@ def _order_times(
         level = day_levels[bucket_start(slot, Granularity.DAY, store.timezone)]
         rate = peak * HOURLY_SHAPE[local.hour] * level * rng.uniform(0.75, 1.25)
         width = (end - slot).total_seconds()
-        for _ in range(_poisson(rate * width / 3600, rng)):
+        for _ in range(poisson(rate * width / 3600, rng)):
             seconds.add(int(slot.timestamp() + rng.uniform(0, width)))
         slot = end
     return [datetime.fromtimestamp(second, tz) for second in sorted(seconds)]
-
-
-def _poisson(mean: float, rng: random.Random) -> int:
-    # Knuth's method: fine for the small hourly means used here.
-    threshold, count, product = math.exp(-mean), 0, rng.random()
-    while product > threshold:
-        count += 1
-        product *= rng.random()
-    return count
 
 
 def _minutes_since_epoch(at: datetime) -> int:

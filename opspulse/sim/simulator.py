@@ -25,7 +25,7 @@ import unicodedata
 import uuid
 import zlib
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -58,6 +58,10 @@ INVENTORY_ITEM_OFFSET = 10_000_000
 
 LOW_STOCK = 5
 CONNECTIONS_PER_CLIENT = 4
+# A paced run (`run(pace=…)`) sends what is due this often, and makes up at most this
+# much time after a pause.
+PACE_TICK = 0.25
+PACE_CATCH_UP_SECONDS = 5.0
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 
 
@@ -215,6 +219,27 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# A fresh event is a restock this often, and at a Shopify store a new cart this often;
+# the rest are orders.
+CART_SHARE = 0.65
+RESTOCK_SHARE = 0.04
+
+
+def order_share(target: StoreTarget) -> float:
+    """The share of a store's fresh events that are orders."""
+    return 1 - RESTOCK_SHARE - (CART_SHARE if target.is_shopify else 0)
+
+
+def poisson(mean: float, rng: random.Random) -> int:
+    """A count of events that come independently, `mean` of them on average."""
+    # Knuth's method: fine for the small means of a store's hour or less.
+    threshold, count, product = math.exp(-mean), 0, rng.random()
+    while product > threshold:
+        count += 1
+        product *= rng.random()
+    return count
+
+
 class TrafficGenerator:
     """Produce the next webhook delivery of a set of simulated stores.
 
@@ -301,14 +326,31 @@ class TrafficGenerator:
 
     # -- fresh events
 
+    def paced_deliveries(self, now: datetime, orders_per_second: Sequence[float], seconds: float) -> list[Delivery]:
+        """The follow-ups due by `now`, and the fresh events of the last `seconds` at each
+        store's pace: `orders_per_second` (one figure per store) orders, with the carts
+        and restocks that go with them."""
+        while self._pending and self._pending[0][0] <= now:
+            _, _, action = heapq.heappop(self._pending)
+            action(now)
+        for store, orders in zip(self._stores, orders_per_second, strict=True):
+            events = orders / order_share(store.target) * seconds
+            for _ in range(poisson(events, self._rng)):
+                self._fresh_event_of(store, now)
+        deliveries = list(self._outbox)
+        self._outbox.clear()
+        return deliveries
+
     def _fresh_event(self, now: datetime) -> None:
-        store = self._rng.choices(self._stores, weights=self._weights)[0]
+        self._fresh_event_of(self._rng.choices(self._stores, weights=self._weights)[0], now)
+
+    def _fresh_event_of(self, store: _StoreState, now: datetime) -> None:
         roll = self._rng.random()
         # About two carts for each order at a Shopify store, as most carts are abandoned
         # (WooCommerce reports no carts).
-        if store.target.is_shopify and roll < 0.65:
+        if store.target.is_shopify and roll < CART_SHARE:
             self._create_cart(store, now)
-        elif roll < 0.96:
+        elif roll < 1 - RESTOCK_SHARE:
             self._create_order(store, now)
         else:
             item = self._rng.choice(store.target.catalog)
@@ -647,7 +689,8 @@ async def run(
     targets: Sequence[StoreTarget],
     *,
     url: str,
-    rate: float,
+    rate: float = 0,
+    pace: Callable[[datetime], Sequence[float]] | None = None,
     duration: float = 0,
     seed: int | None = None,
     concurrency: int = 16,
@@ -657,12 +700,14 @@ async def run(
     stop: asyncio.Event | None = None,
     handle_signals: bool = False,
 ) -> Stats:
-    """Send generated deliveries at `rate` per second until `duration` or `stop`.
+    """Send generated deliveries at `rate` per second until `duration` or `stop`; or,
+    with `pace` (orders per second of each target at a moment), new orders at that pace
+    with the carts, updates and stock changes that go with them.
 
     A `duration` of 0 runs until stopped. Connection failures are counted, pause
     sending briefly and never end the run.
     """
-    if rate <= 0:
+    if rate <= 0 and pace is None:
         raise ValueError("rate must be positive")
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
@@ -699,13 +744,19 @@ async def run(
         finally:
             slots.release()
 
+    async def launch(client: httpx.AsyncClient, delivery: Delivery) -> None:
+        await slots.acquire()
+        stats.sent += 1
+        task = asyncio.create_task(send(client, delivery))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+
     async def report_periodically() -> None:
         while True:
             await asyncio.sleep(report_every)
             report(stats.summary(loop.time()))
 
     deadline = stats.started + duration if duration > 0 else math.inf
-    interval = 1.0 / rate
     async with contextlib.AsyncExitStack() as exit_stack:
         # httpx's pool scans its connections on every request, so several small pools
         # go much faster than one large pool.
@@ -722,26 +773,26 @@ async def run(
         next_client = itertools.cycle(clients)
         reporter = asyncio.create_task(report_periodically())
         try:
-            next_at = loop.time()
-            while not stop.is_set():
-                now = loop.time()
-                if now >= deadline:
-                    break
-                wake_at = max(next_at, backoff.until)
-                if wake_at > now:
-                    await _sleep_unless(stop, min(wake_at, deadline) - now)
-                    if backoff.until > next_at:
+            if pace is not None:
+                await _send_paced(generator, pace, stop=stop, deadline=deadline, backoff=backoff, loop=loop,
+                                  send=lambda delivery: launch(next(next_client), delivery))
+            else:
+                interval, next_at = 1.0 / rate, loop.time()
+                while not stop.is_set():
+                    now = loop.time()
+                    if now >= deadline:
+                        break
+                    wake_at = max(next_at, backoff.until)
+                    if wake_at > now:
+                        await _sleep_unless(stop, min(wake_at, deadline) - now)
+                        if backoff.until > next_at:
+                            next_at = loop.time()
+                        continue
+                    await launch(next(next_client), next(generator))
+                    next_at += interval
+                    # Behind schedule (slow server, full slots): don't burst to catch up.
+                    if loop.time() - next_at > 1.0:
                         next_at = loop.time()
-                    continue
-                await slots.acquire()
-                stats.sent += 1
-                task = asyncio.create_task(send(next(next_client), next(generator)))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-                next_at += interval
-                # Behind schedule (slow server, full slots): don't burst to catch up.
-                if loop.time() - next_at > 1.0:
-                    next_at = loop.time()
             if in_flight:
                 await asyncio.wait(in_flight, timeout=15)
         finally:
@@ -752,6 +803,28 @@ async def run(
                 loop.remove_signal_handler(signum)
     report(stats.summary(loop.time(), final=True))
     return stats
+
+
+async def _send_paced(
+    generator: TrafficGenerator,
+    pace: Callable[[datetime], Sequence[float]],
+    *,
+    stop: asyncio.Event,
+    deadline: float,
+    backoff: _Backoff,
+    loop: asyncio.AbstractEventLoop,
+    send: Callable[[Delivery], Awaitable[None]],
+) -> None:
+    """Every PACE_TICK, send what the generator has for the time gone by at `pace`."""
+    last = _utc_now()
+    while not stop.is_set() and loop.time() < deadline:
+        await _sleep_unless(stop, max(PACE_TICK, backoff.until - loop.time()))
+        now = _utc_now()
+        # After a long pause (the server was down), only the last moments' events.
+        seconds = min((now - last).total_seconds(), PACE_CATCH_UP_SECONDS)
+        last = now
+        for delivery in generator.paced_deliveries(now, pace(now), seconds):
+            await send(delivery)
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

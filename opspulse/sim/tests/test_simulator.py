@@ -419,3 +419,52 @@ def test_store_target_reads_the_integration_secret() -> None:
     assert target.path == f"/webhooks/woocommerce/{woo.ingest_token}"
     assert target.catalog == tuple(demo_catalog(woo))
     assert StoreTarget.from_store(shopify).path == "/webhooks/shopify"
+
+
+def test_paced_traffic_gives_each_store_its_orders_per_hour_with_the_carts_that_go_with_them() -> None:
+    generator = TrafficGenerator(_targets(), random.Random(3), clock=FakeClock())
+    start = datetime(2025, 10, 14, 14, 0, tzinfo=UTC)
+    per_hour = [60.0, 20.0]  # the Shopify store's orders, the WooCommerce store's
+    deliveries = []
+    for tick in range(1, 4 * 3600 + 1):  # four hours, a second at a time
+        now = start + timedelta(seconds=tick)
+        deliveries += generator.paced_deliveries(now, [rate / 3600 for rate in per_hour], 1.0)
+
+    created = Counter(
+        delivery.path.split("/")[2] for delivery in deliveries if _topic(delivery) in ("orders/create", "order.created")
+    )
+    carts = sum(1 for delivery in deliveries if _topic(delivery) == "carts/create")
+    # Poisson counts: within four standard deviations of 240 and 80.
+    assert abs(created["shopify"] - 240) < 4 * 240**0.5, created
+    assert abs(created["woocommerce"] - 80) < 4 * 80**0.5, created
+    assert 1.6 < carts / created["shopify"] < 2.6
+    # Their payments, fulfilments and stock changes follow, as in a run at a fixed rate.
+    assert {"orders/updated", "inventory_levels/update", "order.updated"} <= {_topic(d) for d in deliveries}
+
+
+def test_a_paced_run_sends_at_the_pace_it_is_given() -> None:
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(200)
+
+    # Far above a real store's pace, to count within a second: 40 orders a second at the
+    # WooCommerce store, none at the Shopify one.
+    stats, _ = _run(handler, pace=lambda at: [0.0, 40.0], duration=1.0, seed=2)
+
+    assert stats.sent == len(seen) > 10
+    assert all(path.startswith("/webhooks/woocommerce/") for path in seen)
+
+
+def test_the_demos_history_pace_is_its_stores_seeded_pace_at_each_local_hour() -> None:
+    from opspulse.sim.history import HOURLY_SHAPE, peak_order_rate
+    from opspulse.sim.management.commands.simulate import history_pace
+
+    shopify, woo = _targets()
+    at = datetime(2025, 10, 14, 18, 30, tzinfo=UTC)  # 14:30 in New York, 20:30 in Paris
+
+    shopify_pace, woo_pace = history_pace([shopify, woo])(at)
+
+    assert shopify_pace == pytest.approx(peak_order_rate(shopify.domain) * HOURLY_SHAPE[14] / 3600)
+    assert woo_pace == pytest.approx(peak_order_rate(woo.domain) * HOURLY_SHAPE[20] / 3600)

@@ -12,14 +12,15 @@ from opspulse.sim.demo import DEMO_ACCOUNT_NAME, DEMO_EMAIL, DEMO_PASSWORD, ensu
 from opspulse.sim.history import backfill_history
 from opspulse.stores.models import Platform
 
-# Two months, as a Shopify store's import brings in: the daily chart's 7- and 30-day
-# ranges and "same weekday last week" have a whole earlier period to compare with.
-HISTORY_DAYS = 60
+# Today and the two weeks before it: the daily chart's 7-day range and "same weekday
+# last week" have a whole earlier period to compare with (longer ranges say there is not
+# enough history yet, as for a store connected two weeks ago).
+HISTORY_DAYS = 15
 
 
 class Command(BaseCommand):
     help = (
-        "Create the demo login, account and stores, with orders of the last sixty days "
+        "Create the demo login, account and stores, with orders of the last two weeks "
         "(safe to run again)."
     )
 

@@ -2,12 +2,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from opspulse.sim.demo import ensure_demo_data
+from opspulse.sim.history import expected_order_rate
 from opspulse.sim.simulator import StoreTarget, run
+
+
+def history_pace(targets: list[StoreTarget]) -> Callable[[datetime], list[float]]:
+    """Each store's orders per second at a moment, as its seeded history has them."""
+
+    def pace(at: datetime) -> list[float]:
+        return [expected_order_rate(target.domain, target.timezone, at) / 3600 for target in targets]
+
+    return pace
 
 
 class Command(BaseCommand):
@@ -18,6 +30,11 @@ class Command(BaseCommand):
         parser.add_argument("--stores", type=int, default=4, help="number of demo stores")
         parser.add_argument(
             "--rate", type=float, default=10.0, help="webhooks per second, all stores together"
+        )
+        parser.add_argument(
+            "--pace-of-history",
+            action="store_true",
+            help="instead of --rate: each store's orders at the pace of its demo history at this hour",
         )
         parser.add_argument(
             "--duration", type=float, default=60.0, help="seconds to run; 0 runs until interrupted"
@@ -39,9 +56,11 @@ class Command(BaseCommand):
         duration = options["duration"]
         # With --verbosity 0 (`make demo`) the run is silent: the server logs what goes wrong.
         verbose = options["verbosity"] > 0
+        pace = history_pace(targets) if options["pace_of_history"] else None
         if verbose:
             self.stdout.write(
-                f"Sending {options['rate']:g} webhooks/s to {options['url']} for {len(targets)} stores "
+                ("Sending orders at the pace of the stores' history" if pace else f"Sending {options['rate']:g} webhooks/s")
+                + f" to {options['url']} for {len(targets)} stores "
                 + (f"for {duration:g}s" if duration else "until interrupted")
             )
         asyncio.run(
@@ -49,6 +68,7 @@ class Command(BaseCommand):
                 targets,
                 url=options["url"],
                 rate=options["rate"],
+                pace=pace,
                 duration=duration,
                 seed=options["seed"],
                 concurrency=options["concurrency"],
