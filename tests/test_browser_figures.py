@@ -26,7 +26,8 @@ VIEWPORTS = [
     {"width": 3840, "height": 2160},
 ]
 FIGURES = ", ".join([".feed-total", *(f"[data-{name}]" for name in (
-    "kpi-value", "tile-revenue", "tile-orders", "tile-aov", "currency-revenue", "wall-value", "wall-total"))])
+    "kpi-value", "tile-revenue", "tile-orders", "tile-aov", "currency-revenue", "wall-value", "wall-total",
+    "wall-number"))])
 
 # Each figure shown, with whether it fits its box, whether it is drawn with an ellipsis, and its card.
 MEASURE = """selector => [...document.querySelectorAll(selector)].filter(e => e.getClientRects().length).map(e => {
