@@ -96,6 +96,9 @@ def test_the_wallboard_marks_a_cancelled_order_and_labels_its_chart(web, busy_st
     assert "line-through" in total.evaluate("e => getComputedStyle(e).textDecorationLine")
     sale = page.locator('#wb-feed [data-order-number="#1001"] [data-wall-total]')
     assert "line-through" not in sale.evaluate("e => getComputedStyle(e).textDecorationLine")
+    # A sale says so too: the status is shown at every width, not only a cancellation's.
+    sale_status = page.locator('#wb-feed [data-order-number="#1001"] [data-wall-status]')
+    assert sale_status.is_visible() and sale_status.inner_text() == "Paid"
 
     # The hourly chart's scale is in euros, from 0 up past the busiest hour, and its hours are named.
     values = page.locator('#wb-chart [data-chart-axis="value"] [data-axis-label]')
