@@ -54,6 +54,16 @@ def empty_job_queue(request, django_db_blocker):
     yield
 
 
+
+def client_for(user):
+    """A Django test client signed in as `user`."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 @pytest.fixture
 def personas(db):
     """alice owns the account, bob is her teammate, charlie is an outsider."""

@@ -8,20 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conftest import ROOT, SHOPIFY_SECRET, make_store
+from conftest import SHOPIFY_SECRET, make_store
 from opspulse.ingest.tests.helpers import post_shopify, shopify_order
 from opspulse.live.tests.factories import AlertEventFactory, AlertFactory
 from tests.test_browser import alice_browser  # noqa: F401 - the signed-in Chromium fixture
+from tests.test_browser_figures import SCREENSHOTS, VIEWPORTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = ROOT / "test-results" / "screenshots"
-VIEWPORTS = [
-    {"width": 390, "height": 844},
-    {"width": 1440, "height": 900},
-    {"width": 1920, "height": 1080},
-    {"width": 3840, "height": 2160},
-]
 LAYOUT = """() => {
   const box = e => e.getBoundingClientRect();
   const tile = box(document.querySelector('[data-store-tile]'));

@@ -21,6 +21,7 @@ from opspulse.live.routing import websocket_urlpatterns
 from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
 from opspulse.live.tests.test_consumer import dashboard_socket, refusal_code
 from opspulse.stores.models import Store
+from conftest import client_for
 
 # Routes that name a tenant object by its public id: (object kind, role needed, method).
 TENANT_ROUTES = {
@@ -150,11 +151,6 @@ def tenants(db):
         }
     return {"alice": alice, "bob": bob, **objects}
 
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def snapshot() -> tuple:

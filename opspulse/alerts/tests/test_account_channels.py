@@ -8,11 +8,10 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from conftest import make_store
+from conftest import client_for, make_store
 from opspulse.accounts.models import Account, Membership, Role
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts import delivery
@@ -65,11 +64,6 @@ def deliver(event: AlertEvent) -> None:
 def posted_stores(receiver: Receiver) -> list[str]:
     return [json.loads(body)["event"]["store"]["name"] for _, body in receiver.requests]
 
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 # Delivery.

@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from conftest import run_worker_until_idle
+from conftest import client_for, run_worker_until_idle
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts.models import Alert, AlertType
 from opspulse.commerce.models import Order
@@ -26,11 +26,6 @@ from opspulse.metrics.models import Metric
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -6,11 +6,10 @@ from datetime import timedelta
 
 import pytest
 from django.db.models import Model
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from conftest import run_worker_until_idle
+from conftest import client_for, run_worker_until_idle
 from opspulse.accounts.models import AuditEvent, AuditKind, Membership, Role
 from opspulse.alerts.models import (
     Alert,
@@ -35,11 +34,6 @@ from opspulse.stores.models import ApiCallSlot, CustomerDataRequest, Integration
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
