@@ -59,7 +59,7 @@ def stop(var_dir: Path, *, timeout: float = 60) -> bool:
     itself refuses to be run by root, and a server that root started runs as pgserver's
     own system user.
     """
-    import psutil  # installed with pgserver
+    import psutil
 
     pgdata = var_dir / "pgdata"
     try:
