@@ -191,7 +191,7 @@ def apply_deliveries(store: Store, work: list[tuple[WebhookDelivery, commerce.Re
             apply_delivery(store, delivery, record)
 
 
-def parse_delivery(delivery: WebhookDelivery, store: Store | None = None) -> commerce.Record | None:
+def parse_delivery(delivery: WebhookDelivery, store: Store) -> commerce.Record | None:
     """Turn a delivery into the record it describes; None when there is nothing to apply.
 
     A delivery that cannot be parsed is marked failed (or ignored, for a topic OpsPulse
@@ -213,8 +213,8 @@ def parse_delivery(delivery: WebhookDelivery, store: Store | None = None) -> com
         return None
     except Exception as exc:
         raise DeliveryError(delivery.pk) from exc
-    if store is not None and (
-        store.deleted_at is not None or (store.disconnected_at is not None and not isinstance(record, PrivacyRequest))
+    if store.deleted_at is not None or (
+        store.disconnected_at is not None and not isinstance(record, PrivacyRequest)
     ):
         delivery.status = DeliveryStatus.IGNORED
         delivery.error = "the store was deleted" if store.deleted_at is not None else "the store was disconnected"

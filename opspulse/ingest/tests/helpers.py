@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
+from django.db import connection
 
 from conftest import SHOPIFY_SECRET, WOO_SECRET
 from opspulse.sim import payloads
@@ -47,3 +50,23 @@ def post_woo(base_url: str, store, topic: str, payload: dict | None = None, *, b
     all_headers.update(headers or {})
     all_headers = {k: v for k, v in all_headers.items() if v is not None}
     return httpx.post(f"{base_url}/webhooks/woocommerce/{store.ingest_token}", content=body, headers=all_headers, timeout=10)
+
+
+@contextmanager
+def orders_refused(external_id: str) -> Iterator[None]:
+    """While inside, the database refuses to store the order `external_id` ("disk on fire"),
+    as a fault in PostgreSQL would: processing it raises every time, other orders go through."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            CREATE FUNCTION refuse_order() RETURNS trigger AS $$
+            BEGIN RAISE EXCEPTION 'disk on fire'; END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER refuse_order BEFORE INSERT ON commerce_order
+                FOR EACH ROW WHEN (NEW.external_id = '{int(external_id)}') EXECUTE FUNCTION refuse_order();
+            """
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER refuse_order ON commerce_order; DROP FUNCTION refuse_order();")

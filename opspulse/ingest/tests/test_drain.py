@@ -13,7 +13,7 @@ from conftest import run_worker_until_idle
 from opspulse.commerce.models import Cart, InventoryLevel, Order
 from opspulse.ingest import actions
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
-from opspulse.ingest.tests.helpers import MUG, T0, TEE, post_shopify, post_woo, shopify_order
+from opspulse.ingest.tests.helpers import MUG, T0, TEE, orders_refused, post_shopify, post_woo, shopify_order
 from opspulse.metrics.models import Metric
 from opspulse.sim import payloads
 
@@ -173,24 +173,12 @@ def test_invalid_payload_is_marked_failed_and_the_rest_processed(web, shopify_st
 def test_transient_failure_is_retried_then_marked_failed(web, shopify_store, settings):
     settings.DELIVERY_RETRY_BASE_SECONDS = 0
     # A database-level fault only for order 5001: processing it raises every time.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION refuse_order() RETURNS trigger AS $$
-            BEGIN RAISE EXCEPTION 'disk on fire'; END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER refuse_order BEFORE INSERT ON commerce_order
-                FOR EACH ROW WHEN (NEW.external_id = '5001') EXECUTE FUNCTION refuse_order();
-            """
-        )
-    try:
+    with orders_refused("5001"):
         post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
         post_shopify(web.url, shopify_store, "orders/create", shopify_order(5002))
 
         for _ in range(settings.DELIVERY_MAX_ATTEMPTS):
             actions.drain_store(store_id=shopify_store.pk)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER refuse_order ON commerce_order; DROP FUNCTION refuse_order();")
 
     failed = WebhookDelivery.objects.get(status=DeliveryStatus.FAILED)
     assert failed.attempts == settings.DELIVERY_MAX_ATTEMPTS
@@ -221,20 +209,8 @@ def test_failing_delivery_waits_for_its_retry_without_holding_up_other_stores(we
     post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
     post_woo(web.url, woo_store, "order.created", payloads.woo_order(7001, items=[TEE], date_created=T0, date_modified=T0))
     ProcrastinateJob.objects.all().delete()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION refuse_order() RETURNS trigger AS $$
-            BEGIN RAISE EXCEPTION 'disk on fire'; END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER refuse_order BEFORE INSERT ON commerce_order
-                FOR EACH ROW WHEN (NEW.external_id = '5001') EXECUTE FUNCTION refuse_order();
-            """
-        )
-    try:
+    with orders_refused("5001"):
         drain_lane(lane=0)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER refuse_order ON commerce_order; DROP FUNCTION refuse_order();")
 
     # the other store's order went through; the failing one waits for its next attempt
     assert list(Order.objects.values_list("external_id", flat=True)) == ["7001"]
@@ -307,10 +283,9 @@ def run_sweep() -> None:
     async_to_sync(sweep.func)(context, timestamp=0)
 
 
-def test_job_left_doing_under_a_live_worker_is_ended_and_its_store_drained(web, shopify_store):
-    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
+def drain_job_doing_for_twenty_minutes() -> int:
+    """Mark the drain job taken by a live worker (fresh heartbeat) 20 minutes ago; return its id."""
     with connection.cursor() as cursor:
-        # A live worker (fresh heartbeat) lost the database while finishing this job.
         cursor.execute("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now()) RETURNING id")
         worker_id = cursor.fetchone()[0]
         cursor.execute(
@@ -319,10 +294,17 @@ def test_job_left_doing_under_a_live_worker_is_ended_and_its_store_drained(web, 
             [worker_id],
         )
         job_id = cursor.fetchone()[0]
-        # procrastinate logged the start when the job went `doing`; it was 20 minutes ago.
+        # procrastinate logged the start when the job went `doing`.
         cursor.execute(
             "UPDATE procrastinate_events SET at = now() - interval '20 minutes' WHERE job_id = %s", [job_id]
         )
+    return job_id
+
+
+def test_job_left_doing_under_a_live_worker_is_ended_and_its_store_drained(web, shopify_store):
+    post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
+    # A live worker (fresh heartbeat) lost the database while finishing this job.
+    drain_job_doing_for_twenty_minutes()
     WebhookDelivery.objects.update(received_at=datetime.now(UTC) - timedelta(minutes=20))
 
     run_sweep()
@@ -340,18 +322,7 @@ def test_job_running_for_twenty_minutes_under_a_live_worker_is_left_to_finish(we
     from opspulse.ingest import queue
 
     post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
-    with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now()) RETURNING id")
-        worker_id = cursor.fetchone()[0]
-        cursor.execute(
-            "UPDATE procrastinate_jobs SET status = 'doing', worker_id = %s"
-            " WHERE task_name = 'opspulse.ingest.drain_lane' RETURNING id",
-            [worker_id],
-        )
-        job_id = cursor.fetchone()[0]
-        cursor.execute(
-            "UPDATE procrastinate_events SET at = now() - interval '20 minutes' WHERE job_id = %s", [job_id]
-        )
+    job_id = drain_job_doing_for_twenty_minutes()
     # The job's own connection, as `queue.running` holds it while the job runs.
     with psycopg.connect(database_url_for_processes(), autocommit=True) as job_connection:
         job_connection.execute("SELECT pg_advisory_lock(%s)", [queue.running_lock_key(queue.lane_of(shopify_store.pk))])

@@ -21,11 +21,10 @@ from opspulse.alerts.models import Alert, AlertType
 from opspulse.commerce.models import Order
 from opspulse.ingest import actions, queue
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
-from opspulse.ingest.tests.helpers import post_shopify, shopify_order
+from opspulse.ingest.tests.helpers import orders_refused, post_shopify, shopify_order
 from opspulse.metrics.models import Metric
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
 
 
 @pytest.fixture
@@ -33,23 +32,11 @@ def failed_order(web, shopify_store, settings) -> WebhookDelivery:
     """Order 5001 fails on every attempt (the database refuses it) until it is marked
     failed; order 5002 goes through. The fault is then fixed."""
     settings.DELIVERY_RETRY_BASE_SECONDS = 0
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION refuse_order() RETURNS trigger AS $$
-            BEGIN RAISE EXCEPTION 'disk on fire'; END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER refuse_order BEFORE INSERT ON commerce_order
-                FOR EACH ROW WHEN (NEW.external_id = '5001') EXECUTE FUNCTION refuse_order();
-            """
-        )
-    try:
+    with orders_refused("5001"):
         post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))
         post_shopify(web.url, shopify_store, "orders/create", shopify_order(5002))
         for _ in range(settings.DELIVERY_MAX_ATTEMPTS):
             actions.drain_store(store_id=shopify_store.pk)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER refuse_order ON commerce_order; DROP FUNCTION refuse_order();")
     failed = WebhookDelivery.objects.get(status=DeliveryStatus.FAILED)
     assert failed.attempts == settings.DELIVERY_MAX_ATTEMPTS
     return failed
