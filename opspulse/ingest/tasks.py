@@ -71,7 +71,6 @@ async def sweep(context: JobContext, timestamp: int) -> None:
     await sync_to_async(actions.requeue_waiting_deliveries)()
 
 
-
 @app.periodic(cron=settings.MAINTENANCE_CRON, periodic_id="maintenance")
 @app.task(
     name="opspulse.ingest.maintain",
