@@ -39,7 +39,7 @@ SECRET_KEY = env_secret("SECRET_KEY", required=PRODUCTION) or _development_secre
 # Key ring for credentials encrypted at rest: "kid:base64key,kid2:base64key", first is current.
 FIELD_ENCRYPTION_KEYS = env_secret("FIELD_ENCRYPTION_KEYS", required=PRODUCTION)
 if not FIELD_ENCRYPTION_KEYS:
-    from opspulse.core.crypto import development_key_ring
+    from opspulse.lib.crypto import development_key_ring
 
     FIELD_ENCRYPTION_KEYS = development_key_ring(VAR_DIR / "secrets" / "field_keys")
 

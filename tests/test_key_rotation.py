@@ -24,7 +24,7 @@ from opspulse.alerts import actions as alert_actions
 from opspulse.alerts import delivery
 from opspulse.alerts.models import Alert, AlertChannel, AlertEvent, AlertType, ChannelDelivery, DeliveryStatus
 from opspulse.commerce import actions
-from opspulse.core import crypto, encrypted_fields
+from opspulse.lib import crypto, encrypted_fields
 from opspulse.live.tests.factories import MembershipFactory, UserFactory
 from opspulse.platforms.shopify.client import ShopifyClient
 from opspulse.platforms.shopify.tests.conftest import create_shop, install, shopify_app  # noqa: F401 - fixture

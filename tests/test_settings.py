@@ -33,7 +33,7 @@ def test_production_refuses_to_start_without_field_keys():
 
 
 def test_production_starts_with_its_keys():
-    from opspulse.core.crypto import generate_key_entry
+    from opspulse.lib.crypto import generate_key_entry
 
     result = start_production(
         SECRET_KEY="x" * 50,
@@ -47,7 +47,7 @@ def test_production_starts_with_its_keys():
 
 
 def test_production_refuses_to_start_without_a_mail_server():
-    from opspulse.core.crypto import generate_key_entry
+    from opspulse.lib.crypto import generate_key_entry
 
     result = start_production(
         SECRET_KEY="x" * 50,
@@ -61,7 +61,7 @@ def test_production_refuses_to_start_without_a_mail_server():
 
 
 def test_production_settings_secure_cookies_and_transport():
-    from opspulse.core.crypto import generate_key_entry
+    from opspulse.lib.crypto import generate_key_entry
 
     result = start_production(
         SECRET_KEY="x" * 50,
@@ -83,7 +83,7 @@ def test_production_settings_secure_cookies_and_transport():
 
 
 def test_production_with_the_shopify_app_needs_its_public_https_address():
-    from opspulse.core.crypto import generate_key_entry
+    from opspulse.lib.crypto import generate_key_entry
 
     keys = dict(
         SECRET_KEY="x" * 50, FIELD_ENCRYPTION_KEYS=generate_key_entry("k1"),
@@ -101,7 +101,7 @@ def test_production_with_the_shopify_app_needs_its_public_https_address():
 def test_production_refuses_to_start_with_debug_on():
     """DEBUG in production would show tracebacks with settings to visitors, and the
     development mailbox with every reset link."""
-    from opspulse.core.crypto import generate_key_entry
+    from opspulse.lib.crypto import generate_key_entry
 
     keys = dict(
         SECRET_KEY="x" * 50, FIELD_ENCRYPTION_KEYS=generate_key_entry("k1"),

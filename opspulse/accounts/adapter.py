@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 from opspulse.accounts.audit import record_event
 from opspulse.accounts.models import AuditKind
-from opspulse.core import crypto
+from opspulse.lib import crypto
 from opspulse.live.sessions import close_session_sockets
 
 

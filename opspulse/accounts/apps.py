@@ -19,7 +19,7 @@ def register_encrypted_fields() -> None:
     from allauth.mfa.models import Authenticator
 
     from opspulse.accounts.adapter import MFAAdapter
-    from opspulse.core import encrypted_fields
+    from opspulse.lib import encrypted_fields
 
     def recovery_values(row) -> list[str]:
         return [row.data.get("seed", ""), *row.data.get("migrated_codes", [])]

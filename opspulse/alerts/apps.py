@@ -7,7 +7,7 @@ class AlertsConfig(AppConfig):
 
     def ready(self) -> None:
         from opspulse.alerts.models import AlertChannel
-        from opspulse.core import encrypted_fields
+        from opspulse.lib import encrypted_fields
 
         encrypted_fields.register(*(
             encrypted_fields.column(

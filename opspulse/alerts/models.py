@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from opspulse.core import crypto
+from opspulse.lib import crypto
 
 
 class AlertType(models.TextChoices):

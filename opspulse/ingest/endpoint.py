@@ -37,7 +37,7 @@ import psycopg
 import psycopg_pool
 from django.conf import settings
 
-from opspulse.core import crypto
+from opspulse.lib import crypto
 from opspulse.ingest import queue
 from opspulse.lib import db
 from opspulse.lib.hmac import verify_base64_hmac_sha256

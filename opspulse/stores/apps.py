@@ -6,7 +6,7 @@ class StoresConfig(AppConfig):
     label = "stores"
 
     def ready(self) -> None:
-        from opspulse.core import encrypted_fields
+        from opspulse.lib import encrypted_fields
         from opspulse.stores.models import Integration
 
         encrypted_fields.register(*(

@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db import models
 from django.utils.timezone import now
 
-from opspulse.core import crypto
+from opspulse.lib import crypto
 
 
 class Platform(models.TextChoices):

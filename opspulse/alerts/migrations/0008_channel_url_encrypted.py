@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-from opspulse.core import crypto
+from opspulse.lib import crypto
 
 
 def associated_data(channel) -> str:

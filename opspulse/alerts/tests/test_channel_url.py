@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts.models import AlertChannel, mask_url
-from opspulse.core import crypto
+from opspulse.lib import crypto
 
 SLACK_URL = "https://hooks.slack.com/services/T0AAAA/B0BBBB/Sl4ckSecretPathXyz"
 

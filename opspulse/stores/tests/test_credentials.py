@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from conftest import SHOPIFY_SECRET, make_store
-from opspulse.core import crypto
+from opspulse.lib import crypto
 from opspulse.stores.models import Integration
 
 

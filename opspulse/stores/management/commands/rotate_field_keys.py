@@ -8,7 +8,7 @@ it is simply run again.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from opspulse.core import encrypted_fields
+from opspulse.lib import encrypted_fields
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Every value encrypted with the key ring (opspulse.core.crypto), listed in one place so
+"""Every value encrypted with the key ring (opspulse.lib.crypto), listed in one place so
 that a key rotation reaches all of them.
 
 Each app registers its encrypted fields when it is ready (its AppConfig.ready); this module
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.db import models, transaction
 
-from opspulse.core import crypto
+from opspulse.lib import crypto
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ binds it to its row and column, so a ciphertext copied onto another store's row
 fails to decrypt. New values are encrypted with the first key of the ring; every key
 in the ring can decrypt, so a new key is added first, values re-encrypted with
 `manage.py rotate_field_keys`, and only then is the old key removed. Every place a
-ciphertext is stored is registered in opspulse.core.encrypted_fields so that the
+ciphertext is stored is registered in opspulse.lib.encrypted_fields so that the
 rotation reaches it.
 """
 
