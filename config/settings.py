@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     "opspulse.alerts",
     "opspulse.live",
     "opspulse.sim",
+    # The processes' entry points (`manage.py worker`, with its queues).
+    "config",
 ]
 
 MIDDLEWARE = [
@@ -336,7 +338,7 @@ MAINTENANCE_CRON = env_str("MAINTENANCE_CRON", "17 3 * * *")
 WORKER_CONCURRENCY = env_str("WORKER_CONCURRENCY", "ingest=4,alerts=4,shopify=2,maintenance=2")
 PROCRASTINATE_WORKER_DEFAULTS = {
     # `manage.py worker` is woken by a NOTIFY for each job deferred
-    # (opspulse.ingest.worker). A lane's next drain job waits, locked, while the
+    # (config.worker). A lane's next drain job waits, locked, while the
     # current one runs, and nothing notifies the worker when that lock frees, so it
     # also looks again this often (and while its LISTEN connection is down).
     "fetch_job_polling_interval": env_int("WORKER_POLL_MS", 50) / 1000,

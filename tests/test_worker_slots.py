@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import CommandError, call_command
 
-from opspulse.ingest import worker
+from config import worker
 
 
 def test_the_default_gives_webhooks_alerts_shopify_calls_and_maintenance_their_own_slots(settings):

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from procrastinate.contrib.django.utils import connector_params
 
-from opspulse.ingest.worker import WorkerConnector
+from config.worker import WorkerConnector
 from opspulse.lib import db
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]

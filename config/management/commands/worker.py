@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from opspulse.ingest import worker
+from config import worker
 
 
 class Command(BaseCommand):
