@@ -13,7 +13,7 @@ from django.db import transaction
 
 from opspulse.accounts.models import Account, Membership, Plan, Role, User
 from opspulse.alerts.models import Alert, AlertPreference, AlertType
-from opspulse.sim.payloads import LineSpec
+from opspulse.sim.payloads import Sellable
 from opspulse.stores.models import Integration, Platform, Store
 
 DEMO_EMAIL = "demo@opspulse.localhost"
@@ -46,7 +46,7 @@ DEMO_STORES = (
 
 
 @dataclass(frozen=True)
-class CatalogItem:
+class CatalogItem(Sellable):
     """A sellable variant (Shopify) or simple product (WooCommerce, variant_id 0)."""
 
     product_id: int
@@ -59,17 +59,6 @@ class CatalogItem:
     def stock_key(self) -> int:
         """Return the id stock is tracked under: the variant, else the product."""
         return self.variant_id or self.product_id
-
-    def line(self, *, line_id: int, quantity: int) -> LineSpec:
-        return LineSpec(
-            line_id=line_id,
-            product_id=self.product_id,
-            variant_id=self.variant_id,
-            sku=self.sku,
-            title=self.title,
-            quantity=quantity,
-            price=self.price,
-        )
 
 
 # (title, price in USD, variant titles)

@@ -268,12 +268,7 @@ def _order_payload(
         fulfil_at = (placed_at + timedelta(hours=rng.uniform(1, 8))).replace(microsecond=0)
         if fulfil_at <= now and rng.random() < 0.95:
             fulfilled, updated_at = True, fulfil_at
-    customer_fields = {
-        "first_name": customer.first_name,
-        "last_name": customer.last_name,
-        "city": customer.city,
-        "email": customer.email,
-    }
+    customer_fields = customer._asdict()
     if shopify:
         return payloads.shopify_order(
             order_id,

@@ -50,6 +50,27 @@ class LineSpec:
         return self.price * self.quantity
 
 
+class Sellable:
+    """What an order line can be made of: a catalogue item of the demo or a fake Shopify variant."""
+
+    product_id: int
+    variant_id: int
+    sku: str
+    title: str
+    price: Decimal
+
+    def line(self, *, line_id: int, quantity: int) -> LineSpec:
+        return LineSpec(
+            line_id=line_id,
+            product_id=self.product_id,
+            variant_id=self.variant_id,
+            sku=self.sku,
+            title=self.title,
+            quantity=quantity,
+            price=self.price,
+        )
+
+
 @dataclass(frozen=True)
 class Place:
     country_code: str

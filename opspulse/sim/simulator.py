@@ -167,6 +167,8 @@ _TIMEZONE_REGIONS = {
 
 
 class Customer(NamedTuple):
+    """A shopper; its fields are keyword arguments of the order payloads (`**customer._asdict()`)."""
+
     first_name: str
     last_name: str
     city: str
@@ -503,10 +505,7 @@ class TrafficGenerator:
                 financial_status=order.financial_status,
                 fulfillment_status=order.fulfillment_status,
                 cancelled_at=order.cancelled_at,
-                first_name=customer.first_name,
-                last_name=customer.last_name,
-                city=customer.city,
-                email=customer.email,
+                **customer._asdict(),
             )
             return self._shopify(store, topic, encode(payload), triggered_at)
         payload = woo_order(
@@ -517,10 +516,7 @@ class TrafficGenerator:
             date_created=order.created_at,
             date_modified=order.updated_at,
             currency=store.target.currency,
-            first_name=customer.first_name,
-            last_name=customer.last_name,
-            city=customer.city,
-            email=customer.email,
+            **customer._asdict(),
             site_url=store.target.site_url,
         )
         return self._woo(store, topic, encode(payload))

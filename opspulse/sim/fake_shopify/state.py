@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from opspulse.sim.payloads import LineSpec
+from opspulse.sim.payloads import LineSpec, Sellable
 
 API_VERSIONS = ("2025-01", "2025-04", "2025-07", "2025-10", "2026-01", "2026-04")
 DEFAULT_API_VERSION = "2025-10"
@@ -61,7 +61,7 @@ class AppSettings:
 
 
 @dataclass
-class Variant:
+class Variant(Sellable):
     product_id: int
     variant_id: int
     inventory_item_id: int
@@ -70,17 +70,6 @@ class Variant:
     price: Decimal
     available: int
     updated_at: datetime
-
-    def line(self, *, line_id: int, quantity: int) -> LineSpec:
-        return LineSpec(
-            line_id=line_id,
-            product_id=self.product_id,
-            variant_id=self.variant_id,
-            sku=self.sku,
-            title=self.title,
-            quantity=quantity,
-            price=self.price,
-        )
 
 
 @dataclass(frozen=True)
@@ -324,19 +313,18 @@ class FakeShopify:
         self, shop: Shop, scopes: list[str], *, replaces: RefreshToken | None = None
     ) -> tuple[AccessToken, RefreshToken]:
         now = self.clock.monotonic()
-        access = AccessToken(
-            token=f"shpat_{secrets.token_hex(16)}",
-            shop=shop.domain,
-            scopes=list(scopes),
-            expires_at=now + self.app.access_token_lifetime,
-            replaces=replaces,
-        )
-        refresh = RefreshToken(
-            token=f"shprt_{secrets.token_hex(16)}",
-            shop=shop.domain,
-            scopes=list(scopes),
-            expires_at=now + self.app.refresh_token_lifetime,
-            replaces=replaces,
+        access, refresh = (
+            kind(
+                token=f"{prefix}_{secrets.token_hex(16)}",
+                shop=shop.domain,
+                scopes=list(scopes),
+                expires_at=now + lifetime,
+                replaces=replaces,
+            )
+            for kind, prefix, lifetime in (
+                (AccessToken, "shpat", self.app.access_token_lifetime),
+                (RefreshToken, "shprt", self.app.refresh_token_lifetime),
+            )
         )
         self.access_tokens[access.token] = access
         self.refresh_tokens[refresh.token] = refresh

@@ -1,5 +1,8 @@
 // What the dashboard's charts share: axis and grid colours that read on a light and a
-// dark panel alike, the axis font, and money in the store's currency.
+// dark panel alike, the axis font, money in the store's currency, the x axis's look, and
+// the drawn plot with its tooltip.
+import uPlot from "uplot";
+
 export const AXIS = "#64748b";
 export const GRID = "rgb(148 163 184 / 0.15)";
 export const FONT = "11px ui-sans-serif, system-ui, -apple-system, 'Segoe UI', sans-serif";
@@ -35,4 +38,50 @@ export function moneyAxis(money) {
     // Without sales, a scale of fractions of a unit would only be noise.
     values: (u, splits) => splits.map((v) => (v === 0 || hasSales(u) ? money.compact.format(v) : "")),
   };
+}
+
+/** The x axis of both charts: labels without grid lines, plus what `settings` adds. */
+export function xAxis(settings) {
+  return { stroke: AXIS, font: FONT, size: 30, gap: 6, grid: { show: false }, ...settings };
+}
+
+/**
+ * One chart's uPlot and its tooltip. htmx can replace the chart's mount: `release` drops a
+ * plot drawn in a mount that is gone, so the next `draw` starts afresh.
+ */
+export class ChartPlot {
+  constructor() {
+    this.plot = null;
+    this.tooltip = null;
+  }
+
+  release(mount) {
+    if (this.plot && !mount.contains(this.plot.root)) {
+      this.plot.destroy();
+      this.plot = null;
+    }
+  }
+
+  draw(mount, options, data) {
+    this.plot = new uPlot(options, data, mount);
+    this.tooltip = document.createElement("div");
+    this.tooltip.className = "chart-tooltip left-0 top-0";
+    this.plot.over.appendChild(this.tooltip);
+    new ResizeObserver(() => {
+      if (this.plot) this.plot.setSize({ width: mount.clientWidth, height: mount.clientHeight });
+    }).observe(mount);
+  }
+
+  hideTooltip() {
+    this.tooltip.classList.remove("is-visible");
+  }
+
+  /** Show `rows` (HTML lines) beside the cursor, kept inside the plot. */
+  showTooltip(u, rows) {
+    const tooltip = this.tooltip;
+    tooltip.innerHTML = rows.join("<br>");
+    const left = Math.min(u.cursor.left + 12, u.over.clientWidth - tooltip.offsetWidth);
+    tooltip.style.transform = `translate(${Math.max(left, 0)}px, 4px)`;
+    tooltip.classList.add("is-visible");
+  }
 }

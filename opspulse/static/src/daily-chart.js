@@ -1,15 +1,14 @@
 import uPlot from "uplot";
 
-import { AXIS, FONT, moneyAxis, moneyFormatters, moneyScale } from "./chart-common.js";
+import { ChartPlot, moneyAxis, moneyFormatters, moneyScale, xAxis } from "./chart-common.js";
 
 const BAR = "#6366f1";
 const PREVIOUS = "#94a3b8";
 
-let plot = null;
+const view = new ChartPlot();
 let drawnData = null;
 let lastDrawn = null;
 let chart = null;
-let tooltip = null;
 
 // Dates are local dates of the store ("2026-03-29"); shown as such, never shifted by the browser's zone.
 function dayLabel(iso, withWeekday = false) {
@@ -33,12 +32,7 @@ function options(mount, money) {
       y: moneyScale,
     },
     axes: [
-      {
-        stroke: AXIS,
-        font: FONT,
-        size: 30,
-        gap: 6,
-        grid: { show: false },
+      xAxis({
         ticks: { show: false },
         splits: (u) => {
           const count = u.data[0].length;
@@ -49,7 +43,7 @@ function options(mount, money) {
           return splits;
         },
         values: (u, splits) => splits.map((i) => (chart.days[i] ? dayLabel(chart.days[i]) : "")),
-      },
+      }),
       moneyAxis(money),
     ],
     series: [
@@ -71,7 +65,7 @@ function options(mount, money) {
 function showTooltip(u, money) {
   const index = u.cursor.idx;
   if (index == null || u.cursor.left < 0 || !chart.days[index]) {
-    tooltip.classList.remove("is-visible");
+    view.hideTooltip();
     return;
   }
   const orders = chart.orders[index];
@@ -84,10 +78,7 @@ function showTooltip(u, money) {
     const previous = `${dayLabel(chart.previous_days[index], true)}: ${money.full.format(chart.previous[index])}`;
     rows.push(`<span class="text-slate-300">${previous}</span>`);
   }
-  tooltip.innerHTML = rows.join("<br>");
-  const left = Math.min(u.cursor.left + 12, u.over.clientWidth - tooltip.offsetWidth);
-  tooltip.style.transform = `translate(${Math.max(left, 0)}px, 4px)`;
-  tooltip.classList.add("is-visible");
+  view.showTooltip(u, rows);
 }
 
 /** Today's revenue and orders as the live KPIs show them, if they are of the chart's today. */
@@ -131,31 +122,22 @@ export function drawDailyChart() {
   const panel = document.getElementById("daily-chart");
   const mount = panel?.querySelector("[data-daily-mount]");
   if (!mount) return;
-  if (plot && !mount.contains(plot.root)) {
-    plot.destroy();
-    plot = null;
-  }
+  view.release(mount);
   const raw = panel.dataset.daily;
-  if (!plot || raw !== drawnData) {
+  if (!view.plot || raw !== drawnData) {
     drawnData = raw;
     chart = JSON.parse(raw);
   }
   const data = chartData();
   const drawnKey = `${raw}|${data[1].join()}`;
   if (drawnKey !== lastDrawn) showTotals(panel, data[1]);
-  if (plot) {
+  if (view.plot) {
     // Most frames change other panels: redraw only when a bar moved.
-    if (drawnKey !== lastDrawn) plot.setData(data);
+    if (drawnKey !== lastDrawn) view.plot.setData(data);
     lastDrawn = drawnKey;
     return;
   }
   lastDrawn = drawnKey;
   const money = moneyFormatters(chart.currency);
-  plot = new uPlot(options(mount, money), data, mount);
-  tooltip = document.createElement("div");
-  tooltip.className = "chart-tooltip left-0 top-0";
-  plot.over.appendChild(tooltip);
-  new ResizeObserver(() => {
-    if (plot) plot.setSize({ width: mount.clientWidth, height: mount.clientHeight });
-  }).observe(mount);
+  view.draw(mount, options(mount, money), data);
 }

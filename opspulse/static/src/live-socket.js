@@ -1,4 +1,5 @@
-// A socket that keeps itself connected for days: the overview and the wallboard.
+// A socket that keeps itself connected for days: the overview and the wallboard
+// (overview.js, wallboard.js) start one with keepPageConnected.
 //
 // Every frame is a set of out-of-band fragments (hx-swap-oob="morph") that htmx morphs
 // into the page. The server sends everything on each (re)connect, so a reconnect
@@ -109,4 +110,19 @@ export function keepConnected({ root, path, status, labels, htmx, onFrame, onEnd
   });
 
   connect();
+}
+
+/**
+ * Keep the page under `root` connected to the socket at its `data-websocket-path`, showing the
+ * socket's state in #live-status. `ended` labels the closing codes after which it gives up.
+ */
+export function keepPageConnected(root, htmx, { ended, onEnded }) {
+  keepConnected({
+    root,
+    path: root.dataset.websocketPath,
+    status: document.getElementById("live-status"),
+    labels: { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", ended },
+    htmx,
+    onEnded,
+  });
 }

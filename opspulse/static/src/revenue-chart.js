@@ -1,13 +1,10 @@
-import uPlot from "uplot";
-
-import { AXIS, FONT, GRID, moneyAxis, moneyFormatters, moneyScale } from "./chart-common.js";
+import { ChartPlot, GRID, moneyAxis, moneyFormatters, moneyScale, xAxis } from "./chart-common.js";
 
 const TODAY = "#4f46e5";
 const YESTERDAY = "#94a3b8";
 
-let plot = null;
+const view = new ChartPlot();
 let drawnData = null;
-let tooltip = null;
 // The chart last drawn. x is real hours since the store's midnight: a day the clocks go
 // back is 25 hours long, one they go forward 23. The server sends the clock time of
 // each point (`labels`) and of each whole hour (`ticks`), so no timezone rules live here.
@@ -35,16 +32,11 @@ function options(mount, money) {
       y: moneyScale,
     },
     axes: [
-      {
-        stroke: AXIS,
-        font: FONT,
-        size: 30,
-        gap: 6,
-        grid: { show: false },
+      xAxis({
         ticks: { stroke: GRID, size: 4 },
         splits: (u) => hourSplits(u.width < 480 ? 6 : 3),
         values: (u, splits) => splits.map(tickLabel),
-      },
+      }),
       moneyAxis(money),
     ],
     series: [
@@ -61,17 +53,14 @@ function options(mount, money) {
 function showTooltip(u, money) {
   const index = u.cursor.idx;
   if (index == null || u.cursor.left < 0) {
-    tooltip.classList.remove("is-visible");
+    view.hideTooltip();
     return;
   }
   const [today, yesterday] = u.data.slice(1).map((series) => series[index]);
   const rows = [`<strong class="font-medium">${current.labels[index] ?? ""}</strong>`];
   if (today != null) rows.push(`Today ${money.full.format(today)}`);
   if (yesterday != null) rows.push(`<span class="text-slate-300">Yesterday ${money.full.format(yesterday)}</span>`);
-  tooltip.innerHTML = rows.join("<br>");
-  const left = Math.min(u.cursor.left + 12, u.over.clientWidth - tooltip.offsetWidth);
-  tooltip.style.transform = `translate(${Math.max(left, 0)}px, 4px)`;
-  tooltip.classList.add("is-visible");
+  view.showTooltip(u, rows);
 }
 
 /** Draw the revenue chart, or update it if its panel's data changed since the last draw. */
@@ -79,26 +68,17 @@ export function drawRevenueChart() {
   const panel = document.getElementById("revenue-chart");
   const mount = panel?.querySelector("[data-chart-mount]");
   if (!mount) return;
-  if (plot && !mount.contains(plot.root)) {
-    plot.destroy();
-    plot = null;
-  }
+  view.release(mount);
   const raw = panel.dataset.chart;
-  if (plot && raw === drawnData) return;
+  if (view.plot && raw === drawnData) return;
   drawnData = raw;
   current = JSON.parse(raw);
   const data = [current.x, current.today, current.yesterday];
-  if (plot) {
+  if (view.plot) {
     // This also sets the x scale again: the day turning can make it 23 or 25 hours long.
-    plot.setData(data);
+    view.plot.setData(data);
     return;
   }
   const money = moneyFormatters(current.currency);
-  plot = new uPlot(options(mount, money), data, mount);
-  tooltip = document.createElement("div");
-  tooltip.className = "chart-tooltip left-0 top-0";
-  plot.over.appendChild(tooltip);
-  new ResizeObserver(() => {
-    if (plot) plot.setSize({ width: mount.clientWidth, height: mount.clientHeight });
-  }).observe(mount);
+  view.draw(mount, options(mount, money), data);
 }

@@ -1,15 +1,10 @@
-import { keepConnected } from "./live-socket.js";
+import { keepPageConnected } from "./live-socket.js";
 
-const LABELS = {
-  connecting: "Connecting…",
-  live: "Live",
-  reconnecting: "Reconnecting…",
-  ended: {
-    4401: "Signed out",
-    4403: "No access to this store",
-    4404: "This link no longer works",
-    default: "Disconnected",
-  },
+const ENDED = {
+  4401: "Signed out",
+  4403: "No access to this store",
+  4404: "This link no longer works",
+  default: "Disconnected",
 };
 
 // Keep a tablet's screen on while the wallboard is visible (where the browser allows it).
@@ -23,12 +18,8 @@ async function keepScreenOn() {
 }
 
 export function startWallboard(root, htmx) {
-  keepConnected({
-    root,
-    path: root.dataset.websocketPath,
-    status: document.getElementById("live-status"),
-    labels: LABELS,
-    htmx,
+  keepPageConnected(root, htmx, {
+    ended: ENDED,
     // Read from across the room: say plainly that the numbers stopped updating.
     onEnded: () => {
       const notice = root.querySelector("[data-ended-notice]");
