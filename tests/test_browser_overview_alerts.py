@@ -10,7 +10,7 @@ import pytest
 
 from conftest import SHOPIFY_SECRET, make_store
 from opspulse.ingest.tests.helpers import post_shopify, shopify_order
-from opspulse.live.tests.factories import AlertEventFactory, AlertFactory
+from tests.factories import AlertEventFactory, AlertFactory
 from tests.test_browser import alice_browser  # noqa: F401 - the signed-in Chromium fixture
 from tests.test_browser_figures import SCREENSHOTS, VIEWPORTS
 

@@ -25,7 +25,7 @@ from opspulse.alerts import delivery
 from opspulse.alerts.models import Alert, AlertChannel, AlertEvent, AlertType, ChannelDelivery, DeliveryStatus
 from opspulse.commerce import actions
 from opspulse.lib import crypto, encrypted_fields
-from opspulse.live.tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory
 from opspulse.platforms.shopify.client import ShopifyClient
 from opspulse.platforms.shopify.tests.conftest import create_shop, install, shopify_app  # noqa: F401 - fixture
 from opspulse.stores.models import Integration

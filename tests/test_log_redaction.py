@@ -30,7 +30,7 @@ from opspulse.alerts.models import Alert, AlertEvent, AlertType, DeliveryStatus
 from opspulse.alerts.tests.test_delivery import Receiver
 from opspulse.ingest.tests.helpers import post_shopify, shopify_order
 from opspulse.lib.logging import RedactSecrets, redact
-from opspulse.live.tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory
 from opspulse.platforms.shopify.tests.conftest import create_shop, install, shopify_app  # noqa: F401 - fixture
 from opspulse.platforms.shopify.tests.test_backfill import app_env, run_platform_jobs
 from opspulse.stores.models import Integration, Store

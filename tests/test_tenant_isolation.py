@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from opspulse.accounts.models import Account, Invitation, Membership, Role, User
 from opspulse.live.routing import websocket_urlpatterns
-from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
+from tests.factories import MembershipFactory, StoreFactory, UserFactory
 from opspulse.live.tests.test_consumer import dashboard_socket, refusal_code
 from opspulse.stores.models import Store
 from conftest import client_for

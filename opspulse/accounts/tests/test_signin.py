@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from opspulse.accounts.models import AuditEvent, AuditKind
-from opspulse.live.tests.factories import UserFactory
+from tests.factories import UserFactory
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "quiet meadow copper lantern"

@@ -19,7 +19,7 @@ from opspulse.alerts.tests.test_delivery import Receiver
 from opspulse.alerts.tests.test_jobs import big_order, run_alert_jobs
 from opspulse.commerce import actions
 from opspulse.lib import db
-from opspulse.live.tests.factories import StoreFactory
+from tests.factories import StoreFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("private_receivers")]
 

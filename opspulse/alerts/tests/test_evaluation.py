@@ -12,7 +12,7 @@ from opspulse.alerts.models import Alert, AlertEvent, AlertType
 from opspulse.commerce import actions
 from opspulse.ingest.models import WebhookDelivery
 from opspulse.ingest.tests.helpers import T0
-from opspulse.live.tests.factories import OrderFactory
+from tests.factories import OrderFactory
 from opspulse.stores.models import IntegrationStatus
 
 # A Monday, 14:00 in Paris (the test stores' timezone).

@@ -28,7 +28,7 @@ from opspulse.alerts.models import (
 from opspulse.alerts.tests.test_delivery import Receiver
 from opspulse.commerce import actions
 from opspulse.live.tests.conftest import signed_in_client, socket_headers
-from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
+from tests.factories import MembershipFactory, StoreFactory, UserFactory
 from opspulse.live.tests.test_consumer import connect_and_read_panels, dashboard_socket
 from opspulse.stores.models import IntegrationStatus
 

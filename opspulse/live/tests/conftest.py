@@ -4,7 +4,7 @@ import pytest
 from django.db import connections
 from django.test import Client
 
-from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
+from tests.factories import MembershipFactory, StoreFactory, UserFactory
 
 
 @pytest.fixture

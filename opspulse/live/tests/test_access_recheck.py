@@ -17,7 +17,7 @@ from opspulse.accounts import actions
 from opspulse.accounts.models import Membership, Role
 from opspulse.live.access import AccessWatch, watch
 from opspulse.live.tests.conftest import socket_headers
-from opspulse.live.tests.factories import AccountFactory, MembershipFactory, StoreFactory, UserFactory
+from tests.factories import AccountFactory, MembershipFactory, StoreFactory, UserFactory
 from opspulse.live.tests.websocket import WebsocketClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]

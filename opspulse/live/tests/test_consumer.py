@@ -26,7 +26,7 @@ from opspulse.live.consumers import HEARTBEAT, PAGE_CURRENT
 from opspulse.live.hub import hubs
 from opspulse.live.sessions import close_session_sockets
 from opspulse.live.tests.conftest import socket_headers
-from opspulse.live.tests.factories import OrderFactory
+from tests.factories import OrderFactory
 from opspulse.live.tests.websocket import WebsocketClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]

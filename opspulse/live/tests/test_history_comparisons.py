@@ -26,7 +26,7 @@ from opspulse.live import fragments
 from opspulse.live.formatting import NOT_ENOUGH_HISTORY
 from opspulse.live.selectors import local_day, local_midnight
 from opspulse.live.tests.conftest import socket_headers
-from opspulse.live.tests.factories import MetricFactory, OrderFactory
+from tests.factories import MetricFactory, OrderFactory
 from opspulse.live.tests.test_consumer import connect_and_read_panels, dashboard_socket, new_order
 from opspulse.live.tests.test_live_panels import receive_until
 from opspulse.metrics.models import Granularity, MetricName

@@ -17,7 +17,7 @@ from opspulse.commerce.actions import record_order
 from opspulse.live.consumers import PAGE_CURRENT
 from opspulse.live import overview, selectors
 from opspulse.live.tests.conftest import signed_in_client, socket_headers
-from opspulse.live.tests.factories import MembershipFactory, MetricFactory, OrderFactory, StoreFactory, UserFactory
+from tests.factories import MembershipFactory, MetricFactory, OrderFactory, StoreFactory, UserFactory
 from opspulse.live.tests.test_consumer import new_order
 from opspulse.live.tests.websocket import WebsocketClient
 from opspulse.metrics.models import Granularity, MetricName

@@ -10,7 +10,7 @@ import pytest
 from opspulse.alerts.models import AlertType
 from opspulse.commerce.models import OrderStatus
 from opspulse.live import selectors
-from opspulse.live.tests.factories import (
+from tests.factories import (
     AlertFactory,
     CartFactory,
     InventoryLevelFactory,

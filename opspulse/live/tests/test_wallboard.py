@@ -21,7 +21,7 @@ from opspulse.live.access import AccessWatch
 from opspulse.live.consumers import HEARTBEAT
 from opspulse.live.models import WallboardLink
 from opspulse.live.tests.conftest import signed_in_client, socket_headers
-from opspulse.live.tests.factories import MembershipFactory, MetricFactory, OrderFactory, UserFactory
+from tests.factories import MembershipFactory, MetricFactory, OrderFactory, UserFactory
 from opspulse.live.tests.test_consumer import new_order
 from opspulse.live.tests.websocket import WebsocketClient
 from opspulse.metrics.models import Granularity, MetricName

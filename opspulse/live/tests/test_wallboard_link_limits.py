@@ -19,7 +19,7 @@ from opspulse.live.access import AccessWatch
 from opspulse.live.consumers import HEARTBEAT
 from opspulse.live.models import WallboardLink
 from opspulse.live.tests.conftest import signed_in_client
-from opspulse.live.tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory
 from opspulse.live.tests.test_wallboard import shared_socket
 
 

@@ -12,7 +12,7 @@ from django.db import connection
 
 from opspulse.commerce import actions
 from opspulse.commerce.models import OrderStatus
-from opspulse.live.tests.factories import StoreFactory
+from tests.factories import StoreFactory
 from opspulse.metrics.models import ProductDay
 
 pytestmark = pytest.mark.django_db

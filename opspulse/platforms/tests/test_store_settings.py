@@ -25,7 +25,7 @@ from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.ingest.tests.helpers import MUG, TEE, post_shopify, post_woo, shopify_order
 from opspulse.live.models import WallboardLink
 from opspulse.live.share import create_wallboard_link, link_for_token
-from opspulse.live.tests.factories import AlertEventFactory, AlertFactory
+from tests.factories import AlertEventFactory, AlertFactory
 from opspulse.metrics.models import Metric, ProductDay
 from opspulse.platforms import registry
 from opspulse.sim import payloads

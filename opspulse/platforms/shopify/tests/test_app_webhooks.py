@@ -11,7 +11,7 @@ from conftest import WebServer, run_worker_until_idle
 from opspulse.accounts.models import AuditEvent, AuditKind
 from opspulse.commerce.models import Order
 from opspulse.ingest.tests.helpers import post_shopify, shopify_order
-from opspulse.live.tests.factories import StoreFactory
+from tests.factories import StoreFactory
 from opspulse.platforms.shopify.client import IntegrationUnavailable, ShopifyClient
 from opspulse.stores.models import Integration, IntegrationStatus, Platform, Store
 

@@ -17,7 +17,7 @@ from opspulse.accounts.models import Role
 from opspulse.alerts.models import Alert, AlertEvent, AlertType
 from opspulse.commerce import actions as commerce
 from opspulse.commerce.models import Backfill, BackfillStatus, InventoryLevel, Order, OrderStatus
-from opspulse.live.tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory
 from opspulse.metrics.models import Metric
 from opspulse.platforms.shopify import backfill, handlers
 from opspulse.platforms.shopify.client import ShopifyClient
@@ -236,7 +236,7 @@ def test_a_slow_bulk_export_frees_the_worker_and_its_finish_webhook_resumes_the_
 def test_an_import_whose_finish_webhook_never_came_is_resumed_by_the_five_minute_sweep(db):
     from procrastinate.contrib.django.models import ProcrastinateJob
 
-    from opspulse.live.tests.factories import StoreFactory
+    from tests.factories import StoreFactory
     from opspulse.stores.models import IntegrationStatus, Platform
     from opspulse.stores.tasks import reconcile_shopify_stores
 

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, transaction
 
 from conftest import ROOT, process_env
-from opspulse.live.tests.factories import StoreFactory
+from tests.factories import StoreFactory
 from opspulse.platforms.shopify.client import wait_for_call_slot
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,7 +11,7 @@ from opspulse.accounts.models import AuditEvent, AuditKind, Role
 from opspulse.commerce.models import Backfill, BackfillStatus, Order
 from opspulse.ingest.models import WebhookDelivery
 from opspulse.ingest.tests.helpers import post_shopify, shopify_order
-from opspulse.live.tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory
 from opspulse.platforms.shopify.subscriptions import TOPICS
 from opspulse.platforms.shopify.tests.conftest import create_shop, fake_get, install
 from opspulse.stores.models import Integration, IntegrationStatus, Store

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from conftest import ROOT, SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET, process_env
 from opspulse.accounts.models import AuditEvent, AuditKind, Role
-from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
+from tests.factories import MembershipFactory, StoreFactory, UserFactory
 from opspulse.platforms.shopify.client import AccessRevoked, ShopifyClient, ShopifyError, fresh_access_token
 from opspulse.platforms.shopify.subscriptions import TOPICS
 from opspulse.platforms.shopify.tests.conftest import create_shop, fake_get, install

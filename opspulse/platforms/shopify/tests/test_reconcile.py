@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from opspulse.accounts.models import Role
 from opspulse.commerce.models import InventoryLevel, Order, OrderStatus, SyncHealth
-from opspulse.live.tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory
 from opspulse.platforms.shopify import reconcile
 from opspulse.platforms.shopify.tests.conftest import create_shop, fake_get, install
 from opspulse.platforms.shopify.tests.test_backfill import run_platform_jobs
