@@ -137,7 +137,7 @@ async def run(args: argparse.Namespace, tenant: common.Tenant) -> dict[str, Any]
     from opspulse.commerce.actions import StockData, apply_records
     from opspulse.live import hub, listener
     from opspulse.live.consumers import HEARTBEAT
-    from opspulse.live.tests.websocket import WebsocketClient
+    from tests.support.websocket import WebsocketClient
 
     store = tenant.stores[0]
     # No clock refresh during the run: it would land in a window by chance.

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from opspulse.lib.mailbox import stored_mails
-from tests.test_browser import chromium
+from tests.support.browser import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conftest import ROOT
-from opspulse.ingest.tests.helpers import post_shopify, shopify_order
-from tests.test_browser import alice_browser  # noqa: F401 - the signed-in Chromium fixture
+from tests.support.processes import ROOT
+from tests.support.webhooks import post_shopify, shopify_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -82,7 +81,7 @@ def test_a_wallboard_whose_server_went_away_reconnects_and_shows_what_it_missed(
 ):
     import httpx
 
-    from conftest import WebServer, free_port
+    from tests.support.processes import free_port, WebServer
 
     port = free_port()
     screen_server = WebServer(process_logs, "web-wallboard", port=port)

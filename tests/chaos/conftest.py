@@ -24,9 +24,10 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from conftest import SHOPIFY_SECRET, WOO_SECRET, Worker, make_store, wait_for
 from opspulse.sim import payloads
 from opspulse.sim.payloads import LineSpec
+from tests.support.processes import Worker, wait_for
+from tests.support.stores import SHOPIFY_SECRET, WOO_SECRET, make_store
 
 # Order times spread over a day and a half, so that orders fall in many hour buckets
 # and on both sides of local midnight in every store's timezone.
