@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection, connections
 
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
-from tests.chaos.conftest import (
+from tests.support.chaos import (
     PRODUCTS,
     T0,
     Ledger,

@@ -17,7 +17,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.ingest.queue import DRAIN_TASK
-from tests.chaos.conftest import (
+from tests.support.chaos import (
     PRODUCTS,
     T0,
     Ledger,

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 from opspulse.commerce.models import Cart, InventoryLevel, Order
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.sim import payloads
-from tests.chaos.conftest import PRODUCTS, T0
+from tests.support.chaos import PRODUCTS, T0
 from tests.support.jobs import run_worker_until_idle
 from tests.support.stores import SHOPIFY_SECRET, WOO_SECRET
 

@@ -26,7 +26,7 @@ import pytest
 
 from opspulse.commerce.models import Order
 from opspulse.ingest.models import WebhookDelivery
-from tests.chaos.conftest import PRODUCTS, T0, Delivery, Ledger, OrderVersion, order_delivery
+from tests.support.chaos import PRODUCTS, T0, Delivery, Ledger, OrderVersion, order_delivery
 from tests.support.jobs import run_worker_until_idle
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -20,7 +20,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 from opspulse.commerce.models import Order
 from opspulse.ingest.models import WebhookDelivery
 from opspulse.ingest.queue import DRAIN_TASK
-from tests.chaos.conftest import (
+from tests.support.chaos import (
     PRODUCTS,
     T0,
     Ledger,

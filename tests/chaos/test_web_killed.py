@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
-from tests.chaos.conftest import Ledger, assert_nothing_lost, order_deliveries, wait_until_processed
+from tests.support.chaos import Ledger, assert_nothing_lost, order_deliveries, wait_until_processed
 from tests.support.processes import WebServer, Worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
