@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, WebServer, free_port
 from tests.support.webhooks import post_shopify, shopify_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -80,8 +80,6 @@ def test_a_wallboard_whose_server_went_away_reconnects_and_shows_what_it_missed(
     web, worker, process_logs, shopify_store, wallboard_token, alice_browser  # noqa: F811
 ):
     import httpx
-
-    from tests.support.processes import free_port, WebServer
 
     port = free_port()
     screen_server = WebServer(process_logs, "web-wallboard", port=port)

@@ -131,7 +131,6 @@ def test_a_subscription_shopify_deleted_is_made_again_at_the_hourly_check(shopif
 
     from opspulse.platforms.shopify.client import ShopifyClient
     from opspulse.platforms.shopify.subscriptions import TOPICS
-    from tests.support.shopify import fake_get
     from opspulse.stores.models import Integration
 
     store, _ = connected_store
