@@ -21,16 +21,8 @@ from django.db import connection, connections
 
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from tests.support.chaos import (
-    PRODUCTS,
-    T0,
-    Ledger,
-    OrderVersion,
-    assert_nothing_lost,
-    dashboard_socket,
-    order_delivery,
-    probe_order,
-    receive_until,
-    wait_until_processed,
+    PRODUCTS, T0, Ledger, OrderVersion, assert_nothing_lost, dashboard_socket, order_delivery, probe_order,
+    receive_until, wait_until_processed,
 )
 from tests.support.processes import WebServer, wait_for
 

@@ -18,13 +18,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.ingest.queue import DRAIN_TASK
 from tests.support.chaos import (
-    PRODUCTS,
-    T0,
-    Ledger,
-    OrderVersion,
-    assert_nothing_lost,
-    order_delivery,
-    wait_until_processed,
+    PRODUCTS, T0, Ledger, OrderVersion, assert_nothing_lost, order_delivery, wait_until_processed,
 )
 from tests.support.processes import Worker, wait_for
 

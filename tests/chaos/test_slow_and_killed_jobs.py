@@ -21,13 +21,7 @@ from opspulse.commerce.models import Order
 from opspulse.ingest.models import WebhookDelivery
 from opspulse.ingest.queue import DRAIN_TASK
 from tests.support.chaos import (
-    PRODUCTS,
-    T0,
-    Ledger,
-    OrderVersion,
-    assert_nothing_lost,
-    order_delivery,
-    wait_until_processed,
+    PRODUCTS, T0, Ledger, OrderVersion, assert_nothing_lost, order_delivery, wait_until_processed,
 )
 from tests.support.processes import wait_for
 
