@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.test import Client
 
+from opspulse.stores.models import Integration, Store
+
 SHOPIFY_SECRET = "shpss_test_webhook_secret"
 # The Shopify app's credentials, as the fake Shopify knows them.
 SHOPIFY_APP_CLIENT_ID = "opspulse-test-app"
@@ -19,9 +21,6 @@ def client_for(user) -> Client:
 
 
 def make_store(account, *, platform: str, domain: str, secret: str, timezone: str = "Europe/Paris", currency: str = "EUR"):
-    # The root conftest imports this module before Django's apps are loaded.
-    from opspulse.stores.models import Integration, Store
-
     store = Store.objects.create(
         account=account, name=domain.split(".")[0].title(), platform=platform, domain=domain,
         timezone=timezone, currency=currency,
