@@ -3,32 +3,26 @@
 Tests run on real PostgreSQL (the embedded server, or DATABASE_URL), the real
 procrastinate queue and the real channel layer. Web and worker processes started
 here are ordinary `uvicorn` and `manage.py worker` processes pointed at the
-test database.
+test database (tests/support/processes.py). Helpers that are not fixtures live in
+tests/support/.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote, urlsplit
 
-import httpx
 import pytest
 
-from opspulse.lib.serve import uvicorn_command
-
-ROOT = Path(__file__).resolve().parent
-SHOPIFY_SECRET = "shpss_test_webhook_secret"
-# The Shopify app's credentials, as the fake Shopify knows them.
-SHOPIFY_APP_CLIENT_ID = "opspulse-test-app"
-SHOPIFY_APP_CLIENT_SECRET = "shpss_fake_app_client_secret"
-WOO_SECRET = "woo_test_webhook_secret"
+from tests.support.processes import WebServer, Worker
+from tests.support.stores import (
+    SHOPIFY_APP_CLIENT_ID,
+    SHOPIFY_APP_CLIENT_SECRET,
+    SHOPIFY_SECRET,
+    WOO_SECRET,
+    make_store,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -54,16 +48,6 @@ def empty_job_queue(request, django_db_blocker):
     yield
 
 
-
-def client_for(user):
-    """A Django test client signed in as `user`."""
-    from django.test import Client
-
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def personas(db):
     """alice owns the account, bob is her teammate, charlie is an outsider."""
@@ -86,19 +70,6 @@ def private_receivers(settings):
     settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
 
 
-def make_store(account, *, platform: str, domain: str, secret: str, timezone: str = "Europe/Paris", currency: str = "EUR"):
-    from opspulse.stores.models import Integration, Store
-
-    store = Store.objects.create(
-        account=account, name=domain.split(".")[0].title(), platform=platform, domain=domain,
-        timezone=timezone, currency=currency,
-    )
-    integration = Integration(store=store, type=platform)
-    integration.webhook_secret = secret
-    integration.save()
-    return store
-
-
 @pytest.fixture
 def shopify_store(personas):
     return make_store(personas["account"], platform="shopify", domain="alice-apparel.myshopify.com", secret=SHOPIFY_SECRET)
@@ -107,133 +78,6 @@ def shopify_store(personas):
 @pytest.fixture
 def woo_store(personas):
     return make_store(personas["account"], platform="woocommerce", domain="shop.alice.example", secret=WOO_SECRET, currency="EUR")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def redis_answers(url: str) -> bool:
-    """Whether a Redis server answers PING at `url` (redis://host:port/db)."""
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=0.5) as conn:
-            conn.sendall(b"PING\r\n")
-            return conn.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-class RedisServer:
-    """A redis-server of a test's own, on a free port: never the machine's shared one."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.popen: subprocess.Popen | None = None
-        self.start()
-
-    def start(self) -> None:
-        with (self.directory / f"redis-{self.port}.log").open("ab") as log:
-            self.popen = subprocess.Popen(
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--dir", str(self.directory)],
-                stdout=log, stderr=subprocess.STDOUT,
-            )
-        wait_for(lambda: redis_answers(self.url), timeout=10, message=f"the test's Redis on port {self.port}")
-
-    def stop(self) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.terminate()
-            self.popen.wait(timeout=10)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-
-def database_url_for_processes() -> str:
-    from django.db import connection
-
-    s = connection.settings_dict
-    auth = quote(s["USER"] or "", safe="") + (":" + quote(s["PASSWORD"], safe="") if s.get("PASSWORD") else "")
-    host = quote(s["HOST"] or "", safe="") + (f":{s['PORT']}" if s.get("PORT") else "")
-    return f"postgresql://{auth}@{host}/{s['NAME']}"
-
-
-def process_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=database_url_for_processes(),
-        DJANGO_SETTINGS_MODULE="config.settings_test",
-        PYTHONPATH=str(ROOT),
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
-
-
-class Process:
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log_path = log
-        self.log = log.open("wb")
-        self.popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def stop(self, sig: int | None = None) -> None:
-        if self.popen.poll() is None:
-            if sig is None:
-                self.popen.terminate()
-            else:
-                self.popen.send_signal(sig)
-            try:
-                self.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        self.log.close()
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-class WebServer(Process):
-    def __init__(self, tmp: Path, name: str, *, port: int | None = None, **env: str) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        # The server's mail goes to files here (the development mailbox backend).
-        self.mail_dir = tmp / f"{name}-mail"
-        super().__init__(
-            uvicorn_command(host="127.0.0.1", port=self.port),
-            process_env(
-                PGAPPNAME=f"opspulse-test-{name}",
-                EMAIL_BACKEND="opspulse.lib.mailbox.DevelopmentEmailBackend",
-                EMAIL_FILE_PATH=str(self.mail_dir),
-                **env,
-            ),
-            tmp / f"{name}.log",
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"web server {name} exited:\n{self.output()}")
-            try:
-                httpx.get(f"{self.url}/accounts/login/", timeout=1)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError(f"web server {name} did not start:\n{self.output()}")
-
-
-class Worker(Process):
-    def __init__(self, tmp: Path, name: str, **env: str) -> None:
-        super().__init__(
-            [sys.executable, "manage.py", "worker", "--concurrency", "2"],
-            process_env(PGAPPNAME=f"opspulse-test-{name}", **env),
-            tmp / f"{name}.log",
-        )
 
 
 @pytest.fixture(scope="session")
@@ -254,25 +98,6 @@ def worker(django_db_setup, process_logs) -> Iterator[Worker]:
     process = Worker(process_logs, "worker")
     yield process
     process.stop()
-
-
-def run_worker_until_idle() -> None:
-    """Process every job that is due, in this process, on the real queue."""
-    from procrastinate.contrib.django import app
-
-    # As `manage.py procrastinate worker` does: workers use a psycopg connector.
-    with app.replace_connector(app.connector.get_worker_connector()) as worker_app:
-        worker_app.run_worker(queues=["ingest"], wait=False, install_signal_handlers=False, listen_notify=False)
-
-
-def wait_for(predicate, *, timeout: float = 10, interval: float = 0.05, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {message}")
 
 
 @pytest.fixture
@@ -301,3 +126,16 @@ def fake_shopify():
     )
     with ServerThread(app) as server:
         yield server
+
+
+@pytest.fixture
+def shopify_app(settings, fake_shopify):
+    """OpsPulse's settings for the app, with shops reached at the fake."""
+    settings.SHOPIFY_CLIENT_ID = SHOPIFY_APP_CLIENT_ID
+    settings.SHOPIFY_CLIENT_SECRET = SHOPIFY_APP_CLIENT_SECRET
+    settings.SHOPIFY_SHOP_URL_TEMPLATE = f"{fake_shopify.url}/shops/{{shop}}"
+    settings.PUBLIC_URL = "http://127.0.0.1:9"  # nothing listens: webhooks are not under test here
+    # Calls closer together than Shopify allows, for the tests that are not about that
+    # limit; those that are (test_call_slots, the bulk import) keep the real spacing.
+    settings.SHOPIFY_CALL_SPACING_SECONDS = 0.05
+    return fake_shopify

@@ -19,15 +19,11 @@ OpsPulse update carries), varied per order so that compression has work to do.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
+from support.asgi import Receive, Send, accept, lifespan, read_body
 
 FRAME_BYTES = int(os.environ.get("BARE_WS_FRAME_BYTES", "4000"))
-BODY = b'{"status": "accepted"}'
-HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
 
 subscribers: dict[str, set[Send]] = {}
 
@@ -52,16 +48,6 @@ def store_of(path: str, prefix: str) -> str | None:
     return path[len(prefix):].strip("/") or None
 
 
-async def lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
 async def websocket(scope: dict[str, Any], receive: Receive, send: Send) -> None:
     store = store_of(scope["path"], "/ws/stores/")
     message = await receive()
@@ -80,16 +66,10 @@ async def websocket(scope: dict[str, Any], receive: Receive, send: Send) -> None
 
 
 async def http(scope: dict[str, Any], receive: Receive, send: Send) -> None:
-    body = b""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        body += message.get("body", b"")
-        if not message.get("more_body", False):
-            break
-    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-    await send({"type": "http.response.body", "body": BODY})
+    body = await read_body(receive)
+    if body is None:
+        return
+    await accept(send)
     store = store_of(scope["path"], "/publish/")
     if scope["method"] == "POST" and store is not None:
         text = frame(body.decode().strip())

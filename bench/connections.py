@@ -23,7 +23,7 @@ At each step:
    time from sending the webhook to the frame that first contains
    `data-order-number="#N"` (every process reads the same monotonic clock, as in
    bench/e2e.py); an order not shown by the end of the window (sending + grace) is
-   missed. CPU is counted per group of processes (common.CpuMeter): web, worker,
+   missed. CPU is counted per group of processes (machine.CpuMeter): web, worker,
    clients, PostgreSQL, and "other", what the rest of the machine did meanwhile.
 
 The run stops after a step where connections failed, or after two consecutive steps
@@ -55,7 +55,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -64,10 +64,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-import webhooks  # noqa: E402
-from common import BENCH, PYTHON, CpuMeter, Service, log  # noqa: E402
-from ingest import run_loadgen  # noqa: E402
+from support import database, machine, processes, reports, request_files, runtime, tenants  # noqa: E402
+from support.load_generation import run_loadgen  # noqa: E402
+from support.machine import CpuMeter  # noqa: E402
+from support.processes import Service  # noqa: E402
+from support.runtime import BENCH, PYTHON, log  # noqa: E402
 
 TARGET_DASHBOARDS = 10_000
 KIB = 1024
@@ -318,7 +319,7 @@ class OrderStream:
         self.index = 0
         self.base = datetime.now(UTC)
         self.base_index = 0
-        self._orders: Iterator[tuple[int, str, str, bytes]] = webhooks.order_creates(
+        self._orders: Iterator[tuple[int, str, str, bytes]] = request_files.order_creates(
             targets, count=10**8, first_number=10001, created_at=self._placed)
 
     def _placed(self, index: int) -> datetime:
@@ -332,7 +333,7 @@ class OrderStream:
             for _ in range(count):
                 store_index, number, _key, raw = next(self._orders)
                 self.index += 1
-                webhooks.write_record(out, raw)
+                request_files.write_record(out, raw)
                 order_of.append((store_index, number))
         return order_of
 
@@ -351,7 +352,7 @@ class PublishStream:
                 store_index = self.index % len(self.public_ids)
                 number = f"#{10001 + self.index // len(self.public_ids)}"
                 self.index += 1
-                webhooks.write_record(out, webhooks.raw_request(
+                request_files.write_record(out, request_files.raw_request(
                     f"/publish/{self.public_ids[store_index]}/", {"Content-Type": "text/plain"}, number.encode()))
                 order_of.append((store_index, number))
         return order_of
@@ -373,14 +374,14 @@ class Phase:
     steps: list[dict[str, Any]] = field(default_factory=list)
     baseline: dict[str, Any] = field(default_factory=dict)
     # The code the server loaded: the tree may change during a long run.
-    code: dict[str, Any] = field(default_factory=common.code_version)
+    code: dict[str, Any] = field(default_factory=reports.code_version)
     stop_reason: str | None = None
 
 
 class ConnectionsBench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.tenant = common.Tenant(script="connections")
+        self.tenant = tenants.Tenant(script="connections")
         self.services: list[Service] = []
         self.pools: list[ClientPool] = []
         self.specs: list[dict[str, Any]] = []
@@ -395,20 +396,20 @@ class ConnectionsBench:
             f"ephemeral ports {limits['ephemeral_port_range']} ({limits['ephemeral_ports']:,})")
         for problem in limits["problems"]:
             log(f"WARNING: this machine limits the run: {problem}")
-        scratch = common.use_scratch_database() if a.scratch_db else None
-        common.setup_django()
-        common.delete_stale_tenants()
-        foreign = common.warn_foreign_workers()
-        result: dict[str, Any] = {"benchmark": "connections", "started_at": common.now_iso(),
-                                  "machine": common.machine(), "limits": limits, "config": dict(vars(a)),
-                                  "foreign_workers": foreign, "code": common.code_version()}
+        scratch = database.use_scratch_database() if a.scratch_db else None
+        runtime.setup_django()
+        tenants.delete_stale_tenants()
+        foreign = processes.warn_foreign_workers()
+        result: dict[str, Any] = {"benchmark": "connections", "started_at": reports.now_iso(),
+                                  "machine": machine.machine(), "limits": limits, "config": dict(vars(a)),
+                                  "foreign_workers": foreign, "code": reports.code_version()}
         try:
-            with common.work_dir("connections") as tmp:
+            with processes.work_dir("connections") as tmp:
                 result.update(self.measure(tmp))
         finally:
-            common.tear_down(popens=[popen for pool in self.pools for popen in pool.popens],
-                             services=self.services, tenant=self.tenant, scratch=scratch)
-        common.finish(a.result_name, result)
+            processes.tear_down(popens=[popen for pool in self.pools for popen in pool.popens],
+                                services=self.services, tenant=self.tenant, scratch=scratch)
+        reports.finish(a.result_name, result)
 
     def measure(self, tmp: Path) -> dict[str, Any]:
         from django.db import connection
@@ -438,13 +439,13 @@ class ConnectionsBench:
 
     def start_opspulse(self, tmp: Path, targets: list[Any]) -> Phase:
         a = self.args
-        env = common.service_env(debug=a.debug)
-        worker = common.start_worker("worker", concurrency=a.worker_concurrency, env=env, logdir=tmp,
-                                     nice=a.worker_nice)
+        env = processes.service_env(debug=a.debug)
+        worker = processes.start_worker("worker", concurrency=a.worker_concurrency, env=env, logdir=tmp,
+                                        nice=a.worker_nice)
         self.services.append(worker)
-        port = common.free_port()
-        web = common.start_web("web", "config.asgi:application", port=port, workers=1, env=env, logdir=tmp,
-                               deflate=a.server_deflate)
+        port = processes.free_port()
+        web = processes.start_web("web", "config.asgi:application", port=port, workers=1, env=env, logdir=tmp,
+                                  deflate=a.server_deflate)
         self.services.append(web)
         log(f"OpsPulse on port {port} (uvicorn --workers 1, pid {web.pid}, permessage-deflate "
             f"{'on' if a.server_deflate else 'off'}; worker --concurrency {a.worker_concurrency})")
@@ -452,10 +453,10 @@ class ConnectionsBench:
 
     def start_bare(self, tmp: Path) -> Phase:
         a = self.args
-        env = common.service_env(debug=a.debug, BARE_WS_FRAME_BYTES=str(a.bare_frame_bytes))
-        port = common.free_port()
-        web = common.start_web("bare", "bare_ws:app", port=port, workers=1, env=env, logdir=tmp, ready_path="/",
-                               app_dir=str(BENCH), deflate=a.server_deflate)
+        env = processes.service_env(debug=a.debug, BARE_WS_FRAME_BYTES=str(a.bare_frame_bytes))
+        port = processes.free_port()
+        web = processes.start_web("bare", "bare_ws:app", port=port, workers=1, env=env, logdir=tmp, ready_path="/",
+                                  app_dir=str(BENCH), deflate=a.server_deflate)
         self.services.append(web)
         log(f"bare WebSocket app on port {port} (uvicorn --workers 1, pid {web.pid})")
         return Phase("bare", web, port, PublishStream([str(s.public_id) for s in self.tenant.stores]))
@@ -495,7 +496,7 @@ class ConnectionsBench:
             warm.quit()
             log(f"{phase.name}: warm-up with {opened} dashboards ({failed} failed) done")
         time.sleep(3)
-        quiet = common.wait_for_quiet(a.quiet_wait)
+        quiet = machine.wait_for_quiet(a.quiet_wait)
         meter = self.meter(phase, None)
         meter.start()
         time.sleep(a.idle_seconds)
@@ -545,7 +546,7 @@ class ConnectionsBench:
         connect_seconds = time.monotonic() - started
         connect_cores = meter.stop()
         log(f"  {opened:,} opened, {failed:,} failed in {connect_seconds:.1f}s; {open_total:,} open; "
-            f"cores: {common.cpu_line(connect_cores)}")
+            f"cores: {machine.cpu_line(connect_cores)}")
 
         time.sleep(a.settle)
         meter = self.meter(phase, pool)
@@ -593,7 +594,7 @@ class ConnectionsBench:
             "failure_reasons": dict(reasons.most_common(5)),
             "connect_s": round(connect_seconds, 1),
             "connect_per_s": round(opened / connect_seconds, 1) if connect_seconds else None,
-            "connect_first_frame_ms": common.latency_summary(connect_ms),
+            "connect_first_frame_ms": reports.latency_summary(connect_ms),
             "first_frame_payload_bytes": round(sum(s["first_frame_bytes"] for s in new) / len(new)) if new else None,
             "connect_cpu_cores": connect_cores,
             "memory": memory,
@@ -640,7 +641,7 @@ class ConnectionsBench:
                              b["latency_ms"].get("p99"), ratio["p99"], s["idle_cpu_cores"].get("web"),
                              b["idle_cpu_cores"].get("web")])
             out["ratios"] = ratios
-            out["ratio_table"] = common.print_table(
+            out["ratio_table"] = reports.print_table(
                 "OpsPulse / bare WebSocket app, per socket",
                 ["dashboards", "OpsPulse KiB", "bare KiB", "ratio", "OpsPulse marginal", "bare marginal",
                  "OpsPulse p99 ms", "bare p99 ms", "ratio", "OpsPulse idle cores", "bare idle cores"], rows)
@@ -664,7 +665,7 @@ class ConnectionsBench:
             out["p99_passed_limit_at"] = crossed
             out["max_open"] = reached
             out["targets"] = targets
-            out["targets_table"] = common.print_table(
+            out["targets_table"] = reports.print_table(
                 "Connections targets (one web process)", ["target", "measured", "met"],
                 [[t["target"], t["measured"], "yes" if t["met"] else "NO"] for t in targets])
         return out
@@ -683,26 +684,8 @@ def analyse(load: dict[str, Any], order_of: list[tuple[int, str]], sockets: list
     for _k, index, sent_at, _acked, status in load["sends"]:
         if status == 200:
             sent[order_of[index]] = sent_at
-    numbers_by_store: dict[int, list[str]] = defaultdict(list)
-    for store_index, number in sent:
-        numbers_by_store[store_index].append(number)
-    latencies: list[float] = []
-    missed = 0
-    wire, payload, frames = [], [], []
     live = [s for s in sockets if s["opened_at"] is not None and s["opened_at"] < window_from and s["closed"] is None]
-    for sock in live:
-        numbers = numbers_by_store.get(sock["store"], [])
-        for number in numbers:
-            seen = sock["seen"].get(number)
-            if seen is None:
-                missed += 1
-            else:
-                latencies.append((seen - sent[(sock["store"], number)]) * 1000)
-        if numbers:
-            wire.append(sock["wire_bytes"] / len(numbers))
-            payload.append(sock["payload_bytes"] / len(numbers))
-            frames.append(sock["frames"] / len(numbers))
-    mean = lambda values: round(sum(values) / len(values), 1) if values else None  # noqa: E731
+    latencies, missed, per_order = reports.orders_on_screens(live, sent)
     window = window_to - window_from
     return {
         "sockets_measured": len(live),
@@ -712,9 +695,8 @@ def analyse(load: dict[str, Any], order_of: list[tuple[int, str]], sockets: list
         "due": len(latencies) + missed,
         "seen": len(latencies),
         "missed": missed,
-        "latency_ms": common.latency_summary(latencies),
-        "per_order_per_dashboard": {"wire_bytes": mean(wire), "payload_bytes": mean(payload),
-                                    "frames": round(sum(frames) / len(frames), 3) if frames else None},
+        "latency_ms": reports.latency_summary(latencies),
+        "per_order_per_dashboard": per_order,
         "wire_mbytes_per_s_total": round(sum(s["wire_bytes"] for s in live) / window / 1e6, 2),
         "window_s": round(window, 1),
     }
@@ -740,11 +722,11 @@ def print_steps(phase: Phase, final: bool = False) -> str:
              f"(idle baseline RSS {base.get('rss', 0) / 2**20:.1f} MiB)")
     if final and phase.stop_reason:
         title += f"; stopped: {phase.stop_reason}"
-    return common.print_table(title, STEP_HEADERS, rows)
+    return reports.print_table(title, STEP_HEADERS, rows)
 
 
 def main() -> None:
-    common.stop_on_sigterm()
+    runtime.stop_on_sigterm()
     ConnectionsBench(parse_args()).run()
 
 

@@ -69,8 +69,10 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-from common import BENCH, CpuMeter, Service, log  # noqa: E402
+from support import database, machine, processes, reports, runtime, tenants  # noqa: E402
+from support.machine import CpuMeter  # noqa: E402
+from support.processes import Service  # noqa: E402
+from support.runtime import BENCH, log  # noqa: E402
 
 TARGET_P95_MS = 100.0
 
@@ -916,9 +918,9 @@ def stale_bench_store_ids() -> list[int]:
 
     pattern = re.compile(r"pid=(\d+) run=(\d+)")
     accounts = []
-    for account in Account.objects.filter(name__startswith=common.ACCOUNT_PREFIX):
+    for account in Account.objects.filter(name__startswith=tenants.ACCOUNT_PREFIX):
         match = pattern.search(account.name)
-        if match and (int(match[1]) == os.getpid() or not common._alive(int(match[1]))):
+        if match and (int(match[1]) == os.getpid() or not runtime.alive(int(match[1]))):
             accounts.append(account.pk)
     return list(Store.objects.filter(account_id__in=accounts).values_list("pk", flat=True))
 
@@ -965,7 +967,7 @@ LATENCY_ROWS = (
 class DashboardBench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.tenant = common.Tenant(script="dashboard")
+        self.tenant = tenants.Tenant(script="dashboard")
         self.services: list[Service] = []
         self.started = time.monotonic()
 
@@ -975,29 +977,29 @@ class DashboardBench:
         os.environ["DEBUG"] = "true" if a.debug else "false"
         # WhiteNoise's notice that collectstatic has not run (no static files are requested here).
         warnings.filterwarnings("ignore", message="No directory at")
-        scratch = common.use_scratch_database() if a.scratch_db else None
-        common.setup_django()
+        scratch = database.use_scratch_database() if a.scratch_db else None
+        runtime.setup_django()
         purge_store_rows(stale_bench_store_ids())
-        common.delete_stale_tenants()
-        result: dict[str, Any] = {"benchmark": "dashboard", "started_at": common.now_iso(), "machine": common.machine(),
-                                  "config": dict(vars(a)), "code": common.code_version()}
+        tenants.delete_stale_tenants()
+        result: dict[str, Any] = {"benchmark": "dashboard", "started_at": reports.now_iso(), "machine": machine.machine(),
+                                  "config": dict(vars(a)), "code": reports.code_version()}
         try:
-            with common.work_dir("dashboard") as tmp:
+            with processes.work_dir("dashboard") as tmp:
                 result.update(self.measure(tmp))
         finally:
             for service in self.services:
                 service.stop()
             if scratch:
                 # Dropping the scratch database deletes the bench tenant with everything else.
-                common.drop_scratch_database(scratch)
+                database.drop_scratch_database(scratch)
             else:
                 purge_store_rows(self.tenant.store_ids)
                 self.tenant.cleanup()
-        result["finished_at"] = common.now_iso()
+        result["finished_at"] = reports.now_iso()
         result["total_run_s"] = round(time.monotonic() - self.started, 1)
-        common.stamp_machine_at_end(result)
+        reports.stamp_machine_at_end(result)
         result.setdefault("tables", {})["run"] = self.run_table(result)
-        common.write_result(a.result_name, result)
+        reports.write_result(a.result_name, result)
 
     @staticmethod
     def run_table(result: dict[str, Any]) -> str:
@@ -1009,10 +1011,10 @@ class DashboardBench:
             ["measurement window (s)", result.get("measure_window_s")],
             ["DB connections opened / HTTP requests to Django",
              f"{sessions.get('opened', '-')} / {sessions.get('django_http_requests', '-')}"],
-            ["cores while measuring", common.cpu_line(cores) if cores else None],
+            ["cores while measuring", machine.cpu_line(cores) if cores else None],
             ["total run time (s)", result.get("total_run_s")],
         ]
-        return common.print_table("Run", ["measure", "value"], rows)
+        return reports.print_table("Run", ["measure", "value"], rows)
 
     # -- data
 
@@ -1105,12 +1107,12 @@ class DashboardBench:
         profile = profile_loads(client, big, 30, tmp / "page-big.prof") if a.profile else None
         connection.close()
 
-        env = common.service_env(debug=a.debug)
-        port, bare_port = common.free_port(), common.free_port()
-        web = common.start_web("web", "config.asgi:application", port=port, workers=a.web_workers, env=env, logdir=tmp)
+        env = processes.service_env(debug=a.debug)
+        port, bare_port = processes.free_port(), processes.free_port()
+        web = processes.start_web("web", "config.asgi:application", port=port, workers=a.web_workers, env=env, logdir=tmp)
         self.services.append(web)
-        bare = common.start_web("bare", "bare_asgi:app", port=bare_port, workers=a.web_workers, env=env, logdir=tmp,
-                                ready_path="/", app_dir=str(BENCH))
+        bare = processes.start_web("bare", "bare_asgi:app", port=bare_port, workers=a.web_workers, env=env, logdir=tmp,
+                                   ready_path="/", app_dir=str(BENCH))
         self.services.append(bare)
         log(f"OpsPulse on port {port}, bare ASGI on port {bare_port} ({a.web_workers} workers each)")
 
@@ -1120,7 +1122,7 @@ class DashboardBench:
         with concurrent.futures.ProcessPoolExecutor(max_workers=1,
                                                     mp_context=multiprocessing.get_context("spawn")) as pool:
             client_pid = pool.submit(os.getpid).result()
-            quiet = common.wait_for_quiet(a.quiet_wait)
+            quiet = machine.wait_for_quiet(a.quiet_wait)
             log(f"measuring: {a.warmup} warm-up rounds, then {a.requests} rounds, one request at a time")
             meter = CpuMeter({"web": web.pids, "bare ASGI": bare.pids, "client": lambda: [client_pid]})
             sessions_before = database_sessions()
@@ -1143,7 +1145,7 @@ class DashboardBench:
         if local_now.date().isoformat() != data["local_time_at_generation"][:10]:
             log("WARNING: the store's local day changed since the data was generated: today's panels were nearly empty")
             data["local_day_changed"] = True
-        log(f"measured {measured['rounds']} rounds in {window:.0f}s; cores: {common.cpu_line(cores)}")
+        log(f"measured {measured['rounds']} rounds in {window:.0f}s; cores: {machine.cpu_line(cores)}")
         log(f"database connections opened meanwhile: {measured['database_sessions']['opened']:,} for "
             f"{measured['database_sessions']['django_http_requests']:,} HTTP requests to Django and "
             f"{measured['database_sessions']['sockets']:,} sockets")
@@ -1158,7 +1160,7 @@ class DashboardBench:
                in_process: dict[str, Any], profile: list[str] | None, cores: dict[str, float],
                quiet: dict[str, float], window: float, local_now: datetime) -> dict[str, Any]:
         a = self.args
-        latency = {key: common.latency_summary(values) for key, values in measured["samples"].items()}
+        latency = {key: reports.latency_summary(values) for key, values in measured["samples"].items()}
         big_label = f"{a.days}-day"
         small_label = f"{a.small_days}-day"
 
@@ -1180,7 +1182,7 @@ class DashboardBench:
                 vs_small = ratio(lat.get("p95"), p95(key.replace(":big", ":small")))
             rows.append([label.format(big=big_label, small=small_label), lat.get("p50"), lat.get("p95"),
                          lat.get("p99"), lat.get("max"), size, vs_home, vs_small])
-        table = common.print_table(
+        table = reports.print_table(
             f"Dashboard read path: {measured['rounds']} rounds, one request at a time (ms)",
             ["what", "p50", "p95", "p99", "max", "bytes", "p95 ÷ home", f"p95 ÷ {small_label} store"], rows)
 
@@ -1196,7 +1198,7 @@ class DashboardBench:
             ["product days", big_rows["product_days"], small_rows["product_days"]],
             ["alert events", big_rows["alert_events"], small_rows["alert_events"]],
         ]
-        data_table = common.print_table(
+        data_table = reports.print_table(
             f"Data ({a.timezone}, generated in {data['generation_s']:.0f}s, buckets verified on "
             f"{len(data['verification']['big']['days'])} days: "
             f"{data['verification']['big']['buckets_compared']:,} buckets)",
@@ -1204,14 +1206,14 @@ class DashboardBench:
 
         explain_rows = [[q["label"], q["execution_ms"], q["planning_ms"], q["rows"], q["shared_hit_blocks"],
                          q["shared_read_blocks"]] for q in explain["big"]["queries"]]
-        explain_table = common.print_table(
+        explain_table = reports.print_table(
             f"Queries of one page load of the {big_label} store ({explain['big']['statements']} statements), "
             f"EXPLAIN (ANALYZE, BUFFERS), median of {a.explain_runs}",
             ["query", "exec ms", "plan ms", "rows", "hit blocks", "read blocks"], explain_rows)
         process_rows = [[f"{label} store", in_process[key]["median_total_ms"], in_process[key]["median_sql_ms"],
                          in_process[key]["median_python_ms"], in_process[key]["statements"]]
                         for key, label in (("big", big_label), ("small", small_label))]
-        process_table = common.print_table(
+        process_table = reports.print_table(
             "Page load in process (Django test client, median of 30 loads, ms)",
             ["store", "total", "SQL (round trips)", "the rest (Python)", "statements"], process_rows)
 
@@ -1222,8 +1224,8 @@ class DashboardBench:
              "measured": p95("first_load:big"),
              "met": bool(p95("first_load:big") and p95("first_load:big") < TARGET_P95_MS)},
         ]
-        target_table = common.print_table("Targets", ["target", "measured p95 (ms)", "met"],
-                                          [[t["target"], t["measured"], "yes" if t["met"] else "NO"] for t in targets])
+        target_table = reports.print_table("Targets", ["target", "measured p95 (ms)", "met"],
+                                           [[t["target"], t["measured"], "yes" if t["met"] else "NO"] for t in targets])
         return {
             "data": data,
             "latency_ms": latency,
@@ -1254,7 +1256,7 @@ class DashboardBench:
 
 
 def main() -> None:
-    common.stop_on_sigterm()
+    runtime.stop_on_sigterm()
     DashboardBench(parse_args()).run()
 
 

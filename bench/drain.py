@@ -24,8 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-import webhooks  # noqa: E402
+from support import database, machine, processes, reports, request_files, runtime, tenants  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,7 +42,7 @@ def header(headers: dict[str, str], name: str) -> str:
     return lowered.get(name.lower(), "")
 
 
-def fill(tenant: common.Tenant, count: int, seed: int) -> int:
+def fill(tenant: tenants.Tenant, count: int, seed: int) -> int:
     """Store `count` simulator deliveries as pending, the way the ingest endpoint does."""
     from django.db import connection
 
@@ -61,7 +60,7 @@ def fill(tenant: common.Tenant, count: int, seed: int) -> int:
         else:
             store = by_token[delivery.path.rstrip("/").rsplit("/", 1)[-1]]
             topic = header(delivery.headers, "X-WC-Webhook-Topic")
-        key = webhooks.delivery_key(delivery.headers, delivery.body)
+        key = request_files.delivery_key(delivery.headers, delivery.body)
         rows.append((store.pk, store.platform, topic, key, json.dumps(delivery.headers), delivery.body))
     with connection.cursor() as cursor:
         cursor.executemany(
@@ -76,7 +75,7 @@ def fill(tenant: common.Tenant, count: int, seed: int) -> int:
     return WebhookDelivery.objects.filter(store_id__in=tenant.store_ids, status="pending").count()
 
 
-def measure(tenant: common.Tenant, drain: Any, pg: set[int]) -> dict[str, Any]:
+def measure(tenant: tenants.Tenant, drain: Any, pg: set[int]) -> dict[str, Any]:
     import psutil
     from django.db import connection
 
@@ -120,7 +119,7 @@ def measure(tenant: common.Tenant, drain: Any, pg: set[int]) -> dict[str, Any]:
     }
 
 
-def outcomes(tenant: common.Tenant) -> dict[str, int]:
+def outcomes(tenant: tenants.Tenant) -> dict[str, int]:
     """Deliveries by status and the records they made: a fast drain that fails its work is no drain."""
     from django.db.models import Count
 
@@ -138,7 +137,7 @@ def outcomes(tenant: common.Tenant) -> dict[str, int]:
     return result
 
 
-def mark_only_all(tenant: common.Tenant) -> int:
+def mark_only_all(tenant: tenants.Tenant) -> int:
     return sum(mark_only(store.pk) for store in tenant.stores)
 
 
@@ -173,31 +172,29 @@ ARGS: argparse.Namespace
 def main() -> None:
     global ARGS
     ARGS = parse_args()
-    admin_url = common.use_scratch_database() if ARGS.scratch_db else None
-    common.setup_django()
+    admin_url = database.use_scratch_database() if ARGS.scratch_db else None
+    runtime.setup_django()
     from django.conf import settings
 
     from opspulse.ingest import actions
 
     if ARGS.batch_size:
         settings.DRAIN_BATCH_SIZE = ARGS.batch_size
-    common.delete_stale_tenants()
-    tenant = common.Tenant(script="drain")
-    try:
+    with tenants.run_tenant("drain", scratch=admin_url) as tenant:
         tenant.create(stores=ARGS.stores, stores_per_account=ARGS.stores)
-        pg = common.postgres_pids()
-        common.log(f"{ARGS.deliveries} deliveries over {ARGS.stores} stores, batch size {settings.DRAIN_BATCH_SIZE}")
+        pg = processes.postgres_pids()
+        runtime.log(f"{ARGS.deliveries} deliveries over {ARGS.stores} stores, batch size {settings.DRAIN_BATCH_SIZE}")
         def drain_lanes() -> int:
             return sum(actions.drain_lane(lane=lane).handled for lane in range(settings.DRAIN_LANES))
 
         warm = measure(tenant, drain_lanes, pg)
-        common.log(f"warm-up: {warm}")
+        runtime.log(f"warm-up: {warm}")
         if warm["outcome"].get("failed") or warm["outcome"].get("pending"):
             raise SystemExit(f"the drain left deliveries failed or pending: {warm['outcome']}")
         opspulse = measure(tenant, drain_lanes, pg)
         ceiling = measure(tenant, lambda: mark_only_all(tenant), pg)
         ratio = round(opspulse["per_second"] / ceiling["per_second"], 3)
-        table = common.print_table(
+        table = reports.print_table(
             f"Drain: stored deliveries → records (one process, drain_lane over {settings.DRAIN_LANES} lanes)",
             ["", "deliveries", "per s", "python ms/delivery", "postgres ms/delivery", "statements/delivery"],
             [
@@ -207,15 +204,11 @@ def main() -> None:
             ],
         )
         print(f"ratio OpsPulse / ceiling: {ratio}")
-        common.write_result(ARGS.result_name, {
-            "when": common.now_iso(), "machine": common.machine(), "code": common.code_version(),
+        reports.write_result(ARGS.result_name, {
+            "when": reports.now_iso(), "machine": machine.machine(), "code": reports.code_version(),
             "args": vars(ARGS), "batch_size": settings.DRAIN_BATCH_SIZE,
             "opspulse": opspulse, "ceiling": ceiling, "ratio": ratio, "table": table,
         })
-    finally:
-        tenant.cleanup()
-        if admin_url:
-            common.drop_scratch_database(admin_url)
 
 
 if __name__ == "__main__":

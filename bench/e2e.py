@@ -22,17 +22,17 @@ import json
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-import webhooks  # noqa: E402
-from common import BENCH, PYTHON, CpuMeter, Service, log  # noqa: E402
-from ingest import run_loadgen  # noqa: E402
+from support import database, machine, processes, reports, request_files, runtime  # noqa: E402
+from support.load_generation import run_loadgen  # noqa: E402
+from support.machine import CpuMeter  # noqa: E402
+from support.runs import BenchRun  # noqa: E402
+from support.runtime import BENCH, PYTHON, log  # noqa: E402
 
 TARGET_CLIENTS, TARGET_RATE, TARGET_P50_MS, TARGET_P99_MS = 2000, 300, 50, 250
 
@@ -69,28 +69,8 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-class E2EBench:
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.tenant = common.Tenant(script="e2e")
-        self.services: list[Service] = []
-        self.clients: list[subprocess.Popen] = []
-
-    def run(self) -> None:
-        a = self.args
-        scratch = common.use_scratch_database() if a.scratch_db else None
-        common.setup_django()
-        common.delete_stale_tenants()
-        foreign = common.warn_foreign_workers()
-        result: dict[str, Any] = {"benchmark": "e2e", "started_at": common.now_iso(), "machine": common.machine(),
-                                  "config": dict(vars(a)), "foreign_workers": foreign,
-                                  "code": common.code_version()}
-        try:
-            with common.work_dir("e2e") as tmp:
-                result.update(self.measure(tmp))
-        finally:
-            common.tear_down(popens=self.clients, services=self.services, tenant=self.tenant, scratch=scratch)
-        common.finish(a.result_name, result)
+class E2EBench(BenchRun):
+    name = "e2e"
 
     def measure(self, tmp: Path) -> dict[str, Any]:
         from django.db import connection
@@ -108,27 +88,27 @@ class E2EBench:
         now = datetime.now(UTC)
         order_of: list[list[tuple[int, str, str]]] = [[] for _ in range(files)]
         outs = [open(tmp / f"orders-{k}.bin", "wb") for k in range(files)]
-        for index, (store_index, number, key, raw) in enumerate(webhooks.order_creates(
+        for index, (store_index, number, key, raw) in enumerate(request_files.order_creates(
                 targets, count=count, first_number=first_number,
                 created_at=lambda i: now + timedelta(seconds=i / a.rate))):
-            webhooks.write_record(outs[index % files], raw)
+            request_files.write_record(outs[index % files], raw)
             order_of[index % files].append((store_index, number, key))
         for out in outs:
             out.close()
         connection.close()
 
-        env = common.service_env(debug=a.debug)
-        worker = common.start_worker("worker", concurrency=a.worker_concurrency, env=env, logdir=tmp, nice=a.worker_nice)
+        env = processes.service_env(debug=a.debug)
+        worker = processes.start_worker("worker", concurrency=a.worker_concurrency, env=env, logdir=tmp, nice=a.worker_nice)
         self.services.append(worker)
-        port = common.free_port()
-        web = common.start_web("web", "config.asgi:application", port=port, workers=a.web_workers, env=env, logdir=tmp)
+        port = processes.free_port()
+        web = processes.start_web("web", "config.asgi:application", port=port, workers=a.web_workers, env=env, logdir=tmp)
         self.services.append(web)
         ingest_port, web_pids = port, web.pids
         if a.ingest_workers:
             # Webhooks to processes of their own (a proxy routing /webhooks/ would do this).
-            ingest_port = common.free_port()
-            ingest = common.start_web("ingest", "config.asgi:application", port=ingest_port,
-                                      workers=a.ingest_workers, env=env, logdir=tmp)
+            ingest_port = processes.free_port()
+            ingest = processes.start_web("ingest", "config.asgi:application", port=ingest_port,
+                                         workers=a.ingest_workers, env=env, logdir=tmp)
             self.services.append(ingest)
 
             def web_pids() -> list[int]:
@@ -168,12 +148,12 @@ class E2EBench:
         connect_seconds = time.monotonic() - connect_started
         connect_cores = meter_connect.stop()
         log(f"{opened} dashboards open ({failed} failed) in {connect_seconds:.1f}s; "
-            f"cores while connecting: {common.cpu_line(connect_cores)}")
+            f"cores while connecting: {machine.cpu_line(connect_cores)}")
         if opened == 0:
             raise RuntimeError(f"no dashboard could connect:\n{web.tail()}")
 
         time.sleep(2)
-        quiet = common.wait_for_quiet(a.quiet_wait)
+        quiet = machine.wait_for_quiet(a.quiet_wait)
         log(f"sending {a.rate:g} orders/s for {a.duration:g}s")
         meter = CpuMeter({"web": web_pids, "worker": worker.pids, "clients": lambda: [p.pid for p in self.clients]})
         meter.start()
@@ -212,7 +192,7 @@ class E2EBench:
                 return {key: (float(received) - offset, float(processed) - offset if processed else None)
                         for key, received, processed in cursor.fetchall()}
 
-        return common.retry_db(run, what="reading delivery times")
+        return database.retry_db(run, what="reading delivery times")
 
     def analyse(self, load, order_of, sockets, cores, connect_seconds, connect_cores, quiet, window, opened,
                 failed, stages) -> dict[str, Any]:
@@ -228,30 +208,12 @@ class E2EBench:
                     to_stored.append((received - sent_at) * 1000)
                 if processed is not None:
                     to_processing.append((processed - sent_at) * 1000)
-        orders_by_store: dict[int, list[str]] = defaultdict(list)
-        for store_index, number in sent:
-            orders_by_store[store_index].append(number)
 
-        latencies: list[float] = []
-        missed = 0
-        per_socket_bytes, per_socket_wire, per_socket_frames = [], [], []
         live = [s for s in sockets if s["closed"] is None]
-        for sock in live:
-            numbers = orders_by_store.get(sock["store"], [])
-            for number in numbers:
-                seen = sock["seen"].get(number)
-                if seen is None:
-                    missed += 1
-                else:
-                    latencies.append((seen - sent[(sock["store"], number)]) * 1000)
-            if numbers:
-                per_socket_bytes.append(sock["payload_bytes"] / len(numbers))
-                per_socket_wire.append(sock["wire_bytes"] / len(numbers))
-                per_socket_frames.append(sock["frames"] / len(numbers))
+        latencies, missed, per_order = reports.orders_on_screens(live, sent)
         expected = len(latencies) + missed
         connect = [s["connect_s"] * 1000 for s in sockets if s["connect_s"] is not None]
-        lat = common.latency_summary(latencies)
-        mean = lambda values: round(sum(values) / len(values), 1) if values else None  # noqa: E731
+        lat = reports.latency_summary(latencies)
         summary = {
             "dashboards_open": opened,
             "dashboards_failed": failed,
@@ -266,17 +228,13 @@ class E2EBench:
             # From the webhook's send to the delivery row's received_at (its insert) and
             # processed_at (the start of the worker batch that took it); the screen comes
             # after that batch commits, its NOTIFY fans out and the dashboard re-renders.
-            "webhook_to_stored_ms": common.latency_summary(to_stored),
-            "webhook_to_batch_start_ms": common.latency_summary(to_processing),
-            "per_order_update_per_dashboard": {
-                "wire_bytes": mean(per_socket_wire),
-                "payload_bytes": mean(per_socket_bytes),
-                "frames": round(sum(per_socket_frames) / len(per_socket_frames), 3) if per_socket_frames else None,
-            },
+            "webhook_to_stored_ms": reports.latency_summary(to_stored),
+            "webhook_to_batch_start_ms": reports.latency_summary(to_processing),
+            "per_order_update_per_dashboard": per_order,
             "window_s": round(window, 1),
             "wire_mbytes_per_s_total": round(sum(s["wire_bytes"] for s in live) / window / 1e6, 2),
             "payload_mbytes_per_s_total": round(sum(s["payload_bytes"] for s in live) / window / 1e6, 2),
-            "connect_first_frame_ms": common.latency_summary(connect),
+            "connect_first_frame_ms": reports.latency_summary(connect),
             "connect_phase_s": round(connect_seconds, 1),
             "connect_cpu_cores": connect_cores,
             "cpu_cores": cores,
@@ -303,9 +261,9 @@ class E2EBench:
             ["wire MB/s, all dashboards", summary["wire_mbytes_per_s_total"]],
             ["first frame after connect p50 / p99 (ms)",
              f"{summary['connect_first_frame_ms'].get('p50')} / {summary['connect_first_frame_ms'].get('p99')}"],
-            ["cores while sending", common.cpu_line(cores)],
+            ["cores while sending", machine.cpu_line(cores)],
         ]
-        table = common.print_table("End to end: webhook → dashboard", ["measure", "value"], rows)
+        table = reports.print_table("End to end: webhook → dashboard", ["measure", "value"], rows)
         full_size = a.clients >= TARGET_CLIENTS and a.rate >= TARGET_RATE
         targets = [
             {"target": f"p50 < {TARGET_P50_MS} ms", "measured": lat.get("p50"),
@@ -315,7 +273,7 @@ class E2EBench:
         ]
         note = None if full_size else (f"scaled-down run: the targets are for {TARGET_CLIENTS:,} dashboards and "
                                        f"{TARGET_RATE} webhooks/s")
-        target_table = common.print_table(
+        target_table = reports.print_table(
             "End-to-end targets" + (f" ({note})" if note else ""), ["target", "measured", "met"],
             [[t["target"], t["measured"], "yes" if t["met"] else "NO"] for t in targets])
         return {"summary": summary, "targets": targets, "targets_note": note, "table": table,
@@ -323,7 +281,7 @@ class E2EBench:
 
 
 def main() -> None:
-    common.stop_on_sigterm()
+    runtime.stop_on_sigterm()
     E2EBench(parse_args()).run()
 
 

@@ -38,9 +38,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-import webhooks  # noqa: E402
-from common import BENCH, PYTHON, CpuMeter, Service, log  # noqa: E402
+from support import database, machine, processes, reports, request_files, runtime, tenants  # noqa: E402
+from support.load_generation import run_loadgen  # noqa: E402
+from support.machine import CpuMeter  # noqa: E402
+from support.processes import Service  # noqa: E402
+from support.runtime import BENCH, log  # noqa: E402
 
 PHASES = ("bare", "opspulse", "pgbench", "sustained")
 TARGET_ACCEPTED = 1500
@@ -116,80 +118,6 @@ def ensure_wrk() -> str:
 # Load runners
 
 
-def run_loadgen(*, port: int, prefix: str, files: int, rate: float, duration: float, record_sends: bool = False,
-                on_progress=None, tmp: Path, name: str, max_conns: int = 256,
-                schedule: list[tuple[float, float]] | None = None) -> dict[str, Any]:
-    """Run `files` loadgen processes, process k replaying <prefix>-k.bin; merge their results.
-
-    With `schedule` ([(from second, rate), ...]) the offered rate follows it; `rate` is
-    then only used to stagger the processes.
-    """
-    start_at = time.monotonic() + 0.5
-    procs = []
-    for k in range(files):
-        out = tmp / f"{name}-loadgen-{k}.json"
-        args = [PYTHON, str(BENCH / "loadgen.py"), "--port", str(port), "--file", f"{prefix}-{k}.bin",
-                "--duration", str(duration),
-                # Stagger the processes so their requests interleave instead of pairing up.
-                "--start-at", str(start_at + k / rate), "--out", str(out), "--max-conns", str(max_conns)]
-        if schedule:
-            schedule_file = tmp / f"{name}-schedule-{k}.json"
-            schedule_file.write_text(json.dumps([[at, r / files] for at, r in schedule]))
-            args += ["--schedule", str(schedule_file)]
-        else:
-            args += ["--rate", str(rate / files)]
-        if record_sends:
-            args.append("--record-sends")
-        procs.append((subprocess.Popen(args, stdout=subprocess.PIPE, text=True), out))
-    progress: list[dict[int, dict]] = [{} for _ in procs]
-
-    def read(k: int, stream) -> None:
-        for line in stream:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            progress[k][row["t"]] = row
-            if on_progress is not None:
-                on_progress(k, row)
-
-    readers = [threading.Thread(target=read, args=(k, p.stdout), daemon=True) for k, (p, _) in enumerate(procs)]
-    for reader in readers:
-        reader.start()
-    cpu = 0.0
-    for popen, _ in procs:
-        code, used = common.wait4(popen, timeout=duration + 60)
-        cpu += used
-        if code != 0:
-            raise RuntimeError(f"loadgen exited with {code}")
-    for reader in readers:
-        reader.join(timeout=5)
-    merged: dict[str, Any] = {"sent": 0, "ok": 0, "status": {}, "unanswered": 0, "exhausted": False,
-                              "send_lag_ms_p99": 0.0, "sends": [], "per_second": {}}
-    latencies: list[float] = []
-    for k, (_, out) in enumerate(procs):
-        part = json.loads(out.read_text())
-        merged["sent"] += part["sent"]
-        merged["ok"] += part["ok"]
-        merged["unanswered"] += part["unanswered"]
-        merged["exhausted"] |= part["exhausted"]
-        merged["send_lag_ms_p99"] = max(merged["send_lag_ms_p99"], part["send_lag_ms_p99"])
-        for key, n in part["status"].items():
-            merged["status"][key] = merged["status"].get(key, 0) + n
-        latencies.extend(part["latency_ms"])
-        merged["sends"].extend([k, *row] for row in part["sends"])
-        for t, sent, ok in part["per_second"]:
-            slot = merged["per_second"].setdefault(t, [0, 0])
-            slot[0] += sent
-            slot[1] += ok
-    merged["latency_ms"] = common.latency_summary(latencies)
-    merged["generator_cpu_s"] = cpu
-    merged["offered_per_s"] = rate
-    merged["duration_s"] = duration
-    merged["accepted_per_s"] = round(merged["ok"] / duration, 1)
-    return merged
-
-
 def run_wrk(wrk: str, *, port: int, prefix: str, duration: float, threads: int, connections: int,
             skip: list[int] | None = None) -> dict[str, Any]:
     args = [wrk, f"-t{threads}", f"-c{connections}", f"-d{int(round(duration))}s", "--timeout", "10s",
@@ -200,7 +128,7 @@ def run_wrk(wrk: str, *, port: int, prefix: str, duration: float, threads: int, 
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.extend(popen.stdout), daemon=True)
     reader.start()
-    code, cpu = common.wait4(popen, timeout=duration + 60)
+    code, cpu = processes.wait4(popen, timeout=duration + 60)
     reader.join(timeout=5)
     line = next((line for line in output if line.startswith("WRK_JSON ")), None)
     if code != 0 or line is None:
@@ -230,10 +158,10 @@ def max_delivery_id() -> int:
             cursor.execute("SELECT coalesce(max(id), 0) FROM ingest_webhook_delivery")
             return cursor.fetchone()[0]
 
-    return common.retry_db(run, what="reading the last delivery id")
+    return database.retry_db(run, what="reading the last delivery id")
 
 
-def deliveries_since(tenant: common.Tenant, after_id: int) -> dict[str, int]:
+def deliveries_since(tenant: tenants.Tenant, after_id: int) -> dict[str, int]:
     from django.db import connection
 
     def run() -> dict[str, int]:
@@ -244,10 +172,10 @@ def deliveries_since(tenant: common.Tenant, after_id: int) -> dict[str, int]:
             )
             return dict(cursor.fetchall())
 
-    return common.retry_db(run, what="counting deliveries")
+    return database.retry_db(run, what="counting deliveries")
 
 
-def backlog(tenant: common.Tenant) -> tuple[int, float]:
+def backlog(tenant: tenants.Tenant) -> tuple[int, float]:
     """(pending deliveries of the bench stores, age in seconds of the oldest)."""
     from django.db import connection
 
@@ -261,10 +189,10 @@ def backlog(tenant: common.Tenant) -> tuple[int, float]:
             count, age = cursor.fetchone()
             return int(count), float(age)
 
-    return common.retry_db(run, what="reading the backlog")
+    return database.retry_db(run, what="reading the backlog")
 
 
-def wait_for_drain(tenant: common.Tenant, timeout: float) -> dict[str, Any]:
+def wait_for_drain(tenant: tenants.Tenant, timeout: float) -> dict[str, Any]:
     started = time.monotonic()
     first, _ = backlog(tenant)
     pending = first
@@ -281,7 +209,7 @@ def wait_for_drain(tenant: common.Tenant, timeout: float) -> dict[str, Any]:
     }
 
 
-def measure_drain(tenant: common.Tenant, timeout: float) -> dict[str, Any]:
+def measure_drain(tenant: tenants.Tenant, timeout: float) -> dict[str, Any]:
     """Time the worker through the current backlog, from its first processed delivery to the last."""
     started = time.monotonic()
     initial, _ = backlog(tenant)
@@ -367,7 +295,7 @@ BENCH_DEFER_FUNCTION = """
 class IngestBench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.tenant = common.Tenant(script="ingest")
+        self.tenant = tenants.Tenant(script="ingest")
         self.services: list[Service] = []
         self.phases: dict[str, Any] = {}
         self.tmp: Path | None = None
@@ -376,18 +304,18 @@ class IngestBench:
     # -- processes
 
     def env(self) -> dict[str, str]:
-        return common.service_env(debug=self.args.debug)
+        return processes.service_env(debug=self.args.debug)
 
     def start_opspulse(self, with_web: bool = True) -> tuple[Service | None, Service]:
         assert self.tmp is not None
-        worker = common.start_worker("worker", concurrency=self.args.worker_concurrency, env=self.env(), logdir=self.tmp,
-                                     nice=self.args.worker_nice)
+        worker = processes.start_worker("worker", concurrency=self.args.worker_concurrency, env=self.env(), logdir=self.tmp,
+                                        nice=self.args.worker_nice)
         self.services.append(worker)
         web = None
         if with_web:
-            self.port = common.free_port()
-            web = common.start_web("web", "config.asgi:application", port=self.port, workers=self.args.web_workers,
-                                   env=self.env(), logdir=self.tmp)
+            self.port = processes.free_port()
+            web = processes.start_web("web", "config.asgi:application", port=self.port, workers=self.args.web_workers,
+                                      env=self.env(), logdir=self.tmp)
             self.services.append(web)
         return web, worker
 
@@ -432,7 +360,7 @@ class IngestBench:
         started = time.monotonic()
         for name, (count, rate, base) in plan.items():
             per_file = -(-count // files)
-            made = webhooks.generate_mix(targets, files=files, per_file=per_file, rate=rate, directory=self.tmp,
+            made = request_files.generate_mix(targets, files=files, per_file=per_file, rate=rate, directory=self.tmp,
                                          name=name, clock_base=base)
             self.sets[name] = made
             log(f"  {name}: {made['count']:,} requests, mean body {made['mean_body_bytes']:,} bytes")
@@ -443,10 +371,10 @@ class IngestBench:
     def phase_bare(self) -> None:
         a = self.args
         assert self.tmp is not None
-        port = common.free_port()
+        port = processes.free_port()
         log(f"bare ASGI ceiling: uvicorn bare_asgi:app --workers {a.web_workers} on port {port}")
-        web = common.start_web("bare", "bare_asgi:app", port=port, workers=a.web_workers, env=self.env(),
-                               logdir=self.tmp, ready_path="/", app_dir=str(BENCH))
+        web = processes.start_web("bare", "bare_asgi:app", port=port, workers=a.web_workers, env=self.env(),
+                                  logdir=self.tmp, ready_path="/", app_dir=str(BENCH))
         self.services.append(web)
         try:
             run_loadgen(port=port, prefix=self.sets["warmup"]["prefix"], files=a.generators, rate=500, duration=2,
@@ -546,8 +474,8 @@ class IngestBench:
             # Then the worker alone drains that backlog: its throughput and cost per delivery.
             self.stop(web)
             quiet = self.quiet()
-            worker = common.start_worker("worker-drain", concurrency=a.worker_concurrency, env=self.env(),
-                                         logdir=self.tmp, nice=a.worker_nice)
+            worker = processes.start_worker("worker-drain", concurrency=a.worker_concurrency, env=self.env(),
+                                            logdir=self.tmp, nice=a.worker_nice)
             self.services.append(worker)
             meter = self.meter(worker=worker)
             meter.start()
@@ -643,7 +571,7 @@ class IngestBench:
         script, defines = self.pgbench_script()
         script_path = self.tmp / "ingest_txn.generated.sql"
         script_path.write_text(script)
-        params = common.libpq_params()
+        params = database.libpq_params()
         env = dict(os.environ, PGHOST=params["host"], PGUSER=params["user"], PGDATABASE=params["dbname"],
                    PGAPPNAME="opspulse-bench-pgbench")
         if "port" in params:
@@ -658,7 +586,7 @@ class IngestBench:
                 time.sleep(2)
             logdir = self.tmp / f"pgbench-{label}"
             logdir.mkdir()
-            args = [common.pg_bin("pgbench"), "-n", "-M", "prepared", "-c", str(a.pgbench_clients),
+            args = [database.pg_bin("pgbench"), "-n", "-M", "prepared", "-c", str(a.pgbench_clients),
                     "-j", "2", "-T", str(int(round(a.pgbench_duration))), "-f", str(script_path),
                     "-l", "--log-prefix", str(logdir / "log")]
             for key, value in defines.items():
@@ -671,7 +599,7 @@ class IngestBench:
             output: list[str] = []
             reader = threading.Thread(target=lambda: output.extend(popen.stdout), daemon=True)
             reader.start()
-            code, cpu = common.wait4(popen, timeout=a.pgbench_duration + 60)
+            code, cpu = processes.wait4(popen, timeout=a.pgbench_duration + 60)
             reader.join(timeout=5)
             cores = meter.stop({"pgbench": cpu})
             text = "".join(output)
@@ -686,14 +614,14 @@ class IngestBench:
                         if line.startswith("tps =")), 0.0)
             failed = next((line.strip() for line in text.splitlines() if "failed transactions" in line), "")
             result = {"clients": a.pgbench_clients, "duration_s": a.pgbench_duration, "tps": round(tps, 1),
-                      "latency_ms": common.latency_summary(latencies), "failed": failed, "with_worker": with_worker,
+                      "latency_ms": reports.latency_summary(latencies), "failed": failed, "with_worker": with_worker,
                       "cpu_cores": cores, "machine_before": quiet}
             if worker is not None:
                 # pgbench's rows are not worth draining: stop the worker, then delete them.
                 self.stop(worker)
             self.clear_leftovers(pgbench_only=True)
             log(f"  {tps:,.0f} transactions/s, p50 {result['latency_ms']['p50']} ms, "
-                f"p99 {result['latency_ms']['p99']} ms; cores: {common.cpu_line(cores)}")
+                f"p99 {result['latency_ms']['p99']} ms; cores: {machine.cpu_line(cores)}")
             return result
 
         try:
@@ -776,7 +704,7 @@ class IngestBench:
     # -- helpers
 
     def quiet(self) -> dict[str, float]:
-        return common.wait_for_quiet(self.args.quiet_wait)
+        return machine.wait_for_quiet(self.args.quiet_wait)
 
     @staticmethod
     def best(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
@@ -850,7 +778,7 @@ class IngestBench:
         log(f"  {label} at {r['offered_per_s']:g}/s offered: {r['accepted_per_s']:,.0f}/s answered 2xx, "
             f"status {r['status']}, ack p50 {lat.get('p50')} p95 {lat.get('p95')} p99 {lat.get('p99')} "
             f"max {lat.get('max')} ms; generator send lag p99 {r['send_lag_ms_p99']} ms")
-        log(f"  cores: {common.cpu_line(r['cpu_cores'])}")
+        log(f"  cores: {machine.cpu_line(r['cpu_cores'])}")
 
     @staticmethod
     def report_wrk(label: str, r: dict[str, Any]) -> None:
@@ -859,7 +787,7 @@ class IngestBench:
         log(f"  {label} saturation (wrk -t{r['threads']} -c{r['connections']}): {r['ok_per_s']:,.0f}/s 2xx{extra}, "
             f"non-2xx {r['non_2xx']}, errors {r['errors']}, p50 {lat['p50']} p99 {lat['p99']} max {lat['max']} ms, "
             f"wraps {r['wraps']}")
-        log(f"  cores: {common.cpu_line(r['cpu_cores'])}")
+        log(f"  cores: {machine.cpu_line(r['cpu_cores'])}")
 
     def report_sustained(self, r: dict[str, Any]) -> None:
         rows = r["timeline"]
@@ -873,12 +801,12 @@ class IngestBench:
                           round(sum(w["processed_per_s"] for w in window) / n),
                           round(sum(w["broadcast_per_s"] for w in window) / n),
                           window[-1]["pending"], window[-1]["oldest_pending_s"]])
-        common.print_table(
+        reports.print_table(
             f"Sustained pipeline, {r['offered_per_s']:g}/s offered for {r['duration_s']:g}s, then draining "
             f"(means over {step} s; backlog at the window's end)",
             ["t (s)", "accepted/s", "processed/s", "broadcast msgs/s", "pending", "oldest pending (s)"], table)
         log(f"  backlog: {r['backlog']}; after sending: {r['after']}")
-        log(f"  cores: {common.cpu_line(r['cpu_cores'])}")
+        log(f"  cores: {machine.cpu_line(r['cpu_cores'])}")
 
     def summary(self) -> dict[str, Any]:
         p = self.phases
@@ -925,8 +853,8 @@ class IngestBench:
             rows.append([f"OpsPulse sustained {r['duration_s']:g}s", f"{r['offered_per_s']:g}/s fixed",
                          r["accepted_per_s"], lat.get("p50"), lat.get("p95"), lat.get("p99"), lat.get("max"),
                          r["cpu_cores"].get("total busy")])
-        table = common.print_table("Ingest: accepted per second and acknowledgement latency (ms)",
-                                   ["what", "load", "per s", "p50", "p95", "p99", "max", "cores busy"], rows)
+        table = reports.print_table("Ingest: accepted per second and acknowledgement latency (ms)",
+                                    ["what", "load", "per s", "p50", "p95", "p99", "max", "cores busy"], rows)
 
         # CPU per webhook by process: less sensitive than throughput to whatever else the
         # machine is doing, and what bounds throughput on two cores.
@@ -948,7 +876,7 @@ class IngestBench:
                 cost_rows.append([label, rate, ms.get("web"), ms.get("worker"), ms.get("postgres"),
                                   ms.get("generator", ms.get("pgbench")), cores.get("other (not this benchmark)"),
                                   cores.get("total busy")])
-        cost_table = common.print_table(
+        cost_table = reports.print_table(
             "CPU per accepted webhook (ms of one core), by process",
             ["phase", "per s", "web", "worker", "postgres", "generator", "other cores", "busy cores"], cost_rows)
 
@@ -985,11 +913,11 @@ class IngestBench:
                             "measured": f"{sus['accepted_per_s']:,.0f}/s for {sus['duration_s']:g}s, "
                                         f"bounded={bounded}", "met": met,
                             "note": None if sus["duration_s"] >= 300 else "run shorter than 5 minutes: rerun with --sustained 300"})
-        target_table = common.print_table(
+        target_table = reports.print_table(
             "Ingest targets", ["target", "measured", "met"],
             [[t["target"], t["measured"], "yes" if t["met"] else "NO"] for t in targets])
         if ratios:
-            common.print_table("Ratios (OpsPulse / ceiling)", ["ratio", "value"], list(ratios.items()))
+            reports.print_table("Ratios (OpsPulse / ceiling)", ["ratio", "value"], list(ratios.items()))
         return {"table": table, "cpu_table": cost_table, "targets_table": target_table, "ratios": ratios,
                 "targets": targets}
 
@@ -998,19 +926,19 @@ class IngestBench:
     def run(self) -> None:
         a = self.args
         self.wrk = ensure_wrk()
-        scratch = common.use_scratch_database() if a.scratch_db else None
-        common.setup_django()
-        common.delete_stale_tenants()
-        foreign = common.warn_foreign_workers()
+        scratch = database.use_scratch_database() if a.scratch_db else None
+        runtime.setup_django()
+        tenants.delete_stale_tenants()
+        foreign = processes.warn_foreign_workers()
         wrk_version = subprocess.run([self.wrk, "-v"], capture_output=True, text=True).stdout.splitlines()[0]
         result: dict[str, Any] = {
-            "benchmark": "ingest", "started_at": common.now_iso(), "machine": common.machine(),
-            "config": dict(vars(a)), "foreign_workers": foreign, "code": common.code_version(),
+            "benchmark": "ingest", "started_at": reports.now_iso(), "machine": machine.machine(),
+            "config": dict(vars(a)), "foreign_workers": foreign, "code": reports.code_version(),
             "generators": {"fixed_rate": f"bench/loadgen.py: open loop, Python + uvloop, {a.generators} processes",
                            "saturation": f"{wrk_version.strip()} with bench/ingest.lua"},
         }
         try:
-            with common.work_dir("ingest") as tmp:
+            with processes.work_dir("ingest") as tmp:
                 self.tmp = tmp
                 self.tenant.create(stores=a.stores, stores_per_account=a.stores)
                 log(f"created {a.stores} bench stores (run {self.tenant.run}); generating signed requests")
@@ -1030,12 +958,12 @@ class IngestBench:
                 result["phases"] = self.phases
                 result["summary"] = self.summary()
         finally:
-            common.tear_down(services=self.services, tenant=self.tenant, scratch=scratch)
-        common.finish(a.result_name, result)
+            processes.tear_down(services=self.services, tenant=self.tenant, scratch=scratch)
+        reports.finish(a.result_name, result)
 
 
 def main() -> None:
-    common.stop_on_sigterm()
+    runtime.stop_on_sigterm()
     IngestBench(parse_args()).run()
 
 

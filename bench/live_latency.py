@@ -39,9 +39,10 @@ from websockets.sync.client import connect  # noqa: E402
 
 from opspulse.lib.serve import uvicorn_command  # noqa: E402
 
-from conftest import free_port, make_store  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
+from tests.support.stores import make_store  # noqa: E402
 from opspulse.accounts.models import Account, Membership, Role, User  # noqa: E402
-from opspulse.ingest.tests.helpers import shopify_order  # noqa: E402
+from tests.support.webhooks import shopify_order  # noqa: E402
 from opspulse.sim import payloads  # noqa: E402
 
 SECRET = "bench-secret"

@@ -36,10 +36,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-import webhooks  # noqa: E402
-from common import BENCH, PYTHON, CpuMeter, Service, log  # noqa: E402
-from ingest import run_loadgen  # noqa: E402
+from support import database, machine, processes, reports, request_files, runtime  # noqa: E402
+from support.load_generation import run_loadgen  # noqa: E402
+from support.machine import CpuMeter  # noqa: E402
+from support.runs import BenchRun  # noqa: E402
+from support.runtime import BENCH, PYTHON, log  # noqa: E402
 
 # Base traffic with a flash sale every 2.5 minutes: 30 s at four times the base rate.
 DEFAULT_SHAPE = "0:150,60:600,90:150,210:600,240:150,360:600,390:150,510:600,540:150"
@@ -89,7 +90,7 @@ def new_orders(paths: list[Path], store_of: dict[str, int]) -> list[dict[tuple[i
     result = []
     for path in paths:
         found: dict[tuple[int, str], int] = {}
-        for index, raw in enumerate(webhooks.read_requests(path)):
+        for index, raw in enumerate(request_files.read_requests(path)):
             head, _, body = raw.partition(b"\r\n\r\n")
             text = head.decode("latin-1")
             if "orders/create" not in text and "order.created" not in text:
@@ -108,27 +109,8 @@ def new_orders(paths: list[Path], store_of: dict[str, int]) -> list[dict[tuple[i
     return result
 
 
-class PeakBench:
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.tenant = common.Tenant(script="peak")
-        self.services: list[Service] = []
-        self.clients: list[subprocess.Popen] = []
-
-    def run(self) -> None:
-        a = self.args
-        scratch = common.use_scratch_database() if a.scratch_db else None
-        common.setup_django()
-        common.delete_stale_tenants()
-        result: dict[str, Any] = {"benchmark": "peak", "started_at": common.now_iso(), "machine": common.machine(),
-                                  "config": {k: v for k, v in vars(a).items()}, "code": common.code_version(),
-                                  "foreign_workers": common.warn_foreign_workers()}
-        try:
-            with common.work_dir("peak") as tmp:
-                result.update(self.measure(tmp))
-        finally:
-            common.tear_down(popens=self.clients, services=self.services, tenant=self.tenant, scratch=scratch)
-        common.finish(a.result_name, result)
+class PeakBench(BenchRun):
+    name = "peak"
 
     def measure(self, tmp: Path) -> dict[str, Any]:
         from django.db import connection
@@ -142,7 +124,7 @@ class PeakBench:
         peak_rate = max(rate for _, rate in a.schedule)
         files = max(2, -(-int(peak_rate) // 400))
         log(f"building {count:,} signed requests in {files} files")
-        mix = webhooks.generate_mix(targets, files=files, per_file=-(-count // files), rate=sum(
+        mix = request_files.generate_mix(targets, files=files, per_file=-(-count // files), rate=sum(
             r for _, r in a.schedule) / len(a.schedule), directory=tmp, name="peak", clock_base=datetime.now(UTC))
         store_of = {}
         for index, store in enumerate(self.tenant.stores):
@@ -155,10 +137,10 @@ class PeakBench:
             cookies[store_index] = self.tenant.login_cookie(self.tenant.user_ids[store_index])
         connection.close()
 
-        env = common.service_env(debug=a.debug)
-        worker = common.start_worker("worker", concurrency=a.worker_concurrency, env=env, logdir=tmp, nice=a.worker_nice)
-        port = common.free_port()
-        web = common.start_web("web", "config.asgi:application", port=port, workers=a.web_workers, env=env, logdir=tmp)
+        env = processes.service_env(debug=a.debug)
+        worker = processes.start_worker("worker", concurrency=a.worker_concurrency, env=env, logdir=tmp, nice=a.worker_nice)
+        port = processes.free_port()
+        web = processes.start_web("web", "config.asgi:application", port=port, workers=a.web_workers, env=env, logdir=tmp)
         self.services += [worker, web]
 
         per_proc: list[list[dict[str, Any]]] = [[], []]
@@ -180,7 +162,7 @@ class PeakBench:
                 raise RuntimeError(f"a client process failed to start:\n{web.tail()}")
             opened += int(line[1])
         log(f"{opened} dashboards open")
-        quiet = common.wait_for_quiet(a.quiet_wait)
+        quiet = machine.wait_for_quiet(a.quiet_wait)
 
         log(f"sending for {a.duration:g}s, shape {a.shape}")
         meter = CpuMeter({"web": web.pids, "worker": worker.pids, "clients": lambda: [p.pid for p in self.clients]})
@@ -225,7 +207,7 @@ class PeakBench:
                 statuses = dict(cursor.fetchall())
             return received, processed, statuses
 
-        received_rows, processed_rows, statuses = common.retry_db(run, what="reading the delivery series")
+        received_rows, processed_rows, statuses = database.retry_db(run, what="reading the delivery series")
         received = [0] * seconds
         processed = [0] * seconds
         for second, n in received_rows:
@@ -272,7 +254,7 @@ class PeakBench:
         for window in range(int(a.duration // WINDOW_S) + 1):
             values = windows.get(window, [])
             all_latencies += values
-            summary = common.latency_summary(values)
+            summary = reports.latency_summary(values)
             latency_series.append({"t": window * WINDOW_S, "count": len(values), "missed": missed_by_window.get(window, 0),
                                    "p50": summary.get("p50"), "p99": summary.get("p99"), "max": summary.get("max")})
 
@@ -284,7 +266,7 @@ class PeakBench:
                 accepted_per_s[int(t)] += ok
 
         drains = self.drain_times(backlog)
-        lat = common.latency_summary(all_latencies)
+        lat = reports.latency_summary(all_latencies)
         summary = {
             "stores": a.stores,
             "dashboards_open": opened,
@@ -321,10 +303,10 @@ class PeakBench:
             ["backlog back to base after each burst (s)", ", ".join(str(d) for d in drains) or "-"],
             ["webhook → screen p50 / p99 / max (ms)", f"{lat.get('p50')} / {lat.get('p99')} / {lat.get('max')}"],
             ["screen updates missed", summary["screen_updates_missed"]],
-            ["cores", common.cpu_line(cores)],
-            ["plot", str(png.relative_to(common.ROOT))],
+            ["cores", machine.cpu_line(cores)],
+            ["plot", str(png.relative_to(runtime.ROOT))],
         ]
-        table = common.print_table("Peak day: Black Friday shape", ["measure", "value"], rows)
+        table = reports.print_table("Peak day: Black Friday shape", ["measure", "value"], rows)
         bounded = summary["backlog_at_end"] <= max(received[-int(a.tail):] or [0]) + 10
         drained = bool(drains) and all(d is not None and d <= DRAIN_TARGET_S for d in drains)
         targets = [
@@ -334,8 +316,8 @@ class PeakBench:
             {"target": "no screen update missed", "measured": summary["screen_updates_missed"],
              "met": summary["screen_updates_missed"] == 0},
         ]
-        targets_table = common.print_table("Peak-day targets", ["target", "measured", "met"],
-                                           [[t["target"], t["measured"], "yes" if t["met"] else "NO"] for t in targets])
+        targets_table = reports.print_table("Peak-day targets", ["target", "measured", "met"],
+                                            [[t["target"], t["measured"], "yes" if t["met"] else "NO"] for t in targets])
         return {"summary": summary, "series": series, "targets": targets, "table": table,
                 "targets_table": targets_table, "plot": str(png)}
 
@@ -393,16 +375,16 @@ class PeakBench:
             for ax in (rates, backlog, latency):
                 ax.axvspan(start, end, color="#fde68a", alpha=0.3, linewidth=0)
         fig.tight_layout()
-        common.RESULTS.mkdir(parents=True, exist_ok=True)
-        path = common.RESULTS / f"{self.args.result_name}.png"
+        runtime.RESULTS.mkdir(parents=True, exist_ok=True)
+        path = runtime.RESULTS / f"{self.args.result_name}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
-        log(f"wrote {path.relative_to(common.ROOT)}")
+        log(f"wrote {path.relative_to(runtime.ROOT)}")
         return path
 
 
 def main() -> None:
-    common.stop_on_sigterm()
+    runtime.stop_on_sigterm()
     PeakBench(parse_args()).run()
 
 

@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
+from support import database, machine, reports, runtime, tenants  # noqa: E402
 
 REGION = re.compile(r'<(?:div|section|ul|li)\s+id="([^"]+)"\s+hx-swap-oob="([^"]+)"')
 
@@ -129,7 +129,7 @@ def order(number: int, at, *, items: int = 2):
     )
 
 
-async def run(args: argparse.Namespace, tenant: common.Tenant) -> dict[str, Any]:
+async def run(args: argparse.Namespace, tenant: tenants.Tenant) -> dict[str, Any]:
     from channels.db import database_sync_to_async
     from django.utils import timezone
 
@@ -137,7 +137,7 @@ async def run(args: argparse.Namespace, tenant: common.Tenant) -> dict[str, Any]
     from opspulse.commerce.actions import StockData, apply_records
     from opspulse.live import hub, listener
     from opspulse.live.consumers import HEARTBEAT
-    from opspulse.live.tests.websocket import WebsocketClient
+    from tests.support.websocket import WebsocketClient
 
     store = tenant.stores[0]
     # No clock refresh during the run: it would land in a window by chance.
@@ -173,8 +173,8 @@ async def run(args: argparse.Namespace, tenant: common.Tenant) -> dict[str, Any]
         written = time.monotonic() - started
         await asyncio.sleep(args.window)
         results[name] = {**summarize([d.take() for d in dashboards], changes), "write_seconds": round(written, 2)}
-        common.log(f"{name}: {results[name]['frames_per_dashboard']} frames, "
-                   f"{results[name]['bytes_per_dashboard']:,} bytes per dashboard")
+        runtime.log(f"{name}: {results[name]['frames_per_dashboard']} frames, "
+                    f"{results[name]['bytes_per_dashboard']:,} bytes per dashboard")
 
     numbers = iter(range(1, 10**6))
 
@@ -208,37 +208,31 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
         result = results[name]
         rows.append([name, result["changes"], result["frames_per_dashboard"], f"{result['bytes_per_dashboard']:,}",
                      f"{result['bytes_per_change_per_dashboard']:,}"])
-    common.print_table(f"What each of {args.dashboards} dashboards receives (window {args.window:g} s per change)",
-                       ["scenario", "changes", "frames", "bytes", "bytes per change"], rows)
+    reports.print_table(f"What each of {args.dashboards} dashboards receives (window {args.window:g} s per change)",
+                        ["scenario", "changes", "frames", "bytes", "bytes per change"], rows)
     for name in ("single_order", "stock_change", "burst"):
-        common.print_table(f"{name}: regions sent, per dashboard", ["region", "times", "bytes"],
-                           [[region, v["times"], f"{v['bytes']:,}"] for region, v in results[name]["regions"].items()])
+        reports.print_table(f"{name}: regions sent, per dashboard", ["region", "times", "bytes"],
+                            [[region, v["times"], f"{v['bytes']:,}"] for region, v in results[name]["regions"].items()])
 
 
 def main() -> None:
     args = parse_args()
-    common.stop_on_sigterm()
-    admin_url = common.use_scratch_database() if args.scratch_db else None
-    common.setup_django()
-    common.delete_stale_tenants()
-    tenant = common.Tenant("update_bytes")
-    try:
+    runtime.stop_on_sigterm()
+    admin_url = database.use_scratch_database() if args.scratch_db else None
+    runtime.setup_django()
+    with tenants.run_tenant("update_bytes", scratch=admin_url) as tenant:
         tenant.create(stores=1, stores_per_account=1, timezone="America/New_York")
         results = asyncio.run(run(args, tenant))
         report(results, args)
-        common.write_result(args.result_name, {
+        reports.write_result(args.result_name, {
             "benchmark": "update_bytes",
-            "finished_at": common.now_iso(),
-            "machine": common.machine(),
-            "code": common.code_version(),
+            "finished_at": reports.now_iso(),
+            "machine": machine.machine(),
+            "code": reports.code_version(),
             "dashboards": args.dashboards,
             "window_seconds": args.window,
             **results,
         })
-    finally:
-        tenant.cleanup()
-        if admin_url:
-            common.drop_scratch_database(admin_url)
 
 
 if __name__ == "__main__":

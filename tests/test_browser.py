@@ -2,69 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from django.test import Client
 
-from opspulse.ingest.tests.helpers import post_shopify, shopify_order
+from tests.support.webhooks import post_shopify, shopify_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def session_of(user) -> str:
-    """A signed-in session id for `user`.
-
-    Take it before the browser starts: Playwright's sync API keeps an event loop running
-    in this thread, under which Django would open (and never close) a separate connection.
-    """
-    client = Client()
-    client.force_login(user)
-    return client.cookies["sessionid"].value
-
-
-@contextlib.contextmanager
-def chromium(*, width: int = 1400, height: int = 1000, signed_in: tuple[str, str] | None = None) -> Iterator:
-    """A context of Debian's Chromium; with `signed_in` (site URL, session id), signed in there."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": width, "height": height})
-        if signed_in is not None:
-            url, session_id = signed_in
-            context.add_cookies([{"name": "sessionid", "value": session_id, "url": url}])
-        try:
-            yield context
-        finally:
-            context.close()
-            browser.close()
-
-
-@pytest.fixture
-def alice_browser(web, personas):
-    """A Chromium context signed in as alice (an owner)."""
-    with chromium(signed_in=(web.url, session_of(personas["alice"]))) as context:
-        yield context
-
 
 def test_new_order_appears_on_the_open_dashboard(web, worker, shopify_store, alice_browser):
     dashboard_url = f"{web.url}/stores/{shopify_store.public_id}/"

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from opspulse.lib.mailbox import stored_mails
-from tests.test_browser import chromium
+from tests.factories import MembershipFactory, StoreFactory, UserFactory
+from tests.support.browser import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -84,7 +85,6 @@ def test_a_wrong_password_shows_an_error_and_does_not_sign_in(web, browser_conte
 def team_setup(web):
     """Alice owns a store; erin has signed up (confirmed, no account yet); charlie runs another shop."""
     from opspulse.accounts.models import Role
-    from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
 
     alice = UserFactory(email="alice@example.com", password=PASSPHRASE)
     UserFactory(email="erin@example.com", password=PASSPHRASE)

@@ -9,22 +9,13 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from conftest import ROOT
 from opspulse.commerce.actions import LineItemData, OrderData, record_order
 from opspulse.commerce.models import OrderStatus
 from opspulse.metrics.models import Granularity, Metric, MetricName
-from tests.test_browser import alice_browser  # noqa: F401 - the signed-in Chromium fixture
+from tests.support.browser import SCREENSHOTS, VIEWPORTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = ROOT / "test-results" / "screenshots"
-# Phone, laptop, TV; a 4K TV runs at twice the pixel density.
-VIEWPORTS = [
-    {"width": 390, "height": 844},
-    {"width": 1440, "height": 900},
-    {"width": 1920, "height": 1080},
-    {"width": 3840, "height": 2160},
-]
 FIGURES = ", ".join([".feed-total", *(f"[data-{name}]" for name in (
     "kpi-value", "tile-revenue", "tile-orders", "tile-aov", "currency-revenue", "wall-value", "wall-total",
     "wall-number"))])

@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conftest import SHOPIFY_SECRET, make_store
-from opspulse.ingest.tests.helpers import post_shopify, shopify_order
-from opspulse.live.tests.factories import AlertEventFactory, AlertFactory
-from tests.test_browser import alice_browser  # noqa: F401 - the signed-in Chromium fixture
-from tests.test_browser_figures import SCREENSHOTS, VIEWPORTS
+from tests.factories import AlertEventFactory, AlertFactory
+from tests.support.browser import SCREENSHOTS, VIEWPORTS
+from tests.support.stores import SHOPIFY_SECRET, make_store
+from tests.support.webhooks import post_shopify, shopify_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

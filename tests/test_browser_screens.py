@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conftest import ROOT
-from opspulse.ingest.tests.helpers import post_shopify, shopify_order
-from tests.test_browser import alice_browser  # noqa: F401 - the signed-in Chromium fixture
+from tests.support.processes import ROOT, WebServer, free_port
+from tests.support.webhooks import post_shopify, shopify_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -81,8 +80,6 @@ def test_a_wallboard_whose_server_went_away_reconnects_and_shows_what_it_missed(
     web, worker, process_logs, shopify_store, wallboard_token, alice_browser  # noqa: F811
 ):
     import httpx
-
-    from conftest import WebServer, free_port
 
     port = free_port()
     screen_server = WebServer(process_logs, "web-wallboard", port=port)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from conftest import SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET, WebServer, Worker, free_port
-from tests.test_browser import chromium, session_of
+from tests.support.browser import chromium, session_of
+from tests.support.processes import WebServer, Worker, free_port
+from tests.support.stores import SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

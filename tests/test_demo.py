@@ -24,10 +24,10 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from conftest import ROOT, free_port, process_env, wait_for
 from opspulse.accounts.models import User
 from opspulse.lib.mailbox import stored_mails
 from opspulse.sim.demo import DEMO_EMAIL, DEMO_PASSWORD
+from tests.support.processes import ROOT, free_port, process_env, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

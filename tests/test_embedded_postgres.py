@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import ROOT
+from tests.support.processes import ROOT
 
 
 def embedded_postgres(var: Path, *args: str) -> subprocess.CompletedProcess:

@@ -17,18 +17,18 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from conftest import make_store
 from opspulse.accounts.models import Role
-from opspulse.accounts.tests.test_signin import current_code, sign_in, signed_in, turn_on_totp
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts import delivery
 from opspulse.alerts.models import Alert, AlertChannel, AlertEvent, AlertType, ChannelDelivery, DeliveryStatus
 from opspulse.commerce import actions
 from opspulse.lib import crypto, encrypted_fields
-from opspulse.live.tests.factories import MembershipFactory, UserFactory
 from opspulse.platforms.shopify.client import ShopifyClient
-from opspulse.platforms.shopify.tests.conftest import create_shop, install, shopify_app  # noqa: F401 - fixture
 from opspulse.stores.models import Integration
+from tests.factories import MembershipFactory, UserFactory
+from tests.support.accounts import current_code, sign_in, signed_in, turn_on_totp
+from tests.support.shopify import create_shop, install
+from tests.support.stores import make_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

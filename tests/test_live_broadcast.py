@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import select
 import time
 
 import psycopg
@@ -13,21 +11,13 @@ from django.db import transaction
 from django.test import Client
 from websockets.sync.client import connect
 
-from conftest import Worker, WebServer, redis_answers
-from opspulse.ingest.tests.helpers import post_shopify, shopify_order
 from opspulse.lib import db
 from opspulse.live import publish
+from tests.support.live import notifications
+from tests.support.processes import WebServer, Worker, redis_answers
+from tests.support.webhooks import post_shopify, shopify_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def notifications(conn: psycopg.Connection, timeout: float) -> list[dict]:
-    received = []
-    deadline = time.monotonic() + timeout
-    while (remaining := deadline - time.monotonic()) > 0:
-        if select.select([conn.fileno()], [], [], remaining)[0]:
-            received.extend(json.loads(n.payload) for n in conn.notifies(timeout=0, stop_after=100))
-    return received
 
 
 def test_message_is_sent_only_when_the_transaction_commits(shopify_store):

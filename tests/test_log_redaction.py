@@ -21,19 +21,20 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from conftest import SHOPIFY_APP_CLIENT_SECRET, WebServer, run_worker_until_idle
 from opspulse.accounts.models import Role
-from opspulse.accounts.tests.test_signin import reset_link
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts import delivery
 from opspulse.alerts.models import Alert, AlertEvent, AlertType, DeliveryStatus
-from opspulse.alerts.tests.test_delivery import Receiver
-from opspulse.ingest.tests.helpers import post_shopify, shopify_order
 from opspulse.lib.logging import RedactSecrets, redact
-from opspulse.live.tests.factories import MembershipFactory, UserFactory
-from opspulse.platforms.shopify.tests.conftest import create_shop, install, shopify_app  # noqa: F401 - fixture
-from opspulse.platforms.shopify.tests.test_backfill import app_env, run_platform_jobs
 from opspulse.stores.models import Integration, Store
+from tests.factories import MembershipFactory, UserFactory
+from tests.support.accounts import reset_link
+from tests.support.alerts import Receiver
+from tests.support.jobs import run_platform_jobs, run_worker_until_idle
+from tests.support.processes import WebServer
+from tests.support.shopify import app_env, create_shop, install
+from tests.support.stores import SHOPIFY_APP_CLIENT_SECRET
+from tests.support.webhooks import post_shopify, shopify_order
 
 CUSTOMER_EMAIL = "grace.hopper@example.net"
 CUSTOMER_PHONE = "+33 6 12 34 56 78"

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT
+from tests.support.processes import ROOT
 
 
 def start_production(code: str = "import django; django.setup()", **env: str) -> subprocess.CompletedProcess:

@@ -19,12 +19,13 @@ from django.test import Client
 from procrastinate.contrib.django.models import ProcrastinateJob
 from websockets.sync.client import connect
 
-from conftest import SHOPIFY_SECRET, Process, make_store, process_env
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts.models import Alert, AlertType, ChannelDelivery, DeliveryAttempt, DeliveryStatus
-from opspulse.alerts.tests.test_delivery import RawReceiver
 from opspulse.commerce import actions
-from opspulse.ingest.tests.helpers import post_shopify, shopify_order
+from tests.support.alerts import RawReceiver
+from tests.support.processes import Process, process_env
+from tests.support.stores import SHOPIFY_SECRET, make_store
+from tests.support.webhooks import post_shopify, shopify_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -18,10 +18,10 @@ from django.utils import timezone
 
 from opspulse.accounts.models import Account, Invitation, Membership, Role, User
 from opspulse.live.routing import websocket_urlpatterns
-from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
-from opspulse.live.tests.test_consumer import dashboard_socket, refusal_code
 from opspulse.stores.models import Store
-from conftest import client_for
+from tests.factories import MembershipFactory, StoreFactory, UserFactory
+from tests.support.live import dashboard_socket, refusal_code, shared_socket, socket_headers, wallboard_socket
+from tests.support.stores import client_for
 
 # Routes that name a tenant object by its public id: (object kind, role needed, method).
 TENANT_ROUTES = {
@@ -253,8 +253,6 @@ def test_anonymous_visitors_are_sent_to_sign_in(tenants, name):
 async def socket_refusal(store, user: User | None) -> int | None:
     from asgiref.sync import sync_to_async
 
-    from opspulse.live.tests.conftest import socket_headers
-
     client = await sync_to_async(client_for)(user) if user is not None else None
     return await refusal_code(dashboard_socket(store, socket_headers(client)))
 
@@ -275,9 +273,6 @@ async def test_an_outsiders_dashboard_socket_is_refused_like_one_for_no_store(te
 @pytest.mark.django_db(transaction=True)
 async def test_an_outsiders_wallboard_socket_is_refused_like_one_for_no_store(tenants):
     from asgiref.sync import sync_to_async
-
-    from opspulse.live.tests.conftest import socket_headers
-    from opspulse.live.tests.test_wallboard import wallboard_socket
 
     foreign_store = tenants["foreign"]["store"]
     alice = await sync_to_async(client_for)(tenants["alice"])
@@ -307,7 +302,6 @@ async def test_a_wrong_or_revoked_wallboard_token_gets_a_closed_socket(tenants):
     from asgiref.sync import sync_to_async
 
     from opspulse.live import share
-    from opspulse.live.tests.test_wallboard import shared_socket
 
     link, token = await sync_to_async(share.create_wallboard_link)(
         store=tenants["own"]["store"], created_by=tenants["alice"]

@@ -19,12 +19,12 @@ import pytest
 from django.conf import settings
 from django.db import connection, connections
 
-from conftest import WebServer, wait_for
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
-from tests.chaos.conftest import (
+from tests.support.chaos import (
     PRODUCTS, T0, Ledger, OrderVersion, assert_nothing_lost, dashboard_socket, order_delivery, probe_order,
     receive_until, wait_until_processed,
 )
+from tests.support.processes import WebServer, wait_for
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
 

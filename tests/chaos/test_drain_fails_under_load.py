@@ -15,12 +15,12 @@ import pytest
 from django.db import connection
 from procrastinate.contrib.django.models import ProcrastinateJob
 
-from conftest import Worker, wait_for
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.ingest.queue import DRAIN_TASK
-from tests.chaos.conftest import (
+from tests.support.chaos import (
     PRODUCTS, T0, Ledger, OrderVersion, assert_nothing_lost, order_delivery, wait_until_processed,
 )
+from tests.support.processes import Worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import run_worker_until_idle
 from opspulse.commerce.models import Order
 from opspulse.ingest.models import WebhookDelivery
-from tests.chaos.conftest import PRODUCTS, T0, Ledger, OrderVersion, assert_nothing_lost, order_delivery
+from tests.support.chaos import PRODUCTS, T0, Ledger, OrderVersion, assert_nothing_lost, order_delivery
+from tests.support.jobs import run_worker_until_idle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

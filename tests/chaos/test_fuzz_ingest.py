@@ -24,11 +24,13 @@ import pytest
 from django.conf import settings as django_settings
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from conftest import SHOPIFY_SECRET, WOO_SECRET, run_worker_until_idle
 from opspulse.commerce.models import Cart, InventoryLevel, Order
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.sim import payloads
-from tests.chaos.conftest import PRODUCTS, T0
+from tests.support.chaos import PRODUCTS, T0
+from tests.support.jobs import run_worker_until_idle
+from tests.support.stores import SHOPIFY_SECRET, WOO_SECRET
+from tests.support.webhooks import post_shopify, shopify_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -262,8 +264,6 @@ def test_hostile_requests_never_fail_the_server_nor_become_records(platform, web
 def test_signed_order_the_database_cannot_hold_fails_at_once_without_holding_up_the_store(
     web, shopify_store, field, value
 ):
-    from opspulse.ingest.tests.helpers import post_shopify, shopify_order
-
     hostile = shopify_order(5001)
     hostile[field] = value
     assert post_shopify(web.url, shopify_store, "orders/create", hostile).status_code == 200

@@ -24,10 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from conftest import run_worker_until_idle
 from opspulse.commerce.models import Order
 from opspulse.ingest.models import WebhookDelivery
-from tests.chaos.conftest import PRODUCTS, T0, Delivery, Ledger, OrderVersion, order_delivery
+from tests.support.chaos import PRODUCTS, T0, Delivery, Ledger, OrderVersion, order_delivery
+from tests.support.jobs import run_worker_until_idle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from conftest import RedisServer, WebServer, Worker
-from tests.chaos.conftest import Ledger, dashboard_socket, probe_order, receive_until
+from tests.support.chaos import Ledger, dashboard_socket, probe_order, receive_until
+from tests.support.processes import RedisServer, WebServer, Worker
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
 

@@ -17,13 +17,13 @@ from django.db import connection
 from procrastinate.contrib.django.models import ProcrastinateJob
 from procrastinate.exceptions import AlreadyEnqueued
 
-from conftest import wait_for
 from opspulse.commerce.models import Order
 from opspulse.ingest.models import WebhookDelivery
 from opspulse.ingest.queue import DRAIN_TASK
-from tests.chaos.conftest import (
+from tests.support.chaos import (
     PRODUCTS, T0, Ledger, OrderVersion, assert_nothing_lost, order_delivery, wait_until_processed,
 )
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import WebServer, Worker, wait_for
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
-from tests.chaos.conftest import Ledger, assert_nothing_lost, order_deliveries, wait_until_processed
+from tests.support.chaos import Ledger, assert_nothing_lost, order_deliveries, wait_until_processed
+from tests.support.processes import WebServer, Worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

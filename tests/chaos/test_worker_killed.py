@@ -10,10 +10,10 @@ import time
 import pytest
 from procrastinate.contrib.django.models import ProcrastinateJob, ProcrastinateWorker
 
-from conftest import wait_for
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.ingest.queue import DRAIN_TASK
-from tests.chaos.conftest import Ledger, assert_nothing_lost, order_deliveries, wait_until_processed
+from tests.support.chaos import Ledger, assert_nothing_lost, order_deliveries, wait_until_processed
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from opspulse.accounts.models import AuditEvent, AuditKind, Invitation, Membership, Role
-from opspulse.live.tests.factories import UserFactory
+from tests.factories import UserFactory
 
 LINK = re.compile(r"http://testserver(/invitations/[A-Za-z0-9_\-]+/)")
 

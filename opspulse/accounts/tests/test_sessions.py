@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from opspulse.accounts.selectors import member_store_pairs
 from opspulse.accounts.sessions import signed_in_users
-from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
+from tests.factories import MembershipFactory, StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

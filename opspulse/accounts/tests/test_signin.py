@@ -8,15 +8,13 @@ import time
 import pytest
 from allauth.account.forms import default_token_generator
 from allauth.mfa.models import Authenticator
-from allauth.mfa.totp.internal import auth as totp
-from django.contrib.auth import SESSION_KEY
 from django.test import Client
 from django.urls import reverse
 
 from opspulse.accounts.models import AuditEvent, AuditKind
-from opspulse.live.tests.factories import UserFactory
+from tests.factories import UserFactory
+from tests.support.accounts import PASSWORD, current_code, reauthenticate, reset_link, sign_in, signed_in, turn_on_totp
 
-PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "quiet meadow copper lantern"
 
 
@@ -25,22 +23,9 @@ def maya(db):
     return UserFactory(email="maya@example.com")
 
 
-def sign_in(client, email="maya@example.com", password=PASSWORD, *, remember=False, **meta):
-    data = {"login": email, "password": password} | ({"remember": "on"} if remember else {})
-    return client.post(reverse("account_login"), data, **meta)
-
-
-def signed_in(client) -> bool:
-    return SESSION_KEY in client.session
-
-
 def form_errors(response) -> str:
     """The error text of the sign-in form, without the CSRF token and echoed input."""
     return " ".join(str(error) for error in response.context["form"].non_field_errors())
-
-
-def reset_link(mail) -> str:
-    return re.search(r"https?://[^/\s]+(/accounts/password/reset/key/[^\s]+/)", mail.body).group(1)
 
 
 def test_signing_in_with_email_and_password_goes_home_and_is_audited(client, maya):
@@ -204,11 +189,6 @@ def test_changing_the_password_needs_the_current_one_and_signs_out_other_session
     assert AuditEvent.objects.filter(user=maya, kind=AuditKind.PASSWORD_CHANGED).exists()
 
 
-def reauthenticate(client, password=PASSWORD):
-    response = client.post(reverse("account_reauthenticate"), {"password": password})
-    assert response.status_code == 302
-
-
 def test_changing_the_email_asks_for_the_password_first_and_again_after_five_minutes(
     client, maya, monkeypatch, mailoutbox
 ):
@@ -295,20 +275,6 @@ def test_another_users_session_cannot_be_ended(client, maya):
 
 
 # -- two-factor
-
-
-def current_code(secret: str, offset: int = 0) -> str:
-    counter = int(time.time()) // 30 + offset
-    return totp.format_hotp_value(totp.hotp_value(secret, counter))
-
-
-def turn_on_totp(client) -> str:
-    reauthenticate(client)
-    client.get(reverse("mfa_activate_totp"))
-    secret = client.session[totp.SECRET_SESSION_KEY]
-    response = client.post(reverse("mfa_activate_totp"), {"code": current_code(secret)})
-    assert response.status_code == 302
-    return secret
 
 
 @pytest.mark.django_db(transaction=True)

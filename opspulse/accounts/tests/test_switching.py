@@ -5,7 +5,7 @@ from django.test import Client
 from django.urls import reverse
 
 from opspulse.accounts.models import Account, Membership, Role
-from opspulse.live.tests.factories import StoreFactory
+from tests.factories import StoreFactory
 
 
 def signed_in(user) -> Client:

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
+from tests.factories import MembershipFactory, StoreFactory, UserFactory
 
 PASSWORD = "correct horse battery staple"
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>", re.IGNORECASE)

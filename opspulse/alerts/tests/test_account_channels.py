@@ -11,13 +11,13 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from conftest import client_for, make_store
 from opspulse.accounts.models import Account, Membership, Role
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts import delivery
 from opspulse.alerts.models import Alert, AlertChannel, AlertEvent, AlertType, ChannelDelivery
-from opspulse.alerts.tests.test_delivery import Receiver
 from opspulse.commerce import actions
+from tests.support.alerts import Receiver
+from tests.support.stores import client_for, make_store
 
 
 # Their receivers listen on 127.0.0.1.

@@ -11,7 +11,7 @@ from django.utils import timezone
 from opspulse.alerts.models import Alert, AlertEvent, AlertType
 from opspulse.commerce import actions
 from opspulse.commerce.models import OrderStatus
-from opspulse.ingest.tests.helpers import T0
+from tests.support.webhooks import T0
 
 
 @pytest.fixture

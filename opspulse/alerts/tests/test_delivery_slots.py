@@ -11,15 +11,15 @@ from django.db import connection
 from django.utils import timezone
 from procrastinate.contrib.django.models import ProcrastinateJob
 
-from conftest import free_port
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts import tasks
 from opspulse.alerts.models import Alert, AlertEvent, AlertType, ChannelDelivery, DeliveryStatus
-from opspulse.alerts.tests.test_delivery import Receiver
-from opspulse.alerts.tests.test_jobs import big_order, run_alert_jobs
 from opspulse.commerce import actions
 from opspulse.lib import db
-from opspulse.live.tests.factories import StoreFactory
+from tests.factories import StoreFactory
+from tests.support.alerts import Receiver, big_order
+from tests.support.jobs import run_alert_jobs
+from tests.support.processes import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("private_receivers")]
 

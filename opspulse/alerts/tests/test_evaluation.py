@@ -11,9 +11,9 @@ from opspulse.alerts import actions as alert_actions
 from opspulse.alerts.models import Alert, AlertEvent, AlertType
 from opspulse.commerce import actions
 from opspulse.ingest.models import WebhookDelivery
-from opspulse.ingest.tests.helpers import T0
-from opspulse.live.tests.factories import OrderFactory
 from opspulse.stores.models import IntegrationStatus
+from tests.factories import OrderFactory
+from tests.support.webhooks import T0
 
 # A Monday, 14:00 in Paris (the test stores' timezone).
 MONDAY_2PM = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, time, timedelta
-from decimal import Decimal
 
 import pytest
 from channels.db import database_sync_to_async
 from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
-from procrastinate.contrib.django import app
 from procrastinate.contrib.django.models import ProcrastinateJob
 
 from opspulse.alerts import actions as alert_actions
@@ -25,28 +23,17 @@ from opspulse.alerts.models import (
     DeliveryKind,
     DeliveryStatus,
 )
-from opspulse.alerts.tests.test_delivery import Receiver
 from opspulse.commerce import actions
-from opspulse.live.tests.conftest import signed_in_client, socket_headers
-from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
-from opspulse.live.tests.test_consumer import connect_and_read_panels, dashboard_socket
 from opspulse.stores.models import IntegrationStatus
+from tests.factories import MembershipFactory, StoreFactory, UserFactory
+from tests.support.alerts import Receiver, big_order
+from tests.support.jobs import run_alert_jobs
+from tests.support.live import connect_and_read_panels, dashboard_socket, socket_headers
+from tests.support.stores import client_for
 
 
 # Their receivers listen on 127.0.0.1.
 pytestmark = pytest.mark.usefixtures("private_receivers")
-
-
-def run_alert_jobs() -> None:
-    with app.replace_connector(app.connector.get_worker_connector()) as worker_app:
-        worker_app.run_worker(queues=[tasks.ALERTS_QUEUE], wait=False, install_signal_handlers=False,
-                              listen_notify=False)
-
-
-def big_order(external_id: str) -> actions.OrderData:
-    now = timezone.now()
-    return actions.OrderData(external_id=external_id, number=f"#{external_id}", status="paid", currency="USD",
-                             total=Decimal("900.00"), placed_at=now, updated_at=now)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -101,7 +88,7 @@ async def test_a_stores_dashboard_shows_only_that_stores_alerts_on_the_page_and_
     store = await database_sync_to_async(StoreFactory)(name="Northwind", currency="USD")
     other = await database_sync_to_async(StoreFactory)(name="Southwind", account=store.account, currency="USD")
     owner = await database_sync_to_async(MembershipFactory)(account=store.account)
-    client = await database_sync_to_async(signed_in_client)(owner.user)
+    client = await database_sync_to_async(client_for)(owner.user)
     for rules_store in (store, other):
         await database_sync_to_async(Alert.objects.create)(
             store=rules_store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "500.00"}
@@ -135,7 +122,7 @@ async def test_a_stores_dashboard_shows_only_that_stores_alerts_on_the_page_and_
 async def test_an_acknowledged_alert_shows_as_acknowledged_on_the_open_dashboards(live_listener):
     store = await database_sync_to_async(StoreFactory)(name="Northwind", currency="USD")
     owner = await database_sync_to_async(MembershipFactory)(account=store.account)
-    client = await database_sync_to_async(signed_in_client)(owner.user)
+    client = await database_sync_to_async(client_for)(owner.user)
     await database_sync_to_async(Alert.objects.create)(
         store=store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "500.00"}
     )

@@ -10,11 +10,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from conftest import run_worker_until_idle
 from opspulse.alerts.models import Alert, AlertEvent, AlertType
 from opspulse.commerce import actions
 from opspulse.commerce.models import Order
-from opspulse.ingest.tests.helpers import post_shopify, shopify_order
+from tests.support.jobs import run_worker_until_idle
+from tests.support.webhooks import post_shopify, shopify_order
 
 
 def placed(external_id: str, *, ago: timedelta) -> actions.OrderData:

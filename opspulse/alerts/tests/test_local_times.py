@@ -12,7 +12,7 @@ from django.core import mail
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts import delivery
 from opspulse.alerts.models import Alert, AlertEvent, AlertPreference, AlertType
-from opspulse.alerts.tests.test_delivery import Receiver
+from tests.support.alerts import Receiver
 
 pytestmark = pytest.mark.usefixtures("private_receivers")
 

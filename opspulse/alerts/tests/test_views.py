@@ -13,6 +13,7 @@ from django.utils import timezone
 from opspulse.accounts.models import Membership, Role
 from opspulse.alerts.forms import describe
 from opspulse.alerts.models import Alert, AlertEvent, AlertPreference, AlertType
+from tests.support.stores import make_store
 
 
 @pytest.fixture
@@ -125,8 +126,6 @@ def test_a_member_reads_rules_but_cannot_change_them(shopify_store, bob):
 
 
 def test_a_rule_of_another_store_is_not_found(shopify_store, personas, alice):
-    from conftest import make_store
-
     foreign = make_store(personas["other_account"], platform="shopify", domain="chairs.myshopify.com", secret="s")
     rule = Alert.objects.create(store=foreign, type=AlertType.LOW_STOCK, config={"threshold": 5})
 
@@ -215,8 +214,6 @@ def test_history_pages_through_older_alerts(shopify_store, bob):
 
 
 def test_a_page_of_history_after_another_stores_alert_is_not_found(shopify_store, personas, bob):
-    from conftest import make_store
-
     foreign = make_store(personas["other_account"], platform="shopify", domain="chairs.myshopify.com", secret="s")
     rule = Alert.objects.create(store=foreign, type=AlertType.LOW_STOCK, config={"threshold": 5})
     event = AlertEvent.objects.create(alert=rule, store=foreign, subject="stock:1", message="Low stock: Chair")
@@ -227,8 +224,6 @@ def test_a_page_of_history_after_another_stores_alert_is_not_found(shopify_store
 
 
 def test_acknowledge_all_covers_the_alerts_on_screen_not_later_ones_nor_other_stores(shopify_store, personas, bob):
-    from conftest import make_store
-
     rule = Alert.objects.create(store=shopify_store, type=AlertType.HIGH_VALUE_ORDER, config={"threshold": "100"})
     earlier = [
         AlertEvent.objects.create(alert=rule, store=shopify_store, subject=f"order:{n}", message=f"Order #{n}")

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from conftest import ROOT
 from opspulse.alerts import delivery
 from opspulse.alerts.models import Alert, AlertEvent, AlertType
-from opspulse.alerts.tests.test_delivery import channel_delivery, fired, receiver  # noqa: F401 - fixtures
 from opspulse.commerce import actions
-from opspulse.ingest.tests.helpers import T0
+from tests.support.alerts import channel_delivery
+from tests.support.processes import ROOT
+from tests.support.webhooks import T0
 
 pytestmark = pytest.mark.usefixtures("private_receivers")
 

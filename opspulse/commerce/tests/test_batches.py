@@ -18,16 +18,16 @@ import pytest
 from django.db import transaction
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import make_store
 from opspulse.alerts.models import Alert, AlertEvent, AlertType
 from opspulse.commerce import actions
 from opspulse.commerce.models import NOT_COUNTED, InventoryLevel, Order, OrderStatus
-from opspulse.ingest.tests.helpers import T0
 from opspulse.lib import db
 from opspulse.live import publish
 from opspulse.metrics.buckets import bucket_start
 from opspulse.metrics.models import Metric
-from tests.test_live_broadcast import notifications
+from tests.support.live import notifications
+from tests.support.stores import make_store
+from tests.support.webhooks import T0
 
 pytestmark = pytest.mark.django_db
 

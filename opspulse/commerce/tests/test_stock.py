@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from opspulse.commerce import actions
 from opspulse.commerce.models import InventoryLevel
-from opspulse.ingest.tests.helpers import T0
+from tests.support.webhooks import T0
 
 
 def test_older_update_does_not_change_the_count_but_names_the_item(shopify_store):

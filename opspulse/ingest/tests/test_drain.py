@@ -9,13 +9,14 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from conftest import run_worker_until_idle
 from opspulse.commerce.models import Cart, InventoryLevel, Order
 from opspulse.ingest import actions
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
-from opspulse.ingest.tests.helpers import MUG, T0, TEE, orders_refused, post_shopify, post_woo, shopify_order
 from opspulse.metrics.models import Metric
 from opspulse.sim import payloads
+from tests.support.jobs import run_worker_until_idle
+from tests.support.processes import database_url_for_processes
+from tests.support.webhooks import MUG, T0, TEE, orders_refused, post_shopify, post_woo, shopify_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -318,7 +319,6 @@ def test_job_running_for_twenty_minutes_under_a_live_worker_is_left_to_finish(we
     import psycopg
     from procrastinate.contrib.django.models import ProcrastinateJob
 
-    from conftest import database_url_for_processes
     from opspulse.ingest import queue
 
     post_shopify(web.url, shopify_store, "orders/create", shopify_order(5001))

@@ -10,11 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from conftest import SHOPIFY_SECRET, WOO_SECRET, WebServer
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.ingest.queue import drain_lock, lane_of
-from opspulse.ingest.tests.helpers import post_shopify, post_woo, shopify_order
 from opspulse.sim import payloads
+from tests.support.processes import WebServer
+from tests.support.stores import SHOPIFY_SECRET, WOO_SECRET, make_store
+from tests.support.webhooks import T0, TEE, post_shopify, post_woo, shopify_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -203,8 +204,6 @@ def test_woocommerce_ping_is_answered_and_not_stored(web, woo_store):
 
 
 def test_woocommerce_resend_with_new_delivery_id_is_a_duplicate(web, woo_store):
-    from opspulse.ingest.tests.helpers import T0, TEE
-
     order = payloads.woo_order(880, items=[TEE], date_created=T0, date_modified=T0)
 
     first = post_woo(web.url, woo_store, "order.created", order)
@@ -222,8 +221,6 @@ def test_woocommerce_forged_signature_is_401(web, woo_store):
 
 
 def test_woocommerce_signed_order_is_stored(web, woo_store):
-    from opspulse.ingest.tests.helpers import T0, TEE
-
     response = post_woo(
         web.url, woo_store, "order.created", payloads.woo_order(881, items=[TEE], date_created=T0, date_modified=T0)
     )
@@ -266,8 +263,6 @@ def test_cached_store_picks_up_a_new_secret_at_once(caching_web, shopify_store):
 
 
 def test_store_connected_again_while_cached_gets_its_webhooks(caching_web, personas, shopify_store):
-    from conftest import make_store
-
     assert post_shopify(caching_web.url, shopify_store, "orders/create", shopify_order(7001)).status_code == 200
     shopify_store.delete()
     again = make_store(personas["account"], platform="shopify", domain=shopify_store.domain, secret=SHOPIFY_SECRET)

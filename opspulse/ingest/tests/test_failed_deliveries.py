@@ -15,14 +15,15 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from conftest import client_for, run_worker_until_idle
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts.models import Alert, AlertType
 from opspulse.commerce.models import Order
 from opspulse.ingest import actions, queue
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
-from opspulse.ingest.tests.helpers import orders_refused, post_shopify, shopify_order
 from opspulse.metrics.models import Metric
+from tests.support.jobs import run_worker_until_idle
+from tests.support.stores import client_for
+from tests.support.webhooks import orders_refused, post_shopify, shopify_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 from django.db import connections
-from django.test import Client
 
-from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
+from tests.factories import MembershipFactory, StoreFactory, UserFactory
+from tests.support.stores import client_for
 
 
 @pytest.fixture
@@ -25,27 +25,14 @@ def outsider(db):
     return membership.user
 
 
-def signed_in_client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def socket_headers(client: Client | None = None, origin: bytes = b"http://testserver") -> list[tuple[bytes, bytes]]:
-    headers = [(b"host", b"testserver"), (b"origin", origin)]
-    if client is not None:
-        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
-    return headers
-
-
 @pytest.fixture
 def owner_client(owner):
-    return signed_in_client(owner)
+    return client_for(owner)
 
 
 @pytest.fixture
 def outsider_client(outsider):
-    return signed_in_client(outsider)
+    return client_for(outsider)
 
 
 @pytest.fixture(autouse=True)

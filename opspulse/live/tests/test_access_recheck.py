@@ -12,13 +12,13 @@ from channels.layers import get_channel_layer
 from django.test import Client
 
 from config.asgi import application
-from conftest import redis_answers
 from opspulse.accounts import actions
 from opspulse.accounts.models import Membership, Role
 from opspulse.live.access import AccessWatch, watch
-from opspulse.live.tests.conftest import socket_headers
-from opspulse.live.tests.factories import AccountFactory, MembershipFactory, StoreFactory, UserFactory
-from opspulse.live.tests.websocket import WebsocketClient
+from tests.factories import AccountFactory, MembershipFactory, StoreFactory, UserFactory
+from tests.support.live import socket_headers
+from tests.support.processes import redis_answers
+from tests.support.websocket import WebsocketClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
 

@@ -5,17 +5,14 @@ import html as html_lib
 import json
 import re
 import time
-from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.contrib.sessions.models import Session
-from django.utils import timezone
 from django.urls import reverse
 
-from opspulse.commerce.actions import LineItemData, OrderData, record_order
-from opspulse.commerce.models import OrderStatus
+from opspulse.commerce.actions import record_order
 
 from config.asgi import application
 from opspulse.accounts.models import Membership
@@ -25,9 +22,9 @@ from opspulse.live.access import AccessWatch
 from opspulse.live.consumers import HEARTBEAT, PAGE_CURRENT
 from opspulse.live.hub import hubs
 from opspulse.live.sessions import close_session_sockets
-from opspulse.live.tests.conftest import socket_headers
-from opspulse.live.tests.factories import OrderFactory
-from opspulse.live.tests.websocket import WebsocketClient
+from tests.factories import OrderFactory
+from tests.support.live import connect_and_read_panels, dashboard_socket, new_order, refusal_code, socket_headers
+from tests.support.websocket import WebsocketClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
 
@@ -35,24 +32,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
 def announce(store, messages: list[dict]) -> None:
     """Hand live messages to the process's dashboards as the listener does with a NOTIFY."""
     listener.dispatch(json.dumps({"store": str(store.public_id), "messages": messages}))
-
-
-def dashboard_socket(store, headers) -> WebsocketClient:
-    return WebsocketClient(application, f"/ws/stores/{store.public_id}/", headers)
-
-
-async def connect_and_read_panels(socket: WebsocketClient) -> str:
-    connected, _ = await socket.connect()
-    assert connected
-    return await socket.receive_text()
-
-
-async def refusal_code(socket: WebsocketClient) -> int | None:
-    """Return the close code of a refused socket, whether refused at or after the handshake."""
-    connected, code = await socket.connect()
-    if connected:
-        code = await socket.receive_close_code()
-    return code
 
 
 async def test_member_receives_every_panel_on_connect(store, owner_client):
@@ -214,15 +193,6 @@ async def test_dashboards_of_a_store_share_one_render_per_update(store, owner_cl
     for socket in sockets:
         await socket.disconnect()
     assert store.pk not in hubs().hubs
-
-
-def new_order(number: int, total: str) -> OrderData:
-    now = timezone.now()
-    return OrderData(
-        external_id=str(number), number=f"#{number}", status=OrderStatus.PAID, currency="USD", total=Decimal(total),
-        placed_at=now, updated_at=now, customer_first_name="Ines", customer_city="Porto",
-        line_items=[LineItemData(external_id=f"{number}-1", title="Mug", quantity=1, price=Decimal(total))],
-    )
 
 
 async def test_new_orders_are_shown_from_their_messages_without_reading_the_database(store, owner_client, live_listener, no_clock_refresh):

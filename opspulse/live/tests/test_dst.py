@@ -19,9 +19,9 @@ import pytest
 from opspulse.commerce.actions import OrderData, apply_records
 from opspulse.commerce.models import OrderStatus
 from opspulse.live import fragments, selectors
-from opspulse.live.tests.factories import MetricFactory, OrderFactory, StoreFactory
 from opspulse.live.view import StoreView
 from opspulse.metrics.models import Granularity, Metric, MetricName
+from tests.factories import MetricFactory, OrderFactory, StoreFactory
 
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")

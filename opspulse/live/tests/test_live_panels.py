@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
@@ -13,22 +12,9 @@ from django.utils import timezone
 from opspulse.commerce.actions import StockData, apply_records, apply_stock_change, record_order
 from opspulse.commerce.models import OrderStatus
 from opspulse.live import hub
-from opspulse.live.tests.conftest import socket_headers
-from opspulse.live.tests.test_consumer import connect_and_read_panels, dashboard_socket, new_order
-from opspulse.live.tests.websocket import WebsocketClient
+from tests.support.live import connect_and_read_panels, dashboard_socket, new_order, receive_until, socket_headers
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
-
-
-async def receive_until(socket: WebsocketClient, *needles: str, timeout: float = 5) -> str:
-    """Every frame received until all `needles` were seen (in any of them)."""
-    frames = ""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not all(needle in frames for needle in needles):
-        left = deadline - asyncio.get_running_loop().time()
-        assert left > 0, f"never received {[n for n in needles if n not in frames]}"
-        frames += await socket.receive_text(timeout=left)
-    return frames
 
 
 async def test_a_cancelled_order_turns_cancelled_in_the_feed_and_leaves_todays_revenue(store, owner_client,

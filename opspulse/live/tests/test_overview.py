@@ -14,17 +14,13 @@ from config.asgi import application
 from opspulse.accounts import actions as account_actions
 from opspulse.accounts.models import Role
 from opspulse.commerce.actions import record_order
-from opspulse.live.consumers import PAGE_CURRENT
 from opspulse.live import overview, selectors
-from opspulse.live.tests.conftest import signed_in_client, socket_headers
-from opspulse.live.tests.factories import MembershipFactory, MetricFactory, OrderFactory, StoreFactory, UserFactory
-from opspulse.live.tests.test_consumer import new_order
-from opspulse.live.tests.websocket import WebsocketClient
+from opspulse.live.consumers import PAGE_CURRENT
 from opspulse.metrics.models import Granularity, MetricName
-
-
-def overview_socket(headers) -> WebsocketClient:
-    return WebsocketClient(application, "/ws/overview/", headers)
+from tests.factories import MembershipFactory, MetricFactory, OrderFactory, StoreFactory, UserFactory
+from tests.support.live import new_order, overview_socket, socket_headers
+from tests.support.stores import client_for
+from tests.support.websocket import WebsocketClient
 
 
 def revenue_today(store, value: str, orders: int) -> None:
@@ -69,7 +65,7 @@ def test_a_tile_compares_with_yesterday_at_the_same_time(store):
 def test_an_account_without_stores_is_asked_to_connect_one(db):
     owner = MembershipFactory(user=UserFactory()).user
 
-    page = signed_in_client(owner).get(reverse("home")).content.decode()
+    page = client_for(owner).get(reverse("home")).content.decode()
 
     assert "No stores yet" in page and "Connect a Shopify store" in page
     assert "/ws/overview/" not in page
@@ -143,7 +139,7 @@ async def test_leaving_the_account_closes_the_overview_socket(store, live_listen
     member = await database_sync_to_async(
         lambda: MembershipFactory(account=store.account, user=UserFactory(), role=Role.MEMBER)
     )()
-    client = await sync_to_async(signed_in_client)(member.user)
+    client = await sync_to_async(client_for)(member.user)
     socket = overview_socket(socket_headers(client))
     assert (await socket.connect())[0]
     await socket.receive_text()

@@ -14,10 +14,8 @@ from django.utils import timezone
 from opspulse.alerts.models import AlertEvent, AlertPreference, AlertType
 from opspulse.commerce.actions import record_order
 from opspulse.live import overview
-from opspulse.live.tests.conftest import socket_headers
-from opspulse.live.tests.factories import AlertEventFactory, AlertFactory, MembershipFactory, StoreFactory
-from opspulse.live.tests.test_consumer import new_order
-from opspulse.live.tests.test_overview import overview_socket
+from tests.factories import AlertEventFactory, AlertFactory, MembershipFactory, StoreFactory
+from tests.support.live import new_order, overview_socket, socket_headers
 
 
 @pytest.fixture

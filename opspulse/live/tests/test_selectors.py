@@ -10,14 +10,8 @@ import pytest
 from opspulse.alerts.models import AlertType
 from opspulse.commerce.models import OrderStatus
 from opspulse.live import selectors
-from opspulse.live.tests.factories import (
-    AlertFactory,
-    CartFactory,
-    InventoryLevelFactory,
-    MetricFactory,
-    OrderFactory,
-)
 from opspulse.metrics.models import Granularity, MetricName
+from tests.factories import AlertFactory, CartFactory, InventoryLevelFactory, MetricFactory, OrderFactory
 
 NEW_YORK = ZoneInfo("America/New_York")
 # 14:30 in New York: the store's day began at 04:00 UTC.

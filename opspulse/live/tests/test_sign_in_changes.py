@@ -7,8 +7,7 @@ from asgiref.sync import sync_to_async
 from django.test import Client
 from django.urls import reverse
 
-from opspulse.live.tests.conftest import socket_headers
-from opspulse.live.tests.test_consumer import connect_and_read_panels, dashboard_socket, refusal_code
+from tests.support.live import connect_and_read_panels, dashboard_socket, refusal_code, socket_headers
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
 

@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from opspulse.live import fragments
 from opspulse.live.selectors import local_day
-from opspulse.live.tests.factories import MetricFactory, OrderFactory
 from opspulse.metrics.models import Granularity, MetricName
 from opspulse.platforms.registry import handler_for
+from tests.factories import MetricFactory, OrderFactory
 
 SHOPIFY_FIXTURES = Path(__file__).resolve().parents[2] / "platforms" / "shopify" / "fixtures"
 

@@ -13,26 +13,16 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from config.asgi import application
 from opspulse.accounts.models import Role
 from opspulse.commerce.actions import record_order
 from opspulse.live import selectors, share, wallboard
 from opspulse.live.access import AccessWatch
 from opspulse.live.consumers import HEARTBEAT
 from opspulse.live.models import WallboardLink
-from opspulse.live.tests.conftest import signed_in_client, socket_headers
-from opspulse.live.tests.factories import MembershipFactory, MetricFactory, OrderFactory, UserFactory
-from opspulse.live.tests.test_consumer import new_order
-from opspulse.live.tests.websocket import WebsocketClient
 from opspulse.metrics.models import Granularity, MetricName
-
-
-def wallboard_socket(store, headers) -> WebsocketClient:
-    return WebsocketClient(application, f"/ws/stores/{store.public_id}/wallboard/", headers)
-
-
-def shared_socket(token: str) -> WebsocketClient:
-    return WebsocketClient(application, f"/ws/wall/{token}/", socket_headers())
+from tests.factories import MembershipFactory, MetricFactory, OrderFactory, UserFactory
+from tests.support.live import new_order, shared_socket, socket_headers, wallboard_socket
+from tests.support.stores import client_for
 
 
 def test_the_wallboard_shows_the_day_in_large_type_without_customer_data(store, owner_client):
@@ -84,7 +74,7 @@ def test_an_admin_creates_a_link_whose_token_is_shown_once_and_stored_hashed(sto
 def test_a_member_cannot_create_a_link(store):
     member = MembershipFactory(account=store.account, user=UserFactory(), role=Role.MEMBER).user
 
-    response = signed_in_client(member).post(reverse("wallboard-links", args=[store.public_id]), {"action": "create"})
+    response = client_for(member).post(reverse("wallboard-links", args=[store.public_id]), {"action": "create"})
 
     assert response.status_code == 403
     assert not WallboardLink.objects.exists()

@@ -18,9 +18,9 @@ from opspulse.live import share
 from opspulse.live.access import AccessWatch
 from opspulse.live.consumers import HEARTBEAT
 from opspulse.live.models import WallboardLink
-from opspulse.live.tests.conftest import signed_in_client
-from opspulse.live.tests.factories import MembershipFactory, UserFactory
-from opspulse.live.tests.test_wallboard import shared_socket
+from tests.factories import MembershipFactory, UserFactory
+from tests.support.live import shared_socket
+from tests.support.stores import client_for
 
 
 def opens(token: str) -> int:
@@ -93,7 +93,7 @@ def test_a_link_stops_working_when_its_creator_loses_the_admin_role(store, owner
 
     assert opens(token) == 404
     assert opens(owners_token) == 200
-    listed = signed_in_client(owner).get(reverse("wallboard-links", args=[store.public_id])).content.decode()
+    listed = client_for(owner).get(reverse("wallboard-links", args=[store.public_id])).content.decode()
     assert listed.count('data-link-state="stopped"') == 1
 
 

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from opspulse.commerce import actions
 from opspulse.commerce.models import NOT_COUNTED, Cart, LineItem, Order, OrderStatus
-from opspulse.live.tests.factories import StoreFactory
 from opspulse.metrics.buckets import bucket_start
 from opspulse.metrics.models import Granularity, Metric, MetricName, ProductDay
+from tests.factories import StoreFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from django.db import connection
 
 from opspulse.commerce import actions
 from opspulse.commerce.models import OrderStatus
-from opspulse.live.tests.factories import StoreFactory
 from opspulse.metrics.models import ProductDay
+from tests.factories import StoreFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,6 @@ from django.db.models import Model
 from django.urls import reverse
 from django.utils import timezone
 
-from conftest import client_for, run_worker_until_idle
 from opspulse.accounts.models import AuditEvent, AuditKind, Membership, Role
 from opspulse.alerts.models import (
     Alert,
@@ -22,15 +21,17 @@ from opspulse.alerts.models import (
 )
 from opspulse.commerce.models import Backfill, Cart, InventoryLevel, LineItem, Order, SyncHealth
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
-from opspulse.ingest.tests.helpers import MUG, TEE, post_shopify, post_woo, shopify_order
 from opspulse.live.models import WallboardLink
 from opspulse.live.share import create_wallboard_link, link_for_token
-from opspulse.live.tests.factories import AlertEventFactory, AlertFactory
 from opspulse.metrics.models import Metric, ProductDay
 from opspulse.platforms import registry
 from opspulse.sim import payloads
 from opspulse.stores.actions import purge_store_rows
 from opspulse.stores.models import ApiCallSlot, CustomerDataRequest, Integration, IntegrationStatus, Store
+from tests.factories import AlertEventFactory, AlertFactory
+from tests.support.jobs import run_worker_until_idle
+from tests.support.stores import client_for
+from tests.support.webhooks import MUG, TEE, post_shopify, post_woo, shopify_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

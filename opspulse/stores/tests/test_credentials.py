@@ -6,9 +6,9 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from conftest import SHOPIFY_SECRET, make_store
 from opspulse.lib import crypto
 from opspulse.stores.models import Integration
+from tests.support.stores import SHOPIFY_SECRET, make_store
 
 
 def test_secret_is_not_stored_in_plaintext(shopify_store):

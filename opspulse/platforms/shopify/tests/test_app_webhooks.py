@@ -7,13 +7,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conftest import WebServer, run_worker_until_idle
 from opspulse.accounts.models import AuditEvent, AuditKind
 from opspulse.commerce.models import Order
-from opspulse.ingest.tests.helpers import post_shopify, shopify_order
-from opspulse.live.tests.factories import StoreFactory
 from opspulse.platforms.shopify.client import IntegrationUnavailable, ShopifyClient
 from opspulse.stores.models import Integration, IntegrationStatus, Platform, Store
+from tests.factories import StoreFactory
+from tests.support.jobs import run_worker_until_idle
+from tests.support.processes import WebServer
+from tests.support.webhooks import post_shopify, shopify_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

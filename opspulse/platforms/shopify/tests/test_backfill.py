@@ -17,47 +17,23 @@ from opspulse.accounts.models import Role
 from opspulse.alerts.models import Alert, AlertEvent, AlertType
 from opspulse.commerce import actions as commerce
 from opspulse.commerce.models import Backfill, BackfillStatus, InventoryLevel, Order, OrderStatus
-from opspulse.live.tests.factories import MembershipFactory, UserFactory
 from opspulse.metrics.models import Metric
 from opspulse.platforms.shopify import backfill, handlers
 from opspulse.platforms.shopify.client import ShopifyClient
-from opspulse.platforms.shopify.tests.conftest import create_shop, fake_get, install
 from opspulse.stores.models import Integration, Store
+from tests.factories import MembershipFactory, StoreFactory, UserFactory
+from tests.support.jobs import run_platform_jobs, run_worker_until_idle
+from tests.support.processes import WebServer, Worker
+from tests.support.shopify import app_env, create_shop, fake_get, install
+from tests.support.stores import SHOPIFY_APP_CLIENT_SECRET
+from tests.support.webhooks import post_shopify
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def run_platform_jobs() -> None:
-    """Run every due job of the platform queue, in this process, on the real queue.
-
-    Periodic sweeps are not started: a test defers what it means to run.
-    """
-    from procrastinate.contrib.django import app
-
-    with app.replace_connector(app.connector.get_worker_connector()) as worker_app:
-        periodic_defaults = worker_app.periodic_defaults
-        worker_app.periodic_defaults = {"max_delay": 0}  # no catching up on a sweep that is due
-        try:
-            worker_app.run_worker(queues=["shopify"], wait=False, install_signal_handlers=False, listen_notify=False)
-        finally:
-            worker_app.periodic_defaults = periodic_defaults
-
-
-def app_env(fake) -> dict[str, str]:
-    """The environment of OpsPulse processes that serve the app, with shops at the fake."""
-    from conftest import SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET
-
-    return {
-        "SHOPIFY_CLIENT_ID": SHOPIFY_APP_CLIENT_ID, "SHOPIFY_CLIENT_SECRET": SHOPIFY_APP_CLIENT_SECRET,
-        "SHOPIFY_SHOP_URL_TEMPLATE": f"{fake.url}/shops/{{shop}}",
-    }
 
 
 @pytest.fixture(scope="module")
 def app_web(django_db_setup, process_logs, fake_shopify):
     """A running OpsPulse that receives the shops' webhooks."""
-    from conftest import WebServer
-
     server = WebServer(process_logs, "web-backfill", **app_env(fake_shopify))
     yield server
     server.stop()
@@ -187,9 +163,6 @@ def test_a_slow_bulk_export_frees_the_worker_and_its_finish_webhook_resumes_the_
 ):
     from procrastinate.contrib.django.models import ProcrastinateJob
 
-    from conftest import SHOPIFY_APP_CLIENT_SECRET, run_worker_until_idle
-    from opspulse.ingest.tests.helpers import post_shopify
-
     shop = "longshore-outfitters.myshopify.com"
     create_shop(shopify_app, shop, orders=70, days=30, seed=23)
     install(owner_client, shop)
@@ -236,7 +209,6 @@ def test_a_slow_bulk_export_frees_the_worker_and_its_finish_webhook_resumes_the_
 def test_an_import_whose_finish_webhook_never_came_is_resumed_by_the_five_minute_sweep(db):
     from procrastinate.contrib.django.models import ProcrastinateJob
 
-    from opspulse.live.tests.factories import StoreFactory
     from opspulse.stores.models import IntegrationStatus, Platform
     from opspulse.stores.tasks import reconcile_shopify_stores
 
@@ -260,8 +232,6 @@ def test_an_import_whose_finish_webhook_never_came_is_resumed_by_the_five_minute
 def test_a_large_shop_is_imported_in_bulk_by_two_workers_without_passing_two_calls_a_second(
     shopify_app, owner_client, process_logs, settings, app_web
 ):
-    from conftest import Worker
-
     shop = "grand-bazaar.myshopify.com"
     create_shop(shopify_app, shop, orders=20_000, days=50, seed=17)
     # The shop's webhooks (bulk_operations/finish among them) reach a running OpsPulse.

@@ -9,8 +9,8 @@ from time import monotonic
 import pytest
 from django.utils import timezone
 
-from opspulse.alerts.tests.test_delivery import RawReceiver
 from opspulse.platforms.shopify import client, oauth
+from tests.support.alerts import RawReceiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,9 +10,9 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from conftest import ROOT, process_env
-from opspulse.live.tests.factories import StoreFactory
 from opspulse.platforms.shopify.client import wait_for_call_slot
+from tests.factories import StoreFactory
+from tests.support.processes import ROOT, process_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

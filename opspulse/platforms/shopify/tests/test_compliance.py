@@ -13,14 +13,16 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from conftest import WebServer, make_store, run_worker_until_idle
 from opspulse.alerts.models import Alert, AlertType
 from opspulse.commerce.models import Order
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
-from opspulse.ingest.tests.helpers import post_shopify, shopify_order
 from opspulse.metrics.models import Metric
 from opspulse.sim.payloads import _shopify_customer_id
 from opspulse.stores.models import CustomerDataRequest, Integration, IntegrationStatus, Platform, Store
+from tests.support.jobs import run_worker_until_idle
+from tests.support.processes import WebServer
+from tests.support.stores import make_store
+from tests.support.webhooks import post_shopify, shopify_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,15 +6,17 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from conftest import SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET, WebServer, run_worker_until_idle
 from opspulse.accounts.models import AuditEvent, AuditKind, Role
 from opspulse.commerce.models import Backfill, BackfillStatus, Order
 from opspulse.ingest.models import WebhookDelivery
-from opspulse.ingest.tests.helpers import post_shopify, shopify_order
-from opspulse.live.tests.factories import MembershipFactory, UserFactory
 from opspulse.platforms.shopify.subscriptions import TOPICS
-from opspulse.platforms.shopify.tests.conftest import create_shop, fake_get, install
 from opspulse.stores.models import Integration, IntegrationStatus, Store
+from tests.factories import MembershipFactory, UserFactory
+from tests.support.jobs import run_worker_until_idle
+from tests.support.processes import WebServer
+from tests.support.shopify import create_shop, fake_get, install
+from tests.support.stores import SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET
+from tests.support.webhooks import post_shopify, shopify_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,13 +12,14 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from conftest import ROOT, SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET, process_env
 from opspulse.accounts.models import AuditEvent, AuditKind, Role
-from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
 from opspulse.platforms.shopify.client import AccessRevoked, ShopifyClient, ShopifyError, fresh_access_token
 from opspulse.platforms.shopify.subscriptions import TOPICS
-from opspulse.platforms.shopify.tests.conftest import create_shop, fake_get, install
 from opspulse.stores.models import Integration, IntegrationStatus, Platform, Store
+from tests.factories import MembershipFactory, StoreFactory, UserFactory
+from tests.support.processes import ROOT, process_env
+from tests.support.shopify import create_shop, fake_get, install
+from tests.support.stores import SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,12 +11,12 @@ from django.urls import reverse
 
 from opspulse.accounts.models import Role
 from opspulse.commerce.models import InventoryLevel, Order, OrderStatus, SyncHealth
-from opspulse.live.tests.factories import MembershipFactory, UserFactory
 from opspulse.platforms.shopify import reconcile
-from opspulse.platforms.shopify.tests.conftest import create_shop, fake_get, install
-from opspulse.platforms.shopify.tests.test_backfill import run_platform_jobs
 from opspulse.stores.models import Store
 from opspulse.stores.tasks import reconcile_shopify_stores
+from tests.factories import MembershipFactory, UserFactory
+from tests.support.jobs import run_platform_jobs
+from tests.support.shopify import create_shop, fake_get, install
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -131,7 +131,6 @@ def test_a_subscription_shopify_deleted_is_made_again_at_the_hourly_check(shopif
 
     from opspulse.platforms.shopify.client import ShopifyClient
     from opspulse.platforms.shopify.subscriptions import TOPICS
-    from opspulse.platforms.shopify.tests.conftest import fake_get
     from opspulse.stores.models import Integration
 
     store, _ = connected_store

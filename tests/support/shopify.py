@@ -1,27 +1,20 @@
-"""A fake Shopify (opspulse.sim.fake_shopify, a real HTTP server) for the client's tests."""
+"""Shops on the fake Shopify (opspulse.sim.fake_shopify), and installing OpsPulse's app on them."""
 
 from __future__ import annotations
 
 import httpx
-import pytest
 from django.test import Client
 from django.urls import reverse
 
-from conftest import SHOPIFY_APP_CLIENT_ID as CLIENT_ID
-from conftest import SHOPIFY_APP_CLIENT_SECRET as CLIENT_SECRET
+from tests.support.stores import SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET
 
 
-@pytest.fixture
-def shopify_app(settings, fake_shopify):
-    """OpsPulse's settings for the app, with shops reached at the fake."""
-    settings.SHOPIFY_CLIENT_ID = CLIENT_ID
-    settings.SHOPIFY_CLIENT_SECRET = CLIENT_SECRET
-    settings.SHOPIFY_SHOP_URL_TEMPLATE = f"{fake_shopify.url}/shops/{{shop}}"
-    settings.PUBLIC_URL = "http://127.0.0.1:9"  # nothing listens: webhooks are not under test here
-    # Calls closer together than Shopify allows, for the tests that are not about that
-    # limit; those that are (test_call_slots, the bulk import) keep the real spacing.
-    settings.SHOPIFY_CALL_SPACING_SECONDS = 0.05
-    return fake_shopify
+def app_env(fake) -> dict[str, str]:
+    """The environment of OpsPulse processes that serve the app, with shops at the fake."""
+    return {
+        "SHOPIFY_CLIENT_ID": SHOPIFY_APP_CLIENT_ID, "SHOPIFY_CLIENT_SECRET": SHOPIFY_APP_CLIENT_SECRET,
+        "SHOPIFY_SHOP_URL_TEMPLATE": f"{fake.url}/shops/{{shop}}",
+    }
 
 
 def create_shop(fake, domain: str, **fields) -> dict:

@@ -1,3 +1,5 @@
+"""factory_boy factories for OpsPulse's models, shared by every app's tests."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta

@@ -10,9 +10,9 @@ from decimal import Decimal
 import httpx
 from django.db import connection
 
-from conftest import SHOPIFY_SECRET, WOO_SECRET
 from opspulse.sim import payloads
 from opspulse.sim.payloads import LineSpec
+from tests.support.stores import SHOPIFY_SECRET, WOO_SECRET
 
 T0 = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
 
