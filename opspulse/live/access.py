@@ -22,7 +22,7 @@ from channels.db import database_sync_to_async
 from opspulse.accounts.models import Membership
 from opspulse.accounts.selectors import member_store_pairs
 from opspulse.accounts.sessions import signed_in_users
-from opspulse.live.sessions import session_hash
+from opspulse.lib.broadcast import session_hash
 
 logger = logging.getLogger("opspulse.live")
 
@@ -130,7 +130,7 @@ class AccessWatch:
                 del self.by_user[user_id]
 
     def sign_out(self, hashed_session_key: str) -> None:
-        """Close the dashboards of a session that signed out (see opspulse.live.sessions)."""
+        """Close the dashboards of a session that signed out (see opspulse.lib.broadcast)."""
         for dashboard in list(self.by_session.get(hashed_session_key, ())):
             self.remove(dashboard)
             # A share link's "sign-out" is its revocation.

@@ -46,8 +46,7 @@ from opspulse.accounts.selectors import (
 from opspulse.live import fragments, listener, overview, share, wallboard
 from opspulse.live.access import FORBIDDEN, LINK_REVOKED, SIGNED_OUT, watch
 from opspulse.live.hub import COALESCE_SECONDS, StoreHub, hubs
-from opspulse.live.publish import group_name
-from opspulse.live.sessions import session_group_name, user_group_name
+from opspulse.lib.broadcast import group_name, session_group_name, user_group_name
 from opspulse.live.storewatch import store_watches
 from opspulse.stores.models import Store
 

@@ -21,7 +21,7 @@ from django.template.loader import render_to_string
 from opspulse.alerts.models import AlertType
 from opspulse.commerce.models import NOT_COUNTED
 from opspulse.live import selectors
-from opspulse.live.formatting import NOT_ENOUGH_HISTORY, format_count, format_money, percent_change
+from opspulse.lib.formatting import NOT_ENOUGH_HISTORY, format_count, format_money, percent_change
 from opspulse.stores.models import Platform, Store
 
 if TYPE_CHECKING:

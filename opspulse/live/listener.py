@@ -1,10 +1,10 @@
 """The web process's one LISTEN connection for the PostgreSQL live transport.
 
-Notifications sent by opspulse.live.publish (inside the writing transaction, so only
+Notifications sent by opspulse.lib.broadcast (inside the writing transaction, so only
 for committed data) go to the hub of the store's dashboards in this process
 (opspulse.live.hub), which renders once for all of them, and to the overviews and
 wallboards that show the store (opspulse.live.storewatch); a sign-out
-(opspulse.live.sessions) closes the session's dashboards, and a team change has the
+(opspulse.lib.broadcast) closes the session's dashboards, and a team change has the
 user's dashboards re-check their access. After a lost connection
 the listener reconnects and asks every dashboard of the process to re-read the
 database, since NOTIFYs sent while it was away are gone.
@@ -29,7 +29,7 @@ from opspulse.lib import db
 from opspulse.live.access import watch
 from opspulse.live.fragments import mentions_alerts
 from opspulse.live.hub import hubs
-from opspulse.live.publish import NOTIFY_CHANNEL
+from opspulse.lib.broadcast import NOTIFY_CHANNEL
 from opspulse.live.storewatch import store_watches
 
 logger = logging.getLogger("opspulse.live")

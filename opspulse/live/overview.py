@@ -24,7 +24,7 @@ from opspulse.alerts.delivery import preference_for
 from opspulse.alerts.models import AlertType
 from opspulse.commerce.models import Backfill, BackfillStatus
 from opspulse.live import selectors
-from opspulse.live.formatting import change_from_yesterday, format_count, format_money
+from opspulse.lib.formatting import change_from_yesterday, format_count, format_money
 from opspulse.live.fragments import alert_state
 from opspulse.stores.models import Integration, IntegrationStatus, Store
 

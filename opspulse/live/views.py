@@ -14,11 +14,50 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from opspulse.accounts.selectors import get_store_for_user, user_can_manage_store
+from opspulse.accounts.forms import AccountNameForm
+from opspulse.accounts.models import Role, role_at_least
+from opspulse.accounts.selectors import (
+    current_account,
+    get_store_for_user,
+    invitations_for_user,
+    stores_of_account,
+    user_can_manage_store,
+)
 from opspulse.commerce.models import Backfill, SyncHealth
 from opspulse.ingest import actions as ingest
 from opspulse.ingest.models import WebhookDelivery
-from opspulse.live import fragments, selectors
+from opspulse.live import fragments, overview, selectors
+
+
+@never_cache
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    # Before the first read: the overview's socket uses it to tell whether the page is still current.
+    rendered_at = time.time()
+    account = current_account(request)
+    invitations = list(invitations_for_user(request.user))
+    if account is None:
+        return render(request, "accounts/no_account.html", {"form": AccountNameForm(), "invitations": invitations})
+    stores = list(stores_of_account(account))
+    # One live tile per store, the per-currency totals and the stores' latest alerts; the
+    # overview's socket keeps them current.
+    rendered = overview.render_overview(
+        stores, oob=False, tz=overview.viewer_timezone(request.user.pk, account.pk)
+    )
+    return render(
+        request,
+        "accounts/home.html",
+        {
+            "account": account,
+            "stores": stores,
+            "can_manage_stores": role_at_least(account.role, Role.ADMIN),
+            "invitations": invitations,
+            "overview_tiles": [rendered[overview.tile_id(store)] for store in stores],
+            "overview_totals": rendered[overview.TOTALS_ID],
+            "overview_alerts": rendered[overview.ALERTS_ID],
+            "overview_websocket_path": f"/ws/overview/?rendered_at={rendered_at:.3f}",
+        },
+    )
 
 
 @never_cache

@@ -17,7 +17,7 @@ from django.template.loader import render_to_string
 
 from opspulse.commerce.models import NOT_COUNTED, Order
 from opspulse.live import selectors
-from opspulse.live.formatting import change_from_yesterday, format_count, format_money
+from opspulse.lib.formatting import change_from_yesterday, format_count, format_money
 from opspulse.stores.models import Store
 
 WB_DAY = "wb-day"

@@ -24,7 +24,7 @@ from opspulse.live import hub as hubs_module
 from opspulse.live.access import AccessWatch
 from opspulse.live.consumers import HEARTBEAT, PAGE_CURRENT
 from opspulse.live.hub import hubs
-from opspulse.live.sessions import close_session_sockets
+from opspulse.lib.broadcast import close_session_sockets
 from opspulse.live.tests.conftest import socket_headers
 from opspulse.live.tests.factories import OrderFactory
 from opspulse.live.tests.websocket import WebsocketClient

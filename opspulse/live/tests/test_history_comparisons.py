@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from opspulse.commerce.actions import record_order
 from opspulse.live import fragments
-from opspulse.live.formatting import NOT_ENOUGH_HISTORY
+from opspulse.lib.formatting import NOT_ENOUGH_HISTORY
 from opspulse.live.selectors import local_day, local_midnight
 from opspulse.live.tests.conftest import socket_headers
 from opspulse.live.tests.factories import MetricFactory, OrderFactory
