@@ -4,8 +4,8 @@ It checks the socket's session and membership at connect (and, with every other
 dashboard of the process, once per period after: opspulse.live.access), joins its
 store's hub (and, with the Redis transport, the store's, the session's and the user's
 groups) and pushes panels as htmx out-of-band fragments. A socket opened right after
-its page was rendered, with no change to the store since (the listener knows:
-listener.page_is_current), starts with a frame that says so; every other (re)connect
+its page was rendered, with no change to the store since (the PostgreSQL transport
+knows: opspulse.live.transports), starts with a frame that says so; every other (re)connect
 starts with every panel, read from PostgreSQL or, while the store is on screen in this
 process, the hub's latest. Renders are shared by all dashboards of a store in the
 process (opspulse.live.hub), which shows new orders from what their messages carry and
@@ -34,7 +34,6 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
 from django.utils import timezone
-from redis.exceptions import RedisError
 
 from opspulse.accounts.selectors import (
     CURRENT_ACCOUNT_SESSION_KEY,
@@ -43,11 +42,12 @@ from opspulse.accounts.selectors import (
     pick_current_account,
     stores_of_account,
 )
-from opspulse.live import fragments, listener, overview, share, wallboard
+from opspulse.lib.broadcast import group_name, session_group_name, user_group_name
+from opspulse.live import fragments, overview, share, wallboard
 from opspulse.live.access import FORBIDDEN, LINK_REVOKED, SIGNED_OUT, watch
 from opspulse.live.hub import COALESCE_SECONDS, StoreHub, hubs
-from opspulse.lib.broadcast import group_name, session_group_name, user_group_name
 from opspulse.live.storewatch import store_watches
+from opspulse.live.transports import transport
 from opspulse.stores.models import Store
 
 logger = logging.getLogger("opspulse.live")
@@ -84,7 +84,7 @@ def page_is_current(scope: dict[str, Any], stores: list[Store]) -> bool:
         # The page's "today" is each store's today (a page from before midnight is not).
         if datetime.fromtimestamp(rendered_at, tz).date() != datetime.now(tz).date():
             return False
-        if not listener.page_is_current(str(store.public_id), rendered_at):
+        if not transport().page_is_current(str(store.public_id), rendered_at):
             return False
     return True
 
@@ -120,10 +120,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.user_id = user.pk
         self.session_key = self.scope["session"].session_key
         try:
-            if self.channel_layer is not None:  # the Redis transport
-                await self._join(
-                    (group_name(store.public_id), session_group_name(self.session_key), user_group_name(user.pk))
-                )
+            await transport().join(
+                self, (group_name(store.public_id), session_group_name(self.session_key), user_group_name(user.pk))
+            )
         except Exception:
             # The channel layer (Redis) is down. Close with "try again later": the page
             # reconnects with backoff, and every connect starts with a full render.
@@ -139,19 +138,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if page_current:
             await self.send(text_data=PAGE_CURRENT)
         else:
-            await self.hub.first_frame(self)
+            await self.hub.first_frame(self, reliable=transport().reliable)
         watch().add(self)
         self.watched = True
-
-    async def _join(self, groups: Iterable[str]) -> None:
-        for group in groups:
-            try:
-                await self.channel_layer.group_add(group, self.channel_name)
-            except (ConnectionError, OSError, RedisError):
-                # After a Redis restart the layer's pooled connection is dead and the
-                # first command on it fails; the retry takes a new connection.
-                await self.channel_layer.group_add(group, self.channel_name)
-            self.joined.append(group)
 
     async def disconnect(self, code: int) -> None:
         if self.watched:
@@ -160,9 +149,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if self.hub is not None:
             hubs().leave(self.store, self)
             self.hub = None
-        for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.joined = []
+        await transport().leave(self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page sends nothing the server acts on."""
@@ -223,7 +210,6 @@ class _WatchedSocket(AsyncWebsocketConsumer):
     """
 
     refresh_seconds = 1.0
-    _join = DashboardConsumer._join
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -252,8 +238,7 @@ class _WatchedSocket(AsyncWebsocketConsumer):
     async def open(self, groups: Iterable[str]) -> bool:
         """Join the groups (Redis transport), accept, send everything and start watching."""
         try:
-            if self.channel_layer is not None:
-                await self._join(groups)
+            await transport().join(self, groups)
         except Exception:
             logger.warning("live: cannot join the groups; asking the page to retry", exc_info=True)
             await self.refuse(TRY_AGAIN_LATER)
@@ -294,9 +279,7 @@ class _WatchedSocket(AsyncWebsocketConsumer):
         if self.refresh_task is not None:
             self.refresh_task.cancel()
             self.refresh_task = None
-        for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.joined = []
+        await transport().leave(self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The page sends nothing the server acts on."""

@@ -288,17 +288,16 @@ class StoreHub:
             except Exception:
                 logger.warning("live: could not send to a dashboard of store %s", self.store.public_id, exc_info=True)
 
-    async def first_frame(self, dashboard: Dashboard) -> None:
+    async def first_frame(self, dashboard: Dashboard, *, reliable: bool) -> None:
         """Send a dashboard that just joined every panel.
 
         While the store's view is current and no read is pending, from the panels the
         hub rendered last (the same that its other dashboards show): a web process that
         restarts then reads each store once, not once per reconnecting dashboard. Only
-        with the PostgreSQL transport, whose listener knows when it may have missed a
-        message (and then drops the view); a Redis message can be lost unnoticed, and
-        a reconnect is how a page gets past that.
+        with a `reliable` transport (PostgreSQL), whose listener knows when it may have
+        missed a message (and then drops the view); a Redis message can be lost
+        unnoticed, and a reconnect is how a page gets past that.
         """
-        reliable = settings.LIVE_TRANSPORT == "postgres"
         if reliable and self.view is not None and self.task is None and self.latest.keys() >= set(fragments.PANEL_IDS):
             if self.feed_stale:
                 try:
