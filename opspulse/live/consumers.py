@@ -43,9 +43,10 @@ from opspulse.accounts.selectors import (
     stores_of_account,
 )
 from opspulse.lib.broadcast import group_name, session_group_name, user_group_name
-from opspulse.live import fragments, overview, share, wallboard
+from opspulse.live import overview, share, wallboard_regions
 from opspulse.live.access import FORBIDDEN, LINK_REVOKED, SIGNED_OUT, watch
 from opspulse.live.hub import COALESCE_SECONDS, StoreHub, hubs
+from opspulse.live.panels import ORDER_FEED, PANEL_IDS, mentions_alerts
 from opspulse.live.storewatch import store_watches
 from opspulse.live.transports import transport
 from opspulse.stores.models import Store
@@ -213,7 +214,7 @@ class DashboardConsumer(LiveSocket):
         if self.hub is not None:
             self.hub.forget_view()
         self._request(
-            fragments.PANEL_IDS, delay=random.uniform(COALESCE_SECONDS, self.resync_spread_seconds)
+            PANEL_IDS, delay=random.uniform(COALESCE_SECONDS, self.resync_spread_seconds)
         )
 
     def _request(self, panel_ids: Iterable[str], *, delay: float | None = None) -> None:
@@ -228,7 +229,7 @@ class DashboardConsumer(LiveSocket):
         self.sent.update(rendered)
         if rows:
             # The page's feed now differs from any whole panel sent before.
-            self.sent.pop(fragments.ORDER_FEED, None)
+            self.sent.pop(ORDER_FEED, None)
         if changed or rows:
             await self.send(text_data="".join(changed) + rows)
 
@@ -335,7 +336,7 @@ class _WatchedSocket(LiveSocket):
 
     async def live_messages(self, event: dict[str, Any]) -> None:
         # The event does not say which of the socket's stores it is about.
-        alerts = fragments.mentions_alerts(event.get("messages"))
+        alerts = mentions_alerts(event.get("messages"))
         for store in self.stores:
             self.store_changed(store.pk, alerts=alerts)
 
@@ -397,7 +398,7 @@ def _shared_store(token: str) -> tuple[str, Store, datetime | None, int] | None:
 
 
 shared_store = database_sync_to_async(_shared_store)
-render_wallboard = database_sync_to_async(wallboard.render_regions)
+render_wallboard = database_sync_to_async(wallboard_regions.render_regions)
 
 
 class WallboardConsumer(_WatchedSocket):

@@ -20,71 +20,31 @@ from django.template.loader import render_to_string
 
 from opspulse.alerts.models import AlertType
 from opspulse.commerce.models import NOT_COUNTED
-from opspulse.live import selectors
 from opspulse.lib.formatting import NOT_ENOUGH_HISTORY, format_count, format_money, percent_change
+from opspulse.live import selectors
+from opspulse.live.panels import (
+    ALERTS,
+    DAILY_CHART,
+    KPI_AOV,
+    KPI_CARTS,
+    KPI_ORDERS,
+    KPI_ORDERS_PER_CART,
+    KPI_REVENUE,
+    KPI_UNITS,
+    LOW_STOCK,
+    ORDER_CHANGES,
+    ORDER_FEED,
+    ORDER_FEED_TODAY,
+    OUT_OF_STOCK,
+    PANEL_IDS,
+    REVENUE_CHART,
+    SALES_PANELS,
+    TOP_PRODUCTS,
+)
 from opspulse.stores.models import Platform, Store
 
 if TYPE_CHECKING:
-    from opspulse.live.view import RowChange, StoreView
-
-KPI_REVENUE = "kpi-revenue"
-KPI_ORDERS = "kpi-orders"
-KPI_AOV = "kpi-aov"
-KPI_CARTS = "kpi-carts"
-KPI_UNITS = "kpi-units"
-KPI_ORDERS_PER_CART = "kpi-orders-per-cart"
-REVENUE_CHART = "revenue-chart"
-TOP_PRODUCTS = "top-products"
-# Cancellations and refunds, including of orders the feed no longer shows.
-ORDER_CHANGES = "order-changes"
-ORDER_FEED = "order-feed"
-# Today's list in the feed panel: new orders are prepended to it one row at a time.
-ORDER_FEED_TODAY = "order-feed-today"
-LOW_STOCK = "low-stock"
-OUT_OF_STOCK = "out-of-stock"
-ALERTS = "alerts"
-# Not a live panel: each page picks its own range (see opspulse.live.views.daily_chart).
-DAILY_CHART = "daily-chart"
-
-PANEL_IDS = (
-    KPI_REVENUE, KPI_ORDERS, KPI_AOV, KPI_UNITS, KPI_ORDERS_PER_CART, KPI_CARTS, REVENUE_CHART, ORDER_FEED,
-    TOP_PRODUCTS, ORDER_CHANGES, OUT_OF_STOCK, LOW_STOCK, ALERTS,
-)
-
-# The panels drawn from a store's view (opspulse.live.view) of today's buckets.
-SALES_PANELS = frozenset({KPI_REVENUE, KPI_ORDERS, KPI_AOV, KPI_UNITS, KPI_ORDERS_PER_CART, REVENUE_CHART})
-PANELS_FOR_MESSAGE: dict[str, frozenset[str]] = {
-    "new_order": SALES_PANELS | {ORDER_FEED, TOP_PRODUCTS, ORDER_CHANGES},
-    "order_updated": SALES_PANELS | {ORDER_FEED, TOP_PRODUCTS, ORDER_CHANGES},
-    "metric_update": SALES_PANELS,
-    "inventory_update": frozenset({LOW_STOCK, OUT_OF_STOCK}),
-    "cart_activity": frozenset({KPI_CARTS}),
-    "alert_fired": frozenset({ALERTS}),
-    # An alert resolved by itself or acknowledged.
-    "alert_updated": frozenset({ALERTS}),
-}
-# Panels whose content changes with the clock alone (the 30-minute cart window, the
-# "yesterday at this time" comparison, the chart's "now", the feed's times), re-read
-# periodically without any message. The re-read also renews the store's view
-# (opspulse.live.view), from which new orders are shown between reads.
-CLOCK_PANELS = SALES_PANELS | {ORDER_FEED, KPI_CARTS, TOP_PRODUCTS, ORDER_CHANGES}
-# Panels read from the database on every order message, even when the view has the order.
-ORDER_REREAD_PANELS = frozenset({TOP_PRODUCTS})
-
-
-def panels_for_messages(messages: Iterable[dict[str, Any]]) -> set[str]:
-    """Return the panels that the given live messages may have changed."""
-    dirty: set[str] = set()
-    for message in messages:
-        if isinstance(message, dict):
-            dirty |= PANELS_FOR_MESSAGE.get(message.get("type"), frozenset())
-    return dirty
-
-
-def mentions_alerts(messages: Any) -> bool:
-    """Whether the live messages say that alerts fired, resolved or were acknowledged."""
-    return isinstance(messages, list) and ALERTS in panels_for_messages(messages)
-
+    from opspulse.live.store_view import RowChange, StoreView
 
 class _Reads:
     """The selector results one render needs, each read at most once.
@@ -390,7 +350,7 @@ def render_panels(
 
 def read_panels(store: Store, panel_ids: Iterable[str]) -> tuple[dict[str, str], selectors.LocalDay, dict[str, Any]]:
     """Render the panels (out of band) from the database; also return the day and what
-    was read of a store view's data (see opspulse.live.view.renewed)."""
+    was read of a store view's data (see opspulse.live.store_view.renewed)."""
     reads = _Reads(store)
     return _render(reads, panel_ids, oob=True), reads.day, reads.view_parts()
 

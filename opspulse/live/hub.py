@@ -7,7 +7,7 @@ render runs wait for the next one, because that render may have read the databas
 before the change they announce.
 
 New orders take a shorter way: their messages carry the feed row and the buckets'
-new values, which the hub applies to the store's view (opspulse.live.view) and
+new values, which the hub applies to the store's view (opspulse.live.store_view) and
 shows without reading the database: a row prepended to each page's feed, and the
 KPIs and chart rendered from the view. Every read of the database renews the view,
 and messages that arrive while a read runs are applied again on top of it.
@@ -38,7 +38,15 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from opspulse.live import fragments, selectors
-from opspulse.live.view import StoreView, renewed
+from opspulse.live.panels import (
+    CLOCK_PANELS,
+    ORDER_FEED,
+    ORDER_REREAD_PANELS,
+    PANEL_IDS,
+    REVENUE_CHART,
+    panels_for_messages,
+)
+from opspulse.live.store_view import StoreView, renewed
 from opspulse.stores.models import Store
 
 logger = logging.getLogger("opspulse.live")
@@ -147,9 +155,9 @@ class StoreHub:
             if today != self.local_date:
                 self.local_date = today
                 self.forget_view()
-                self.request_all(fragments.PANEL_IDS)
+                self.request_all(PANEL_IDS)
             else:
-                self.request_all(fragments.CLOCK_PANELS)
+                self.request_all(CLOCK_PANELS)
 
     def close(self) -> None:
         for task in (self.task, self.clock_task, self.view_task, self.slow_task):
@@ -167,7 +175,7 @@ class StoreHub:
         if self.replay is not None:
             self.replay.extend(messages)
         if self.view is None:
-            self.request_all(fragments.panels_for_messages(messages))
+            self.request_all(panels_for_messages(messages))
             return
         change = self.view.apply(messages)
         self._reread(change.reread)
@@ -181,7 +189,7 @@ class StoreHub:
         (best sellers) in a throttled read of their own, unless a read is due anyway."""
         if not panel_ids:
             return
-        if panel_ids <= fragments.ORDER_REREAD_PANELS and not (self.everyone or self.task):
+        if panel_ids <= ORDER_REREAD_PANELS and not (self.everyone or self.task):
             self.slow_panels |= panel_ids
             if self.slow_task is None:
                 self.slow_task = asyncio.create_task(self._flush_slow(SLOW_READ_SECONDS))
@@ -229,28 +237,28 @@ class StoreHub:
                 if self.view is None:
                     continue  # a full read is on its way
                 chart_due = self.last_chart_at + CHART_VIEW_SECONDS - loop.time()
-                if fragments.REVENUE_CHART in panels and chart_due > 0:
+                if REVENUE_CHART in panels and chart_due > 0:
                     # Later: with the first frame after it is due, or on its own timer if
                     # no frame comes by then. Rows and KPIs do not wait for it.
-                    panels.discard(fragments.REVENUE_CHART)
+                    panels.discard(REVENUE_CHART)
                     self.chart_pending = True
                     if self.chart_timer is None:
                         self.chart_timer = loop.call_later(chart_due + CHART_VIEW_SECONDS, self._chart_due)
                 elif self.chart_pending and chart_due <= 0:
-                    panels.add(fragments.REVENUE_CHART)
+                    panels.add(REVENUE_CHART)
                 # CPU time: all of it runs on this thread, and a busy machine's waits are not its cost.
                 started = time.thread_time()
-                if fragments.ORDER_FEED in panels:
+                if ORDER_FEED in panels:
                     rows = []
                 try:
                     rendered = fragments.render_from_view(self.store, self.view, panels)
                     frame = fragments.render_feed_rows(self.store, self.view, rows) if rows else ""
                 except ValueError:  # the store's day turned
                     self.forget_view()
-                    self.request_all(fragments.PANEL_IDS)
+                    self.request_all(PANEL_IDS)
                     continue
                 now = loop.time()
-                if fragments.REVENUE_CHART in rendered:
+                if REVENUE_CHART in rendered:
                     self.last_chart_at = now
                     self.chart_pending = False
                     if self.chart_timer is not None:
@@ -269,7 +277,7 @@ class StoreHub:
     def _chart_due(self) -> None:
         self.chart_timer = None
         if self.chart_pending:
-            self.view_panels.add(fragments.REVENUE_CHART)
+            self.view_panels.add(REVENUE_CHART)
             self._schedule_view()
 
     def _schedule_view(self) -> None:
@@ -298,20 +306,20 @@ class StoreHub:
         missed a message (and then drops the view); a Redis message can be lost
         unnoticed, and a reconnect is how a page gets past that.
         """
-        if reliable and self.view is not None and self.task is None and self.latest.keys() >= set(fragments.PANEL_IDS):
+        if reliable and self.view is not None and self.task is None and self.latest.keys() >= set(PANEL_IDS):
             if self.feed_stale:
                 try:
-                    self._remember(fragments.render_from_view(self.store, self.view, {fragments.ORDER_FEED}))
+                    self._remember(fragments.render_from_view(self.store, self.view, {ORDER_FEED}))
                 except ValueError:  # the store's day turned
-                    self.request(dashboard, fragments.PANEL_IDS, delay=0)
+                    self.request(dashboard, PANEL_IDS, delay=0)
                     return
-            await self._deliver([dashboard], lambda _: {p: self.latest[p] for p in fragments.PANEL_IDS})
+            await self._deliver([dashboard], lambda _: {p: self.latest[p] for p in PANEL_IDS})
             return
-        self.request(dashboard, fragments.PANEL_IDS, delay=0)
+        self.request(dashboard, PANEL_IDS, delay=0)
 
     def _remember(self, rendered: dict[str, str]) -> None:
         self.latest.update(rendered)
-        if fragments.ORDER_FEED in rendered:
+        if ORDER_FEED in rendered:
             self.feed_stale = False
 
     def request(self, dashboard: Dashboard, panel_ids: Iterable[str], *, delay: float | None = None) -> None:
@@ -388,20 +396,20 @@ class StoreHub:
         if self.view is None:
             return set()
         if not replay:
-            return {fragments.ORDER_FEED} if followed else set()
+            return {ORDER_FEED} if followed else set()
         change = self.view.apply(replay)
         self._reread(change.reread)
-        stale = change.panels | ({fragments.ORDER_FEED} if change.rows else set())
+        stale = change.panels | ({ORDER_FEED} if change.rows else set())
         try:
             rendered.update(fragments.render_from_view(self.store, self.view, stale & rendered.keys()))
         except ValueError:
             self.forget_view()
-            self.request_all(fragments.PANEL_IDS)
+            self.request_all(PANEL_IDS)
             return set()
         if stale - rendered.keys():
             self.view_panels |= stale - rendered.keys()
             self._schedule_view()
-        return {fragments.ORDER_FEED} if followed and fragments.ORDER_FEED not in stale else set()
+        return {ORDER_FEED} if followed and ORDER_FEED not in stale else set()
 
 
 class DashboardHubs:

@@ -28,8 +28,8 @@ import psycopg
 from opspulse.lib import db
 from opspulse.lib.broadcast import NOTIFY_CHANNEL
 from opspulse.live.access import watch
-from opspulse.live.fragments import mentions_alerts
 from opspulse.live.hub import hubs
+from opspulse.live.panels import mentions_alerts
 from opspulse.live.storewatch import store_watches
 
 logger = logging.getLogger("opspulse.live")

@@ -23,18 +23,11 @@ from opspulse.alerts import selectors as alert_selectors
 from opspulse.alerts.delivery import preference_for
 from opspulse.alerts.models import AlertType
 from opspulse.commerce.models import Backfill, BackfillStatus
-from opspulse.live import selectors
 from opspulse.lib.formatting import change_from_yesterday, format_count, format_money
+from opspulse.live import selectors
 from opspulse.live.fragments import alert_state
+from opspulse.live.panels import ALERTS_ID, TOTALS_ID, tile_id
 from opspulse.stores.models import Integration, IntegrationStatus, Store
-
-TOTALS_ID = "overview-totals"
-ALERTS_ID = "overview-alerts"
-
-
-def tile_id(store: Store) -> str:
-    return f"store-tile-{store.public_id}"
-
 
 @dataclass(frozen=True)
 class StoreDay:

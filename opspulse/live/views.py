@@ -27,6 +27,7 @@ from opspulse.commerce.models import Backfill, SyncHealth
 from opspulse.ingest import actions as ingest
 from opspulse.ingest.models import WebhookDelivery
 from opspulse.live import fragments, overview, selectors
+from opspulse.live.panels import ALERTS_ID, PANEL_IDS, TOTALS_ID, tile_id
 
 
 @never_cache
@@ -52,9 +53,9 @@ def home(request: HttpRequest) -> HttpResponse:
             "stores": stores,
             "can_manage_stores": role_at_least(account.role, Role.ADMIN),
             "invitations": invitations,
-            "overview_tiles": [rendered[overview.tile_id(store)] for store in stores],
-            "overview_totals": rendered[overview.TOTALS_ID],
-            "overview_alerts": rendered[overview.ALERTS_ID],
+            "overview_tiles": [rendered[tile_id(store)] for store in stores],
+            "overview_totals": rendered[TOTALS_ID],
+            "overview_alerts": rendered[ALERTS_ID],
             "overview_websocket_path": f"/ws/overview/?rendered_at={rendered_at:.3f}",
         },
     )
@@ -67,7 +68,7 @@ def dashboard(request: HttpRequest, public_id: UUID) -> HttpResponse:
     rendered_at = time.time()
     store = get_store_for_user(request.user, public_id)
     can_manage_store = user_can_manage_store(request.user, store)
-    panels = fragments.render_panels(store, fragments.PANEL_IDS, oob=False)
+    panels = fragments.render_panels(store, PANEL_IDS, oob=False)
     daily, _ = _daily_chart(store, request.GET)
     return render(
         request,
@@ -91,7 +92,7 @@ def dashboard(request: HttpRequest, public_id: UUID) -> HttpResponse:
 def panels(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """Return every panel as out-of-band fragments: the page's fallback while its socket is down."""
     store = get_store_for_user(request.user, public_id)
-    rendered = fragments.render_panels(store, fragments.PANEL_IDS, oob=True)
+    rendered = fragments.render_panels(store, PANEL_IDS, oob=True)
     return HttpResponse("".join(rendered.values()), content_type="text/html; charset=utf-8")
 
 

@@ -19,8 +19,9 @@ import pytest
 from opspulse.commerce.actions import OrderData, apply_records
 from opspulse.commerce.models import OrderStatus
 from opspulse.live import fragments, selectors
+from opspulse.live.panels import REVENUE_CHART
+from opspulse.live.store_view import StoreView
 from opspulse.live.tests.factories import MetricFactory, OrderFactory, StoreFactory
-from opspulse.live.view import StoreView
 from opspulse.metrics.models import Granularity, Metric, MetricName
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -95,7 +96,7 @@ def at_clock(series: selectors.RevenueSeries, values: list) -> dict[str, float |
 
 
 def chart_data(store, now: datetime) -> dict:
-    html = fragments.render_panels(store, [fragments.REVENUE_CHART], oob=False, now=now)[fragments.REVENUE_CHART]
+    html = fragments.render_panels(store, [REVENUE_CHART], oob=False, now=now)[REVENUE_CHART]
     return json.loads(unescape(re.search(r'data-chart="([^"]*)"', html).group(1)))
 
 

@@ -14,8 +14,9 @@ from config.asgi import application
 from opspulse.accounts import actions as account_actions
 from opspulse.accounts.models import Role
 from opspulse.commerce.actions import record_order
-from opspulse.live.consumers import PAGE_CURRENT
 from opspulse.live import overview, selectors
+from opspulse.live.consumers import PAGE_CURRENT
+from opspulse.live.panels import tile_id
 from opspulse.live.tests.conftest import signed_in_client, socket_headers
 from opspulse.live.tests.factories import MembershipFactory, MetricFactory, OrderFactory, StoreFactory, UserFactory
 from opspulse.live.tests.test_consumer import new_order
@@ -61,7 +62,7 @@ def test_a_tile_compares_with_yesterday_at_the_same_time(store):
     day = selectors.local_day(store)
     OrderFactory(store=store, total=Decimal("100.00"), placed_at=day.yesterday_start + day.elapsed / 2)
 
-    html = overview.render_overview([store], oob=False)[overview.tile_id(store)]
+    html = overview.render_overview([store], oob=False)[tile_id(store)]
 
     assert "+20% vs yesterday" in html and "$40.00" in html and "Not connected" in html
 

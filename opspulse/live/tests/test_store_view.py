@@ -7,7 +7,17 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from opspulse.live import fragments, selectors
-from opspulse.live.view import StoreView, renewed
+from opspulse.live.panels import (
+    ALERTS,
+    KPI_ORDERS_PER_CART,
+    LOW_STOCK,
+    ORDER_CHANGES,
+    ORDER_FEED,
+    OUT_OF_STOCK,
+    SALES_PANELS,
+    TOP_PRODUCTS,
+)
+from opspulse.live.store_view import StoreView, renewed
 from opspulse.metrics.buckets import bucket_start
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -52,7 +62,7 @@ def test_a_new_order_newer_than_the_feed_is_one_prepended_row():
 
     assert change.rows == [("prepend", new)]
     # best sellers are read again: no message carries line items
-    assert change.panels == set() and change.reread == {fragments.TOP_PRODUCTS}
+    assert change.panels == set() and change.reread == {TOP_PRODUCTS}
     assert [order.number for order in view.feed] == ["#3", "#2", "#1"]
 
 
@@ -61,7 +71,7 @@ def test_the_feed_keeps_its_size_and_an_order_older_than_all_of_it_changes_nothi
     view = view_with(feed)
 
     older = view.apply([order_message(feed_order(1, NOW - timedelta(hours=5)))])
-    assert older.rows == [] and older.panels == set() and older.reread == {fragments.TOP_PRODUCTS}
+    assert older.rows == [] and older.panels == set() and older.reread == {TOP_PRODUCTS}
     view.apply([order_message(feed_order(101, NOW))])
 
     assert len(view.feed) == selectors.FEED_SIZE
@@ -73,7 +83,7 @@ def test_an_order_placed_between_shown_ones_sends_the_whole_feed():
 
     change = view.apply([order_message(feed_order(3, NOW - timedelta(minutes=5)))])
 
-    assert change.panels == {fragments.ORDER_FEED} and change.rows == []
+    assert change.panels == {ORDER_FEED} and change.rows == []
     assert [order.number for order in view.feed] == ["#2", "#3", "#1"]
 
 
@@ -82,7 +92,7 @@ def test_the_first_order_of_the_day_sends_the_whole_feed_to_replace_its_empty_st
 
     change = view.apply([order_message(feed_order(2, NOW))])
 
-    assert change.panels == {fragments.ORDER_FEED}
+    assert change.panels == {ORDER_FEED}
 
 
 def test_a_shown_order_that_changes_is_one_row_and_the_same_message_again_changes_nothing():
@@ -94,7 +104,7 @@ def test_a_shown_order_that_changes_is_one_row_and_the_same_message_again_change
     again = view.apply([order_message(cancelled, "order_updated")])
 
     assert change.rows == [("update", cancelled)]
-    assert change.reread == {fragments.TOP_PRODUCTS, fragments.ORDER_CHANGES}
+    assert change.reread == {TOP_PRODUCTS, ORDER_CHANGES}
     assert not again
     assert view.feed == [cancelled]
 
@@ -114,7 +124,7 @@ def test_bucket_values_of_today_and_yesterday_update_the_kpis_and_chart_and_othe
         ["revenue", "hour", (day_start - timedelta(days=3)).isoformat(), "999.00"],
     ]}])
 
-    assert change.panels == fragments.SALES_PANELS
+    assert change.panels == SALES_PANELS
     assert (view.summary.revenue, view.summary.orders) == (Decimal("125.00"), 5)
     assert (view.summary.units, view.summary.carts) == (9, 8)
     assert view.hours == {hour: Decimal("25.00")}
@@ -128,7 +138,7 @@ def test_a_cart_bucket_alone_updates_only_orders_per_cart():
         ["carts", "day", local_day().start.isoformat(), "3"],
     ]}])
 
-    assert change.panels == {fragments.KPI_ORDERS_PER_CART}
+    assert change.panels == {KPI_ORDERS_PER_CART}
     assert view.summary.today.orders_per_cart == Decimal(4) / 3
 
 
@@ -142,9 +152,9 @@ def test_messages_without_the_data_mark_their_panels_for_a_read():
         {"type": "alert_fired"},
     ])
 
-    assert change.reread == fragments.SALES_PANELS | {
-        fragments.ORDER_FEED, fragments.TOP_PRODUCTS, fragments.ORDER_CHANGES, fragments.LOW_STOCK,
-        fragments.OUT_OF_STOCK, fragments.ALERTS,
+    assert change.reread == SALES_PANELS | {
+        ORDER_FEED, TOP_PRODUCTS, ORDER_CHANGES, LOW_STOCK,
+        OUT_OF_STOCK, ALERTS,
     }
     assert change.panels == set() and change.rows == [] and view.feed == []
 

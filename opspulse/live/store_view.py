@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from opspulse.commerce.models import NOT_COUNTED
 from opspulse.live import selectors
-from opspulse.live.fragments import (
+from opspulse.live.panels import (
     KPI_AOV,
     KPI_ORDERS,
     KPI_ORDERS_PER_CART,

@@ -16,17 +16,10 @@ from zoneinfo import ZoneInfo
 from django.template.loader import render_to_string
 
 from opspulse.commerce.models import NOT_COUNTED, Order
-from opspulse.live import selectors
 from opspulse.lib.formatting import change_from_yesterday, format_count, format_money
+from opspulse.live import selectors
+from opspulse.live.panels import WB_AOV, WB_CHART, WB_DAY, WB_FEED, WB_ORDERS, WB_REVENUE
 from opspulse.stores.models import Store
-
-WB_DAY = "wb-day"
-WB_REVENUE = "wb-revenue"
-WB_ORDERS = "wb-orders"
-WB_AOV = "wb-aov"
-WB_CHART = "wb-chart"
-WB_FEED = "wb-feed"
-REGION_IDS = (WB_DAY, WB_REVENUE, WB_ORDERS, WB_AOV, WB_CHART, WB_FEED)
 
 FEED_SIZE = 8
 CHART_HEIGHT = 100
