@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from opspulse.live import fragments, selectors
+from opspulse.live import fragments
 from opspulse.live.panels import (
     CLOCK_PANELS,
     ORDER_FEED,
@@ -47,6 +47,7 @@ from opspulse.live.panels import (
     panels_for_messages,
 )
 from opspulse.live.store_view import StoreView, renewed
+from opspulse.metrics import selectors as metric_selectors
 from opspulse.stores.models import Store
 
 logger = logging.getLogger("opspulse.live")
@@ -82,7 +83,7 @@ class Dashboard(Protocol):
     def resync(self) -> None: ...
 
 
-Read = tuple[dict[str, str], selectors.LocalDay, dict[str, Any], float]
+Read = tuple[dict[str, str], metric_selectors.LocalDay, dict[str, Any], float]
 
 
 def _render(store: Store, panel_ids: Iterable[str]) -> Read:
@@ -380,7 +381,7 @@ class StoreHub:
         finally:
             self.task = None
 
-    def _renew_view(self, day: selectors.LocalDay, parts: dict[str, Any], replay: list[dict[str, Any]],
+    def _renew_view(self, day: metric_selectors.LocalDay, parts: dict[str, Any], replay: list[dict[str, Any]],
                     rendered: dict[str, str]) -> set[str]:
         """Renew the view from a read, and bring it and the read's panels up to the
         messages that arrived while the read ran (it may have read before their commit).

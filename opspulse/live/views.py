@@ -26,8 +26,9 @@ from opspulse.accounts.selectors import (
 from opspulse.commerce.models import Backfill, SyncHealth
 from opspulse.ingest import actions as ingest
 from opspulse.ingest.models import WebhookDelivery
-from opspulse.live import fragments, overview, selectors
+from opspulse.live import fragments, overview
 from opspulse.live.panels import ALERTS_ID, PANEL_IDS, TOTALS_ID, tile_id
+from opspulse.metrics import selectors as metric_selectors
 
 
 @never_cache
@@ -132,8 +133,8 @@ class DailyRangeForm(forms.Form):
             raise forms.ValidationError("The range cannot end after today (store time).")
         if start < EARLIEST_DAY:
             raise forms.ValidationError(f"The range cannot start before {EARLIEST_DAY:%B %-d, %Y}.")
-        if (end - start).days >= selectors.MAX_RANGE_DAYS:
-            raise forms.ValidationError(f"A range can span at most {selectors.MAX_RANGE_DAYS} days.")
+        if (end - start).days >= metric_selectors.MAX_RANGE_DAYS:
+            raise forms.ValidationError(f"A range can span at most {metric_selectors.MAX_RANGE_DAYS} days.")
         data["first"], data["last"] = start, end
         return data
 
@@ -141,7 +142,7 @@ class DailyRangeForm(forms.Form):
 def _daily_chart(store, params) -> tuple[str, bool]:
     """The daily chart for the range in `params` (the last 7 days without one); and
     whether the range given was valid."""
-    today = selectors.local_day(store).start.date()
+    today = metric_selectors.local_day(store).start.date()
     default = {"first": today - timedelta(days=fragments.DAILY_PRESETS[0] - 1), "last": today,
                "preset": fragments.DAILY_PRESETS[0]}
     if not any(params.get(name) for name in ("days", "start", "end")):

@@ -25,12 +25,12 @@ from opspulse.commerce.actions import record_order
 from opspulse.lib.formatting import NOT_ENOUGH_HISTORY
 from opspulse.live import fragments
 from opspulse.live.panels import KPI_REVENUE
-from opspulse.live.selectors import local_day, local_midnight
 from opspulse.live.tests.conftest import socket_headers
 from opspulse.live.tests.factories import MetricFactory, OrderFactory
 from opspulse.live.tests.test_consumer import connect_and_read_panels, dashboard_socket, new_order
 from opspulse.live.tests.test_live_panels import receive_until
 from opspulse.metrics.models import Granularity, MetricName
+from opspulse.metrics.selectors import local_day, local_midnight
 
 NEW_YORK = ZoneInfo("America/New_York")
 # 14:30 in New York (the factory's stores are there).

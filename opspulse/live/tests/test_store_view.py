@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from opspulse.live import fragments, selectors
+from opspulse.commerce import selectors as commerce_selectors
+from opspulse.live import fragments
 from opspulse.live.panels import (
     ALERTS,
     KPI_ORDERS_PER_CART,
@@ -18,28 +19,29 @@ from opspulse.live.panels import (
     TOP_PRODUCTS,
 )
 from opspulse.live.store_view import StoreView, renewed
+from opspulse.metrics import selectors as metric_selectors
 from opspulse.metrics.buckets import bucket_start
 
 NEW_YORK = ZoneInfo("America/New_York")
 NOW = datetime(2025, 10, 14, 14, 30, tzinfo=NEW_YORK)
 
 
-def local_day() -> selectors.LocalDay:
+def local_day() -> metric_selectors.LocalDay:
     start = datetime(2025, 10, 14, tzinfo=NEW_YORK)
-    return selectors.LocalDay(
+    return metric_selectors.LocalDay(
         now=NOW, start=start, end=datetime(2025, 10, 15, tzinfo=NEW_YORK),
         yesterday_start=datetime(2025, 10, 13, tzinfo=NEW_YORK),
     )
 
 
-def feed_order(number: int, placed_at: datetime, status: str = "paid") -> selectors.FeedOrder:
-    return selectors.FeedOrder(
+def feed_order(number: int, placed_at: datetime, status: str = "paid") -> commerce_selectors.FeedOrder:
+    return commerce_selectors.FeedOrder(
         external_id=str(number), number=f"#{number}", total=Decimal("25.00"), currency="USD", status=status,
         first_name="Ada", city="Boston", placed_at=placed_at,
     )
 
 
-def order_message(order: selectors.FeedOrder, kind: str = "new_order") -> dict:
+def order_message(order: commerce_selectors.FeedOrder, kind: str = "new_order") -> dict:
     """What opspulse.commerce.actions publishes for a written order."""
     return {
         "type": kind, "order": order.external_id, "number": order.number, "status": order.status,
@@ -48,8 +50,8 @@ def order_message(order: selectors.FeedOrder, kind: str = "new_order") -> dict:
     }
 
 
-def view_with(feed: list[selectors.FeedOrder]) -> StoreView:
-    summary = selectors.DaySummary(revenue=Decimal("100.00"), orders=4, yesterday_revenue=Decimal("80.00"),
+def view_with(feed: list[commerce_selectors.FeedOrder]) -> StoreView:
+    summary = commerce_selectors.DaySummary(revenue=Decimal("100.00"), orders=4, yesterday_revenue=Decimal("80.00"),
                                    yesterday_orders=3)
     return StoreView(day=local_day(), summary=summary, hours={}, feed=list(feed))
 
@@ -67,14 +69,14 @@ def test_a_new_order_newer_than_the_feed_is_one_prepended_row():
 
 
 def test_the_feed_keeps_its_size_and_an_order_older_than_all_of_it_changes_nothing():
-    feed = [feed_order(100 - i, NOW - timedelta(minutes=i + 1)) for i in range(selectors.FEED_SIZE)]
+    feed = [feed_order(100 - i, NOW - timedelta(minutes=i + 1)) for i in range(commerce_selectors.FEED_SIZE)]
     view = view_with(feed)
 
     older = view.apply([order_message(feed_order(1, NOW - timedelta(hours=5)))])
     assert older.rows == [] and older.panels == set() and older.reread == {TOP_PRODUCTS}
     view.apply([order_message(feed_order(101, NOW))])
 
-    assert len(view.feed) == selectors.FEED_SIZE
+    assert len(view.feed) == commerce_selectors.FEED_SIZE
     assert view.feed[0].number == "#101" and feed[-1] not in view.feed
 
 
@@ -166,7 +168,7 @@ def test_a_read_renews_what_it_read_and_a_new_day_needs_a_whole_read():
     assert renewed(view, local_day(), {"feed": fresh}) is view
     assert view.feed == fresh and view.feed is not fresh
 
-    tomorrow = selectors.LocalDay(now=NOW + timedelta(days=1), start=local_day().end,
+    tomorrow = metric_selectors.LocalDay(now=NOW + timedelta(days=1), start=local_day().end,
                                   end=local_day().end + timedelta(days=1), yesterday_start=local_day().start)
     assert renewed(view, tomorrow, {"feed": []}) is None
     whole = renewed(view, tomorrow, {"feed": [], "hours": {}, "summary": view.summary})
@@ -181,5 +183,5 @@ def test_a_frame_with_more_new_orders_than_the_feed_keeps_carries_only_the_newes
 
     html = fragments.render_feed_rows(store, view_with([]), rows)
 
-    assert html.count("data-order-number=") == selectors.FEED_SIZE
+    assert html.count("data-order-number=") == commerce_selectors.FEED_SIZE
     assert 'data-order-number="#25"' in html and 'data-order-number="#5"' not in html

@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from opspulse.live.panels import PANEL_IDS
-from opspulse.live.selectors import local_day
 from opspulse.live.tests.factories import MetricFactory, OrderFactory
 from opspulse.metrics.models import Granularity, MetricName
+from opspulse.metrics.selectors import local_day
 from opspulse.platforms.registry import handler_for
 
 SHOPIFY_FIXTURES = Path(__file__).resolve().parents[2] / "platforms" / "shopify" / "fixtures"
@@ -122,7 +122,7 @@ def daily(client, store, **params):
 
 
 def day_bucket(store, local_date, value):
-    from opspulse.live.selectors import local_midnight
+    from opspulse.metrics.selectors import local_midnight
 
     MetricFactory(store=store, name=MetricName.REVENUE, granularity=Granularity.DAY,
                   timestamp=local_midnight(local_date, ZoneInfo(store.timezone)), value=Decimal(value))

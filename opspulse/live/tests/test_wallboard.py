@@ -16,7 +16,7 @@ from django.utils import timezone
 from config.asgi import application
 from opspulse.accounts.models import Role
 from opspulse.commerce.actions import record_order
-from opspulse.live import selectors, share, wallboard_regions
+from opspulse.live import share, wallboard_regions
 from opspulse.live.access import AccessWatch
 from opspulse.live.consumers import HEARTBEAT
 from opspulse.live.models import WallboardLink
@@ -25,6 +25,7 @@ from opspulse.live.tests.conftest import signed_in_client, socket_headers
 from opspulse.live.tests.factories import MembershipFactory, MetricFactory, OrderFactory, UserFactory
 from opspulse.live.tests.test_consumer import new_order
 from opspulse.live.tests.websocket import WebsocketClient
+from opspulse.metrics import selectors as metric_selectors
 from opspulse.metrics.models import Granularity, MetricName
 
 
@@ -57,7 +58,7 @@ def test_the_wallboard_shows_the_stores_date_in_the_evening_when_utc_is_already_
 
 def test_the_wallboard_turns_over_to_the_new_day_in_the_stores_timezone(store):
     OrderFactory(store=store, number="#2002", total=Decimal("80.00"), placed_at=timezone.now() - timedelta(minutes=1))
-    today = selectors.local_day(store)
+    today = metric_selectors.local_day(store)
     MetricFactory(store=store, name=MetricName.REVENUE, granularity=Granularity.DAY, timestamp=today.start, value=80)
     tomorrow = today.now + timedelta(days=1)
 
@@ -216,7 +217,7 @@ def test_a_cancelled_order_on_the_wallboard_is_struck_through_and_says_so(store)
 def test_the_wallboards_hourly_chart_has_a_scale_in_the_stores_currency_and_hour_labels(store):
     store.currency = "EUR"
     store.save()
-    today = selectors.local_day(store)
+    today = metric_selectors.local_day(store)
     busiest = today.now.replace(minute=0, second=0, microsecond=0)
     MetricFactory(store=store, name=MetricName.REVENUE, granularity=Granularity.HOUR, timestamp=busiest, value=1234)
 
