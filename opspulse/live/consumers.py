@@ -45,7 +45,8 @@ from opspulse.accounts.selectors import (
 from opspulse.lib.broadcast import group_name, session_group_name, user_group_name
 from opspulse.live import overview, share, wallboard_regions
 from opspulse.live.access import FORBIDDEN, LINK_REVOKED, SIGNED_OUT, watch
-from opspulse.live.hub import COALESCE_SECONDS, StoreHub, hubs
+from opspulse.live.hub import StoreHub, hubs
+from opspulse.live.pacing import COALESCE_SECONDS
 from opspulse.live.panels import ORDER_FEED, PANEL_IDS, mentions_alerts
 from opspulse.live.storewatch import store_watches
 from opspulse.live.transports import transport
