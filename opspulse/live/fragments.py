@@ -12,12 +12,14 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
+from django.urls import reverse
 
+from opspulse.alerts import selectors as alert_selectors
 from opspulse.alerts.models import AlertType
 from opspulse.commerce import selectors as commerce_selectors
 from opspulse.commerce.models import NOT_COUNTED
@@ -42,11 +44,10 @@ from opspulse.live.panels import (
     SALES_PANELS,
     TOP_PRODUCTS,
 )
+from opspulse.live.store_view import RowChange, StoreView
 from opspulse.metrics import selectors as metric_selectors
 from opspulse.stores.models import Platform, Store
 
-if TYPE_CHECKING:
-    from opspulse.live.store_view import RowChange, StoreView
 
 class _Reads:
     """The selector results one render needs, each read at most once.
@@ -294,10 +295,6 @@ def alert_state(event) -> str:
 
 
 def _alerts(reads: _Reads) -> dict[str, Any]:
-    from django.urls import reverse
-
-    from opspulse.alerts import selectors as alert_selectors
-
     events = []
     # The store's own alerts only: another store's are on its own dashboard.
     for event in alert_selectors.recent_store_events(reads.store):
