@@ -665,8 +665,8 @@ def check_page(client: Any, store: Any) -> dict[str, str]:
     from django.db.models import Sum
 
     from opspulse.commerce.models import Order
-    from opspulse.live.formatting import format_count, format_money
-    from opspulse.live.selectors import TOP_PRODUCTS_SHOWN, local_day, top_products
+    from opspulse.lib.formatting import format_count, format_money
+    from opspulse.metrics.selectors import TOP_PRODUCTS_SHOWN, local_day, top_products
 
     day = local_day(store)
     totals = Order.objects.filter(store=store, placed_at__gte=day.start, placed_at__lt=day.end).aggregate(

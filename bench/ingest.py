@@ -248,7 +248,7 @@ class BroadcastCounter:
         import psycopg
 
         from opspulse.lib import db
-        from opspulse.live.publish import NOTIFY_CHANNEL
+        from opspulse.lib.broadcast import NOTIFY_CHANNEL
 
         while not self._stop.is_set():
             try:

@@ -11,8 +11,7 @@ from django.db import transaction
 from django.test import Client
 from websockets.sync.client import connect
 
-from opspulse.lib import db
-from opspulse.live import publish
+from opspulse.lib import broadcast, db
 from tests.support.live import notifications
 from tests.support.processes import WebServer, Worker, redis_answers
 from tests.support.webhooks import post_shopify, shopify_order
@@ -22,15 +21,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_message_is_sent_only_when_the_transaction_commits(shopify_store):
     with psycopg.connect(db.conninfo(), autocommit=True) as listener:
-        listener.execute(f"LISTEN {publish.NOTIFY_CHANNEL}")
+        listener.execute(f"LISTEN {broadcast.NOTIFY_CHANNEL}")
 
         with pytest.raises(RuntimeError), transaction.atomic():
-            publish.publish(shopify_store.public_id, {"type": "new_order", "order": "rolled-back"})
+            broadcast.publish(shopify_store.public_id, {"type": "new_order", "order": "rolled-back"})
             raise RuntimeError("the write failed")
         assert notifications(listener, 0.5) == []
 
         with transaction.atomic():
-            publish.publish(shopify_store.public_id, {"type": "new_order", "order": "committed"})
+            broadcast.publish(shopify_store.public_id, {"type": "new_order", "order": "committed"})
         assert notifications(listener, 2) == [
             {"store": str(shopify_store.public_id), "messages": [{"type": "new_order", "order": "committed"}]}
         ]
@@ -38,12 +37,12 @@ def test_message_is_sent_only_when_the_transaction_commits(shopify_store):
 
 def test_a_batch_sends_one_notification_per_store(shopify_store, woo_store):
     with psycopg.connect(db.conninfo(), autocommit=True) as listener:
-        listener.execute(f"LISTEN {publish.NOTIFY_CHANNEL}")
+        listener.execute(f"LISTEN {broadcast.NOTIFY_CHANNEL}")
 
-        with transaction.atomic(), publish.batch():
+        with transaction.atomic(), broadcast.batch():
             for number in range(50):
-                publish.publish(shopify_store.public_id, {"type": "new_order", "order": str(number)})
-            publish.publish(woo_store.public_id, {"type": "cart_activity", "cart": "c1"})
+                broadcast.publish(shopify_store.public_id, {"type": "new_order", "order": str(number)})
+            broadcast.publish(woo_store.public_id, {"type": "cart_activity", "cart": "c1"})
 
         received = notifications(listener, 1)
     assert sorted((n["store"], len(n["messages"])) for n in received) == sorted(
@@ -54,10 +53,10 @@ def test_a_batch_sends_one_notification_per_store(shopify_store, woo_store):
 def test_a_message_too_large_for_notify_is_sent_as_its_type_and_the_write_still_commits(shopify_store):
     buckets = [["revenue", "hour", f"2026-01-01T{hour:02d}:00:00+00:00", "1.00"] for hour in range(24)] * 20
     with psycopg.connect(db.conninfo(), autocommit=True) as listener:
-        listener.execute(f"LISTEN {publish.NOTIFY_CHANNEL}")
+        listener.execute(f"LISTEN {broadcast.NOTIFY_CHANNEL}")
 
         with transaction.atomic():
-            publish.publish(shopify_store.public_id, {"type": "metric_update", "buckets": buckets})
+            broadcast.publish(shopify_store.public_id, {"type": "metric_update", "buckets": buckets})
 
         received = notifications(listener, 1)
     # Dashboards that get only the type re-read the panels it concerns.

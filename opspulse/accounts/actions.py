@@ -29,7 +29,7 @@ from opspulse.accounts.models import (
     hash_invitation_token,
 )
 from opspulse.accounts.selectors import has_confirmed_email, invitation_for_token
-from opspulse.live.sessions import recheck_user_access
+from opspulse.lib.broadcast import recheck_user_access
 
 INVITABLE_ROLES = (Role.ADMIN, Role.MEMBER)
 

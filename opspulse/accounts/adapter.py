@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from opspulse.accounts.audit import record_event
 from opspulse.accounts.models import AuditKind
 from opspulse.lib import crypto
-from opspulse.live.sessions import close_session_sockets
+from opspulse.lib.broadcast import close_session_sockets
 
 
 class AccountAdapter(DefaultAccountAdapter):

@@ -15,6 +15,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.http import HttpRequest
 
 from opspulse.accounts.models import Account, AuditEvent, AuditKind, User
+from opspulse.lib.broadcast import close_session_sockets
 
 logger = logging.getLogger("opspulse.audit")
 
@@ -113,8 +114,6 @@ def _on_authenticator_reset(sender, request, user, authenticator, **kwargs) -> N
 def _close_other_sessions(user: User, request: HttpRequest | None) -> None:
     """Close the dashboards of the user's other sessions, which the new password signed out."""
     from allauth.usersessions.models import UserSession
-
-    from opspulse.live.sessions import close_session_sockets
 
     current = request.session.session_key if request is not None and hasattr(request, "session") else None
     for session_key in UserSession.objects.filter(user=user).exclude(session_key=current).values_list(

@@ -22,6 +22,7 @@ from opspulse.accounts.models import (
     hash_invitation_token,
     role_at_least,
 )
+from opspulse.lib.broadcast import session_hash
 from opspulse.stores.models import Store
 
 
@@ -268,8 +269,6 @@ def get_session_of_user(user, reference: str):
     """Return the user's own signed-in session whose reference (see `session_reference`)
     is `reference`, else raise Http404."""
     from allauth.usersessions.models import UserSession
-
-    from opspulse.live.sessions import session_hash
 
     for session in UserSession.objects.filter(user=user):
         if session_hash(session.session_key) == reference:

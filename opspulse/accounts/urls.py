@@ -3,7 +3,6 @@ from django.urls import path
 from opspulse.accounts import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
     # Pages of the account the user is working in (kept in the session).
     path("account/team/", views.team, name="account-team"),
     path("account/sessions/end/", views.end_session, name="session-end"),

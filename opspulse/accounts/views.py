@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from uuid import UUID
 
 from django.conf import settings
@@ -17,11 +16,10 @@ from django.views.decorators.http import require_POST
 from opspulse.accounts import actions
 from opspulse.accounts.actions import INVITATION_PROBLEMS, InvitationError, TeamError
 from opspulse.accounts.forms import AccountNameForm, DeleteAccountForm, InviteForm, RoleForm
-from opspulse.accounts.models import Account, Role, role_at_least
+from opspulse.accounts.models import Account, Role
 from opspulse.accounts.selectors import (
     CURRENT_ACCOUNT_SESSION_KEY,
     audit_events_for_account,
-    current_account,
     get_account_for_user,
     get_current_account,
     get_invitation_for_owner,
@@ -30,47 +28,14 @@ from opspulse.accounts.selectors import (
     get_session_of_user,
     has_confirmed_email,
     invitation_for_token,
-    invitations_for_user,
     members_of_account,
     open_invitations,
     stores_of_account,
 )
 from opspulse.lib.mailbox import stored_mails
-from opspulse.live import overview
 
 AUDIT_PAGE_SIZE = 50
 LOOPBACK_ADDRESSES = frozenset({"127.0.0.1", "::1"})
-
-
-@never_cache
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    # Before the first read: the overview's socket uses it to tell whether the page is still current.
-    rendered_at = time.time()
-    account = current_account(request)
-    invitations = list(invitations_for_user(request.user))
-    if account is None:
-        return render(request, "accounts/no_account.html", {"form": AccountNameForm(), "invitations": invitations})
-    stores = list(stores_of_account(account))
-    # One live tile per store, the per-currency totals and the stores' latest alerts; the
-    # overview's socket keeps them current.
-    rendered = overview.render_overview(
-        stores, oob=False, tz=overview.viewer_timezone(request.user.pk, account.pk)
-    )
-    return render(
-        request,
-        "accounts/home.html",
-        {
-            "account": account,
-            "stores": stores,
-            "can_manage_stores": role_at_least(account.role, Role.ADMIN),
-            "invitations": invitations,
-            "overview_tiles": [rendered[overview.tile_id(store)] for store in stores],
-            "overview_totals": rendered[overview.TOTALS_ID],
-            "overview_alerts": rendered[overview.ALERTS_ID],
-            "overview_websocket_path": f"/ws/overview/?rendered_at={rendered_at:.3f}",
-        },
-    )
 
 
 @login_required

@@ -47,8 +47,8 @@ from opspulse.alerts.models import (
     DeliveryStatus,
 )
 from opspulse.commerce.models import NOT_COUNTED, InventoryLevel
-from opspulse.live.formatting import format_money
-from opspulse.live.publish import publish
+from opspulse.lib.formatting import format_money
+from opspulse.lib.broadcast import publish
 from opspulse.stores.models import Store
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from django.db.models import Sum
 
 from opspulse.alerts.models import Alert, AlertType
 from opspulse.commerce.models import NOT_COUNTED, Order
-from opspulse.live.formatting import format_money
+from opspulse.lib.formatting import format_money
 from opspulse.stores.models import Integration, IntegrationStatus
 
 # How far back "no orders" counts opening hours: a store quiet for longer is still quiet.

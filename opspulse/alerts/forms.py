@@ -16,7 +16,7 @@ from django.conf import settings
 
 from opspulse.alerts.models import RECENT_ORDER_MINUTES, AlertType, ChannelKind
 from opspulse.lib import http
-from opspulse.live.formatting import format_money
+from opspulse.lib.formatting import format_money
 
 INPUT_CLASS = (
     "block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm text-slate-900 shadow-sm"

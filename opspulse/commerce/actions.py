@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from opspulse.alerts.actions import AlertCheck
 from opspulse.commerce.models import NOT_COUNTED, Cart, InventoryLevel, LineItem, Order, OrderStatus
-from opspulse.live.publish import publish
+from opspulse.lib.broadcast import publish
 from opspulse.metrics.actions import MetricChanges, Sale
 from opspulse.metrics.models import MetricName
 from opspulse.stores.models import Store

@@ -17,7 +17,7 @@ from django.utils import timezone
 from opspulse.commerce import actions as commerce
 from opspulse.ingest import queue
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
-from opspulse.live import publish
+from opspulse.lib import broadcast
 from opspulse.platforms import registry
 from opspulse.platforms.errors import PayloadError
 from opspulse.stores.actions import PlatformEvent, PrivacyRequest, apply_platform_event
@@ -158,9 +158,9 @@ def process_batch(*, scope: str, params: dict[str, int], batch_size: int) -> int
             remaining = set(Store.objects.filter(pk__in=list(stores)).values_list("pk", flat=True))
             stores = {store_id: store for store_id, store in stores.items() if store_id in remaining}
             work = {store_id: pairs for store_id, pairs in work.items() if store_id in remaining}
-        with publish.batch():
+        with broadcast.batch():
             try:
-                with publish.discard_on_error(), transaction.atomic():
+                with broadcast.discard_on_error(), transaction.atomic():
                     commerce.apply_changes(
                         [(stores[store_id], record) for store_id, pairs in work.items() for _, record in pairs]
                     )
@@ -180,7 +180,7 @@ def apply_deliveries(store: Store, work: list[tuple[WebhookDelivery, commerce.Re
     if not work:
         return
     try:
-        with publish.discard_on_error(), transaction.atomic():
+        with broadcast.discard_on_error(), transaction.atomic():
             commerce.apply_records(store=store, records=[record for _, record in work])
     except CONNECTION_ERRORS:
         raise  # the database is away: one by one would fail as well
@@ -232,7 +232,7 @@ def apply_delivery(store: Store, delivery: WebhookDelivery, record: commerce.Rec
     # A DataError (NUL in a text, a total out of range) comes back on every retry of the
     # same payload, and each retry would hold up the store's other deliveries.
     try:
-        with publish.discard_on_error(), transaction.atomic():
+        with broadcast.discard_on_error(), transaction.atomic():
             commerce.apply_records(store=store, records=[record])
     except (PayloadError, ValueError, RecursionError, DataError) as exc:
         fail(delivery, exc)

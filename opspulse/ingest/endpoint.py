@@ -200,7 +200,11 @@ def client_address(scope: dict, headers: dict[str, str]) -> str:
 
 
 class IngestApp:
-    """Serve the webhook routes; pass everything else (and lifespan) to `app`."""
+    """Serve the webhook routes; pass everything else to `app`.
+
+    The process's lifespan (config.asgi) opens the connection pool at start-up and
+    closes it at shutdown.
+    """
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -217,26 +221,8 @@ class IngestApp:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/webhooks/"):
             await self.handle_http(scope, receive, send)
-        elif scope["type"] == "lifespan":
-            await self.lifespan(scope, receive, send)
         else:
             await self.app(scope, receive, send)
-
-    async def lifespan(self, scope: dict, receive: Any, send: Any) -> None:
-        from opspulse.live import listener
-
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await self.open_pool()
-                await listener.start()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await listener.stop()
-                if self.pool is not None:
-                    await self.pool.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
     async def open_pool(self) -> psycopg_pool.AsyncConnectionPool:
         if self.pool is None:
@@ -252,6 +238,10 @@ class IngestApp:
             # Don't block startup on the database: the endpoint answers 503 until it is up.
             await self.pool.open(wait=False)
         return self.pool
+
+    async def close_pool(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
 
     async def handle_http(self, scope: dict, receive: Any, send: Any) -> None:
         try:

@@ -22,16 +22,14 @@ from channels.db import database_sync_to_async
 from opspulse.accounts.models import Membership
 from opspulse.accounts.selectors import member_store_pairs
 from opspulse.accounts.sessions import signed_in_users
-from opspulse.live.sessions import session_hash
+from opspulse.lib.broadcast import session_hash
+from opspulse.live.share import LINK_KEY_PREFIX, active_link_stores
 
 logger = logging.getLogger("opspulse.live")
 
 SIGNED_OUT = 4401
 FORBIDDEN = 4403
 LINK_REVOKED = 4404
-# A shared wallboard is watched under this prefix and its link's public id instead of a
-# session key (see opspulse.live.share.link_socket_key).
-LINK_KEY_PREFIX = "wallboard-link:"
 
 
 class Watched(Protocol):
@@ -51,8 +49,6 @@ class Watched(Protocol):
 
 def _close_codes(entries: Sequence[tuple[str, int | None, int | None, int | None]]) -> list[int | None]:
     """For each (session or link key, user id, store id, account id), the close code if its access has ended."""
-    from opspulse.live.share import active_link_stores
-
     links = active_link_stores(key.removeprefix(LINK_KEY_PREFIX) for key, user_id, _, _ in entries if user_id is None)
     signed = [entry for entry in entries if entry[1] is not None]
     signed_in = signed_in_users({key for key, _, _, _ in signed})
@@ -130,7 +126,7 @@ class AccessWatch:
                 del self.by_user[user_id]
 
     def sign_out(self, hashed_session_key: str) -> None:
-        """Close the dashboards of a session that signed out (see opspulse.live.sessions)."""
+        """Close the dashboards of a session that signed out (see opspulse.lib.broadcast)."""
         for dashboard in list(self.by_session.get(hashed_session_key, ())):
             self.remove(dashboard)
             # A share link's "sign-out" is its revocation.

@@ -4,8 +4,8 @@ It checks the socket's session and membership at connect (and, with every other
 dashboard of the process, once per period after: opspulse.live.access), joins its
 store's hub (and, with the Redis transport, the store's, the session's and the user's
 groups) and pushes panels as htmx out-of-band fragments. A socket opened right after
-its page was rendered, with no change to the store since (the listener knows:
-listener.page_is_current), starts with a frame that says so; every other (re)connect
+its page was rendered, with no change to the store since (the PostgreSQL transport
+knows: opspulse.live.transports), starts with a frame that says so; every other (re)connect
 starts with every panel, read from PostgreSQL or, while the store is on screen in this
 process, the hub's latest. Renders are shared by all dashboards of a store in the
 process (opspulse.live.hub), which shows new orders from what their messages carry and
@@ -34,7 +34,6 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
 from django.utils import timezone
-from redis.exceptions import RedisError
 
 from opspulse.accounts.selectors import (
     CURRENT_ACCOUNT_SESSION_KEY,
@@ -43,12 +42,14 @@ from opspulse.accounts.selectors import (
     pick_current_account,
     stores_of_account,
 )
-from opspulse.live import fragments, listener, overview, share, wallboard
+from opspulse.lib.broadcast import group_name, session_group_name, user_group_name
+from opspulse.live import overview, share, wallboard_regions
 from opspulse.live.access import FORBIDDEN, LINK_REVOKED, SIGNED_OUT, watch
-from opspulse.live.hub import COALESCE_SECONDS, StoreHub, hubs
-from opspulse.live.publish import group_name
-from opspulse.live.sessions import session_group_name, user_group_name
+from opspulse.live.hub import StoreHub, hubs
+from opspulse.live.pacing import COALESCE_SECONDS
+from opspulse.live.panels import ORDER_FEED, PANEL_IDS, mentions_alerts
 from opspulse.live.storewatch import store_watches
+from opspulse.live.transports import transport
 from opspulse.stores.models import Store
 
 logger = logging.getLogger("opspulse.live")
@@ -85,12 +86,82 @@ def page_is_current(scope: dict[str, Any], stores: list[Store]) -> bool:
         # The page's "today" is each store's today (a page from before midnight is not).
         if datetime.fromtimestamp(rendered_at, tz).date() != datetime.now(tz).date():
             return False
-        if not listener.page_is_current(str(store.public_id), rendered_at):
+        if not transport().page_is_current(str(store.public_id), rendered_at):
             return False
     return True
 
 
-class DashboardConsumer(AsyncWebsocketConsumer):
+class LiveSocket(AsyncWebsocketConsumer):
+    """What every live socket does: join its transport's groups, accept, stay under the
+    access watch (opspulse.live.access), send a heartbeat, close when its session signs
+    out or its user's team changes, and leave at disconnect.
+
+    A subclass's `connect` finds what the socket shows (or `refuse`s), calls `open` with
+    its groups, then sends its first frame and calls `watch_access`. `release` undoes what
+    it set up beyond that.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.store_id: int | None = None
+        self.account_id: int | None = None
+        self.user_id: int | None = None
+        self.session_key = ""
+        self.joined: list[str] = []
+        self.sent: dict[str, str] = {}
+        self.watched = False
+
+    async def refuse(self, code: int) -> None:
+        # Accept, then close: a refused handshake reaches the browser as 1006, which
+        # the page would treat as a network error and retry forever.
+        await self.accept()
+        await self.close(code=code)
+
+    async def open(self, groups: Iterable[str]) -> bool:
+        """Join the groups (with the Redis transport) and accept; False if refused."""
+        try:
+            await transport().join(self, groups)
+        except Exception:
+            # The channel layer (Redis) is down. Close with "try again later": the page
+            # reconnects with backoff, and every connect starts with a full render.
+            logger.warning("live: cannot join the socket's groups; asking the page to retry", exc_info=True)
+            await self.refuse(TRY_AGAIN_LATER)
+            return False
+        await self.accept()
+        return True
+
+    def watch_access(self) -> None:
+        watch().add(self)
+        self.watched = True
+
+    async def disconnect(self, code: int) -> None:
+        if self.watched:
+            watch().remove(self)
+            self.watched = False
+        self.release()
+        await transport().leave(self)
+
+    def release(self) -> None:
+        """Let go of what the socket subscribed to beyond its groups."""
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """The page sends nothing the server acts on."""
+
+    async def heartbeat(self) -> None:
+        await self.send(text_data=HEARTBEAT)
+
+    # Channel-layer events (the Redis transport). Each returns at once.
+
+    async def live_force_close(self, event: dict[str, Any]) -> None:
+        await self.close(code=SIGNED_OUT if self.user_id is not None else LINK_REVOKED)
+
+    async def live_recheck(self, event: dict[str, Any]) -> None:
+        # The user's team changed: check this socket's access now, not at its slot.
+        if self.watched:
+            watch().recheck([self])
+
+
+class DashboardConsumer(LiveSocket):
     # Re-renders after a transport resync are spread out so that every store of the
     # process does not hit the database in the same instant.
     resync_spread_seconds = 2.0
@@ -99,9 +170,6 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         super().__init__(*args, **kwargs)
         self.store: Store | None = None
         self.hub: StoreHub | None = None
-        self.joined: list[str] = []
-        self.sent: dict[str, str] = {}
-        self.watched = False
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -110,29 +178,17 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if user is not None and user.is_authenticated:
             store = await store_for_member(user, public_id)
         if store is None:
-            # Accept, then close: a refused handshake reaches the browser as 1006, which
-            # the page would treat as a network error and retry forever.
-            await self.accept()
-            await self.close(code=FORBIDDEN)
+            await self.refuse(FORBIDDEN)
             return
 
         self.store = store
         self.store_id = store.pk
         self.user_id = user.pk
         self.session_key = self.scope["session"].session_key
-        try:
-            if self.channel_layer is not None:  # the Redis transport
-                await self._join(
-                    (group_name(store.public_id), session_group_name(self.session_key), user_group_name(user.pk))
-                )
-        except Exception:
-            # The channel layer (Redis) is down. Close with "try again later": the page
-            # reconnects with backoff, and every connect starts with a full render.
-            logger.warning("live: cannot join the store's groups; asking the page to retry", exc_info=True)
-            await self.accept()
-            await self.close(code=TRY_AGAIN_LATER)
+        if not await self.open(
+            (group_name(store.public_id), session_group_name(self.session_key), user_group_name(user.pk))
+        ):
             return
-        await self.accept()
         # No await between the check and the join: a message arriving in between would
         # reach neither the page nor the hub.
         page_current = page_is_current(self.scope, [store])
@@ -140,48 +196,18 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if page_current:
             await self.send(text_data=PAGE_CURRENT)
         else:
-            await self.hub.first_frame(self)
-        watch().add(self)
-        self.watched = True
+            await self.hub.first_frame(self, reliable=transport().reliable)
+        self.watch_access()
 
-    async def _join(self, groups: Iterable[str]) -> None:
-        for group in groups:
-            try:
-                await self.channel_layer.group_add(group, self.channel_name)
-            except (ConnectionError, OSError, RedisError):
-                # After a Redis restart the layer's pooled connection is dead and the
-                # first command on it fails; the retry takes a new connection.
-                await self.channel_layer.group_add(group, self.channel_name)
-            self.joined.append(group)
-
-    async def disconnect(self, code: int) -> None:
-        if self.watched:
-            watch().remove(self)
-            self.watched = False
+    def release(self) -> None:
         if self.hub is not None:
             hubs().leave(self.store, self)
             self.hub = None
-        for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.joined = []
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """The page sends nothing the server acts on."""
-
-    # Channel-layer events (the Redis transport). Each returns at once.
 
     async def live_messages(self, event: dict[str, Any]) -> None:
         # Every dashboard of the store receives the same event; the hub applies it once.
         if self.hub is not None:
             self.hub.on_messages(event.get("messages") or [], event_id=event.get("id"))
-
-    async def live_force_close(self, event: dict[str, Any]) -> None:
-        await self.close(code=SIGNED_OUT)
-
-    async def live_recheck(self, event: dict[str, Any]) -> None:
-        # The user's team changed: check this dashboard's access now, not at its slot.
-        if self.watched:
-            watch().recheck([self])
 
     def resync(self) -> None:
         """Live messages may have been lost: read every panel again, shortly."""
@@ -189,7 +215,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if self.hub is not None:
             self.hub.forget_view()
         self._request(
-            fragments.PANEL_IDS, delay=random.uniform(COALESCE_SECONDS, self.resync_spread_seconds)
+            PANEL_IDS, delay=random.uniform(COALESCE_SECONDS, self.resync_spread_seconds)
         )
 
     def _request(self, panel_ids: Iterable[str], *, delay: float | None = None) -> None:
@@ -204,15 +230,12 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.sent.update(rendered)
         if rows:
             # The page's feed now differs from any whole panel sent before.
-            self.sent.pop(fragments.ORDER_FEED, None)
+            self.sent.pop(ORDER_FEED, None)
         if changed or rows:
             await self.send(text_data="".join(changed) + rows)
 
-    async def heartbeat(self) -> None:
-        await self.send(text_data=HEARTBEAT)
 
-
-class _WatchedSocket(AsyncWebsocketConsumer):
+class _WatchedSocket(LiveSocket):
     """A socket that shows stores from their StoreWatch (opspulse.live.storewatch).
 
     Changes are coalesced: the first after a quiet spell is read at once, then at most
@@ -224,42 +247,22 @@ class _WatchedSocket(AsyncWebsocketConsumer):
     """
 
     refresh_seconds = 1.0
-    _join = DashboardConsumer._join
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stores: list[Store] = []
-        self.store_id: int | None = None
-        self.account_id: int | None = None
-        self.user_id: int | None = None
-        self.session_key = ""
-        self.joined: list[str] = []
-        self.sent: dict[str, str] = {}
         self.dirty: set[int] = set()
         self.alerts_changed = False
         self.refresh_task: asyncio.Task | None = None
         self.last_refresh_at = float("-inf")
-        self.watched = False
         self.subscribed = False
         # Changes wait for the first frame, so that it cannot overtake a newer one.
         self.ready = False
 
-    async def refuse(self, code: int) -> None:
-        # Accept, then close: a refused handshake reaches the browser as 1006, which
-        # the page would treat as a network error and retry forever.
-        await self.accept()
-        await self.close(code=code)
-
     async def open(self, groups: Iterable[str]) -> bool:
         """Join the groups (Redis transport), accept, send everything and start watching."""
-        try:
-            if self.channel_layer is not None:
-                await self._join(groups)
-        except Exception:
-            logger.warning("live: cannot join the groups; asking the page to retry", exc_info=True)
-            await self.refuse(TRY_AGAIN_LATER)
+        if not await super().open(groups):
             return False
-        await self.accept()
         # Watching first: a change during the first read is read again after it.
         watches = store_watches()
         for store in self.stores:
@@ -273,8 +276,7 @@ class _WatchedSocket(AsyncWebsocketConsumer):
         self.ready = True
         if self.dirty:
             self.store_changed(next(iter(self.dirty)))
-        watch().add(self)
-        self.watched = True
+        self.watch_access()
         return True
 
     async def render_all(self) -> dict[str, str]:
@@ -283,10 +285,7 @@ class _WatchedSocket(AsyncWebsocketConsumer):
     async def render_changed(self, dirty: set[int], *, alerts: bool = False) -> dict[str, str]:
         return await self.render_all()
 
-    async def disconnect(self, code: int) -> None:
-        if self.watched:
-            watch().remove(self)
-            self.watched = False
+    def release(self) -> None:
         if self.subscribed:
             watches = store_watches()
             for store in self.stores:
@@ -295,12 +294,6 @@ class _WatchedSocket(AsyncWebsocketConsumer):
         if self.refresh_task is not None:
             self.refresh_task.cancel()
             self.refresh_task = None
-        for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.joined = []
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """The page sends nothing the server acts on."""
 
     def store_changed(self, store_id: int, *, alerts: bool = False) -> None:
         self.dirty.add(store_id)
@@ -338,24 +331,15 @@ class _WatchedSocket(AsyncWebsocketConsumer):
             await self.send(text_data="".join(changed))
 
     async def heartbeat(self) -> None:
-        await self.send(text_data=HEARTBEAT)
+        await super().heartbeat()
         for store in self.stores:
             self.store_changed(store.pk, alerts=True)
 
-    # Channel-layer events (the Redis transport).
-
     async def live_messages(self, event: dict[str, Any]) -> None:
         # The event does not say which of the socket's stores it is about.
-        alerts = fragments.mentions_alerts(event.get("messages"))
+        alerts = mentions_alerts(event.get("messages"))
         for store in self.stores:
             self.store_changed(store.pk, alerts=alerts)
-
-    async def live_force_close(self, event: dict[str, Any]) -> None:
-        await self.close(code=SIGNED_OUT if self.user_id is not None else LINK_REVOKED)
-
-    async def live_recheck(self, event: dict[str, Any]) -> None:
-        if self.watched:
-            watch().recheck([self])
 
 
 def _overview_scope(user, chosen_account: str | None) -> tuple[int, list[Store], str] | None:
@@ -415,7 +399,7 @@ def _shared_store(token: str) -> tuple[str, Store, datetime | None, int] | None:
 
 
 shared_store = database_sync_to_async(_shared_store)
-render_wallboard = database_sync_to_async(wallboard.render_regions)
+render_wallboard = database_sync_to_async(wallboard_regions.render_regions)
 
 
 class WallboardConsumer(_WatchedSocket):

@@ -12,78 +12,41 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
+from django.urls import reverse
 
+from opspulse.alerts import selectors as alert_selectors
 from opspulse.alerts.models import AlertType
+from opspulse.commerce import selectors as commerce_selectors
 from opspulse.commerce.models import NOT_COUNTED
+from opspulse.lib.formatting import NOT_ENOUGH_HISTORY, format_count, format_money, percent_change
 from opspulse.live import selectors
-from opspulse.live.formatting import NOT_ENOUGH_HISTORY, format_count, format_money, percent_change
-from opspulse.stores.models import Platform, Store
-
-if TYPE_CHECKING:
-    from opspulse.live.view import RowChange, StoreView
-
-KPI_REVENUE = "kpi-revenue"
-KPI_ORDERS = "kpi-orders"
-KPI_AOV = "kpi-aov"
-KPI_CARTS = "kpi-carts"
-KPI_UNITS = "kpi-units"
-KPI_ORDERS_PER_CART = "kpi-orders-per-cart"
-REVENUE_CHART = "revenue-chart"
-TOP_PRODUCTS = "top-products"
-# Cancellations and refunds, including of orders the feed no longer shows.
-ORDER_CHANGES = "order-changes"
-ORDER_FEED = "order-feed"
-# Today's list in the feed panel: new orders are prepended to it one row at a time.
-ORDER_FEED_TODAY = "order-feed-today"
-LOW_STOCK = "low-stock"
-OUT_OF_STOCK = "out-of-stock"
-ALERTS = "alerts"
-# Not a live panel: each page picks its own range (see opspulse.live.views.daily_chart).
-DAILY_CHART = "daily-chart"
-
-PANEL_IDS = (
-    KPI_REVENUE, KPI_ORDERS, KPI_AOV, KPI_UNITS, KPI_ORDERS_PER_CART, KPI_CARTS, REVENUE_CHART, ORDER_FEED,
-    TOP_PRODUCTS, ORDER_CHANGES, OUT_OF_STOCK, LOW_STOCK, ALERTS,
+from opspulse.live.panels import (
+    ALERTS,
+    DAILY_CHART,
+    KPI_AOV,
+    KPI_CARTS,
+    KPI_ORDERS,
+    KPI_ORDERS_PER_CART,
+    KPI_REVENUE,
+    KPI_UNITS,
+    LOW_STOCK,
+    ORDER_CHANGES,
+    ORDER_FEED,
+    ORDER_FEED_TODAY,
+    OUT_OF_STOCK,
+    PANEL_IDS,
+    REVENUE_CHART,
+    SALES_PANELS,
+    TOP_PRODUCTS,
 )
-
-# The panels drawn from a store's view (opspulse.live.view) of today's buckets.
-SALES_PANELS = frozenset({KPI_REVENUE, KPI_ORDERS, KPI_AOV, KPI_UNITS, KPI_ORDERS_PER_CART, REVENUE_CHART})
-PANELS_FOR_MESSAGE: dict[str, frozenset[str]] = {
-    "new_order": SALES_PANELS | {ORDER_FEED, TOP_PRODUCTS, ORDER_CHANGES},
-    "order_updated": SALES_PANELS | {ORDER_FEED, TOP_PRODUCTS, ORDER_CHANGES},
-    "metric_update": SALES_PANELS,
-    "inventory_update": frozenset({LOW_STOCK, OUT_OF_STOCK}),
-    "cart_activity": frozenset({KPI_CARTS}),
-    "alert_fired": frozenset({ALERTS}),
-    # An alert resolved by itself or acknowledged.
-    "alert_updated": frozenset({ALERTS}),
-}
-# Panels whose content changes with the clock alone (the 30-minute cart window, the
-# "yesterday at this time" comparison, the chart's "now", the feed's times), re-read
-# periodically without any message. The re-read also renews the store's view
-# (opspulse.live.view), from which new orders are shown between reads.
-CLOCK_PANELS = SALES_PANELS | {ORDER_FEED, KPI_CARTS, TOP_PRODUCTS, ORDER_CHANGES}
-# Panels read from the database on every order message, even when the view has the order.
-ORDER_REREAD_PANELS = frozenset({TOP_PRODUCTS})
-
-
-def panels_for_messages(messages: Iterable[dict[str, Any]]) -> set[str]:
-    """Return the panels that the given live messages may have changed."""
-    dirty: set[str] = set()
-    for message in messages:
-        if isinstance(message, dict):
-            dirty |= PANELS_FOR_MESSAGE.get(message.get("type"), frozenset())
-    return dirty
-
-
-def mentions_alerts(messages: Any) -> bool:
-    """Whether the live messages say that alerts fired, resolved or were acknowledged."""
-    return isinstance(messages, list) and ALERTS in panels_for_messages(messages)
+from opspulse.live.store_view import RowChange, StoreView
+from opspulse.metrics import selectors as metric_selectors
+from opspulse.stores.models import Platform, Store
 
 
 class _Reads:
@@ -95,29 +58,29 @@ class _Reads:
 
     def __init__(self, store: Store, now: datetime | None = None, *, view: StoreView | None = None) -> None:
         self.store = store
-        self.day = selectors.local_day(store, now)
+        self.day = metric_selectors.local_day(store, now)
         if view is not None:
             self.__dict__.update(summary=view.summary, hours=view.hours, feed=view.feed)
 
     @cached_property
-    def summary(self) -> selectors.DaySummary:
-        return selectors.today_summary(self.store, day=self.day)
+    def summary(self) -> commerce_selectors.DaySummary:
+        return commerce_selectors.today_summary(self.store, day=self.day)
 
     @cached_property
-    def carts(self) -> selectors.CartActivity:
-        return selectors.active_carts(self.store, day=self.day)
+    def carts(self) -> commerce_selectors.CartActivity:
+        return commerce_selectors.active_carts(self.store, day=self.day)
 
     @cached_property
     def hours(self) -> dict[datetime, Decimal]:
-        return selectors.revenue_hour_buckets(self.store, day=self.day)
+        return metric_selectors.revenue_hour_buckets(self.store, day=self.day)
 
     @cached_property
-    def series(self) -> selectors.RevenueSeries:
-        return selectors.revenue_series(self.hours, day=self.day, tz=ZoneInfo(self.store.timezone))
+    def series(self) -> metric_selectors.RevenueSeries:
+        return metric_selectors.revenue_series(self.hours, day=self.day, tz=ZoneInfo(self.store.timezone))
 
     @cached_property
-    def feed(self) -> list[selectors.FeedOrder]:
-        return selectors.recent_orders(self.store)
+    def feed(self) -> list[commerce_selectors.FeedOrder]:
+        return commerce_selectors.recent_orders(self.store)
 
     def view_parts(self) -> dict[str, Any]:
         """What this render read of the data a store's view holds."""
@@ -134,7 +97,7 @@ def _change(current, previous) -> dict[str, str]:
     return {"direction": "up" if change > 0 else "down", "text": f"{'+' if change > 0 else '−'}{abs(change)}%"}
 
 
-def _comparisons(reads: _Reads, current, pick: Callable[[selectors.Totals], Any],
+def _comparisons(reads: _Reads, current, pick: Callable[[commerce_selectors.Totals], Any],
                  show: Callable[[Any], str]) -> list[dict[str, Any]]:
     """Today against yesterday and the same weekday last week, each up to this time of day
     (or "not enough history yet" for a day before the store's history starts)."""
@@ -260,7 +223,7 @@ def _feed_time(placed_at: datetime, reads: _Reads) -> str:
     return local.strftime("%b %-d, %H:%M")
 
 
-def _feed_row(order: selectors.FeedOrder, reads: _Reads) -> dict[str, Any]:
+def _feed_row(order: commerce_selectors.FeedOrder, reads: _Reads) -> dict[str, Any]:
     return {
         "number": order.number,
         "row_id": "order-" + "".join(c if c.isalnum() else "-" for c in order.external_id),
@@ -280,18 +243,18 @@ def _order_feed(reads: _Reads) -> dict[str, Any]:
     rows = [_feed_row(order, reads) for order in reads.feed]
     today = [row for row in rows if row["today"]]
     earlier = [row for row in rows if not row["today"]]
-    return {"today_rows": today, "earlier_rows": earlier, "feed_size": selectors.FEED_SIZE}
+    return {"today_rows": today, "earlier_rows": earlier, "feed_size": commerce_selectors.FEED_SIZE}
 
 
 def _order_changes(reads: _Reads) -> dict[str, Any]:
     rows = []
-    for voided in selectors.recent_voided_orders(reads.store, day=reads.day):
+    for voided in commerce_selectors.recent_voided_orders(reads.store, day=reads.day):
         row = _feed_row(voided.order, reads)
         row["row_id"] = "voided-" + row["row_id"]
         row["time"] = _feed_time(voided.changed_at, reads)
         row["placed"] = _feed_time(voided.order.placed_at, reads)
         rows.append(row)
-    return {"rows": rows, "days": selectors.VOIDED_DAYS}
+    return {"rows": rows, "days": commerce_selectors.VOIDED_DAYS}
 
 
 def _low_stock(reads: _Reads) -> dict[str, Any]:
@@ -300,13 +263,13 @@ def _low_stock(reads: _Reads) -> dict[str, Any]:
 
 
 def _out_of_stock(reads: _Reads) -> dict[str, Any]:
-    stock = selectors.out_of_stock(reads.store)
+    stock = commerce_selectors.out_of_stock(reads.store)
     return {"items": stock.items, "total": stock.total}
 
 
 def _top_products(reads: _Reads) -> dict[str, Any]:
     currency = reads.store.currency
-    products = selectors.top_products(reads.store, day=reads.day)
+    products = metric_selectors.top_products(reads.store, day=reads.day)
     most = max((product.units for product in products), default=0)
     return {
         "products": [
@@ -332,10 +295,6 @@ def alert_state(event) -> str:
 
 
 def _alerts(reads: _Reads) -> dict[str, Any]:
-    from django.urls import reverse
-
-    from opspulse.alerts import selectors as alert_selectors
-
     events = []
     # The store's own alerts only: another store's are on its own dashboard.
     for event in alert_selectors.recent_store_events(reads.store):
@@ -388,9 +347,9 @@ def render_panels(
     return _render(_Reads(store, now), panel_ids, oob=oob)
 
 
-def read_panels(store: Store, panel_ids: Iterable[str]) -> tuple[dict[str, str], selectors.LocalDay, dict[str, Any]]:
+def read_panels(store: Store, panel_ids: Iterable[str]) -> tuple[dict[str, str], metric_selectors.LocalDay, dict[str, Any]]:
     """Render the panels (out of band) from the database; also return the day and what
-    was read of a store view's data (see opspulse.live.view.renewed)."""
+    was read of a store view's data (see opspulse.live.store_view.renewed)."""
     reads = _Reads(store)
     return _render(reads, panel_ids, oob=True), reads.day, reads.view_parts()
 
@@ -409,7 +368,7 @@ def render_feed_rows(store: Store, view: StoreView, rows: Iterable[RowChange]) -
     rows = list(rows)
     # A page keeps FEED_SIZE rows: of more new ones in one frame, only the newest would stay.
     prepends = [index for index, (kind, _) in enumerate(rows) if kind == "prepend"]
-    dropped = set(prepends[: max(len(prepends) - selectors.FEED_SIZE, 0)])
+    dropped = set(prepends[: max(len(prepends) - commerce_selectors.FEED_SIZE, 0)])
     frames = []
     for index, (kind, order) in enumerate(rows):
         if index in dropped:
@@ -442,8 +401,8 @@ def render_daily_chart(store: Store, *, first: date, last: date, preset: int | N
     Each page picks its own range, so this panel is not pushed by the hub: its bar for
     today follows the live revenue KPI in the browser (opspulse/static/src/daily-chart.js).
     """
-    day = selectors.local_day(store, now)
-    series = selectors.daily_series(store, first=first, last=last)
+    day = metric_selectors.local_day(store, now)
+    series = metric_selectors.daily_series(store, first=first, last=last)
     currency = store.currency
     today = day.start.date()
     chart = {
@@ -468,7 +427,7 @@ def render_daily_chart(store: Store, *, first: date, last: date, preset: int | N
             "today": today,
             "preset": preset,
             "presets": DAILY_PRESETS,
-            "max_days": selectors.MAX_RANGE_DAYS,
+            "max_days": metric_selectors.MAX_RANGE_DAYS,
             "errors": list(errors),
             "total": format_money(series.total_revenue, currency),
             "orders": format_count(sum(series.orders)),

@@ -7,18 +7,18 @@ render runs wait for the next one, because that render may have read the databas
 before the change they announce.
 
 New orders take a shorter way: their messages carry the feed row and the buckets'
-new values, which the hub applies to the store's view (opspulse.live.view) and
+new values, which the hub applies to the store's view (opspulse.live.store_view) and
 shows without reading the database: a row prepended to each page's feed, and the
 KPIs and chart rendered from the view. Every read of the database renews the view,
 and messages that arrive while a read runs are applied again on top of it.
 
-A store is rendered at once after a quiet spell, then at most once per interval. The
-interval of reads follows the process's load: while renders (and sending their
-frames) take more than LIVE_RENDER_SHARE of one core, or the event loop runs late, it
-grows; while they take less than half of that and the loop keeps time, it shrinks
-back to COALESCE_SECONDS. Frames shown from the view follow their CPU share only, up
-to MAX_VIEW_INTERVAL_SECONDS. A flash sale across many stores thus makes frames less
-frequent instead of starving the event loop (and the webhooks it answers).
+A store is rendered at once after a quiet spell, then at most once per interval,
+which follows the process's load (opspulse.live.pacing). What was rendered last is
+kept per panel (PanelCache), so that a dashboard that joins can be sent it.
+
+Overviews and wallboards do not go through a hub: each shows its own set of stores in
+its own timezone and reads them at its own pace, so a store's live messages only mark
+it changed for them (opspulse.live.storewatch).
 """
 
 from __future__ import annotations
@@ -35,23 +35,23 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from channels.db import database_sync_to_async
-from django.conf import settings
 
-from opspulse.live import fragments, selectors
-from opspulse.live.view import StoreView, renewed
+from opspulse.live import fragments
+from opspulse.live.pacing import RenderPacing
+from opspulse.live.panels import (
+    CLOCK_PANELS,
+    ORDER_FEED,
+    ORDER_REREAD_PANELS,
+    PANEL_IDS,
+    REVENUE_CHART,
+    panels_for_messages,
+)
+from opspulse.live.store_view import StoreView, renewed
+from opspulse.metrics import selectors as metric_selectors
 from opspulse.stores.models import Store
 
 logger = logging.getLogger("opspulse.live")
 
-# A store's dashboards are rendered at most this often, however idle the process: the
-# first change after a quiet spell is rendered at once, and a burst of orders becomes
-# one frame per interval.
-COALESCE_SECONDS = 0.05
-# The longest interval between two renders of a store, however busy the process.
-MAX_INTERVAL_SECONDS = 5.0
-# The longest interval between two frames of new orders shown from the view (cheap:
-# no database read), however busy the process.
-MAX_VIEW_INTERVAL_SECONDS = 1.0
 # The chart is sent from the view at most this often, and a change to it waits at
 # most twice this long.
 CHART_VIEW_SECONDS = 1.0
@@ -60,12 +60,6 @@ CHART_VIEW_SECONDS = 1.0
 # then at most this often, in reads of their own. A flash sale thus costs one such read
 # per interval and store, and the frames of new orders never wait for it.
 SLOW_READ_SECONDS = 5.0
-# How often the interval is adjusted to the measured load.
-PACING_WINDOW_SECONDS = 1.0
-# The event loop is checked this often; running later than LATE_LOOP_SECONDS means the
-# process is overloaded (webhooks and sockets wait as well).
-LOOP_PROBE_SECONDS = 0.1
-LATE_LOOP_SECONDS = 0.05
 
 
 class Dashboard(Protocol):
@@ -74,7 +68,7 @@ class Dashboard(Protocol):
     def resync(self) -> None: ...
 
 
-Read = tuple[dict[str, str], selectors.LocalDay, dict[str, Any], float]
+Read = tuple[dict[str, str], metric_selectors.LocalDay, dict[str, Any], float]
 
 
 def _render(store: Store, panel_ids: Iterable[str]) -> Read:
@@ -90,6 +84,32 @@ def _render(store: Store, panel_ids: Iterable[str]) -> Read:
 render: Callable[[Store, Iterable[str]], Awaitable[Read]] = database_sync_to_async(_render, thread_sensitive=False)
 
 
+class PanelCache:
+    """The freshest HTML of each panel of a store, from a read or from its view.
+
+    The feed's is stale once rows went out one at a time: it is rendered again from the
+    view before a dashboard that joins is sent every panel from here.
+    """
+
+    def __init__(self) -> None:
+        self.html: dict[str, str] = {}
+        self.feed_stale = False
+
+    def remember(self, rendered: dict[str, str]) -> None:
+        self.html.update(rendered)
+        if ORDER_FEED in rendered:
+            self.feed_stale = False
+
+    def clear(self) -> None:
+        self.html.clear()
+
+    def has_every_panel(self) -> bool:
+        return self.html.keys() >= set(PANEL_IDS)
+
+    def every_panel(self) -> dict[str, str]:
+        return {panel_id: self.html[panel_id] for panel_id in PANEL_IDS}
+
+
 class StoreHub:
     """The dashboards of one store in this process, and their pending panel requests."""
 
@@ -97,9 +117,9 @@ class StoreHub:
     # Panels that change with the clock alone are refreshed this often, once per store.
     clock_seconds = 30.0
 
-    def __init__(self, store: Store, owner: DashboardHubs) -> None:
+    def __init__(self, store: Store, pacing: RenderPacing) -> None:
         self.store = store
-        self.owner = owner
+        self.pacing = pacing
         self.dashboards: set[Dashboard] = set()
         self.requests: dict[Dashboard, set[str]] = {}
         # Panels wanted by every dashboard of the store (a change to the store's data).
@@ -122,10 +142,7 @@ class StoreHub:
         # Channel-layer events already applied (the Redis transport hands each one to
         # every dashboard of the store).
         self.seen_events: deque[str] = deque(maxlen=64)
-        # The freshest HTML of each panel, from a read or from the view; the feed's is
-        # stale once rows went out one at a time (it is rendered again when needed).
-        self.latest: dict[str, str] = {}
-        self.feed_stale = False
+        self.cache = PanelCache()
         self.slow_panels: set[str] = set()
         self.slow_task: asyncio.Task | None = None
         self.slow_reads = 0
@@ -147,9 +164,9 @@ class StoreHub:
             if today != self.local_date:
                 self.local_date = today
                 self.forget_view()
-                self.request_all(fragments.PANEL_IDS)
+                self.request_all(PANEL_IDS)
             else:
-                self.request_all(fragments.CLOCK_PANELS)
+                self.request_all(CLOCK_PANELS)
 
     def close(self) -> None:
         for task in (self.task, self.clock_task, self.view_task, self.slow_task):
@@ -167,7 +184,7 @@ class StoreHub:
         if self.replay is not None:
             self.replay.extend(messages)
         if self.view is None:
-            self.request_all(fragments.panels_for_messages(messages))
+            self.request_all(panels_for_messages(messages))
             return
         change = self.view.apply(messages)
         self._reread(change.reread)
@@ -181,7 +198,7 @@ class StoreHub:
         (best sellers) in a throttled read of their own, unless a read is due anyway."""
         if not panel_ids:
             return
-        if panel_ids <= fragments.ORDER_REREAD_PANELS and not (self.everyone or self.task):
+        if panel_ids <= ORDER_REREAD_PANELS and not (self.everyone or self.task):
             self.slow_panels |= panel_ids
             if self.slow_task is None:
                 self.slow_task = asyncio.create_task(self._flush_slow(SLOW_READ_SECONDS))
@@ -202,9 +219,9 @@ class StoreHub:
                     continue
                 self.slow_reads += 1
                 started = time.thread_time()
-                self._remember(rendered)
+                self.cache.remember(rendered)
                 await self._deliver(list(self.dashboards), lambda _: rendered)
-                self.owner.record(render_seconds + time.thread_time() - started)
+                self.pacing.record(render_seconds + time.thread_time() - started)
                 delay = SLOW_READ_SECONDS
         finally:
             self.slow_task = None
@@ -212,7 +229,7 @@ class StoreHub:
     def forget_view(self) -> None:
         """Messages may have been lost: show nothing from the view until the next full read."""
         self.view = None
-        self.latest.clear()
+        self.cache.clear()
 
     async def _flush_view(self, delay: float) -> None:
         """Send the panels and rows changed in the view to every dashboard of the store.
@@ -229,28 +246,28 @@ class StoreHub:
                 if self.view is None:
                     continue  # a full read is on its way
                 chart_due = self.last_chart_at + CHART_VIEW_SECONDS - loop.time()
-                if fragments.REVENUE_CHART in panels and chart_due > 0:
+                if REVENUE_CHART in panels and chart_due > 0:
                     # Later: with the first frame after it is due, or on its own timer if
                     # no frame comes by then. Rows and KPIs do not wait for it.
-                    panels.discard(fragments.REVENUE_CHART)
+                    panels.discard(REVENUE_CHART)
                     self.chart_pending = True
                     if self.chart_timer is None:
                         self.chart_timer = loop.call_later(chart_due + CHART_VIEW_SECONDS, self._chart_due)
                 elif self.chart_pending and chart_due <= 0:
-                    panels.add(fragments.REVENUE_CHART)
+                    panels.add(REVENUE_CHART)
                 # CPU time: all of it runs on this thread, and a busy machine's waits are not its cost.
                 started = time.thread_time()
-                if fragments.ORDER_FEED in panels:
+                if ORDER_FEED in panels:
                     rows = []
                 try:
                     rendered = fragments.render_from_view(self.store, self.view, panels)
                     frame = fragments.render_feed_rows(self.store, self.view, rows) if rows else ""
                 except ValueError:  # the store's day turned
                     self.forget_view()
-                    self.request_all(fragments.PANEL_IDS)
+                    self.request_all(PANEL_IDS)
                     continue
                 now = loop.time()
-                if fragments.REVENUE_CHART in rendered:
+                if REVENUE_CHART in rendered:
                     self.last_chart_at = now
                     self.chart_pending = False
                     if self.chart_timer is not None:
@@ -258,24 +275,24 @@ class StoreHub:
                         self.chart_timer = None
                 if rendered or frame:
                     self.last_view_frame_at = now
-                    self._remember(rendered)
-                    self.feed_stale = self.feed_stale or bool(frame)
+                    self.cache.remember(rendered)
+                    self.cache.feed_stale = self.cache.feed_stale or bool(frame)
                     await self._deliver(list(self.dashboards), lambda _: rendered, frame)
-                self.owner.record(time.thread_time() - started)
-                delay = max(self.last_view_frame_at + self.owner.view_interval() - loop.time(), 0)
+                self.pacing.record(time.thread_time() - started)
+                delay = max(self.last_view_frame_at + self.pacing.view_interval() - loop.time(), 0)
         finally:
             self.view_task = None
 
     def _chart_due(self) -> None:
         self.chart_timer = None
         if self.chart_pending:
-            self.view_panels.add(fragments.REVENUE_CHART)
+            self.view_panels.add(REVENUE_CHART)
             self._schedule_view()
 
     def _schedule_view(self) -> None:
         if self.view_task is None:
             loop = asyncio.get_running_loop()
-            delay = max(self.last_view_frame_at + self.owner.view_interval() - loop.time(), 0)
+            delay = max(self.last_view_frame_at + self.pacing.view_interval() - loop.time(), 0)
             self.view_task = asyncio.create_task(self._flush_view(delay))
 
     async def _deliver(self, targets: list[Dashboard], panels_for: Callable[[Dashboard], dict[str, str]],
@@ -288,32 +305,26 @@ class StoreHub:
             except Exception:
                 logger.warning("live: could not send to a dashboard of store %s", self.store.public_id, exc_info=True)
 
-    async def first_frame(self, dashboard: Dashboard) -> None:
+    async def first_frame(self, dashboard: Dashboard, *, reliable: bool) -> None:
         """Send a dashboard that just joined every panel.
 
         While the store's view is current and no read is pending, from the panels the
         hub rendered last (the same that its other dashboards show): a web process that
         restarts then reads each store once, not once per reconnecting dashboard. Only
-        with the PostgreSQL transport, whose listener knows when it may have missed a
-        message (and then drops the view); a Redis message can be lost unnoticed, and
-        a reconnect is how a page gets past that.
+        with a `reliable` transport (PostgreSQL), whose listener knows when it may have
+        missed a message (and then drops the view); a Redis message can be lost
+        unnoticed, and a reconnect is how a page gets past that.
         """
-        reliable = settings.LIVE_TRANSPORT == "postgres"
-        if reliable and self.view is not None and self.task is None and self.latest.keys() >= set(fragments.PANEL_IDS):
-            if self.feed_stale:
+        if reliable and self.view is not None and self.task is None and self.cache.has_every_panel():
+            if self.cache.feed_stale:
                 try:
-                    self._remember(fragments.render_from_view(self.store, self.view, {fragments.ORDER_FEED}))
+                    self.cache.remember(fragments.render_from_view(self.store, self.view, {ORDER_FEED}))
                 except ValueError:  # the store's day turned
-                    self.request(dashboard, fragments.PANEL_IDS, delay=0)
+                    self.request(dashboard, PANEL_IDS, delay=0)
                     return
-            await self._deliver([dashboard], lambda _: {p: self.latest[p] for p in fragments.PANEL_IDS})
+            await self._deliver([dashboard], lambda _: self.cache.every_panel())
             return
-        self.request(dashboard, fragments.PANEL_IDS, delay=0)
-
-    def _remember(self, rendered: dict[str, str]) -> None:
-        self.latest.update(rendered)
-        if fragments.ORDER_FEED in rendered:
-            self.feed_stale = False
+        self.request(dashboard, PANEL_IDS, delay=0)
 
     def request(self, dashboard: Dashboard, panel_ids: Iterable[str], *, delay: float | None = None) -> None:
         """Render `panel_ids` for `dashboard` together with every other request.
@@ -333,7 +344,7 @@ class StoreHub:
             self.task = asyncio.create_task(self._flush(self._until_allowed() if delay is None else delay))
 
     def _until_allowed(self) -> float:
-        return max(self.last_render_at + self.owner.interval() - asyncio.get_running_loop().time(), 0.0)
+        return max(self.last_render_at + self.pacing.interval() - asyncio.get_running_loop().time(), 0.0)
 
     async def _flush(self, delay: float) -> None:
         try:
@@ -366,14 +377,14 @@ class StoreHub:
                     own = requests.get(dashboard)
                     return shared if not own else {p: html for p, html in rendered.items() if p in everyone or p in own}
 
-                self._remember(rendered)
+                self.cache.remember(rendered)
                 await self._deliver(targets, panels_for)
-                self.owner.record(render_seconds + time.thread_time() - sending_started)
+                self.pacing.record(render_seconds + time.thread_time() - sending_started)
                 delay = self._until_allowed()
         finally:
             self.task = None
 
-    def _renew_view(self, day: selectors.LocalDay, parts: dict[str, Any], replay: list[dict[str, Any]],
+    def _renew_view(self, day: metric_selectors.LocalDay, parts: dict[str, Any], replay: list[dict[str, Any]],
                     rendered: dict[str, str]) -> set[str]:
         """Renew the view from a read, and bring it and the read's panels up to the
         messages that arrived while the read ran (it may have read before their commit).
@@ -389,20 +400,20 @@ class StoreHub:
         if self.view is None:
             return set()
         if not replay:
-            return {fragments.ORDER_FEED} if followed else set()
+            return {ORDER_FEED} if followed else set()
         change = self.view.apply(replay)
         self._reread(change.reread)
-        stale = change.panels | ({fragments.ORDER_FEED} if change.rows else set())
+        stale = change.panels | ({ORDER_FEED} if change.rows else set())
         try:
             rendered.update(fragments.render_from_view(self.store, self.view, stale & rendered.keys()))
         except ValueError:
             self.forget_view()
-            self.request_all(fragments.PANEL_IDS)
+            self.request_all(PANEL_IDS)
             return set()
         if stale - rendered.keys():
             self.view_panels |= stale - rendered.keys()
             self._schedule_view()
-        return {fragments.ORDER_FEED} if followed and fragments.ORDER_FEED not in stale else set()
+        return {ORDER_FEED} if followed and ORDER_FEED not in stale else set()
 
 
 class DashboardHubs:
@@ -411,68 +422,14 @@ class DashboardHubs:
     def __init__(self) -> None:
         self.hubs: dict[int, StoreHub] = {}
         self.by_public_id: dict[str, StoreHub] = {}
-        self.current_interval = COALESCE_SECONDS
-        self.current_view_interval = COALESCE_SECONDS
-        # Time spent rendering and sending, and the event loop's worst lateness, since
-        # the window started.
-        self.busy_seconds = 0.0
-        self.loop_late_seconds = 0.0
-        self.window_started = time.monotonic()
-        self.probe_task: asyncio.Task | None = None
-
-    def record(self, seconds: float) -> None:
-        self.busy_seconds += seconds
-
-    async def _probe_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self.hubs:
-            expected = loop.time() + LOOP_PROBE_SECONDS
-            await asyncio.sleep(LOOP_PROBE_SECONDS)
-            self.loop_late_seconds = max(self.loop_late_seconds, loop.time() - expected)
-        self.probe_task = None
-
-    def view_interval(self) -> float:
-        """The shortest time between two frames shown from a store's view.
-
-        Those frames need no database read and little CPU, so only their own cost
-        (their share of the process's time, with the reads') spaces them out, not a
-        late event loop: on a busy machine that would hold back the cheap frames too.
-        """
-        self._adjust()
-        return self.current_view_interval
-
-    def interval(self) -> float:
-        """The shortest time between two reads of a store, given the process's load."""
-        self._adjust()
-        return self.current_interval
-
-    def _adjust(self) -> None:
-        now = time.monotonic()
-        elapsed = now - self.window_started
-        if elapsed < PACING_WINDOW_SECONDS:
-            return
-        share = self.busy_seconds / elapsed
-        target = settings.LIVE_RENDER_SHARE
-        late = self.loop_late_seconds > LATE_LOOP_SECONDS
-        if share > target or late:
-            growth = max(share / target, 2.0 if late else 1.0)
-            self.current_interval = min(self.current_interval * min(growth, 4.0), MAX_INTERVAL_SECONDS)
-        elif share < target / 2 and self.loop_late_seconds < LATE_LOOP_SECONDS / 5:
-            self.current_interval = max(self.current_interval / 2, COALESCE_SECONDS)
-        if share > target:
-            self.current_view_interval = min(
-                self.current_view_interval * min(share / target, 4.0), MAX_VIEW_INTERVAL_SECONDS)
-        elif share < target / 2:
-            self.current_view_interval = max(self.current_view_interval / 2, COALESCE_SECONDS)
-        self.busy_seconds, self.loop_late_seconds, self.window_started = 0.0, 0.0, now
+        self.pacing = RenderPacing()
 
     def join(self, store: Store, dashboard: Dashboard) -> StoreHub:
         hub = self.hubs.get(store.pk)
         if hub is None:
-            hub = self.hubs[store.pk] = StoreHub(store, self)
+            hub = self.hubs[store.pk] = StoreHub(store, self.pacing)
             self.by_public_id[str(store.public_id)] = hub
-            if self.probe_task is None:
-                self.probe_task = asyncio.create_task(self._probe_loop())
+            self.pacing.watch_loop(lambda: bool(self.hubs))
         hub.dashboards.add(dashboard)
         return hub
 

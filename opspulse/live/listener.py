@@ -1,10 +1,11 @@
-"""The web process's one LISTEN connection for the PostgreSQL live transport.
+"""The web process's one LISTEN connection: the PostgreSQL live transport's receiving
+side (opspulse.live.transports), started and stopped by the process's lifespan.
 
-Notifications sent by opspulse.live.publish (inside the writing transaction, so only
+Notifications sent by opspulse.lib.broadcast (inside the writing transaction, so only
 for committed data) go to the hub of the store's dashboards in this process
 (opspulse.live.hub), which renders once for all of them, and to the overviews and
 wallboards that show the store (opspulse.live.storewatch); a sign-out
-(opspulse.live.sessions) closes the session's dashboards, and a team change has the
+(close_session_sockets) closes the session's dashboards, and a team change has the
 user's dashboards re-check their access. After a lost connection
 the listener reconnects and asks every dashboard of the process to re-read the
 database, since NOTIFYs sent while it was away are gone.
@@ -23,13 +24,12 @@ import random
 import time
 
 import psycopg
-from django.conf import settings
 
 from opspulse.lib import db
+from opspulse.lib.broadcast import NOTIFY_CHANNEL
 from opspulse.live.access import watch
-from opspulse.live.fragments import mentions_alerts
 from opspulse.live.hub import hubs
-from opspulse.live.publish import NOTIFY_CHANNEL
+from opspulse.live.panels import mentions_alerts
 from opspulse.live.storewatch import store_watches
 
 logger = logging.getLogger("opspulse.live")
@@ -50,7 +50,7 @@ last_message_at: dict[str, float] = {}
 
 async def start() -> None:
     global _task
-    if settings.LIVE_TRANSPORT != "postgres" or _task is not None:
+    if _task is not None:
         return
     _task = asyncio.create_task(_run(), name="opspulse-live-listener")
 

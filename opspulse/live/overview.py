@@ -22,29 +22,23 @@ from django.utils import timezone
 from opspulse.alerts import selectors as alert_selectors
 from opspulse.alerts.delivery import preference_for
 from opspulse.alerts.models import AlertType
+from opspulse.commerce import selectors as commerce_selectors
 from opspulse.commerce.models import Backfill, BackfillStatus
-from opspulse.live import selectors
-from opspulse.live.formatting import change_from_yesterday, format_count, format_money
+from opspulse.lib.formatting import change_from_yesterday, format_count, format_money
 from opspulse.live.fragments import alert_state
+from opspulse.live.panels import ALERTS_ID, TOTALS_ID, tile_id
+from opspulse.metrics import selectors as metric_selectors
 from opspulse.stores.models import Integration, IntegrationStatus, Store
-
-TOTALS_ID = "overview-totals"
-ALERTS_ID = "overview-alerts"
-
-
-def tile_id(store: Store) -> str:
-    return f"store-tile-{store.public_id}"
-
 
 @dataclass(frozen=True)
 class StoreDay:
     store: Store
-    summary: selectors.DaySummary
+    summary: commerce_selectors.DaySummary
 
 
 def store_days(stores: Iterable[Store], *, now: datetime | None = None) -> list[StoreDay]:
     """Each store's day so far, in its own timezone."""
-    return [StoreDay(store, selectors.today_summary(store, day=selectors.local_day(store, now))) for store in stores]
+    return [StoreDay(store, commerce_selectors.today_summary(store, day=metric_selectors.local_day(store, now))) for store in stores]
 
 
 def sync_states(stores: Iterable[Store]) -> dict[int, dict[str, str]]:

@@ -2,7 +2,7 @@
 
 A link's token is the capability: `/wall/<token>/` opens the store's wallboard without
 signing in. Revoking a link closes its open wallboards in every web process at once,
-the way a sign-out closes a session's dashboards (opspulse.live.sessions): each shared
+the way a sign-out closes a session's dashboards (opspulse.lib.broadcast): each shared
 wallboard is watched under a key named after its link (`link_socket_key`). A link may
 expire (its open wallboards close then), and it stops working when its creator is no
 longer an admin or owner of the store's account (`WallboardLink.objects.active`, read at
@@ -24,9 +24,8 @@ from django.utils import timezone
 
 from opspulse.accounts.audit import record_event
 from opspulse.accounts.models import AuditKind, User
-from opspulse.live.access import LINK_KEY_PREFIX
+from opspulse.lib.broadcast import close_session_sockets
 from opspulse.live.models import WallboardLink, creator_may_share, hash_wallboard_token
-from opspulse.live.sessions import close_session_sockets
 from opspulse.stores.models import Store
 
 LABEL_MAX_LENGTH = 80
@@ -41,6 +40,9 @@ LIFETIMES: dict[str, tuple[str, timedelta | None]] = {
     "never": ("never (until revoked)", None),
 }
 DEFAULT_LIFETIME = "30d"
+# A shared wallboard is watched (opspulse.live.access) under this prefix and its link's
+# public id instead of a session key.
+LINK_KEY_PREFIX = "wallboard-link:"
 
 
 def link_socket_key(link_public_id: UUID | str) -> str:

@@ -7,6 +7,11 @@ show (a tile, a wallboard) at their own pace, and their alerts only when the mes
 were about alerts. A watch renders nothing itself, so a
 store that only an overview shows costs no dashboard renders. A lost transport
 connection (`resync_all`) counts as a change of everything: messages may be missing.
+
+The listener fans a store's messages out twice, to its hub and to its watch, on
+purpose: a hub renders one set of panels shared by every dashboard of the store, while
+each overview and wallboard shows its own stores, in its own timezone, and reads them
+itself; sharing one mechanism would make every overview pay for dashboard renders.
 """
 
 from __future__ import annotations

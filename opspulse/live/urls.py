@@ -3,6 +3,8 @@ from django.urls import path
 from opspulse.live import views, wallboard_views
 
 urlpatterns = [
+    # The account's overview of all its stores.
+    path("", views.home, name="home"),
     path("stores/<uuid:public_id>/", views.dashboard, name="dashboard"),
     path("stores/<uuid:public_id>/panels/", views.panels, name="dashboard-panels"),
     path("stores/<uuid:public_id>/daily/", views.daily_chart, name="dashboard-daily"),

@@ -14,11 +14,52 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from opspulse.accounts.selectors import get_store_for_user, user_can_manage_store
+from opspulse.accounts.forms import AccountNameForm
+from opspulse.accounts.models import Role, role_at_least
+from opspulse.accounts.selectors import (
+    current_account,
+    get_store_for_user,
+    invitations_for_user,
+    stores_of_account,
+    user_can_manage_store,
+)
 from opspulse.commerce.models import Backfill, SyncHealth
 from opspulse.ingest import actions as ingest
 from opspulse.ingest.models import WebhookDelivery
-from opspulse.live import fragments, selectors
+from opspulse.live import fragments, overview
+from opspulse.live.panels import ALERTS_ID, PANEL_IDS, TOTALS_ID, tile_id
+from opspulse.metrics import selectors as metric_selectors
+
+
+@never_cache
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    # Before the first read: the overview's socket uses it to tell whether the page is still current.
+    rendered_at = time.time()
+    account = current_account(request)
+    invitations = list(invitations_for_user(request.user))
+    if account is None:
+        return render(request, "accounts/no_account.html", {"form": AccountNameForm(), "invitations": invitations})
+    stores = list(stores_of_account(account))
+    # One live tile per store, the per-currency totals and the stores' latest alerts; the
+    # overview's socket keeps them current.
+    rendered = overview.render_overview(
+        stores, oob=False, tz=overview.viewer_timezone(request.user.pk, account.pk)
+    )
+    return render(
+        request,
+        "accounts/home.html",
+        {
+            "account": account,
+            "stores": stores,
+            "can_manage_stores": role_at_least(account.role, Role.ADMIN),
+            "invitations": invitations,
+            "overview_tiles": [rendered[tile_id(store)] for store in stores],
+            "overview_totals": rendered[TOTALS_ID],
+            "overview_alerts": rendered[ALERTS_ID],
+            "overview_websocket_path": f"/ws/overview/?rendered_at={rendered_at:.3f}",
+        },
+    )
 
 
 @never_cache
@@ -28,7 +69,7 @@ def dashboard(request: HttpRequest, public_id: UUID) -> HttpResponse:
     rendered_at = time.time()
     store = get_store_for_user(request.user, public_id)
     can_manage_store = user_can_manage_store(request.user, store)
-    panels = fragments.render_panels(store, fragments.PANEL_IDS, oob=False)
+    panels = fragments.render_panels(store, PANEL_IDS, oob=False)
     daily, _ = _daily_chart(store, request.GET)
     return render(
         request,
@@ -52,7 +93,7 @@ def dashboard(request: HttpRequest, public_id: UUID) -> HttpResponse:
 def panels(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """Return every panel as out-of-band fragments: the page's fallback while its socket is down."""
     store = get_store_for_user(request.user, public_id)
-    rendered = fragments.render_panels(store, fragments.PANEL_IDS, oob=True)
+    rendered = fragments.render_panels(store, PANEL_IDS, oob=True)
     return HttpResponse("".join(rendered.values()), content_type="text/html; charset=utf-8")
 
 
@@ -92,8 +133,8 @@ class DailyRangeForm(forms.Form):
             raise forms.ValidationError("The range cannot end after today (store time).")
         if start < EARLIEST_DAY:
             raise forms.ValidationError(f"The range cannot start before {EARLIEST_DAY:%B %-d, %Y}.")
-        if (end - start).days >= selectors.MAX_RANGE_DAYS:
-            raise forms.ValidationError(f"A range can span at most {selectors.MAX_RANGE_DAYS} days.")
+        if (end - start).days >= metric_selectors.MAX_RANGE_DAYS:
+            raise forms.ValidationError(f"A range can span at most {metric_selectors.MAX_RANGE_DAYS} days.")
         data["first"], data["last"] = start, end
         return data
 
@@ -101,7 +142,7 @@ class DailyRangeForm(forms.Form):
 def _daily_chart(store, params) -> tuple[str, bool]:
     """The daily chart for the range in `params` (the last 7 days without one); and
     whether the range given was valid."""
-    today = selectors.local_day(store).start.date()
+    today = metric_selectors.local_day(store).start.date()
     default = {"first": today - timedelta(days=fragments.DAILY_PRESETS[0] - 1), "last": today,
                "preset": fragments.DAILY_PRESETS[0]}
     if not any(params.get(name) for name in ("days", "start", "end")):

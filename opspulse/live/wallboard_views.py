@@ -15,7 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from opspulse.accounts.selectors import get_store_for_user, user_can_manage_store
-from opspulse.live import share, wallboard
+from opspulse.live import share, wallboard_regions
 from opspulse.live.models import WallboardLink
 from opspulse.stores.models import Store
 
@@ -25,7 +25,7 @@ def _render_wallboard(
 ) -> HttpResponse:
     # Before the first read: the socket uses it to tell whether the page is still current.
     rendered_at = time.time()
-    regions = wallboard.render_regions(store, oob=False)
+    regions = wallboard_regions.render_regions(store, oob=False)
     response = render(
         request,
         "live/wallboard/page.html",

@@ -27,7 +27,7 @@ from django.db import transaction
 
 from opspulse.commerce import actions
 from opspulse.commerce.models import Order
-from opspulse.live.publish import batch
+from opspulse.lib.broadcast import batch
 from opspulse.metrics.buckets import bucket_start, day_bounds
 from opspulse.metrics.models import Granularity
 from opspulse.platforms.registry import parser_for

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from opspulse.live.sessions import session_hash
+from opspulse.lib.broadcast import session_hash
 
 register = template.Library()
 

@@ -240,7 +240,7 @@ def test_a_user_sees_their_sessions_and_can_end_the_others(client, maya):
 def test_a_user_can_sign_out_one_other_session_and_keep_the_rest(maya):
     from allauth.usersessions.models import UserSession
 
-    from opspulse.live.sessions import session_hash
+    from opspulse.lib.broadcast import session_hash
 
     client = Client(HTTP_USER_AGENT="Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) Firefox/140.0")
     sign_in(client)
@@ -261,7 +261,7 @@ def test_a_user_can_sign_out_one_other_session_and_keep_the_rest(maya):
 
 
 def test_another_users_session_cannot_be_ended(client, maya):
-    from opspulse.live.sessions import session_hash
+    from opspulse.lib.broadcast import session_hash
 
     other = UserFactory(email="omar@example.com")
     omar = Client()

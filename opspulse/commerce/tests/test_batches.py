@@ -21,8 +21,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from opspulse.alerts.models import Alert, AlertEvent, AlertType
 from opspulse.commerce import actions
 from opspulse.commerce.models import NOT_COUNTED, InventoryLevel, Order, OrderStatus
-from opspulse.lib import db
-from opspulse.live import publish
+from opspulse.lib import broadcast, db
 from opspulse.metrics.buckets import bucket_start
 from opspulse.metrics.models import Metric
 from tests.support.live import notifications
@@ -153,9 +152,9 @@ def test_versions_of_one_order_in_a_batch_are_announced_in_order(shopify_store):
     cancelled = actions.OrderData(external_id="9", number="#9", status=OrderStatus.CANCELLED, currency="EUR",
                                   total=Decimal("80.00"), placed_at=T0, updated_at=T0 + timedelta(minutes=2))
     with psycopg.connect(db.conninfo(), autocommit=True) as listener:
-        listener.execute(f"LISTEN {publish.NOTIFY_CHANNEL}")
+        listener.execute(f"LISTEN {broadcast.NOTIFY_CHANNEL}")
         # when the order is placed, cancelled and its first version replayed, in one batch
-        with transaction.atomic(), publish.batch():
+        with transaction.atomic(), broadcast.batch():
             results = actions.apply_records(store=shopify_store, records=[placed, cancelled, placed])
         sent = [message for n in notifications(listener, 1) for message in n["messages"]]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import template
 
-from opspulse.live.formatting import format_count, format_money
+from opspulse.lib.formatting import format_count, format_money
 
 register = template.Library()
 

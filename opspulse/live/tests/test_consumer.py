@@ -12,18 +12,24 @@ from channels.db import database_sync_to_async
 from django.contrib.sessions.models import Session
 from django.urls import reverse
 
-from opspulse.commerce.actions import record_order
-
 from config.asgi import application
 from opspulse.accounts.models import Membership
-from opspulse.live import fragments, listener
+from opspulse.commerce.actions import record_order
+from opspulse.lib.broadcast import close_session_sockets
 from opspulse.live import hub as hubs_module
+from opspulse.live import listener
 from opspulse.live.access import AccessWatch
 from opspulse.live.consumers import HEARTBEAT, PAGE_CURRENT
 from opspulse.live.hub import hubs
-from opspulse.live.sessions import close_session_sockets
+from opspulse.live.panels import ORDER_FEED, PANEL_IDS
 from tests.factories import OrderFactory
-from tests.support.live import connect_and_read_panels, dashboard_socket, new_order, refusal_code, socket_headers
+from tests.support.live import (
+    connect_and_read_panels,
+    dashboard_socket,
+    new_order,
+    refusal_code,
+    socket_headers,
+)
 from tests.support.websocket import WebsocketClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
@@ -39,7 +45,7 @@ async def test_member_receives_every_panel_on_connect(store, owner_client):
 
     html = await connect_and_read_panels(socket)
 
-    for panel_id in fragments.PANEL_IDS:
+    for panel_id in PANEL_IDS:
         assert f'id="{panel_id}" hx-swap-oob="morph"' in html
     assert "No orders yet today" in html
     await socket.disconnect()
@@ -114,7 +120,7 @@ async def test_resync_sends_every_panel_again(store, owner_client):
     hubs().resync_all()  # what the listener does after it reconnects
     html = await socket.receive_text(timeout=5)
 
-    for panel_id in fragments.PANEL_IDS:
+    for panel_id in PANEL_IDS:
         assert f'id="{panel_id}"' in html
     await socket.disconnect()
 
@@ -235,7 +241,7 @@ async def test_a_dashboard_joining_a_store_on_screen_gets_every_panel_without_a_
     second = dashboard_socket(store, socket_headers(owner_client))
     html = await connect_and_read_panels(second)
 
-    for panel_id in fragments.PANEL_IDS:
+    for panel_id in PANEL_IDS:
         assert f'id="{panel_id}" hx-swap-oob="morph"' in html
     # The feed as the first page shows it after its rows, and the KPIs' latest values.
     assert html.index('data-order-number="#8102"') < html.index('data-order-number="#8101"')
@@ -278,7 +284,7 @@ async def test_a_page_that_missed_a_change_gets_every_panel(store, owner_client,
 
     html = await connect_and_read_panels(socket)
 
-    for panel_id in fragments.PANEL_IDS:
+    for panel_id in PANEL_IDS:
         assert f'id="{panel_id}" hx-swap-oob="morph"' in html
     assert 'data-order-number="#8301"' in html
     await socket.disconnect()
@@ -292,7 +298,7 @@ async def test_a_page_from_another_time_gets_every_panel(store, owner_client, li
 
     html = await connect_and_read_panels(socket)
 
-    for panel_id in fragments.PANEL_IDS:
+    for panel_id in PANEL_IDS:
         assert f'id="{panel_id}" hx-swap-oob="morph"' in html
     await socket.disconnect()
 
@@ -302,5 +308,5 @@ async def test_without_its_listener_a_process_cannot_tell_and_sends_every_panel(
 
     html = await connect_and_read_panels(socket)
 
-    assert f'id="{fragments.ORDER_FEED}" hx-swap-oob="morph"' in html
+    assert f'id="{ORDER_FEED}" hx-swap-oob="morph"' in html
     await socket.disconnect()

@@ -16,10 +16,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from opspulse.commerce import selectors as commerce_selectors
 from opspulse.commerce.actions import OrderData, apply_records
 from opspulse.commerce.models import OrderStatus
-from opspulse.live import fragments, selectors
-from opspulse.live.view import StoreView
+from opspulse.live import fragments
+from opspulse.live.panels import REVENUE_CHART
+from opspulse.live.store_view import StoreView
+from opspulse.metrics import selectors as metric_selectors
 from opspulse.metrics.models import Granularity, Metric, MetricName
 from tests.factories import MetricFactory, OrderFactory, StoreFactory
 
@@ -55,7 +58,7 @@ def test_a_dst_day_is_one_day_bucket_with_one_hour_bucket_per_real_hour(zone, da
     # given an order in every real hour of the store's DST day, and one on each side of it
     store = StoreFactory(timezone=zone, currency="EUR")
     tz = ZoneInfo(zone)
-    start = selectors.local_midnight(day, tz).astimezone(UTC)
+    start = metric_selectors.local_midnight(day, tz).astimezone(UTC)
     placed = [start + timedelta(hours=h, minutes=30) for h in range(hours)]
     records = [order(n, at) for n, at in enumerate(placed)]
     records += [order(100, start - timedelta(minutes=1)), order(101, start + timedelta(hours=hours, minutes=1))]
@@ -68,12 +71,12 @@ def test_a_dst_day_is_one_day_bucket_with_one_hour_bucket_per_real_hour(zone, da
     day_bucket = Metric.objects.get(store=store, name=MetricName.ORDERS, granularity=Granularity.DAY,
                                     timestamp=start)
     assert day_bucket.value == hours
-    local = selectors.local_day(store, placed[-1])
+    local = metric_selectors.local_day(store, placed[-1])
     assert local.start == start and utc_hours(local.start, local.end) == hours
     hour_buckets = Metric.objects.filter(store=store, name=MetricName.ORDERS, granularity=Granularity.HOUR,
                                          timestamp__gte=local.start, timestamp__lt=local.end)
     assert hour_buckets.count() == hours
-    series = selectors.daily_series(store, first=day - timedelta(days=1), last=day + timedelta(days=1))
+    series = metric_selectors.daily_series(store, first=day - timedelta(days=1), last=day + timedelta(days=1))
     assert series.orders == [1, hours, 1]
 
 
@@ -88,23 +91,23 @@ def hour_buckets(store, first: datetime, count: int, values: dict[int, str] | No
         hour_bucket(store, first.astimezone(UTC) + timedelta(hours=h), (values or {}).get(h, "1.00"))
 
 
-def at_clock(series: selectors.RevenueSeries, values: list) -> dict[str, float | None]:
+def at_clock(series: metric_selectors.RevenueSeries, values: list) -> dict[str, float | None]:
     """The series' `values` by the clock time shown at each point (the end of the day is "24:00")."""
     labels = [*series.labels[:-1], "24:00"]
     return dict(zip(labels, values, strict=True))
 
 
 def chart_data(store, now: datetime) -> dict:
-    html = fragments.render_panels(store, [fragments.REVENUE_CHART], oob=False, now=now)[fragments.REVENUE_CHART]
+    html = fragments.render_panels(store, [REVENUE_CHART], oob=False, now=now)[REVENUE_CHART]
     return json.loads(unescape(re.search(r'data-chart="([^"]*)"', html).group(1)))
 
 
 def test_the_hourly_chart_of_a_spring_forward_day_is_23_hours_long_without_the_skipped_hour():
     store = StoreFactory(timezone="Europe/Paris")
-    day = selectors.local_day(store, datetime(2025, 3, 30, 23, 30, tzinfo=PARIS))
+    day = metric_selectors.local_day(store, datetime(2025, 3, 30, 23, 30, tzinfo=PARIS))
     hour_buckets(store, day.start, 23)
 
-    series = selectors.revenue_by_hour(store, day=day)
+    series = metric_selectors.revenue_by_hour(store, day=day)
     today = dict(zip(series.hours, series.today, strict=True))
     labels = dict(zip(series.hours, series.labels, strict=True))
 
@@ -129,13 +132,13 @@ def test_the_hourly_chart_of_a_spring_forward_day_is_23_hours_long_without_the_s
 def test_the_hourly_chart_of_a_fall_back_day_gives_each_pass_of_the_repeated_hour_its_own_place(zone, day, repeated):
     tz = ZoneInfo(zone)
     store = StoreFactory(timezone=zone)
-    start = selectors.local_midnight(day, tz)
+    start = metric_selectors.local_midnight(day, tz)
     # given 1.00 in every real hour of the day, but 100.00 in the first pass of the
     # repeated hour and 10.00 in the second
     hour_buckets(store, start, 25, {repeated: "100.00", repeated + 1: "10.00"})
-    local = selectors.local_day(store, datetime.combine(day, time(23, 30), tzinfo=tz))
+    local = metric_selectors.local_day(store, datetime.combine(day, time(23, 30), tzinfo=tz))
 
-    series = selectors.revenue_by_hour(store, day=local)
+    series = metric_selectors.revenue_by_hour(store, day=local)
     today = dict(zip(series.hours, series.today, strict=True))
     labels = dict(zip(series.hours, series.labels, strict=True))
 
@@ -174,12 +177,12 @@ def test_the_hourly_chart_of_a_fall_back_day_gives_each_pass_of_the_repeated_hou
 def test_yesterdays_line_is_drawn_by_the_clock_time_of_today(zone, today, expected):
     tz = ZoneInfo(zone)
     store = StoreFactory(timezone=zone)
-    yesterday_start, today_start = (selectors.local_midnight(d, tz) for d in (today - timedelta(days=1), today))
+    yesterday_start, today_start = (metric_selectors.local_midnight(d, tz) for d in (today - timedelta(days=1), today))
     # given 1.00 in every real hour of yesterday
     hour_buckets(store, yesterday_start, round(utc_hours(yesterday_start, today_start)))
-    day = selectors.local_day(store, datetime.combine(today, time(23, 30), tzinfo=tz))
+    day = metric_selectors.local_day(store, datetime.combine(today, time(23, 30), tzinfo=tz))
 
-    series = selectors.revenue_by_hour(store, day=day)
+    series = metric_selectors.revenue_by_hour(store, day=day)
 
     # then at each clock time today, yesterday's line shows yesterday's revenue by that time
     yesterday = at_clock(series, series.yesterday)
@@ -189,8 +192,8 @@ def test_yesterdays_line_is_drawn_by_the_clock_time_of_today(zone, today, expect
 
 def test_a_live_bucket_of_each_pass_of_the_repeated_hour_has_its_own_place():
     store = StoreFactory(timezone="America/New_York")
-    day = selectors.local_day(store, datetime(2026, 11, 1, 3, 30, tzinfo=NEW_YORK))
-    summary = selectors.DaySummary(revenue=Decimal(0), orders=0, yesterday_revenue=Decimal(0), yesterday_orders=0)
+    day = metric_selectors.local_day(store, datetime(2026, 11, 1, 3, 30, tzinfo=NEW_YORK))
+    summary = commerce_selectors.DaySummary(revenue=Decimal(0), orders=0, yesterday_revenue=Decimal(0), yesterday_orders=0)
     view = StoreView(day=day, summary=summary, hours={}, feed=[])
     first_pass = day.start.astimezone(UTC) + timedelta(hours=1)
 
@@ -201,7 +204,7 @@ def test_a_live_bucket_of_each_pass_of_the_repeated_hour_has_its_own_place():
     ]}])
 
     # then the chart drawn from the view has both, one after the other
-    series = selectors.revenue_series(view.hours, day=day, tz=NEW_YORK)
+    series = metric_selectors.revenue_series(view.hours, day=day, tz=NEW_YORK)
     today = at_clock(series, series.today)
     assert (today["01:00"], today["01:00 (2nd)"], today["02:00"]) == (0, 100, 110)
     assert series.now_hour == 4.5
@@ -220,7 +223,7 @@ def test_a_live_bucket_of_each_pass_of_the_repeated_hour_has_its_own_place():
 )
 def test_the_chart_tells_the_page_the_days_length_and_the_clock_time_of_each_hour(now, length, clock):
     store = StoreFactory(timezone="Europe/Paris", currency="EUR")
-    day = selectors.local_day(store, now)
+    day = metric_selectors.local_day(store, now)
     hour_buckets(store, day.start, 3)
 
     chart = chart_data(store, now)
@@ -259,8 +262,8 @@ def test_yesterday_and_last_week_are_compared_up_to_the_same_time_on_the_clock(z
         OrderFactory(store=store, total=Decimal("10.00"), placed_at=at)
         OrderFactory(store=store, total=Decimal("1000.00"), placed_at=at - timedelta(days=6))
 
-    day = selectors.local_day(store, now)
-    summary = selectors.today_summary(store, day=day)
+    day = metric_selectors.local_day(store, now)
+    summary = commerce_selectors.today_summary(store, day=day)
 
     assert day.last_week_start.date() == now.date() - timedelta(days=7)
     assert day.last_week_start.hour == 0

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from opspulse.live.formatting import format_money, percent_change
+from opspulse.lib.formatting import format_money, percent_change
 
 
 @pytest.mark.parametrize(

@@ -22,12 +22,19 @@ from django.urls import reverse
 from django.utils import timezone
 
 from opspulse.commerce.actions import record_order
+from opspulse.lib.formatting import NOT_ENOUGH_HISTORY
 from opspulse.live import fragments
-from opspulse.live.formatting import NOT_ENOUGH_HISTORY
-from opspulse.live.selectors import local_day, local_midnight
+from opspulse.live.panels import KPI_REVENUE
 from opspulse.metrics.models import Granularity, MetricName
+from opspulse.metrics.selectors import local_day, local_midnight
 from tests.factories import MetricFactory, OrderFactory
-from tests.support.live import connect_and_read_panels, dashboard_socket, new_order, receive_until, socket_headers
+from tests.support.live import (
+    connect_and_read_panels,
+    dashboard_socket,
+    new_order,
+    receive_until,
+    socket_headers,
+)
 
 NEW_YORK = ZoneInfo("America/New_York")
 # 14:30 in New York (the factory's stores are there).
@@ -143,10 +150,10 @@ def test_history_that_begins_exactly_where_the_compared_period_does_covers_it(st
     chart = fragments.render_daily_chart(store, first=today - timedelta(days=6), last=today, preset=7, now=NOW)
     # today against the same weekday last week
     history_from(store, day.last_week_start + offset)
-    kpi = fragments.render_panels(store, [fragments.KPI_REVENUE], oob=False, now=NOW)[fragments.KPI_REVENUE]
+    kpi = fragments.render_panels(store, [KPI_REVENUE], oob=False, now=NOW)[KPI_REVENUE]
 
     assert (previous_period(chart) != NOT_ENOUGH_HISTORY) is covered
-    assert (comparison_rows(kpi, fragments.KPI_REVENUE)[1] != NOT_ENOUGH_HISTORY) is covered
+    assert (comparison_rows(kpi, KPI_REVENUE)[1] != NOT_ENOUGH_HISTORY) is covered
 
 
 def test_the_overview_and_wallboard_of_a_store_connected_today_say_not_enough_history(store, owner_client):

@@ -14,7 +14,7 @@ from collections import defaultdict
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from opspulse.live import publish
+from opspulse.lib import broadcast
 
 POSTGRES_NOTIFY_LIMIT = 8000
 STORES = ["6f1c2a4e-0000-4000-8000-000000000001", "6f1c2a4e-0000-4000-8000-000000000002"]
@@ -35,17 +35,17 @@ batches = st.dictionaries(st.sampled_from(STORES), st.lists(messages, max_size=3
 
 def fits_whole(store: str, message: dict) -> bool:
     """Whether the message fits a payload of its own."""
-    return len(json.dumps({"store": store, "messages": [message]})) <= publish.MAX_NOTIFY_BYTES
+    return len(json.dumps({"store": store, "messages": [message]})) <= broadcast.MAX_NOTIFY_BYTES
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(batch=batches)
 def test_every_payload_fits_and_decodes_into_the_batch_messages(batch):
-    payloads = list(publish._chunks(batch))
+    payloads = list(broadcast._chunks(batch))
 
     received: dict[str, list[dict]] = defaultdict(list)
     for payload in payloads:
-        assert len(payload.encode()) <= publish.MAX_NOTIFY_BYTES < POSTGRES_NOTIFY_LIMIT
+        assert len(payload.encode()) <= broadcast.MAX_NOTIFY_BYTES < POSTGRES_NOTIFY_LIMIT
         decoded = json.loads(payload)
         assert set(decoded) == {"store", "messages"} and decoded["messages"]
         received[decoded["store"]].extend(decoded["messages"])
@@ -59,19 +59,19 @@ def test_every_payload_fits_and_decodes_into_the_batch_messages(batch):
 def test_many_small_messages_fill_several_payloads_not_one_over_the_limit():
     batch = {STORES[0]: [{"type": "new_order", "order": n} for n in range(2000)]}
 
-    payloads = list(publish._chunks(batch))
+    payloads = list(broadcast._chunks(batch))
 
     assert len(payloads) > 1
-    assert max(len(payload) for payload in payloads) <= publish.MAX_NOTIFY_BYTES
+    assert max(len(payload) for payload in payloads) <= broadcast.MAX_NOTIFY_BYTES
     assert [m for p in payloads for m in json.loads(p)["messages"]] == batch[STORES[0]]
 
 
 @pytest.mark.parametrize("spare", [0, 1])
 def test_a_message_just_too_large_for_a_payload_goes_as_its_type(spare):
     envelope = len(json.dumps({"store": STORES[0], "messages": [{"type": "new_order", "note": ""}]}))
-    message = {"type": "new_order", "note": "x" * (publish.MAX_NOTIFY_BYTES - envelope + 1 - spare)}
+    message = {"type": "new_order", "note": "x" * (broadcast.MAX_NOTIFY_BYTES - envelope + 1 - spare)}
 
-    [payload] = publish._chunks({STORES[0]: [message]})
+    [payload] = broadcast._chunks({STORES[0]: [message]})
 
     assert json.loads(payload)["messages"] == ([{"type": "new_order"}] if not spare else [message])
 
@@ -79,6 +79,6 @@ def test_a_message_just_too_large_for_a_payload_goes_as_its_type(spare):
 @pytest.mark.django_db
 def test_postgresql_accepts_a_batch_of_a_thousand_messages(settings):
     settings.LIVE_TRANSPORT = "postgres"
-    with publish.batch():
+    with broadcast.batch():
         for number in range(1000):
-            publish.publish(STORES[0], {"type": "new_order", "order": number, "number": f"#{number}"})
+            broadcast.publish(STORES[0], {"type": "new_order", "order": number, "number": f"#{number}"})

@@ -14,17 +14,25 @@ from config.asgi import application
 from opspulse.accounts import actions as account_actions
 from opspulse.accounts.models import Role
 from opspulse.commerce.actions import record_order
-from opspulse.live import overview, selectors
+from opspulse.live import overview
 from opspulse.live.consumers import PAGE_CURRENT
+from opspulse.live.panels import tile_id
+from opspulse.metrics import selectors as metric_selectors
 from opspulse.metrics.models import Granularity, MetricName
-from tests.factories import MembershipFactory, MetricFactory, OrderFactory, StoreFactory, UserFactory
+from tests.factories import (
+    MembershipFactory,
+    MetricFactory,
+    OrderFactory,
+    StoreFactory,
+    UserFactory,
+)
 from tests.support.live import new_order, overview_socket, socket_headers
 from tests.support.stores import client_for
 from tests.support.websocket import WebsocketClient
 
 
 def revenue_today(store, value: str, orders: int) -> None:
-    day = selectors.local_day(store)
+    day = metric_selectors.local_day(store)
     MetricFactory(store=store, name=MetricName.REVENUE, granularity=Granularity.DAY, timestamp=day.start, value=Decimal(value))
     MetricFactory(store=store, name=MetricName.ORDERS, granularity=Granularity.DAY, timestamp=day.start, value=orders)
 
@@ -54,10 +62,10 @@ def test_the_overview_shows_a_tile_per_store_and_one_total_per_currency(store, s
 
 def test_a_tile_compares_with_yesterday_at_the_same_time(store):
     revenue_today(store, "120.00", 3)
-    day = selectors.local_day(store)
+    day = metric_selectors.local_day(store)
     OrderFactory(store=store, total=Decimal("100.00"), placed_at=day.yesterday_start + day.elapsed / 2)
 
-    html = overview.render_overview([store], oob=False)[overview.tile_id(store)]
+    html = overview.render_overview([store], oob=False)[tile_id(store)]
 
     assert "+20% vs yesterday" in html and "$40.00" in html and "Not connected" in html
 

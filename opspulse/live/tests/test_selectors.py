@@ -8,10 +8,18 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from opspulse.alerts.models import AlertType
+from opspulse.commerce import selectors as commerce_selectors
 from opspulse.commerce.models import OrderStatus
 from opspulse.live import selectors
+from opspulse.metrics import selectors as metric_selectors
 from opspulse.metrics.models import Granularity, MetricName
-from tests.factories import AlertFactory, CartFactory, InventoryLevelFactory, MetricFactory, OrderFactory
+from tests.factories import (
+    AlertFactory,
+    CartFactory,
+    InventoryLevelFactory,
+    MetricFactory,
+    OrderFactory,
+)
 
 NEW_YORK = ZoneInfo("America/New_York")
 # 14:30 in New York: the store's day began at 04:00 UTC.
@@ -20,7 +28,7 @@ NOW = datetime(2025, 10, 14, 14, 30, tzinfo=NEW_YORK)
 
 @pytest.fixture
 def day(store):
-    return selectors.local_day(store, NOW)
+    return metric_selectors.local_day(store, NOW)
 
 
 def test_local_day_starts_at_midnight_in_the_stores_timezone(day):
@@ -35,7 +43,7 @@ def test_today_summary_reads_the_day_buckets_and_yesterday_up_to_now(store, day)
     OrderFactory(store=store, total=Decimal("50.00"), placed_at=datetime(2025, 10, 13, 9, 0, tzinfo=NEW_YORK))
     OrderFactory(store=store, total=Decimal("70.00"), placed_at=datetime(2025, 10, 13, 20, 0, tzinfo=NEW_YORK))
 
-    summary = selectors.today_summary(store, day=day)
+    summary = commerce_selectors.today_summary(store, day=day)
 
     assert summary.revenue == Decimal("300.00")
     assert summary.orders == 4
@@ -45,7 +53,7 @@ def test_today_summary_reads_the_day_buckets_and_yesterday_up_to_now(store, day)
 
 
 def test_today_summary_is_zero_without_buckets(store, day):
-    summary = selectors.today_summary(store, day=day)
+    summary = commerce_selectors.today_summary(store, day=day)
 
     assert summary.revenue == 0
     assert summary.orders == 0
@@ -69,7 +77,7 @@ def test_revenue_by_hour_is_cumulative_and_stops_at_now(store, day):
         value=Decimal("80.00"),
     )
 
-    series = selectors.revenue_by_hour(store, day=day)
+    series = metric_selectors.revenue_by_hour(store, day=day)
     today = dict(zip(series.hours, series.today))
     yesterday = dict(zip(series.hours, series.yesterday))
 
@@ -89,7 +97,7 @@ def test_active_carts_counts_carts_updated_in_the_last_30_minutes(store, day):
     CartFactory(store=store, value=Decimal("10.00"), platform_updated_at=NOW - timedelta(minutes=29))
     CartFactory(store=store, value=Decimal("99.00"), platform_updated_at=NOW - timedelta(minutes=31))
 
-    carts = selectors.active_carts(store, day=day)
+    carts = commerce_selectors.active_carts(store, day=day)
 
     assert carts.count == 2
     assert carts.value == Decimal("50.00")
@@ -104,7 +112,7 @@ def test_low_stock_uses_the_active_alert_threshold_fewest_first_and_out_of_stock
     InventoryLevelFactory(store=store, title="Jacket", available=11)
 
     stock = selectors.low_stock(store)
-    sold_out = selectors.out_of_stock(store)
+    sold_out = commerce_selectors.out_of_stock(store)
 
     assert stock.threshold == 10
     assert [item.title for item in stock.items] == ["Gloves", "Scarf"]
@@ -130,7 +138,7 @@ def test_recent_orders_carry_only_what_the_feed_shows(store):
     OrderFactory(store=store, number="#1", placed_at=NOW - timedelta(hours=2))
     OrderFactory(store=store, number="#2", placed_at=NOW - timedelta(hours=1))
 
-    orders = selectors.recent_orders(store)
+    orders = commerce_selectors.recent_orders(store)
 
     assert [order.number for order in orders] == ["#2", "#1"]
     assert set(vars(orders[0])) == {
@@ -142,7 +150,7 @@ def test_recent_orders_are_limited_to_20(store):
     for _ in range(22):
         OrderFactory(store=store)
 
-    assert len(selectors.recent_orders(store)) == 20
+    assert len(commerce_selectors.recent_orders(store)) == 20
 
 
 def test_today_summary_compares_units_and_carts_with_yesterday_and_last_week_up_to_now(store, day):
@@ -161,12 +169,12 @@ def test_today_summary_compares_units_and_carts_with_yesterday_and_last_week_up_
                  placed_at=datetime(2025, 10, 7, 12, tzinfo=NEW_YORK))
     CartFactory(store=store, platform_created_at=datetime(2025, 10, 7, 13, tzinfo=NEW_YORK))
 
-    summary = selectors.today_summary(store, day=day)
+    summary = commerce_selectors.today_summary(store, day=day)
 
-    assert summary.today == selectors.Totals(Decimal("90.00"), 3, 7, 6)
+    assert summary.today == commerce_selectors.Totals(Decimal("90.00"), 3, 7, 6)
     assert summary.today.orders_per_cart == Decimal("0.5")
-    assert summary.yesterday == selectors.Totals(Decimal("20.00"), 1, 2, 2)
-    assert summary.last_week == selectors.Totals(Decimal("80.00"), 2, 5, 1)
+    assert summary.yesterday == commerce_selectors.Totals(Decimal("20.00"), 1, 2, 2)
+    assert summary.last_week == commerce_selectors.Totals(Decimal("80.00"), 2, 5, 1)
     assert summary.last_week.average_order_value == Decimal("40")
 
 
@@ -201,15 +209,15 @@ def test_top_products_ranks_todays_counted_units_and_leaves_out_cancelled_orders
         order(3, scarves, status=OrderStatus.CANCELLED),
     ])
 
-    products = selectors.top_products(store, day=day)
+    products = metric_selectors.top_products(store, day=day)
 
     assert [(p.title, p.units, p.revenue) for p in products] == [
         ("Linen shirt", 3, Decimal("120.00")),
         ("Gift wrap", 3, Decimal("6.00")),
         ("Scarf", 1, Decimal("15.00")),
     ]
-    yesterday = selectors.local_day(store, day.start - timedelta(hours=2))
-    assert [(p.title, p.units) for p in selectors.top_products(store, day=yesterday)] == [("Scarf", 9)]
+    yesterday = metric_selectors.local_day(store, day.start - timedelta(hours=2))
+    assert [(p.title, p.units) for p in metric_selectors.top_products(store, day=yesterday)] == [("Scarf", 9)]
 
 
 def test_top_products_show_a_renamed_products_latest_title(store, day):
@@ -227,7 +235,7 @@ def test_top_products_show_a_renamed_products_latest_title(store, day):
         for number, title in ((1, "Linen shirt"), (2, "Linen shirt, natural"))
     ])
 
-    assert [(p.title, p.units) for p in selectors.top_products(store, day=day)] == [("Linen shirt, natural", 2)]
+    assert [(p.title, p.units) for p in metric_selectors.top_products(store, day=day)] == [("Linen shirt, natural", 2)]
 
 
 def test_daily_series_reads_the_day_buckets_by_local_date_with_the_period_before(store):
@@ -238,7 +246,7 @@ def test_daily_series_reads_the_day_buckets_by_local_date_with_the_period_before
     MetricFactory(store=store, name=MetricName.ORDERS, granularity=Granularity.DAY,
                   timestamp=datetime(2025, 10, 14, tzinfo=NEW_YORK), value=2)
 
-    series = selectors.daily_series(store, first=date(2025, 10, 12), last=date(2025, 10, 14))
+    series = metric_selectors.daily_series(store, first=date(2025, 10, 12), last=date(2025, 10, 14))
 
     assert series.days == [date(2025, 10, 12), date(2025, 10, 13), date(2025, 10, 14)]
     assert series.revenue == [Decimal("30.00"), 0, Decimal("10.00")]
@@ -249,7 +257,7 @@ def test_daily_series_reads_the_day_buckets_by_local_date_with_the_period_before
 
 def test_daily_series_refuses_a_range_longer_than_366_days(store):
     with pytest.raises(ValueError):
-        selectors.daily_series(store, first=date(2024, 1, 1), last=date(2025, 1, 1))
+        metric_selectors.daily_series(store, first=date(2024, 1, 1), last=date(2025, 1, 1))
 
 
 def test_recent_voided_orders_lists_cancellations_and_refunds_latest_change_first(store, day):
@@ -261,7 +269,7 @@ def test_recent_voided_orders_lists_cancellations_and_refunds_latest_change_firs
     OrderFactory(store=store, number="#4", status="cancelled", placed_at=NOW - timedelta(days=9),
                  platform_updated_at=NOW - timedelta(minutes=1))
 
-    voided = selectors.recent_voided_orders(store, day=day)
+    voided = commerce_selectors.recent_voided_orders(store, day=day)
 
     assert [(v.order.number, v.order.status) for v in voided] == [("#1", "refunded"), ("#2", "cancelled")]
     assert voided[0].changed_at == NOW - timedelta(minutes=5)

@@ -12,9 +12,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from opspulse.live import fragments
-from opspulse.live.selectors import local_day
+from opspulse.live.panels import PANEL_IDS
 from opspulse.metrics.models import Granularity, MetricName
+from opspulse.metrics.selectors import local_day
 from opspulse.platforms.registry import handler_for
 from tests.factories import MetricFactory, OrderFactory
 
@@ -32,7 +32,7 @@ def test_dashboard_renders_every_panel_for_a_member(store, owner_client):
 
     assert response.status_code == 200
     html = response.content.decode()
-    for panel_id in (*fragments.PANEL_IDS, "live-status"):
+    for panel_id in (*PANEL_IDS, "live-status"):
         assert f'id="{panel_id}"' in html
     assert f'ws-connect="/ws/stores/{store.public_id}/?rendered_at=' in html
     assert "hx-swap-oob" not in html
@@ -61,7 +61,7 @@ def test_panels_snapshot_returns_out_of_band_fragments_to_a_member(store, owner_
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.count('hx-swap-oob="morph"') == len(fragments.PANEL_IDS)
+    assert html.count('hx-swap-oob="morph"') == len(PANEL_IDS)
     assert 'data-order-number="#1201"' in html
 
 
@@ -122,7 +122,7 @@ def daily(client, store, **params):
 
 
 def day_bucket(store, local_date, value):
-    from opspulse.live.selectors import local_midnight
+    from opspulse.metrics.selectors import local_midnight
 
     MetricFactory(store=store, name=MetricName.REVENUE, granularity=Granularity.DAY,
                   timestamp=local_midnight(local_date, ZoneInfo(store.timezone)), value=Decimal(value))

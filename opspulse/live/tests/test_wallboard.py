@@ -15,13 +15,20 @@ from django.utils import timezone
 
 from opspulse.accounts.models import Role
 from opspulse.commerce.actions import record_order
-from opspulse.live import selectors, share, wallboard
+from opspulse.live import share, wallboard_regions
 from opspulse.live.access import AccessWatch
 from opspulse.live.consumers import HEARTBEAT
 from opspulse.live.models import WallboardLink
+from opspulse.live.panels import WB_CHART, WB_DAY, WB_FEED, WB_REVENUE
+from opspulse.metrics import selectors as metric_selectors
 from opspulse.metrics.models import Granularity, MetricName
 from tests.factories import MembershipFactory, MetricFactory, OrderFactory, UserFactory
-from tests.support.live import new_order, shared_socket, socket_headers, wallboard_socket
+from tests.support.live import (
+    new_order,
+    shared_socket,
+    socket_headers,
+    wallboard_socket,
+)
 from tests.support.stores import client_for
 
 
@@ -39,23 +46,23 @@ def test_the_wallboard_shows_the_stores_date_in_the_evening_when_utc_is_already_
     """At 21:00 in New York it is 02:00 the next day in UTC: the wallboard still says today."""
     evening = datetime(2026, 12, 6, 21, 0, tzinfo=ZoneInfo("America/New_York"))
 
-    day = wallboard.render_regions(store, oob=False, now=evening)[wallboard.WB_DAY]
+    day = wallboard_regions.render_regions(store, oob=False, now=evening)[WB_DAY]
 
     assert '<time datetime="2026-12-06">Sunday, December 6</time>' in day
 
 
 def test_the_wallboard_turns_over_to_the_new_day_in_the_stores_timezone(store):
     OrderFactory(store=store, number="#2002", total=Decimal("80.00"), placed_at=timezone.now() - timedelta(minutes=1))
-    today = selectors.local_day(store)
+    today = metric_selectors.local_day(store)
     MetricFactory(store=store, name=MetricName.REVENUE, granularity=Granularity.DAY, timestamp=today.start, value=80)
     tomorrow = today.now + timedelta(days=1)
 
-    before = wallboard.render_regions(store, oob=True)
-    after = wallboard.render_regions(store, oob=True, now=tomorrow)
+    before = wallboard_regions.render_regions(store, oob=True)
+    after = wallboard_regions.render_regions(store, oob=True, now=tomorrow)
 
-    assert "$80.00" in before[wallboard.WB_REVENUE]
-    assert "$0.00" in after[wallboard.WB_REVENUE] and "Yesterday by now $80.00" in after[wallboard.WB_REVENUE]
-    assert tomorrow.strftime("%A, %B %-d") in after[wallboard.WB_DAY]
+    assert "$80.00" in before[WB_REVENUE]
+    assert "$0.00" in after[WB_REVENUE] and "Yesterday by now $80.00" in after[WB_REVENUE]
+    assert tomorrow.strftime("%A, %B %-d") in after[WB_DAY]
 
 
 def test_an_admin_creates_a_link_whose_token_is_shown_once_and_stored_hashed(store, owner_client):
@@ -189,7 +196,7 @@ def test_a_cancelled_order_on_the_wallboard_is_struck_through_and_says_so(store)
     OrderFactory(store=store, number="#2102", total=Decimal("40.00"), status="refunded")
     OrderFactory(store=store, number="#2103", total=Decimal("60.00"))
 
-    feed = wallboard.render_regions(store, oob=False)[wallboard.WB_FEED]
+    feed = wallboard_regions.render_regions(store, oob=False)[WB_FEED]
 
     rows = {number: feed[feed.index(f'data-order-number="{number}"'):] for number in ("#2101", "#2102", "#2103")}
     rows = {number: row[: row.index("</li>")] for number, row in rows.items()}
@@ -205,11 +212,11 @@ def test_a_cancelled_order_on_the_wallboard_is_struck_through_and_says_so(store)
 def test_the_wallboards_hourly_chart_has_a_scale_in_the_stores_currency_and_hour_labels(store):
     store.currency = "EUR"
     store.save()
-    today = selectors.local_day(store)
+    today = metric_selectors.local_day(store)
     busiest = today.now.replace(minute=0, second=0, microsecond=0)
     MetricFactory(store=store, name=MetricName.REVENUE, granularity=Granularity.HOUR, timestamp=busiest, value=1234)
 
-    chart = wallboard.render_regions(store, oob=False)[wallboard.WB_CHART]
+    chart = wallboard_regions.render_regions(store, oob=False)[WB_CHART]
 
     labels = re.findall(r"<span data-axis-label>([^<]*)</span>", chart)
     # A round scale from €0 up past the busiest hour's €1,234, then the day's hours.

@@ -17,8 +17,9 @@ from django.utils import timezone
 
 from opspulse.alerts.models import Alert, AlertEvent, AlertType
 from opspulse.commerce.models import NOT_COUNTED, InventoryLevel, Order
-from opspulse.live.selectors import local_day, today_summary
+from opspulse.commerce.selectors import today_summary
 from opspulse.metrics.models import Granularity, Metric, MetricName
+from opspulse.metrics.selectors import local_day
 from opspulse.platforms.registry import handler_for
 from opspulse.sim.demo import demo_catalog, ensure_demo_data
 from opspulse.sim.history import backfill_history

@@ -15,18 +15,12 @@ from zoneinfo import ZoneInfo
 
 from django.template.loader import render_to_string
 
+from opspulse.commerce import selectors as commerce_selectors
 from opspulse.commerce.models import NOT_COUNTED, Order
-from opspulse.live import selectors
-from opspulse.live.formatting import change_from_yesterday, format_count, format_money
+from opspulse.lib.formatting import change_from_yesterday, format_count, format_money
+from opspulse.live.panels import WB_AOV, WB_CHART, WB_DAY, WB_FEED, WB_ORDERS, WB_REVENUE
+from opspulse.metrics import selectors as metric_selectors
 from opspulse.stores.models import Store
-
-WB_DAY = "wb-day"
-WB_REVENUE = "wb-revenue"
-WB_ORDERS = "wb-orders"
-WB_AOV = "wb-aov"
-WB_CHART = "wb-chart"
-WB_FEED = "wb-feed"
-REGION_IDS = (WB_DAY, WB_REVENUE, WB_ORDERS, WB_AOV, WB_CHART, WB_FEED)
 
 FEED_SIZE = 8
 CHART_HEIGHT = 100
@@ -70,13 +64,13 @@ def _value_axis(highest: Decimal) -> tuple[Decimal, list[Decimal]]:
     return top, [step * index for index in range(int(top / step) + 1)]
 
 
-def _hourly_bars(store: Store, day: selectors.LocalDay, *, has_yesterday: bool) -> dict:
+def _hourly_bars(store: Store, day: metric_selectors.LocalDay, *, has_yesterday: bool) -> dict:
     """Revenue per hour of today (bars) with yesterday's hours (ticks), on one value axis;
     no ticks for a yesterday that the store's history does not cover."""
     tz = ZoneInfo(store.timezone)
     today = [Decimal(0)] * 24
     yesterday = [Decimal(0)] * 24
-    for timestamp, value in selectors.revenue_hour_buckets(store, day=day).items():
+    for timestamp, value in metric_selectors.revenue_hour_buckets(store, day=day).items():
         hour = timestamp.astimezone(tz).hour
         if timestamp >= day.start:
             today[hour] += value
@@ -124,8 +118,8 @@ def _status_label(status: str) -> str:
 
 def render_regions(store: Store, *, oob: bool, now: datetime | None = None) -> dict[str, str]:
     """Return {region id: HTML} for every region of the store's wallboard, read now."""
-    day = selectors.local_day(store, now)
-    summary = selectors.today_summary(store, day=day)
+    day = metric_selectors.local_day(store, now)
+    summary = commerce_selectors.today_summary(store, day=day)
     currency = store.currency
     tz = ZoneInfo(store.timezone)
     aov, yesterday_aov = summary.average_order_value, summary.yesterday_average_order_value

@@ -20,9 +20,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from opspulse.commerce import selectors as commerce_selectors
 from opspulse.commerce.models import NOT_COUNTED
-from opspulse.live import selectors
-from opspulse.live.fragments import (
+from opspulse.live.panels import (
     KPI_AOV,
     KPI_ORDERS,
     KPI_ORDERS_PER_CART,
@@ -35,12 +35,13 @@ from opspulse.live.fragments import (
     REVENUE_CHART,
     SALES_PANELS,
 )
+from opspulse.metrics import selectors as metric_selectors
 from opspulse.metrics.models import Granularity, MetricName
 
 ORDER_MESSAGES = frozenset({"new_order", "order_updated"})
 ORDER_FIELDS = ("order", "number", "status", "total", "currency", "placed_at", "first_name", "city")
 
-RowChange = tuple[Literal["prepend", "update"], selectors.FeedOrder]
+RowChange = tuple[Literal["prepend", "update"], commerce_selectors.FeedOrder]
 
 # Today's day buckets the view follows: the summary's field, and the panels showing it.
 DAY_BUCKETS: dict[str, tuple[str, frozenset[str]]] = {
@@ -66,10 +67,10 @@ class ViewChange:
 
 @dataclass
 class StoreView:
-    day: selectors.LocalDay
-    summary: selectors.DaySummary
+    day: metric_selectors.LocalDay
+    summary: commerce_selectors.DaySummary
     hours: dict[datetime, Decimal]
-    feed: list[selectors.FeedOrder]
+    feed: list[commerce_selectors.FeedOrder]
 
     def apply(self, messages: list[dict[str, Any]]) -> ViewChange:
         """Apply `messages` in order."""
@@ -93,7 +94,7 @@ class StoreView:
             change.rows.clear()  # the whole feed goes out instead
         return change
 
-    def _apply_order(self, order: selectors.FeedOrder, change: ViewChange) -> bool:
+    def _apply_order(self, order: commerce_selectors.FeedOrder, change: ViewChange) -> bool:
         """Show `order` in the feed; return False if it is the very order shown already."""
         for index, shown in enumerate(self.feed):
             if shown.external_id == order.external_id:
@@ -102,7 +103,7 @@ class StoreView:
                 self.feed[index] = order
                 change.rows.append(("update", order))
                 return True
-        if len(self.feed) >= selectors.FEED_SIZE and order.placed_at < self.feed[-1].placed_at:
+        if len(self.feed) >= commerce_selectors.FEED_SIZE and order.placed_at < self.feed[-1].placed_at:
             return True  # older than every order shown, but it may still be today's
         # Newest first; an order placed in the same second as a shown one came later.
         position = next(
@@ -110,7 +111,7 @@ class StoreView:
         )
         had_today_rows = bool(self.feed) and self.feed[0].placed_at >= self.day.start
         self.feed.insert(position, order)
-        del self.feed[selectors.FEED_SIZE :]
+        del self.feed[commerce_selectors.FEED_SIZE :]
         if position == 0 and had_today_rows:
             # The page drops its oldest row itself when it has more than FEED_SIZE.
             change.rows.append(("prepend", order))
@@ -145,12 +146,12 @@ class StoreView:
                 change.panels.add(REVENUE_CHART)
 
 
-def _feed_order(message: dict[str, Any]) -> selectors.FeedOrder | None:
+def _feed_order(message: dict[str, Any]) -> commerce_selectors.FeedOrder | None:
     """The feed row a message carries, or None if it lacks any of it."""
     if not all(isinstance(message.get(key), str) for key in ORDER_FIELDS):
         return None
     try:
-        return selectors.FeedOrder(
+        return commerce_selectors.FeedOrder(
             external_id=message["order"],
             number=message["number"],
             total=Decimal(message["total"]),
@@ -165,7 +166,7 @@ def _feed_order(message: dict[str, Any]) -> selectors.FeedOrder | None:
         return None
 
 
-def renewed(view: StoreView | None, day: selectors.LocalDay, parts: dict[str, Any]) -> StoreView | None:
+def renewed(view: StoreView | None, day: metric_selectors.LocalDay, parts: dict[str, Any]) -> StoreView | None:
     """The view after a database read of `parts` (summary, hours, feed) on `day`.
 
     A read of the same day replaces what it read; a view of an earlier day is dropped,

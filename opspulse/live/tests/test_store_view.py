@@ -6,30 +6,42 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from opspulse.live import fragments, selectors
-from opspulse.live.view import StoreView, renewed
+from opspulse.commerce import selectors as commerce_selectors
+from opspulse.live import fragments
+from opspulse.live.panels import (
+    ALERTS,
+    KPI_ORDERS_PER_CART,
+    LOW_STOCK,
+    ORDER_CHANGES,
+    ORDER_FEED,
+    OUT_OF_STOCK,
+    SALES_PANELS,
+    TOP_PRODUCTS,
+)
+from opspulse.live.store_view import StoreView, renewed
+from opspulse.metrics import selectors as metric_selectors
 from opspulse.metrics.buckets import bucket_start
 
 NEW_YORK = ZoneInfo("America/New_York")
 NOW = datetime(2025, 10, 14, 14, 30, tzinfo=NEW_YORK)
 
 
-def local_day() -> selectors.LocalDay:
+def local_day() -> metric_selectors.LocalDay:
     start = datetime(2025, 10, 14, tzinfo=NEW_YORK)
-    return selectors.LocalDay(
+    return metric_selectors.LocalDay(
         now=NOW, start=start, end=datetime(2025, 10, 15, tzinfo=NEW_YORK),
         yesterday_start=datetime(2025, 10, 13, tzinfo=NEW_YORK),
     )
 
 
-def feed_order(number: int, placed_at: datetime, status: str = "paid") -> selectors.FeedOrder:
-    return selectors.FeedOrder(
+def feed_order(number: int, placed_at: datetime, status: str = "paid") -> commerce_selectors.FeedOrder:
+    return commerce_selectors.FeedOrder(
         external_id=str(number), number=f"#{number}", total=Decimal("25.00"), currency="USD", status=status,
         first_name="Ada", city="Boston", placed_at=placed_at,
     )
 
 
-def order_message(order: selectors.FeedOrder, kind: str = "new_order") -> dict:
+def order_message(order: commerce_selectors.FeedOrder, kind: str = "new_order") -> dict:
     """What opspulse.commerce.actions publishes for a written order."""
     return {
         "type": kind, "order": order.external_id, "number": order.number, "status": order.status,
@@ -38,8 +50,8 @@ def order_message(order: selectors.FeedOrder, kind: str = "new_order") -> dict:
     }
 
 
-def view_with(feed: list[selectors.FeedOrder]) -> StoreView:
-    summary = selectors.DaySummary(revenue=Decimal("100.00"), orders=4, yesterday_revenue=Decimal("80.00"),
+def view_with(feed: list[commerce_selectors.FeedOrder]) -> StoreView:
+    summary = commerce_selectors.DaySummary(revenue=Decimal("100.00"), orders=4, yesterday_revenue=Decimal("80.00"),
                                    yesterday_orders=3)
     return StoreView(day=local_day(), summary=summary, hours={}, feed=list(feed))
 
@@ -52,19 +64,19 @@ def test_a_new_order_newer_than_the_feed_is_one_prepended_row():
 
     assert change.rows == [("prepend", new)]
     # best sellers are read again: no message carries line items
-    assert change.panels == set() and change.reread == {fragments.TOP_PRODUCTS}
+    assert change.panels == set() and change.reread == {TOP_PRODUCTS}
     assert [order.number for order in view.feed] == ["#3", "#2", "#1"]
 
 
 def test_the_feed_keeps_its_size_and_an_order_older_than_all_of_it_changes_nothing():
-    feed = [feed_order(100 - i, NOW - timedelta(minutes=i + 1)) for i in range(selectors.FEED_SIZE)]
+    feed = [feed_order(100 - i, NOW - timedelta(minutes=i + 1)) for i in range(commerce_selectors.FEED_SIZE)]
     view = view_with(feed)
 
     older = view.apply([order_message(feed_order(1, NOW - timedelta(hours=5)))])
-    assert older.rows == [] and older.panels == set() and older.reread == {fragments.TOP_PRODUCTS}
+    assert older.rows == [] and older.panels == set() and older.reread == {TOP_PRODUCTS}
     view.apply([order_message(feed_order(101, NOW))])
 
-    assert len(view.feed) == selectors.FEED_SIZE
+    assert len(view.feed) == commerce_selectors.FEED_SIZE
     assert view.feed[0].number == "#101" and feed[-1] not in view.feed
 
 
@@ -73,7 +85,7 @@ def test_an_order_placed_between_shown_ones_sends_the_whole_feed():
 
     change = view.apply([order_message(feed_order(3, NOW - timedelta(minutes=5)))])
 
-    assert change.panels == {fragments.ORDER_FEED} and change.rows == []
+    assert change.panels == {ORDER_FEED} and change.rows == []
     assert [order.number for order in view.feed] == ["#2", "#3", "#1"]
 
 
@@ -82,7 +94,7 @@ def test_the_first_order_of_the_day_sends_the_whole_feed_to_replace_its_empty_st
 
     change = view.apply([order_message(feed_order(2, NOW))])
 
-    assert change.panels == {fragments.ORDER_FEED}
+    assert change.panels == {ORDER_FEED}
 
 
 def test_a_shown_order_that_changes_is_one_row_and_the_same_message_again_changes_nothing():
@@ -94,7 +106,7 @@ def test_a_shown_order_that_changes_is_one_row_and_the_same_message_again_change
     again = view.apply([order_message(cancelled, "order_updated")])
 
     assert change.rows == [("update", cancelled)]
-    assert change.reread == {fragments.TOP_PRODUCTS, fragments.ORDER_CHANGES}
+    assert change.reread == {TOP_PRODUCTS, ORDER_CHANGES}
     assert not again
     assert view.feed == [cancelled]
 
@@ -114,7 +126,7 @@ def test_bucket_values_of_today_and_yesterday_update_the_kpis_and_chart_and_othe
         ["revenue", "hour", (day_start - timedelta(days=3)).isoformat(), "999.00"],
     ]}])
 
-    assert change.panels == fragments.SALES_PANELS
+    assert change.panels == SALES_PANELS
     assert (view.summary.revenue, view.summary.orders) == (Decimal("125.00"), 5)
     assert (view.summary.units, view.summary.carts) == (9, 8)
     assert view.hours == {hour: Decimal("25.00")}
@@ -128,7 +140,7 @@ def test_a_cart_bucket_alone_updates_only_orders_per_cart():
         ["carts", "day", local_day().start.isoformat(), "3"],
     ]}])
 
-    assert change.panels == {fragments.KPI_ORDERS_PER_CART}
+    assert change.panels == {KPI_ORDERS_PER_CART}
     assert view.summary.today.orders_per_cart == Decimal(4) / 3
 
 
@@ -142,9 +154,9 @@ def test_messages_without_the_data_mark_their_panels_for_a_read():
         {"type": "alert_fired"},
     ])
 
-    assert change.reread == fragments.SALES_PANELS | {
-        fragments.ORDER_FEED, fragments.TOP_PRODUCTS, fragments.ORDER_CHANGES, fragments.LOW_STOCK,
-        fragments.OUT_OF_STOCK, fragments.ALERTS,
+    assert change.reread == SALES_PANELS | {
+        ORDER_FEED, TOP_PRODUCTS, ORDER_CHANGES, LOW_STOCK,
+        OUT_OF_STOCK, ALERTS,
     }
     assert change.panels == set() and change.rows == [] and view.feed == []
 
@@ -156,7 +168,7 @@ def test_a_read_renews_what_it_read_and_a_new_day_needs_a_whole_read():
     assert renewed(view, local_day(), {"feed": fresh}) is view
     assert view.feed == fresh and view.feed is not fresh
 
-    tomorrow = selectors.LocalDay(now=NOW + timedelta(days=1), start=local_day().end,
+    tomorrow = metric_selectors.LocalDay(now=NOW + timedelta(days=1), start=local_day().end,
                                   end=local_day().end + timedelta(days=1), yesterday_start=local_day().start)
     assert renewed(view, tomorrow, {"feed": []}) is None
     whole = renewed(view, tomorrow, {"feed": [], "hours": {}, "summary": view.summary})
@@ -171,5 +183,5 @@ def test_a_frame_with_more_new_orders_than_the_feed_keeps_carries_only_the_newes
 
     html = fragments.render_feed_rows(store, view_with([]), rows)
 
-    assert html.count("data-order-number=") == selectors.FEED_SIZE
+    assert html.count("data-order-number=") == commerce_selectors.FEED_SIZE
     assert 'data-order-number="#25"' in html and 'data-order-number="#5"' not in html
