@@ -30,7 +30,8 @@ from opspulse.metrics.models import Metric, ProductDay
 from opspulse.platforms import registry
 from opspulse.sim import payloads
 from opspulse.stores.actions import purge_store_rows
-from opspulse.stores.models import ApiCallSlot, CustomerDataRequest, Integration, IntegrationStatus, Store
+from opspulse.privacy.models import CustomerDataRequest
+from opspulse.stores.models import ApiCallSlot, Integration, IntegrationStatus, Store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 from opspulse.accounts.audit import record_event
 from opspulse.accounts.models import AuditKind
 from opspulse.accounts.selectors import get_store_for_admin
-from opspulse.stores.models import CustomerDataRequest
+from opspulse.privacy.models import CustomerDataRequest
 
 
 @never_cache
@@ -23,7 +23,7 @@ def data_requests(request: HttpRequest, public_id: UUID) -> HttpResponse:
     store = get_store_for_admin(request.user, public_id)
     return render(
         request,
-        "stores/data_requests.html",
+        "privacy/data_requests.html",
         {
             "store": store,
             "data_requests": store.data_requests.order_by("-created_at", "-pk"),
