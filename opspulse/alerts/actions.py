@@ -47,6 +47,7 @@ from opspulse.alerts.models import (
     DeliveryStatus,
 )
 from opspulse.commerce.models import NOT_COUNTED, InventoryLevel
+from opspulse.lib.jobs import defer_once, task_named
 from opspulse.live.formatting import format_money
 from opspulse.live.publish import publish
 from opspulse.stores.models import Store
@@ -235,10 +236,21 @@ def _resolve(events) -> int:
 
 
 def _queue_resolutions(event_ids: list[int]) -> None:
-    from opspulse.alerts.tasks import defer_resolution
-
     for event_id in event_ids:
         defer_resolution(event_id)
+
+
+# Jobs of opspulse.alerts.tasks, deferred by name.
+DISPATCH_EVENT_TASK = "opspulse.alerts.dispatch_event"
+DISPATCH_RESOLUTION_TASK = "opspulse.alerts.dispatch_resolution"
+
+
+def defer_dispatch(event_id: int) -> None:
+    defer_once(task_named(DISPATCH_EVENT_TASK, queueing_lock=f"alert-dispatch-{event_id}"), event_id=event_id)
+
+
+def defer_resolution(event_id: int) -> None:
+    defer_once(task_named(DISPATCH_RESOLUTION_TASK, queueing_lock=f"alert-resolution-{event_id}"), event_id=event_id)
 
 
 def announce_change(store_ids: set[int]) -> None:
@@ -281,8 +293,6 @@ def _announce(fired: list[tuple], stores: dict[int, Store]) -> None:
 
 
 def _queue_dispatch(event_ids: list[int]) -> None:
-    from opspulse.alerts.tasks import defer_dispatch
-
     for event_id in event_ids:
         defer_dispatch(event_id)
 

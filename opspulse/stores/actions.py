@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from opspulse.accounts.audit import record_event
 from opspulse.accounts.models import AuditKind
+from opspulse.lib.jobs import defer_once, task_named
 from opspulse.commerce.models import Backfill, BackfillStatus, SyncHealth
 from opspulse.privacy.actions import (
     CustomerDataRequested,
@@ -128,8 +129,6 @@ def delete_store(*, store: Store, actor, request=None) -> None:
 
     The account's audit log keeps the events about the store.
     """
-    from opspulse.stores.tasks import defer_store_deletion
-
     now = timezone.now()
     store = Store.objects.select_for_update().get(pk=store.pk)
     store.deleted_at = now
@@ -144,6 +143,15 @@ def delete_store(*, store: Store, actor, request=None) -> None:
         store_id=str(store.public_id), platform=store.platform, domain=store.domain,
     )
     transaction.on_commit(lambda: defer_store_deletion(store.pk))
+
+
+# The job of opspulse.stores.tasks that removes a deleted store's rows, deferred by name.
+DELETE_STORE_DATA_TASK = "opspulse.stores.delete_store_data"
+
+
+def defer_store_deletion(store_id: int) -> None:
+    # One waiting job per store: it removes every row.
+    defer_once(task_named(DELETE_STORE_DATA_TASK, queueing_lock=f"delete-store-{store_id}"), store_id=store_id)
 
 
 def purge_store_rows(*, store_id: int, batch_size: int = 2000) -> bool:
