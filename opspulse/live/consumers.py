@@ -39,7 +39,6 @@ from redis.exceptions import RedisError
 from opspulse.accounts.selectors import (
     CURRENT_ACCOUNT_SESSION_KEY,
     accounts_for_user,
-    get_store_for_user,
     pick_current_account,
     stores_of_account,
 )
@@ -50,6 +49,7 @@ from opspulse.live.publish import group_name
 from opspulse.live.sessions import session_group_name, user_group_name
 from opspulse.live.storewatch import store_watches
 from opspulse.stores.models import Store
+from opspulse.stores.selectors import get_store_for_user
 
 logger = logging.getLogger("opspulse.live")
 

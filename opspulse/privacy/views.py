@@ -12,8 +12,8 @@ from django.views.decorators.http import require_GET
 
 from opspulse.accounts.audit import record_event
 from opspulse.accounts.models import AuditKind
-from opspulse.accounts.selectors import get_store_for_admin
 from opspulse.privacy.models import CustomerDataRequest
+from opspulse.stores.selectors import get_store_for_admin
 
 
 @never_cache

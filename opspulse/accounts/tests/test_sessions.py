@@ -7,9 +7,9 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
-from opspulse.accounts.selectors import member_store_pairs
 from opspulse.accounts.sessions import signed_in_users
 from opspulse.live.tests.factories import MembershipFactory, StoreFactory, UserFactory
+from opspulse.stores.selectors import member_store_pairs
 
 pytestmark = pytest.mark.django_db
 
