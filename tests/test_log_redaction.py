@@ -26,7 +26,7 @@ from opspulse.accounts.models import Role
 from opspulse.accounts.tests.test_signin import reset_link
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts import delivery
-from opspulse.alerts.models import Alert, AlertEvent, AlertType, DeliveryStatus
+from opspulse.alerts.models import Alert, AlertEvent, AlertType, ChannelDeliveryStatus
 from opspulse.alerts.tests.test_delivery import Receiver
 from opspulse.ingest.tests.helpers import post_shopify, shopify_order
 from opspulse.lib.logging import RedactSecrets, redact
@@ -99,7 +99,7 @@ def test_install_backfill_webhooks_a_slack_alert_and_a_password_reset_log_no_sec
     assert forged.status_code == 401
     run_worker_until_idle()
     deliveries, _ = alert_actions.dispatch_event(AlertEvent.objects.filter(store=store).earliest("pk").pk)
-    assert delivery.post_delivery(deliveries[0], final=True) == DeliveryStatus.DELIVERED
+    assert delivery.post_delivery(deliveries[0], final=True) == ChannelDeliveryStatus.DELIVERED
     assert len(slack_receiver.requests) == 1
 
     # A password reset, by the link of its mail.

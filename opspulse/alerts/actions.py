@@ -44,7 +44,7 @@ from opspulse.alerts.models import (
     ChannelKind,
     DeliveryAttempt,
     DeliveryKind,
-    DeliveryStatus,
+    ChannelDeliveryStatus,
 )
 from opspulse.commerce.models import NOT_COUNTED, InventoryLevel
 from opspulse.lib.jobs import defer_once, task_named
@@ -564,7 +564,7 @@ def _create_deliveries(event: AlertEvent, channel_ids, kind: DeliveryKind) -> li
         ignore_conflicts=True,
     )
     return list(
-        ChannelDelivery.objects.filter(event=event, kind=kind, status=DeliveryStatus.PENDING).values_list("pk", flat=True)
+        ChannelDelivery.objects.filter(event=event, kind=kind, status=ChannelDeliveryStatus.PENDING).values_list("pk", flat=True)
     )
 
 
@@ -638,10 +638,10 @@ def record_attempt(
         delivery.attempts += 1
         fields = ["attempts"]
         if attempt.succeeded:
-            delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, timezone.now()
+            delivery.status, delivery.delivered_at = ChannelDeliveryStatus.DELIVERED, timezone.now()
             fields += ["status", "delivered_at"]
         elif final:
-            delivery.status = DeliveryStatus.FAILED
+            delivery.status = ChannelDeliveryStatus.FAILED
             fields.append("status")
         delivery.save(update_fields=fields)
     return attempt

@@ -31,7 +31,7 @@ from opspulse.alerts.models import (
     AlertPreference,
     AlertType,
     ChannelDelivery,
-    DeliveryStatus,
+    ChannelDeliveryStatus,
 )
 from opspulse.commerce import actions
 from opspulse.lib import http
@@ -226,7 +226,7 @@ def test_a_webhook_gets_the_alert_signed_with_the_channels_secret(fired, shopify
     assert (event["id"], event["message"], event["alert_type"]) == (
         str(fired.public_id), "High-value order #1001: €950.00", "high_value_order"
     )
-    assert status == DeliveryStatus.DELIVERED
+    assert status == ChannelDeliveryStatus.DELIVERED
     attempt = sent.attempt_log.get()
     assert attempt.status_code == 200 and attempt.error == ""
 
@@ -248,11 +248,11 @@ def test_a_server_error_is_retried_and_each_attempt_recorded(fired, shopify_stor
     with pytest.raises(delivery.RetryableDeliveryError):
         delivery.post_delivery(sent.pk, final=False)
     sent.refresh_from_db()
-    assert sent.status == DeliveryStatus.PENDING
+    assert sent.status == ChannelDeliveryStatus.PENDING
     delivery.post_delivery(sent.pk, final=False)
 
     sent.refresh_from_db()
-    assert sent.status == DeliveryStatus.DELIVERED and sent.attempts == 2
+    assert sent.status == ChannelDeliveryStatus.DELIVERED and sent.attempts == 2
     assert [a.status_code for a in sent.attempt_log.order_by("pk")] == [503, 200]
 
 
@@ -262,7 +262,7 @@ def test_a_client_error_fails_the_delivery_without_retrying(fired, shopify_store
 
     status = delivery.post_delivery(sent.pk, final=False)
 
-    assert status == DeliveryStatus.FAILED
+    assert status == ChannelDeliveryStatus.FAILED
     assert sent.attempt_log.get().error == "HTTP 404"
 
 
@@ -274,7 +274,7 @@ def test_an_unreachable_receiver_is_retried_until_the_last_attempt(fired, shopif
         delivery.post_delivery(sent.pk, final=False)
     last = delivery.post_delivery(sent.pk, final=True)
 
-    assert last == DeliveryStatus.FAILED
+    assert last == ChannelDeliveryStatus.FAILED
     # The merchant reads a generic reason, never the socket's error naming hosts and ports.
     assert [attempt.error for attempt in sent.attempt_log.order_by("pk")] == ["could not connect"] * 2
     client = Client()
@@ -300,7 +300,7 @@ def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_deadline(fired, shop
     assert (attempt.status_code, attempt.error) == (None, "timed out after 1 s")
     assert took < 3  # the old per-read timeout never fired while bytes kept coming
     sent.refresh_from_db()
-    assert sent.status == DeliveryStatus.PENDING
+    assert sent.status == ChannelDeliveryStatus.PENDING
 
 
 def test_a_huge_answer_is_not_read_past_64_kib(fired, shopify_store):
@@ -324,7 +324,7 @@ def test_a_redirect_is_not_followed(fired, shopify_store, receiver):
 
     status = delivery.post_delivery(sent.pk, final=False)
 
-    assert status == DeliveryStatus.FAILED and len(receiver.requests) == 1
+    assert status == ChannelDeliveryStatus.FAILED and len(receiver.requests) == 1
     attempt = sent.attempt_log.get()
     assert (attempt.status_code, attempt.error) == (302, "redirects are not followed")
 
@@ -344,7 +344,7 @@ def test_private_addresses_are_refused_by_default(fired, shopify_store, receiver
 
     status = delivery.post_delivery(sent.pk, final=False)
 
-    assert status == DeliveryStatus.FAILED and receiver.requests == []
+    assert status == ChannelDeliveryStatus.FAILED and receiver.requests == []
     assert sent.attempt_log.get().error == "address not allowed"
 
 
@@ -411,7 +411,7 @@ def test_an_alert_cannot_be_aimed_at_an_address_that_is_not_public(url, fired, s
     status = delivery.post_delivery(sent.pk, final=False)
 
     assert not form.is_valid() and "url" in form.errors
-    assert status == DeliveryStatus.FAILED and connections == []
+    assert status == ChannelDeliveryStatus.FAILED and connections == []
     assert sent.attempt_log.get().error == "address not allowed"
 
 
@@ -442,7 +442,7 @@ def test_a_name_that_turns_private_after_the_check_is_refused_at_connect_time(fi
 
     status = delivery.post_delivery(sent.pk, final=False)
 
-    assert status == DeliveryStatus.FAILED and receiver.requests == []
+    assert status == ChannelDeliveryStatus.FAILED and receiver.requests == []
     assert sent.attempt_log.get().error == "address not allowed"
 
 
