@@ -38,6 +38,18 @@ def _rule_rows(store: Store) -> list[dict]:
     ]
 
 
+def _render_rule_form(
+    request: HttpRequest, store: Store, form: RuleForm, *, rule, rule_type: str, type_label: str
+) -> HttpResponse:
+    return render(
+        request,
+        "alerts/rule_form.html",
+        {"store": store, "form": form, "rule": rule, "rule_type": rule_type,
+         "type_label": type_label, "description": DESCRIPTIONS[rule_type]},
+        status=400 if form.is_bound else 200,
+    )
+
+
 @never_cache
 @login_required
 @require_GET
@@ -71,12 +83,8 @@ def create_rule(request: HttpRequest, public_id: UUID) -> HttpResponse:
             return redirect("alert-rules", store.public_id)
     else:
         form = RuleForm(initial=RuleForm.initial_for(rule_type), rule_type=rule_type, store=store)
-    return render(
-        request,
-        "alerts/rule_form.html",
-        {"store": store, "form": form, "rule": None, "rule_type": rule_type,
-         "type_label": AlertType(rule_type).label, "description": DESCRIPTIONS[rule_type]},
-        status=400 if form.is_bound else 200,
+    return _render_rule_form(
+        request, store, form, rule=None, rule_type=rule_type, type_label=AlertType(rule_type).label
     )
 
 
@@ -94,12 +102,8 @@ def edit_rule(request: HttpRequest, public_id: UUID) -> HttpResponse:
             return redirect("alert-rules", store.public_id)
     else:
         form = RuleForm(initial=RuleForm.initial_for(rule.type, rule.config), rule_type=rule.type, store=store)
-    return render(
-        request,
-        "alerts/rule_form.html",
-        {"store": store, "form": form, "rule": rule, "rule_type": rule.type,
-         "type_label": rule.get_type_display(), "description": DESCRIPTIONS[rule.type]},
-        status=400 if form.is_bound else 200,
+    return _render_rule_form(
+        request, store, form, rule=rule, rule_type=rule.type, type_label=rule.get_type_display()
     )
 
 
