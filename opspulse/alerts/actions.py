@@ -568,34 +568,6 @@ def _create_deliveries(event: AlertEvent, channel_ids, kind: DeliveryKind) -> li
     )
 
 
-# Resolutions older than this are not announced by the sweep any more: news that late
-# would only confuse.
-RESOLUTION_SWEEP_WINDOW = timedelta(hours=1)
-
-
-def unannounced_resolutions(*, older_than: timedelta = timedelta(minutes=1)) -> list[int]:
-    """Resolved events whose firing was dispatched but whose resolution was not (the
-    process stopped right after commit)."""
-    now = timezone.now()
-    return list(
-        AlertEvent.objects.filter(
-            notified_at__isnull=False, resolution_notified_at__isnull=True,
-            resolved_at__lt=now - older_than, resolved_at__gte=now - RESOLUTION_SWEEP_WINDOW,
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)[:500]
-    )
-
-
-def undispatched_events(*, older_than: timedelta = timedelta(minutes=1)) -> list[int]:
-    """Events whose deliveries were never queued (the process stopped right after commit)."""
-    return list(
-        AlertEvent.objects.filter(notified_at__isnull=True, fired_at__lt=timezone.now() - older_than)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:500]
-    )
-
-
 CLAIM_TIMEOUT = timedelta(minutes=10)
 
 

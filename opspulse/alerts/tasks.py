@@ -20,7 +20,7 @@ from procrastinate import JobContext, RetryStrategy
 from procrastinate.contrib.django import app
 from procrastinate.retry import RetryDecision
 
-from opspulse.alerts import actions, delivery
+from opspulse.alerts import actions, delivery, selectors
 from opspulse.alerts.models import ChannelDelivery
 from opspulse.lib.jobs import defer_once
 
@@ -159,9 +159,9 @@ def send_alert_mail(user_id: int, account_id: int) -> None:
 def evaluate(timestamp: int) -> None:
     """Every minute: time-based rules, deliveries a stopped process left unqueued, held mail now due."""
     actions.evaluate_timed_rules()
-    for event_id in actions.undispatched_events():
+    for event_id in selectors.undispatched_events():
         actions.defer_dispatch(event_id)
-    for event_id in actions.unannounced_resolutions():
+    for event_id in selectors.unannounced_resolutions():
         actions.defer_resolution(event_id)
     release_held_mail()
 
