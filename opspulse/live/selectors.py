@@ -1,5 +1,5 @@
 """Every read behind the live dashboard. Callers pass a store already scoped to the user
-(opspulse.accounts.selectors.get_store_for_user); "today" is the store's local day."""
+(opspulse.stores.selectors.get_store_for_user); "today" is the store's local day."""
 
 from __future__ import annotations
 
