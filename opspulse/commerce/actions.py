@@ -3,15 +3,14 @@
 `apply_records` takes a batch of platform-neutral changes, in the order the platform
 sent them. It ignores an update older than what is stored (platforms deliver out of
 order and twice), adjusts the metric buckets and the products' days by exactly the
-change it made, tells the batch's watchers (alerts evaluates its rules, see
-`watch_batches`), and publishes live messages that are delivered only
-if the transaction commits. An import (a shop's history, a reconciliation, seeded demo
+change it made, tells the batch's watchers what it wrote (alerts evaluates its rules:
+see `watch_batches`), and publishes live messages that are delivered only if the
+transaction commits. An import (a shop's history, a reconciliation, seeded demo
 history) is applied the same way but fires no alert: it brings the past, not news.
 The work is done per batch, not per change: one read of the rows the batch touches,
 one upsert per table (`_upsert`), one metric upsert, one product-day upsert and one
-alert insert,
-so the cost of a webhook is mostly its parsing. It joins the caller's transaction or
-savepoint.
+alert insert, so the cost of a webhook is mostly its parsing. It joins the caller's
+transaction or savepoint.
 """
 
 from __future__ import annotations

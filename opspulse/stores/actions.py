@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from opspulse.accounts.audit import record_event
 from opspulse.accounts.models import AuditKind
-from opspulse.lib.jobs import defer_once, task_named
 from opspulse.commerce.models import Backfill, BackfillStatus, SyncHealth
+from opspulse.lib.jobs import defer_once, task_named
 from opspulse.privacy.actions import (
     CustomerDataRequested,
     CustomerRedactionRequested,
