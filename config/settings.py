@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "opspulse.commerce",
     "opspulse.metrics",
     "opspulse.alerts",
+    "opspulse.privacy",
     "opspulse.live",
     "opspulse.sim",
     # The processes' entry points (`manage.py worker`, with its queues).

@@ -11,7 +11,7 @@ urlpatterns = [
     path("shopify/", include("opspulse.platforms.shopify.urls")),
     path("", include("opspulse.accounts.urls")),
     path("", include("opspulse.live.urls")),
-    path("", include("opspulse.stores.urls")),
+    path("", include("opspulse.privacy.urls")),
     path("", include("opspulse.platforms.urls")),
     path("", include("opspulse.alerts.urls")),
 ]

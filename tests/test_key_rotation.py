@@ -20,7 +20,7 @@ from django.utils import timezone
 from opspulse.accounts.models import Role
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts import delivery
-from opspulse.alerts.models import Alert, AlertChannel, AlertEvent, AlertType, ChannelDelivery, DeliveryStatus
+from opspulse.alerts.models import Alert, AlertChannel, AlertEvent, AlertType, ChannelDeliveryStatus
 from opspulse.commerce import actions
 from opspulse.lib import crypto, encrypted_fields
 from opspulse.platforms.shopify.client import ShopifyClient
@@ -139,7 +139,7 @@ def test_after_a_rotation_the_old_key_can_go_and_totp_alerts_and_the_shopify_api
         placed_at=timezone.now(), updated_at=timezone.now(),
     ))
     deliveries, _ = alert_actions.dispatch_event(AlertEvent.objects.get(store=store).pk)
-    assert delivery.post_delivery(deliveries[0], final=True) == DeliveryStatus.DELIVERED
+    assert delivery.post_delivery(deliveries[0], final=True) == ChannelDeliveryStatus.DELIVERED
     assert signing_receiver.received == ["/services/T000/B000/XXXXSECRETPATH?channel=ops"]
     # and the Shopify API is called with the shop's token
     client = ShopifyClient(Integration.objects.select_related("store").get(store=store))

@@ -24,7 +24,7 @@ from django.utils import timezone
 from opspulse.accounts.models import Role
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts import delivery
-from opspulse.alerts.models import Alert, AlertEvent, AlertType, DeliveryStatus
+from opspulse.alerts.models import Alert, AlertEvent, AlertType, ChannelDeliveryStatus
 from opspulse.lib.logging import RedactSecrets, redact
 from opspulse.stores.models import Integration, Store
 from tests.factories import MembershipFactory, UserFactory
@@ -100,7 +100,7 @@ def test_install_backfill_webhooks_a_slack_alert_and_a_password_reset_log_no_sec
     assert forged.status_code == 401
     run_worker_until_idle()
     deliveries, _ = alert_actions.dispatch_event(AlertEvent.objects.filter(store=store).earliest("pk").pk)
-    assert delivery.post_delivery(deliveries[0], final=True) == DeliveryStatus.DELIVERED
+    assert delivery.post_delivery(deliveries[0], final=True) == ChannelDeliveryStatus.DELIVERED
     assert len(slack_receiver.requests) == 1
 
     # A password reset, by the link of its mail.

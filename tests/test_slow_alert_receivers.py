@@ -20,7 +20,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 from websockets.sync.client import connect
 
 from opspulse.alerts import actions as alert_actions
-from opspulse.alerts.models import Alert, AlertType, ChannelDelivery, DeliveryAttempt, DeliveryStatus
+from opspulse.alerts.models import Alert, AlertType, ChannelDelivery, DeliveryAttempt, ChannelDeliveryStatus
 from opspulse.commerce import actions
 from tests.support.alerts import RawReceiver
 from tests.support.processes import Process, process_env
@@ -113,7 +113,7 @@ def test_slow_and_huge_alert_receivers_of_one_account_do_not_delay_another_accou
     for delivery in deliveries:
         slow = delivery.channel.url == tarpit.url
         expected = f"timed out after {DEADLINE_SECONDS:g} s" if slow else "reply too large"
-        assert delivery.status == DeliveryStatus.PENDING
+        assert delivery.status == ChannelDeliveryStatus.PENDING
         assert {(attempt.status_code, attempt.error) for attempt in delivery.attempt_log.all()} == {(None, expected)}
         # Each is retried later, as any failed post is.
         assert ProcrastinateJob.objects.filter(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 from django.conf import settings
@@ -8,22 +9,26 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from opspulse.accounts import actions
 from opspulse.accounts.actions import INVITATION_PROBLEMS, InvitationError, TeamError
-from opspulse.accounts.forms import AccountNameForm, DeleteAccountForm, InviteForm, RoleForm
+from opspulse.accounts.forms import (
+    AccountNameForm,
+    DeleteAccountForm,
+    InviteForm,
+    RoleForm,
+)
 from opspulse.accounts.models import Account, Role
 from opspulse.accounts.selectors import (
     CURRENT_ACCOUNT_SESSION_KEY,
     audit_events_for_account,
     get_account_for_user,
     get_current_account,
-    get_invitation_for_owner,
     get_invitation_for_invitee,
+    get_invitation_for_owner,
     get_membership_for_owner,
     get_session_of_user,
     has_confirmed_email,
@@ -109,29 +114,31 @@ def invite(request: HttpRequest, public_id: UUID) -> HttpResponse:
 @require_POST
 @login_required
 def resend_invitation(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    invitation = get_invitation_for_owner(request.user, public_id)
-    _remember(request, invitation.account)
-    try:
-        actions.resend_invitation(invitation=invitation, actor=request.user, request=request)
-    except TeamError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"Invitation sent again to {invitation.email}; the earlier link no longer works.")
-    return redirect("account-team")
+    return _change_invitation(
+        request, public_id, actions.resend_invitation,
+        success="Invitation sent again to {email}; the earlier link no longer works.",
+    )
 
 
 @require_POST
 @login_required
 def revoke_invitation(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    return _change_invitation(
+        request, public_id, actions.revoke_invitation, success="The invitation for {email} was withdrawn."
+    )
+
+
+def _change_invitation(
+    request: HttpRequest, public_id: UUID, change: Callable[..., object], *, success: str
+) -> HttpResponse:
+    """Resend or revoke an open invitation of the owner's account; `success` names its {email}."""
     invitation = get_invitation_for_owner(request.user, public_id)
     _remember(request, invitation.account)
-    try:
-        actions.revoke_invitation(invitation=invitation, actor=request.user, request=request)
-    except TeamError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"The invitation for {invitation.email} was withdrawn.")
-    return redirect("account-team")
+    return _change_team(
+        request,
+        lambda: change(invitation=invitation, actor=request.user, request=request),
+        success=success.format(email=invitation.email),
+    )
 
 
 @require_POST
@@ -143,14 +150,14 @@ def change_role(request: HttpRequest, public_id: UUID) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose owner, admin or member.")
         return redirect("account-team")
-    try:
-        actions.change_role(membership=membership, role=form.cleaned_data["role"], actor=request.user, request=request)
-    except TeamError as exc:
-        messages.error(request, str(exc))
-    else:
-        role = Role(form.cleaned_data["role"])
-        messages.success(request, f"{membership.user.email} is now {'an' if role != Role.MEMBER else 'a'} {role.label.lower()}.")
-    return redirect("account-team")
+    role = Role(form.cleaned_data["role"])
+    return _change_team(
+        request,
+        lambda: actions.change_role(
+            membership=membership, role=form.cleaned_data["role"], actor=request.user, request=request
+        ),
+        success=f"{membership.user.email} is now {'an' if role != Role.MEMBER else 'a'} {role.label.lower()}.",
+    )
 
 
 @require_POST
@@ -286,6 +293,17 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
 
 def _invitation_problem(request: HttpRequest, message: str, *, invitation=None, status: int) -> HttpResponse:
     return render(request, "accounts/invitation_problem.html", {"message": message, "invitation": invitation}, status=status)
+
+
+def _change_team(request: HttpRequest, change: Callable[[], object], *, success: str) -> HttpResponse:
+    """Make a change to the team, say whether it was made, and go back to the Team page."""
+    try:
+        change()
+    except TeamError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, success)
+    return redirect("account-team")
 
 
 def _remember(request: HttpRequest, account: Account) -> None:

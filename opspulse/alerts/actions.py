@@ -41,14 +41,15 @@ from opspulse.alerts.models import (
     AlertPreference,
     AlertType,
     ChannelDelivery,
+    ChannelDeliveryStatus,
     ChannelKind,
     DeliveryAttempt,
     DeliveryKind,
-    DeliveryStatus,
 )
 from opspulse.commerce.models import NOT_COUNTED, InventoryLevel
-from opspulse.lib.formatting import format_money
 from opspulse.lib.broadcast import publish
+from opspulse.lib.formatting import format_money
+from opspulse.lib.jobs import defer_once, task_named
 from opspulse.stores.models import Store
 
 if TYPE_CHECKING:
@@ -235,10 +236,21 @@ def _resolve(events) -> int:
 
 
 def _queue_resolutions(event_ids: list[int]) -> None:
-    from opspulse.alerts.tasks import defer_resolution
-
     for event_id in event_ids:
         defer_resolution(event_id)
+
+
+# Jobs of opspulse.alerts.tasks, deferred by name.
+DISPATCH_EVENT_TASK = "opspulse.alerts.dispatch_event"
+DISPATCH_RESOLUTION_TASK = "opspulse.alerts.dispatch_resolution"
+
+
+def defer_dispatch(event_id: int) -> None:
+    defer_once(task_named(DISPATCH_EVENT_TASK, queueing_lock=f"alert-dispatch-{event_id}"), event_id=event_id)
+
+
+def defer_resolution(event_id: int) -> None:
+    defer_once(task_named(DISPATCH_RESOLUTION_TASK, queueing_lock=f"alert-resolution-{event_id}"), event_id=event_id)
 
 
 def announce_change(store_ids: set[int]) -> None:
@@ -281,8 +293,6 @@ def _announce(fired: list[tuple], stores: dict[int, Store]) -> None:
 
 
 def _queue_dispatch(event_ids: list[int]) -> None:
-    from opspulse.alerts.tasks import defer_dispatch
-
     for event_id in event_ids:
         defer_dispatch(event_id)
 
@@ -554,35 +564,7 @@ def _create_deliveries(event: AlertEvent, channel_ids, kind: DeliveryKind) -> li
         ignore_conflicts=True,
     )
     return list(
-        ChannelDelivery.objects.filter(event=event, kind=kind, status=DeliveryStatus.PENDING).values_list("pk", flat=True)
-    )
-
-
-# Resolutions older than this are not announced by the sweep any more: news that late
-# would only confuse.
-RESOLUTION_SWEEP_WINDOW = timedelta(hours=1)
-
-
-def unannounced_resolutions(*, older_than: timedelta = timedelta(minutes=1)) -> list[int]:
-    """Resolved events whose firing was dispatched but whose resolution was not (the
-    process stopped right after commit)."""
-    now = timezone.now()
-    return list(
-        AlertEvent.objects.filter(
-            notified_at__isnull=False, resolution_notified_at__isnull=True,
-            resolved_at__lt=now - older_than, resolved_at__gte=now - RESOLUTION_SWEEP_WINDOW,
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)[:500]
-    )
-
-
-def undispatched_events(*, older_than: timedelta = timedelta(minutes=1)) -> list[int]:
-    """Events whose deliveries were never queued (the process stopped right after commit)."""
-    return list(
-        AlertEvent.objects.filter(notified_at__isnull=True, fired_at__lt=timezone.now() - older_than)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:500]
+        ChannelDelivery.objects.filter(event=event, kind=kind, status=ChannelDeliveryStatus.PENDING).values_list("pk", flat=True)
     )
 
 
@@ -628,10 +610,10 @@ def record_attempt(
         delivery.attempts += 1
         fields = ["attempts"]
         if attempt.succeeded:
-            delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, timezone.now()
+            delivery.status, delivery.delivered_at = ChannelDeliveryStatus.DELIVERED, timezone.now()
             fields += ["status", "delivered_at"]
         elif final:
-            delivery.status = DeliveryStatus.FAILED
+            delivery.status = ChannelDeliveryStatus.FAILED
             fields.append("status")
         delivery.save(update_fields=fields)
     return attempt

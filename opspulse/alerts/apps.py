@@ -6,7 +6,9 @@ class AlertsConfig(AppConfig):
     label = "alerts"
 
     def ready(self) -> None:
+        from opspulse.alerts.actions import AlertCheck
         from opspulse.alerts.models import AlertChannel
+        from opspulse.commerce.actions import watch_batches
         from opspulse.lib import encrypted_fields
 
         encrypted_fields.register(*(
@@ -16,3 +18,5 @@ class AlertsConfig(AppConfig):
             )
             for field in ("secret", "url")
         ))
+        # Every batch of orders and stock commerce applies is checked against the rules.
+        watch_batches(AlertCheck)

@@ -6,13 +6,13 @@ its end resolves it. All times are compared in the store's timezone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import connection
 from django.db.models import Sum
 
 from opspulse.alerts.models import Alert, AlertType
@@ -23,19 +23,16 @@ from opspulse.stores.models import Integration, IntegrationStatus
 # How far back "no orders" counts opening hours: a store quiet for longer is still quiet.
 NO_ORDERS_LOOKBACK = timedelta(days=14)
 
-# Webhook deliveries are ingest's (a layer above alerts), read here as plain SQL: the
-# store's latest one, and its failed ones that can still be retried (their body kept).
-LAST_WEBHOOK = "SELECT max(received_at) FROM ingest_webhook_delivery WHERE store_id = %s"
-FAILED_WEBHOOKS = """
-    SELECT count(*) FROM ingest_webhook_delivery
-    WHERE store_id = %s AND status = 'failed' AND scrubbed_at IS NULL
-"""
+# Webhook deliveries are ingest's (a layer above alerts), which registers how to read a
+# store's latest one and the count of its failed ones that can still be retried (their
+# body kept) from IngestConfig.ready(): opspulse.ingest.selectors.
+_webhook_readers: dict[str, Callable[[int], Any]] = {}
 
 
-def _read_one(query: str, params: list[Any]) -> Any:
-    with connection.cursor() as cursor:
-        cursor.execute(query, params)
-        return cursor.fetchone()[0]
+def read_webhooks_with(
+    *, last_received_at: Callable[[int], datetime | None], retryable_count: Callable[[int], int]
+) -> None:
+    _webhook_readers.update(last_received_at=last_received_at, retryable_count=retryable_count)
 
 
 @dataclass(frozen=True)
@@ -166,12 +163,12 @@ def sync_trouble(alert: Alert, now: datetime) -> Condition:
             problems.append(f"the {store.get_platform_display()} connection has an error{detail}")
     hours = int_or(alert.config.get("webhook_hours"), 0)
     if hours > 0:
-        last = _read_one(LAST_WEBHOOK, [store.pk])
+        last = _webhook_readers["last_received_at"](store.pk)
         if now - (last or alert.created_at) >= timedelta(hours=hours):
             problems.append(f"no webhook received for {hours} hour{'s' if hours != 1 else ''}")
     # Until they are retried and processed: a failed delivery is data missing from the dashboard.
     if alert.config.get("failed_deliveries", True):
-        failed = _read_one(FAILED_WEBHOOKS, [store.pk])
+        failed = _webhook_readers["retryable_count"](store.pk)
         if failed:
             plural = "s" if failed != 1 else ""
             problems.append(f"{failed} webhook{plural} could not be processed (retry on the dashboard)")

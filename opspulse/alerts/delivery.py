@@ -31,7 +31,7 @@ from opspulse.alerts.models import (
     ChannelDelivery,
     ChannelKind,
     DeliveryKind,
-    DeliveryStatus,
+    ChannelDeliveryStatus,
 )
 from opspulse.lib import http
 
@@ -272,8 +272,8 @@ def post_delivery(delivery_id: int, *, final: bool) -> str:
         ChannelDelivery.objects.select_related("channel", "event__store", "event__alert").filter(pk=delivery_id).first()
     )
     if delivery is None:
-        return DeliveryStatus.FAILED  # the channel (or the alert) was deleted meanwhile
-    if delivery.status != DeliveryStatus.PENDING or not delivery.channel.is_active:
+        return ChannelDeliveryStatus.FAILED  # the channel (or the alert) was deleted meanwhile
+    if delivery.status != ChannelDeliveryStatus.PENDING or not delivery.channel.is_active:
         return delivery.status
     channel = delivery.channel
     body = payload(delivery)

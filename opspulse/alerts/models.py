@@ -223,7 +223,7 @@ def mask_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{rest}"
 
 
-class DeliveryStatus(models.TextChoices):
+class ChannelDeliveryStatus(models.TextChoices):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
@@ -235,7 +235,9 @@ class ChannelDelivery(models.Model):
     event = models.ForeignKey(AlertEvent, on_delete=models.CASCADE, related_name="channel_deliveries")
     channel = models.ForeignKey(AlertChannel, on_delete=models.CASCADE, related_name="deliveries")
     kind = models.CharField(max_length=10, choices=DeliveryKind.choices, default=DeliveryKind.FIRED)
-    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    status = models.CharField(
+        max_length=10, choices=ChannelDeliveryStatus.choices, default=ChannelDeliveryStatus.PENDING
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)

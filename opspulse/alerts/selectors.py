@@ -1,14 +1,17 @@
-"""Reads of alert rules, events and channels, always within one store (or its account)."""
+"""Reads of alert rules, events and channels: a page's within one store (or its account), the
+minute sweep's across every store."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from opspulse.accounts.models import Account
 from opspulse.alerts.models import Alert, AlertChannel, AlertEvent, DeliveryAttempt
@@ -170,3 +173,31 @@ def _get_channel(channels: QuerySet[AlertChannel], public_id: UUID | str | None)
         return channels.get(public_id=public_id)
     except (AlertChannel.DoesNotExist, ValidationError, ValueError):
         raise Http404("No such channel") from None
+
+
+# Resolutions older than this are not announced by the sweep any more: news that late
+# would only confuse.
+RESOLUTION_SWEEP_WINDOW = timedelta(hours=1)
+
+
+def unannounced_resolutions(*, older_than: timedelta = timedelta(minutes=1)) -> list[int]:
+    """Resolved events whose firing was dispatched but whose resolution was not (the
+    process stopped right after commit)."""
+    now = timezone.now()
+    return list(
+        AlertEvent.objects.filter(
+            notified_at__isnull=False, resolution_notified_at__isnull=True,
+            resolved_at__lt=now - older_than, resolved_at__gte=now - RESOLUTION_SWEEP_WINDOW,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:500]
+    )
+
+
+def undispatched_events(*, older_than: timedelta = timedelta(minutes=1)) -> list[int]:
+    """Events whose deliveries were never queued (the process stopped right after commit)."""
+    return list(
+        AlertEvent.objects.filter(notified_at__isnull=True, fired_at__lt=timezone.now() - older_than)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:500]
+    )

@@ -13,16 +13,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection
 from django.db.models import Count
 from django.utils import timezone
 from procrastinate import JobContext, RetryStrategy
 from procrastinate.contrib.django import app
-from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.retry import RetryDecision
 
-from opspulse.alerts import actions, delivery
+from opspulse.alerts import actions, delivery, selectors
 from opspulse.alerts.models import ChannelDelivery
+from opspulse.lib.jobs import defer_once
 
 logger = logging.getLogger("opspulse.alerts")
 
@@ -69,41 +69,15 @@ def dispatch_resolution(event_id: int) -> None:
 
 def _defer_deliveries(delivery_ids: list[int]) -> None:
     for delivery_id in delivery_ids:
-        try:
-            with transaction.atomic():
-                deliver_to_channel.configure(queueing_lock=f"alert-delivery-{delivery_id}").defer(
-                    delivery_id=delivery_id
-                )
-        except AlreadyEnqueued:
-            pass
-
-
-def defer_dispatch(event_id: int) -> None:
-    # In a savepoint: a refused duplicate must not abort a surrounding transaction.
-    try:
-        with transaction.atomic():
-            dispatch_event.configure(queueing_lock=f"alert-dispatch-{event_id}").defer(event_id=event_id)
-    except AlreadyEnqueued:
-        pass
-
-
-def defer_resolution(event_id: int) -> None:
-    try:
-        with transaction.atomic():
-            dispatch_resolution.configure(queueing_lock=f"alert-resolution-{event_id}").defer(event_id=event_id)
-    except AlreadyEnqueued:
-        pass
+        defer_once(deliver_to_channel.configure(queueing_lock=f"alert-delivery-{delivery_id}"), delivery_id=delivery_id)
 
 
 def defer_mail(user_id: int, account_id: int) -> None:
     # One waiting job per member and account: it mails everything pending when it runs.
-    try:
-        with transaction.atomic():
-            send_alert_mail.configure(queueing_lock=f"alert-mail-{user_id}-{account_id}").defer(
-                user_id=user_id, account_id=account_id
-            )
-    except AlreadyEnqueued:
-        pass
+    defer_once(
+        send_alert_mail.configure(queueing_lock=f"alert-mail-{user_id}-{account_id}"),
+        user_id=user_id, account_id=account_id,
+    )
 
 
 @app.task(
@@ -163,14 +137,11 @@ def in_flight_slot(account_id: int) -> Iterator[int | None]:
 
 
 def _defer_delivery_later(delivery_id: int) -> None:
-    try:
-        with transaction.atomic():
-            deliver_to_channel.configure(
-                queueing_lock=f"alert-delivery-{delivery_id}",
-                schedule_in={"seconds": SLOT_WAIT_SECONDS * random.uniform(0.75, 1.25)},
-            ).defer(delivery_id=delivery_id)
-    except AlreadyEnqueued:
-        pass
+    later = {"seconds": SLOT_WAIT_SECONDS * random.uniform(0.75, 1.25)}
+    defer_once(
+        deliver_to_channel.configure(queueing_lock=f"alert-delivery-{delivery_id}", schedule_in=later),
+        delivery_id=delivery_id,
+    )
 
 
 @app.task(
@@ -188,10 +159,10 @@ def send_alert_mail(user_id: int, account_id: int) -> None:
 def evaluate(timestamp: int) -> None:
     """Every minute: time-based rules, deliveries a stopped process left unqueued, held mail now due."""
     actions.evaluate_timed_rules()
-    for event_id in actions.undispatched_events():
-        defer_dispatch(event_id)
-    for event_id in actions.unannounced_resolutions():
-        defer_resolution(event_id)
+    for event_id in selectors.undispatched_events():
+        actions.defer_dispatch(event_id)
+    for event_id in selectors.unannounced_resolutions():
+        actions.defer_resolution(event_id)
     release_held_mail()
 
 

@@ -14,7 +14,6 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,26 +22,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from opspulse.accounts.models import Account, Role
-from opspulse.accounts.selectors import (
-    get_account_for_user,
-    get_current_account,
-    get_store_for_user,
-    stores_of_account,
-    user_can_manage_store,
-)
+from opspulse.accounts.selectors import get_account_for_user, get_current_account, stores_of_account
 from opspulse.alerts import actions, selectors
 from opspulse.alerts.delivery import preference_for
 from opspulse.alerts.forms import DESCRIPTIONS, ChannelForm, PreferenceForm, RuleForm, describe
 from opspulse.alerts.models import AlertType
 from opspulse.stores.models import Store
-
-
-def _get_store_for_admin(request: HttpRequest, public_id: UUID) -> Store:
-    """The store for its account's admins and owners: 404 for outsiders, 403 for members."""
-    store = get_store_for_user(request.user, public_id)
-    if not user_can_manage_store(request.user, store):
-        raise PermissionDenied("This needs the admin role")
-    return store
+from opspulse.stores.selectors import get_store_for_admin, get_store_for_user, user_can_manage_store
 
 
 def _rule_rows(store: Store) -> list[dict]:
@@ -50,6 +36,18 @@ def _rule_rows(store: Store) -> list[dict]:
         {"rule": rule, "summary": describe(rule.type, rule.config, store.currency)}
         for rule in selectors.rules_of_store(store)
     ]
+
+
+def _render_rule_form(
+    request: HttpRequest, store: Store, form: RuleForm, *, rule, rule_type: str, type_label: str
+) -> HttpResponse:
+    return render(
+        request,
+        "alerts/rule_form.html",
+        {"store": store, "form": form, "rule": rule, "rule_type": rule_type,
+         "type_label": type_label, "description": DESCRIPTIONS[rule_type]},
+        status=400 if form.is_bound else 200,
+    )
 
 
 @never_cache
@@ -73,7 +71,7 @@ def rules(request: HttpRequest, public_id: UUID) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def create_rule(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    store = _get_store_for_admin(request, public_id)
+    store = get_store_for_admin(request.user, public_id)
     rule_type = request.POST.get("type") or request.GET.get("type", "")
     if rule_type not in AlertType.values:
         return redirect("alert-rules", store.public_id)
@@ -85,12 +83,8 @@ def create_rule(request: HttpRequest, public_id: UUID) -> HttpResponse:
             return redirect("alert-rules", store.public_id)
     else:
         form = RuleForm(initial=RuleForm.initial_for(rule_type), rule_type=rule_type, store=store)
-    return render(
-        request,
-        "alerts/rule_form.html",
-        {"store": store, "form": form, "rule": None, "rule_type": rule_type,
-         "type_label": AlertType(rule_type).label, "description": DESCRIPTIONS[rule_type]},
-        status=400 if form.is_bound else 200,
+    return _render_rule_form(
+        request, store, form, rule=None, rule_type=rule_type, type_label=AlertType(rule_type).label
     )
 
 
@@ -98,7 +92,7 @@ def create_rule(request: HttpRequest, public_id: UUID) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def edit_rule(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    store = _get_store_for_admin(request, public_id)
+    store = get_store_for_admin(request.user, public_id)
     rule = selectors.get_rule(store, request.POST.get("rule") or request.GET.get("rule"))
     if request.method == "POST":
         form = RuleForm(request.POST, rule_type=rule.type, store=store)
@@ -108,19 +102,15 @@ def edit_rule(request: HttpRequest, public_id: UUID) -> HttpResponse:
             return redirect("alert-rules", store.public_id)
     else:
         form = RuleForm(initial=RuleForm.initial_for(rule.type, rule.config), rule_type=rule.type, store=store)
-    return render(
-        request,
-        "alerts/rule_form.html",
-        {"store": store, "form": form, "rule": rule, "rule_type": rule.type,
-         "type_label": rule.get_type_display(), "description": DESCRIPTIONS[rule.type]},
-        status=400 if form.is_bound else 200,
+    return _render_rule_form(
+        request, store, form, rule=rule, rule_type=rule.type, type_label=rule.get_type_display()
     )
 
 
 @login_required
 @require_POST
 def toggle_rule(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    store = _get_store_for_admin(request, public_id)
+    store = get_store_for_admin(request.user, public_id)
     rule = selectors.get_rule(store, request.POST.get("rule"))
     active = request.POST.get("active") == "1"
     actions.set_rule_active(rule=rule, active=active)
@@ -132,7 +122,7 @@ def toggle_rule(request: HttpRequest, public_id: UUID) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def delete_rule(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    store = _get_store_for_admin(request, public_id)
+    store = get_store_for_admin(request.user, public_id)
     rule = selectors.get_rule(store, request.POST.get("rule") or request.GET.get("rule"))
     if request.method == "POST":
         actions.delete_rule(rule=rule)
@@ -235,7 +225,7 @@ def _form_status(form: ChannelForm) -> int:
 @login_required
 @require_http_methods(["GET", "POST"])
 def channels(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    store = _get_store_for_admin(request, public_id)
+    store = get_store_for_admin(request.user, public_id)
     form, new_secret = ChannelForm(), None
     if request.method == "POST":
         form, new_secret = _add_channel(request, account=store.account, store=store)
@@ -254,7 +244,7 @@ def channels(request: HttpRequest, public_id: UUID) -> HttpResponse:
 @login_required
 @require_POST
 def remove_channel(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    store = _get_store_for_admin(request, public_id)
+    store = get_store_for_admin(request.user, public_id)
     channel = selectors.get_channel(store, request.POST.get("channel"))
     actions.delete_channel(channel=channel, actor=request.user, request=request)
     messages.success(request, f"Channel {channel.name} removed.")

@@ -3,30 +3,30 @@
 `apply_records` takes a batch of platform-neutral changes, in the order the platform
 sent them. It ignores an update older than what is stored (platforms deliver out of
 order and twice), adjusts the metric buckets and the products' days by exactly the
-change it made, evaluates alerts, and publishes live messages that are delivered only
-if the transaction commits. An import (a shop's history, a reconciliation, seeded demo
+change it made, tells the batch's watchers what it wrote (alerts evaluates its rules:
+see `watch_batches`), and publishes live messages that are delivered only if the
+transaction commits. An import (a shop's history, a reconciliation, seeded demo
 history) is applied the same way but fires no alert: it brings the past, not news.
 The work is done per batch, not per change: one read of the rows the batch touches,
-one upsert per table, one metric upsert, one product-day upsert and one alert insert,
-so the cost of a webhook is mostly its parsing. It joins the caller's transaction or
-savepoint.
+one upsert per table (`_upsert`), one metric upsert, one product-day upsert and one
+alert insert, so the cost of a webhook is mostly its parsing. It joins the caller's
+transaction or savepoint.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import reduce
-from typing import TypeAlias
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from opspulse.alerts.actions import AlertCheck
 from opspulse.commerce.models import NOT_COUNTED, Cart, InventoryLevel, LineItem, Order, OrderStatus
 from opspulse.lib.broadcast import publish
 from opspulse.metrics.actions import MetricChanges, Sale
@@ -97,6 +97,45 @@ CART_FIELDS = ["item_count", "value", "platform_updated_at"]
 Change: TypeAlias = tuple[Store, Record]
 
 
+class BatchWatcher(Protocol):
+    """Told what a batch writes as it is applied, and when it is done (alerts' check)."""
+
+    def order(self, store: Store, order: Order) -> None: ...
+
+    def stock(self, store: Store, level: InventoryLevel, previous: int | None) -> None: ...
+
+    def record(self) -> Any: ...
+
+
+# Called once per batch with the batch's stores by id and whether it was imported.
+WatcherFactory: TypeAlias = Callable[..., BatchWatcher]
+_watcher_factories: list[WatcherFactory] = []
+
+
+def watch_batches(factory: WatcherFactory) -> None:
+    """Have `factory(stores, imported=...)` watch every batch (opspulse.alerts registers its
+    check from AlertsConfig.ready(): commerce sits below alerts and never imports it)."""
+    if factory not in _watcher_factories:
+        _watcher_factories.append(factory)
+
+
+class _Watchers:
+    def __init__(self, stores: dict[int, Store], *, imported: bool) -> None:
+        self._watchers = [factory(stores, imported=imported) for factory in _watcher_factories]
+
+    def order(self, store: Store, order: Order) -> None:
+        for watcher in self._watchers:
+            watcher.order(store, order)
+
+    def stock(self, store: Store, level: InventoryLevel, previous: int | None) -> None:
+        for watcher in self._watchers:
+            watcher.stock(store, level, previous)
+
+    def record(self) -> None:
+        for watcher in self._watchers:
+            watcher.record()
+
+
 def apply_records(
     *, store: Store, records: Sequence[Record], imported: bool = False
 ) -> list[Order | InventoryLevel | Cart | None]:
@@ -114,12 +153,12 @@ def apply_changes(
     """
     results: list[Order | InventoryLevel | Cart | None] = [None] * len(changes)
     metrics = MetricChanges()
-    alerts = AlertCheck({store.pk: store for store, _ in changes}, imported=imported)
+    watchers = _Watchers({store.pk: store for store, _ in changes}, imported=imported)
     with transaction.atomic(savepoint=False):
         for kind, apply in ((OrderData, _record_orders), (StockData, _apply_stock_changes), (CartData, _record_carts)):
             positions = [index for index, (_, record) in enumerate(changes) if isinstance(record, kind)]
             if positions:
-                written = apply([changes[index] for index in positions], metrics, alerts)
+                written = apply([changes[index] for index in positions], metrics, watchers)
                 for index, result in zip(positions, written, strict=True):
                     results[index] = result
         changed = metrics.changed_names()
@@ -134,7 +173,7 @@ def apply_changes(
                 if timestamp >= shown_since
             ]
             publish(store.public_id, {"type": "metric_update", "names": names, "buckets": buckets})
-        alerts.record()
+        watchers.record()
     return results
 
 
@@ -153,32 +192,72 @@ def record_cart(*, store: Store, data: CartData) -> Cart | None:
     return apply_records(store=store, records=[data])[0]
 
 
-def _record_orders(
-    changes: Sequence[Change], metrics: MetricChanges, alerts: AlertCheck
-) -> list[Order | None]:
+Row = TypeVar("Row", Order, InventoryLevel, Cart)
+
+
+def _upsert(
+    changes: Sequence[Change],
+    *,
+    model: type[Row],
+    key_fields: tuple[str, ...],
+    update_fields: list[str],
+    write: Callable[[Store, Any, Row | None], Row],
+    refresh_stale: Callable[[Row, Any], bool] | None = None,
+) -> tuple[list[Row | None], dict[tuple[Any, ...], Row]]:
+    """Lock the stored rows the changes name, write each change newer than its row, and
+    upsert the rows written in one statement; return each change's row (None where it
+    was stale) and the rows written, by key.
+
+    A row is keyed by its store and `key_fields` (named alike on the row and the
+    change). `write(store, data, row)` applies a newer change to its row (None: not
+    stored yet) and returns it; `refresh_stale(row, data)` may still take something
+    from a stale change, and says whether it did.
+    """
     wanted: dict[int, set[str]] = {}
     for store, data in changes:
-        wanted.setdefault(store.pk, set()).add(data.external_id)
-    orders = {
-        (order.store_id, order.external_id): order
-        for order in Order.objects.select_for_update()
-        .filter(reduce(operator.or_, (Q(store_id=pk, external_id__in=ids) for pk, ids in wanted.items())))
+        wanted.setdefault(store.pk, set()).add(getattr(data, key_fields[0]))
+    lookup = f"{key_fields[0]}__in"
+    rows = {
+        (row.store_id, *(getattr(row, name) for name in key_fields)): row
+        for row in model.objects.select_for_update()
+        .filter(reduce(operator.or_, (Q(store_id=pk, **{lookup: ids}) for pk, ids in wanted.items())))
         .order_by("pk")
     }
-    written: dict[tuple[int, str], tuple[Order, OrderData]] = {}
-    # Whether each order's stored line items count, before this batch changed it.
-    counted_before: dict[tuple[int, str], bool] = {}
-    results: list[Order | None] = []
+    written: dict[tuple[Any, ...], Row] = {}
+    results: list[Row | None] = []
     for store, data in changes:
-        key = (store.pk, data.external_id)
-        order = orders.get(key)
-        if order is not None and data.updated_at <= order.platform_updated_at:
+        key = (store.pk, *(getattr(data, name) for name in key_fields))
+        row = rows.get(key)
+        if row is not None and data.updated_at <= row.platform_updated_at:
+            if refresh_stale is not None and refresh_stale(row, data):
+                written[key] = row
             results.append(None)
             continue
+        row = rows[key] = written[key] = write(store, data, row)
+        results.append(row)
+    if written:
+        model.objects.bulk_create(
+            list(written.values()),
+            update_conflicts=True,
+            unique_fields=["store", *key_fields],
+            update_fields=update_fields,
+        )
+    return results, written
+
+
+def _record_orders(changes: Sequence[Change], metrics: MetricChanges, watchers: _Watchers) -> list[Order | None]:
+    # Whether each order's stored line items count, before this batch changed it, and
+    # the last change written to each.
+    counted_before: dict[tuple[int, str], bool] = {}
+    last_data: dict[tuple[int, str], OrderData] = {}
+
+    def write(store: Store, data: OrderData, order: Order | None) -> Order:
+        key = (store.pk, data.external_id)
         is_new = order is None
         counted_before.setdefault(key, not is_new and order.counted_orders > 0)
+        last_data[key] = data
         if order is None:
-            order = orders[key] = Order(store=store, external_id=data.external_id, placed_at=data.placed_at)
+            order = Order(store=store, external_id=data.external_id, placed_at=data.placed_at)
         order.number = data.number[:64]
         order.status = data.status
         order.currency = data.currency
@@ -203,7 +282,6 @@ def _record_orders(
             },
         )
         order.counted_revenue, order.counted_units, order.counted_orders = revenue, units, count
-        written[key] = (order, data)
         publish(
             store.public_id,
             {
@@ -220,22 +298,20 @@ def _record_orders(
                 "test": order.is_test,
             },
         )
-        alerts.order(store, order)
-        results.append(order)
+        watchers.order(store, order)
+        return order
+
+    results, written = _upsert(
+        changes, model=Order, key_fields=("external_id",), update_fields=ORDER_FIELDS, write=write
+    )
     if written:
-        Order.objects.bulk_create(
-            [order for order, _ in written.values()],
-            update_conflicts=True,
-            unique_fields=["store", "external_id"],
-            update_fields=ORDER_FIELDS,
-        )
-        removed = _replace_line_items(list(written.values()))
+        removed = _replace_line_items([(order, last_data[key]) for key, order in written.items()])
         stores = {store.pk: store for store, _ in changes}
-        for key, (order, data) in written.items():
+        for key, order in written.items():
             if counted_before[key]:
                 metrics.add_sales(stores[key[0]], at=order.placed_at, sales=removed.get(order.pk, []), sign=-1)
             if order.counted_orders:
-                metrics.add_sales(stores[key[0]], at=order.placed_at, sales=_sales(data.line_items))
+                metrics.add_sales(stores[key[0]], at=order.placed_at, sales=_sales(last_data[key].line_items))
     return results
 
 
@@ -281,30 +357,12 @@ def _sales(items: Sequence[LineItemData]) -> list[Sale]:
 
 
 def _apply_stock_changes(
-    changes: Sequence[Change], metrics: MetricChanges, alerts: AlertCheck
+    changes: Sequence[Change], metrics: MetricChanges, watchers: _Watchers
 ) -> list[InventoryLevel | None]:
-    wanted: dict[int, set[str]] = {}
-    for store, data in changes:
-        wanted.setdefault(store.pk, set()).add(data.item_external_id)
-    levels = {
-        (level.store_id, level.item_external_id, level.location_external_id): level
-        for level in InventoryLevel.objects.select_for_update()
-        .filter(reduce(operator.or_, (Q(store_id=pk, item_external_id__in=ids) for pk, ids in wanted.items())))
-        .order_by("pk")
-    }
-    written: dict[tuple[int, str, str], InventoryLevel] = {}
-    results: list[InventoryLevel | None] = []
-    for store, data in changes:
-        key = (store.pk, data.item_external_id, data.location_external_id)
-        level = levels.get(key)
-        if level is not None and data.updated_at <= level.platform_updated_at:
-            if _fill_in_names(level, data):
-                written[key] = level
-            results.append(None)
-            continue
+    def write(store: Store, data: StockData, level: InventoryLevel | None) -> InventoryLevel:
         previous = None if level is None else level.available
         if level is None:
-            level = levels[key] = InventoryLevel(
+            level = InventoryLevel(
                 store=store, item_external_id=data.item_external_id, location_external_id=data.location_external_id
             )
         level.available = data.available
@@ -313,20 +371,17 @@ def _apply_stock_changes(
             level.sku = data.sku[:100]
         if data.title:
             level.title = data.title[:255]
-        written[key] = level
         publish(
             store.public_id,
             {"type": "inventory_update", "item": level.item_external_id, "available": level.available},
         )
-        alerts.stock(store, level, previous)
-        results.append(level)
-    if written:
-        InventoryLevel.objects.bulk_create(
-            list(written.values()),
-            update_conflicts=True,
-            unique_fields=["store", "item_external_id", "location_external_id"],
-            update_fields=LEVEL_FIELDS,
-        )
+        watchers.stock(store, level, previous)
+        return level
+
+    results, _ = _upsert(
+        changes, model=InventoryLevel, key_fields=("item_external_id", "location_external_id"),
+        update_fields=LEVEL_FIELDS, write=write, refresh_stale=_fill_in_names,
+    )
     return results
 
 
@@ -342,43 +397,19 @@ def _fill_in_names(level: InventoryLevel, data: StockData) -> bool:
     return changed
 
 
-def _record_carts(
-    changes: Sequence[Change], metrics: MetricChanges, alerts: AlertCheck
-) -> list[Cart | None]:
-    wanted: dict[int, set[str]] = {}
-    for store, data in changes:
-        wanted.setdefault(store.pk, set()).add(data.external_id)
-    carts = {
-        (cart.store_id, cart.external_id): cart
-        for cart in Cart.objects.select_for_update()
-        .filter(reduce(operator.or_, (Q(store_id=pk, external_id__in=ids) for pk, ids in wanted.items())))
-        .order_by("pk")
-    }
-    written: dict[tuple[int, str], Cart] = {}
-    results: list[Cart | None] = []
-    for store, data in changes:
-        key = (store.pk, data.external_id)
-        cart = carts.get(key)
-        if cart is not None and data.updated_at <= cart.platform_updated_at:
-            results.append(None)
-            continue
+def _record_carts(changes: Sequence[Change], metrics: MetricChanges, watchers: _Watchers) -> list[Cart | None]:
+    def write(store: Store, data: CartData, cart: Cart | None) -> Cart:
         is_new = cart is None
         if cart is None:
-            cart = carts[key] = Cart(store=store, external_id=data.external_id, platform_created_at=data.created_at)
+            cart = Cart(store=store, external_id=data.external_id, platform_created_at=data.created_at)
             metrics.add(store, at=cart.platform_created_at, deltas={MetricName.CARTS: Decimal(1)})
         cart.item_count = data.item_count
         cart.value = data.value
         cart.platform_updated_at = data.updated_at
-        written[key] = cart
         publish(store.public_id, {"type": "cart_activity", "cart": cart.external_id, "new": is_new})
-        results.append(cart)
-    if written:
-        Cart.objects.bulk_create(
-            list(written.values()),
-            update_conflicts=True,
-            unique_fields=["store", "external_id"],
-            update_fields=CART_FIELDS,
-        )
+        return cart
+
+    results, _ = _upsert(changes, model=Cart, key_fields=("external_id",), update_fields=CART_FIELDS, write=write)
     return results
 
 

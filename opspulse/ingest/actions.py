@@ -10,17 +10,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DataError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, QuerySet
+from django.db import (
+    DataError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
+from django.db.models import F
 from django.utils import timezone
 
 from opspulse.commerce import actions as commerce
 from opspulse.ingest import queue
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
+from opspulse.ingest.selectors import retryable_deliveries
 from opspulse.lib import broadcast
 from opspulse.platforms import registry
 from opspulse.platforms.errors import PayloadError
-from opspulse.stores.actions import PlatformEvent, PrivacyRequest, apply_platform_event
+from opspulse.privacy.actions import PrivacyRequest
+from opspulse.stores.actions import PlatformEvent, apply_platform_event
 from opspulse.stores.models import Store
 
 # Topics whose platform event may delete the store (and its deliveries) while parsing.
@@ -295,11 +303,6 @@ def requeue_waiting_deliveries(*, older_than: timedelta = timedelta(seconds=30))
     )
     lanes = sorted({queue.lane_of(store_id) for store_id in store_ids})
     return [lane for lane in lanes if queue.defer_drain(lane)]
-
-
-def retryable_deliveries() -> QuerySet[WebhookDelivery]:
-    """Deliveries marked failed whose body is still whole, so that a retry can process them."""
-    return WebhookDelivery.objects.filter(status=DeliveryStatus.FAILED, scrubbed_at__isnull=True)
 
 
 @transaction.atomic

@@ -23,7 +23,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from procrastinate.exceptions import AlreadyEnqueued
+
+from opspulse.lib.jobs import defer_once, task_named
 
 DRAIN_TASK = "opspulse.ingest.drain_lane"
 DRAIN_QUEUE = "ingest"
@@ -81,17 +82,15 @@ def defer_drain(lane: int, *, attempt: int = 0, delay: float = 0) -> bool:
     A delayed job waits under its own queueing lock, so ingest still defers an
     immediate one for the lane's new deliveries.
     """
-    from opspulse.ingest.tasks import drain_lane
-
     options = {"schedule_in": {"seconds": delay}} if delay else {}
-    try:
-        with transaction.atomic():
-            drain_lane.configure(
-                lock=drain_lock(lane), queueing_lock=retry_lock(lane) if delay else drain_lock(lane), **options
-            ).defer(lane=lane, attempt=attempt)
-    except AlreadyEnqueued:
-        return False
-    return True
+    job = task_named(
+        DRAIN_TASK,
+        queue=DRAIN_QUEUE,
+        lock=drain_lock(lane),
+        queueing_lock=retry_lock(lane) if delay else drain_lock(lane),
+        **options,
+    )
+    return defer_once(job, lane=lane, attempt=attempt)
 
 
 def wait_for_inflight_ingest(lane: int) -> None:

@@ -5,7 +5,7 @@
   it can be retried, for WEBHOOK_FAILED_BODY_RETENTION_DAYS; then it is scrubbed too and
   can no longer be retried. Pending deliveries are never touched.
 - Customer data requests, and their exports, are deleted PRIVACY_EXPORT_RETENTION_DAYS
-  after they arrived.
+  after they arrived (opspulse.privacy.actions.remove_privacy_exports).
 - Expired sessions (and the session list's rows of sessions that are gone), expired
   rows of the database cache (rate-limit counters) and the failed-signature counters of
   minutes gone by are deleted.
@@ -29,7 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from opspulse.ingest.models import DeliveryStatus, SignatureFailure, WebhookDelivery
-from opspulse.stores.models import CustomerDataRequest
+from opspulse.privacy.actions import remove_privacy_exports
 
 logger = logging.getLogger("opspulse.ingest")
 
@@ -120,15 +120,6 @@ def scrub_webhook_bodies(*, now: datetime | None = None, batch_size: int = SCRUB
         scrubbed += len(deliveries)
         last_id = deliveries[-1].pk
     return scrubbed
-
-
-def remove_privacy_exports(*, now: datetime | None = None) -> int:
-    """Delete the customer data requests, with their exports, past their retention; return how many."""
-    cutoff = _days_before(now or timezone.now(), settings.PRIVACY_EXPORT_RETENTION_DAYS)
-    if cutoff is None:
-        return 0
-    deleted, _ = CustomerDataRequest.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
 
 
 def remove_expired_sessions(*, now: datetime | None = None) -> int:

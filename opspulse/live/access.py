@@ -20,10 +20,10 @@ from typing import Protocol
 from channels.db import database_sync_to_async
 
 from opspulse.accounts.models import Membership
-from opspulse.accounts.selectors import member_store_pairs
 from opspulse.accounts.sessions import signed_in_users
 from opspulse.lib.broadcast import session_hash
 from opspulse.live.share import LINK_KEY_PREFIX, active_link_stores
+from opspulse.stores.selectors import member_store_pairs
 
 logger = logging.getLogger("opspulse.live")
 

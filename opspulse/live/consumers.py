@@ -38,7 +38,6 @@ from django.utils import timezone
 from opspulse.accounts.selectors import (
     CURRENT_ACCOUNT_SESSION_KEY,
     accounts_for_user,
-    get_store_for_user,
     pick_current_account,
     stores_of_account,
 )
@@ -51,6 +50,7 @@ from opspulse.live.panels import ORDER_FEED, PANEL_IDS, mentions_alerts
 from opspulse.live.storewatch import store_watches
 from opspulse.live.transports import transport
 from opspulse.stores.models import Store
+from opspulse.stores.selectors import get_store_for_user
 
 logger = logging.getLogger("opspulse.live")
 

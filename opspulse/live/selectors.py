@@ -1,6 +1,6 @@
 """The reads behind the live dashboard that span domains; the rest are the domain's own
 (opspulse.commerce.selectors, opspulse.metrics.selectors). Callers pass a store
-already scoped to the user (opspulse.accounts.selectors.get_store_for_user)."""
+already scoped to the user (opspulse.stores.selectors.get_store_for_user)."""
 
 from __future__ import annotations
 

@@ -18,17 +18,16 @@ from opspulse.accounts.forms import AccountNameForm
 from opspulse.accounts.models import Role, role_at_least
 from opspulse.accounts.selectors import (
     current_account,
-    get_store_for_user,
     invitations_for_user,
     stores_of_account,
-    user_can_manage_store,
 )
 from opspulse.commerce.models import Backfill, SyncHealth
 from opspulse.ingest import actions as ingest
-from opspulse.ingest.models import WebhookDelivery
+from opspulse.ingest import selectors as ingest_selectors
 from opspulse.live import fragments, overview
 from opspulse.live.panels import ALERTS_ID, PANEL_IDS, TOTALS_ID, tile_id
 from opspulse.metrics import selectors as metric_selectors
+from opspulse.stores.selectors import get_store_for_user, user_can_manage_store
 
 
 @never_cache
@@ -179,10 +178,7 @@ def sync_status(store) -> dict | None:
     integration = getattr(store, "integration", None)
     if integration is None or not integration.app_installed or store.disconnected_at is not None:
         return None
-    last_webhook = (
-        WebhookDelivery.objects.filter(store=store).order_by("-received_at").values_list("received_at", flat=True).first()
-    )
-    return {"last_webhook": last_webhook, "health": SyncHealth.objects.filter(store=store).first()}
+    return {"last_webhook": ingest_selectors.last_webhook_at(store.pk), "health": SyncHealth.objects.filter(store=store).first()}
 
 
 # The failed deliveries an admin sees listed; the count covers them all.
@@ -192,7 +188,7 @@ FAILED_DELIVERIES_SHOWN = 20
 def failed_deliveries(store, *, with_details: bool) -> dict | None:
     """The store's failed deliveries that can be retried: their count, and for admins the
     latest ones' topic, time and reason (never their body)."""
-    failed = ingest.retryable_deliveries().filter(store=store)
+    failed = ingest_selectors.retryable_deliveries().filter(store=store)
     count = failed.count()
     if not count:
         return None

@@ -7,17 +7,21 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from opspulse.accounts.selectors import get_store_for_user, user_can_manage_store
 from opspulse.live import share, wallboard_regions
 from opspulse.live.models import WallboardLink
 from opspulse.stores.models import Store
+from opspulse.stores.selectors import (
+    get_store_for_admin,
+    get_store_for_user,
+    user_can_manage_store,
+)
 
 
 def _render_wallboard(
@@ -70,9 +74,7 @@ def shared_wallboard(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def wallboard_links(request: HttpRequest, public_id: UUID) -> HttpResponse:
     """An owner's or admin's list of a store's wallboard links; POST makes or revokes one."""
-    store = get_store_for_user(request.user, public_id)
-    if not user_can_manage_store(request.user, store):
-        raise PermissionDenied("Wallboard links need the admin role")
+    store = get_store_for_admin(request.user, public_id, denied="Wallboard links need the admin role")
     new_link_url = None
     problem = None
     if request.method == "POST":

@@ -15,11 +15,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from opspulse.accounts.selectors import get_store_for_admin
 from opspulse.platforms import registry
 from opspulse.stores import actions
 from opspulse.stores.forms import DeleteStoreForm
 from opspulse.stores.models import Store
+from opspulse.stores.selectors import get_store_for_admin
 
 
 @never_cache

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from opspulse.stores.models import CustomerDataRequest, Integration, Store
+from opspulse.stores.models import Integration, Store
 
 
 class IntegrationInline(admin.StackedInline):
@@ -18,18 +18,3 @@ class StoreAdmin(admin.ModelAdmin):
     search_fields = ["name", "domain"]
     readonly_fields = ["public_id", "ingest_token"]
     inlines = [IntegrationInline]
-
-
-@admin.register(CustomerDataRequest)
-class CustomerDataRequestAdmin(admin.ModelAdmin):
-    # Customer data: listed by ids only, and never edited here.
-    list_display = ["external_id", "store", "created_at"]
-    readonly_fields = [
-        "public_id", "store", "external_id", "customer_external_id", "customer_email", "export", "created_at"
-    ]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

@@ -10,6 +10,8 @@ from procrastinate.exceptions import AlreadyEnqueued
 
 from opspulse.platforms.shopify import backfill
 from opspulse.platforms.shopify.client import AccessRevoked, IntegrationUnavailable, ShopifyError
+from opspulse.stores.actions import defer_store_deletion, purge_store_rows
+from opspulse.stores.models import Store
 
 logger = logging.getLogger("opspulse.shopify")
 
@@ -97,8 +99,6 @@ def reconcile_shopify_store(store_id: int) -> None:
 )
 def delete_store_data(store_id: int) -> None:
     """Remove a deleted store's rows, a batch at a time, then the store itself."""
-    from opspulse.stores.actions import purge_store_rows
-
     while not purge_store_rows(store_id=store_id):
         pass
 
@@ -106,16 +106,7 @@ def delete_store_data(store_id: int) -> None:
 def resume_store_deletions() -> int:
     """Queue again the removal of every deleted store whose rows are still here (its job
     gave up, or was lost with a database restore); return how many."""
-    from opspulse.stores.models import Store
-
     store_ids = list(Store.objects.filter(deleted_at__isnull=False).values_list("pk", flat=True))
     for store_id in store_ids:
         defer_store_deletion(store_id)
     return len(store_ids)
-
-
-def defer_store_deletion(store_id: int) -> None:
-    try:
-        delete_store_data.configure(queueing_lock=f"delete-store-{store_id}").defer(store_id=store_id)
-    except AlreadyEnqueued:
-        pass  # the one waiting removes every row

@@ -10,7 +10,7 @@ from django.urls import reverse
 from opspulse.accounts.models import AuditEvent, AuditKind, Membership, Role
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts.models import AlertChannel
-from opspulse.stores.models import CustomerDataRequest
+from opspulse.privacy.models import CustomerDataRequest
 
 SLACK_URL = "https://hooks.slack.com/services/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ntial"
 

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404
 
-from opspulse.accounts.selectors import get_store_for_user, stores_for_user
+from opspulse.stores.selectors import get_store_for_user, stores_for_user
 from tests.factories import MembershipFactory, StoreFactory, UserFactory
 
 

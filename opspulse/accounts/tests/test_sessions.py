@@ -7,8 +7,8 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
-from opspulse.accounts.selectors import member_store_pairs
 from opspulse.accounts.sessions import signed_in_users
+from opspulse.stores.selectors import member_store_pairs
 from tests.factories import MembershipFactory, StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

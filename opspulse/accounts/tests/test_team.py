@@ -17,7 +17,7 @@ from opspulse.accounts.actions import LastOwnerError, TeamError
 from opspulse.accounts.audit import record_event
 from opspulse.accounts.models import Account, AuditEvent, AuditKind, Invitation, Membership, Role
 from opspulse.accounts.selectors import accounts_for_user, get_account_for_user
-from tests.factories import StoreFactory, UserFactory
+from tests.factories import StoreFactory
 
 
 def signed_in(user) -> Client:

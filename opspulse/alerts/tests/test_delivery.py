@@ -20,7 +20,12 @@ from django.utils import timezone
 
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts import delivery
-from opspulse.alerts.models import AlertEvent, AlertNotification, AlertPreference, DeliveryStatus
+from opspulse.alerts.models import (
+    AlertEvent,
+    AlertNotification,
+    AlertPreference,
+    ChannelDeliveryStatus,
+)
 from opspulse.commerce import actions
 from opspulse.lib import http
 from tests.support.alerts import RawReceiver, channel_delivery
@@ -117,7 +122,7 @@ def test_a_webhook_gets_the_alert_signed_with_the_channels_secret(fired, shopify
     assert (event["id"], event["message"], event["alert_type"]) == (
         str(fired.public_id), "High-value order #1001: €950.00", "high_value_order"
     )
-    assert status == DeliveryStatus.DELIVERED
+    assert status == ChannelDeliveryStatus.DELIVERED
     attempt = sent.attempt_log.get()
     assert attempt.status_code == 200 and attempt.error == ""
 
@@ -139,11 +144,11 @@ def test_a_server_error_is_retried_and_each_attempt_recorded(fired, shopify_stor
     with pytest.raises(delivery.RetryableDeliveryError):
         delivery.post_delivery(sent.pk, final=False)
     sent.refresh_from_db()
-    assert sent.status == DeliveryStatus.PENDING
+    assert sent.status == ChannelDeliveryStatus.PENDING
     delivery.post_delivery(sent.pk, final=False)
 
     sent.refresh_from_db()
-    assert sent.status == DeliveryStatus.DELIVERED and sent.attempts == 2
+    assert sent.status == ChannelDeliveryStatus.DELIVERED and sent.attempts == 2
     assert [a.status_code for a in sent.attempt_log.order_by("pk")] == [503, 200]
 
 
@@ -153,7 +158,7 @@ def test_a_client_error_fails_the_delivery_without_retrying(fired, shopify_store
 
     status = delivery.post_delivery(sent.pk, final=False)
 
-    assert status == DeliveryStatus.FAILED
+    assert status == ChannelDeliveryStatus.FAILED
     assert sent.attempt_log.get().error == "HTTP 404"
 
 
@@ -165,7 +170,7 @@ def test_an_unreachable_receiver_is_retried_until_the_last_attempt(fired, shopif
         delivery.post_delivery(sent.pk, final=False)
     last = delivery.post_delivery(sent.pk, final=True)
 
-    assert last == DeliveryStatus.FAILED
+    assert last == ChannelDeliveryStatus.FAILED
     # The merchant reads a generic reason, never the socket's error naming hosts and ports.
     assert [attempt.error for attempt in sent.attempt_log.order_by("pk")] == ["could not connect"] * 2
     client = Client()
@@ -191,7 +196,7 @@ def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_deadline(fired, shop
     assert (attempt.status_code, attempt.error) == (None, "timed out after 1 s")
     assert took < 3  # the old per-read timeout never fired while bytes kept coming
     sent.refresh_from_db()
-    assert sent.status == DeliveryStatus.PENDING
+    assert sent.status == ChannelDeliveryStatus.PENDING
 
 
 def test_a_huge_answer_is_not_read_past_64_kib(fired, shopify_store):
@@ -215,7 +220,7 @@ def test_a_redirect_is_not_followed(fired, shopify_store, receiver):
 
     status = delivery.post_delivery(sent.pk, final=False)
 
-    assert status == DeliveryStatus.FAILED and len(receiver.requests) == 1
+    assert status == ChannelDeliveryStatus.FAILED and len(receiver.requests) == 1
     attempt = sent.attempt_log.get()
     assert (attempt.status_code, attempt.error) == (302, "redirects are not followed")
 
@@ -235,7 +240,7 @@ def test_private_addresses_are_refused_by_default(fired, shopify_store, receiver
 
     status = delivery.post_delivery(sent.pk, final=False)
 
-    assert status == DeliveryStatus.FAILED and receiver.requests == []
+    assert status == ChannelDeliveryStatus.FAILED and receiver.requests == []
     assert sent.attempt_log.get().error == "address not allowed"
 
 
@@ -302,7 +307,7 @@ def test_an_alert_cannot_be_aimed_at_an_address_that_is_not_public(url, fired, s
     status = delivery.post_delivery(sent.pk, final=False)
 
     assert not form.is_valid() and "url" in form.errors
-    assert status == DeliveryStatus.FAILED and connections == []
+    assert status == ChannelDeliveryStatus.FAILED and connections == []
     assert sent.attempt_log.get().error == "address not allowed"
 
 
@@ -333,7 +338,7 @@ def test_a_name_that_turns_private_after_the_check_is_refused_at_connect_time(fi
 
     status = delivery.post_delivery(sent.pk, final=False)
 
-    assert status == DeliveryStatus.FAILED and receiver.requests == []
+    assert status == ChannelDeliveryStatus.FAILED and receiver.requests == []
     assert sent.attempt_log.get().error == "address not allowed"
 
 

@@ -13,7 +13,7 @@ from procrastinate.contrib.django.models import ProcrastinateJob
 
 from opspulse.alerts import actions as alert_actions
 from opspulse.alerts import tasks
-from opspulse.alerts.models import Alert, AlertEvent, AlertType, ChannelDelivery, DeliveryStatus
+from opspulse.alerts.models import Alert, AlertEvent, AlertType, ChannelDelivery, ChannelDeliveryStatus
 from opspulse.commerce import actions
 from opspulse.lib import db
 from tests.factories import StoreFactory
@@ -57,7 +57,7 @@ def test_a_post_whose_account_has_every_slot_taken_waits_outside_the_workers_slo
         receiver.close()
 
     assert len(receiver.requests) == 1
-    assert ChannelDelivery.objects.get().status == DeliveryStatus.DELIVERED
+    assert ChannelDelivery.objects.get().status == ChannelDeliveryStatus.DELIVERED
 
 
 def test_a_post_queued_again_still_stops_after_its_last_attempt():
@@ -74,5 +74,5 @@ def test_a_post_queued_again_still_stops_after_its_last_attempt():
     run_alert_jobs()
 
     delivery = ChannelDelivery.objects.get()
-    assert delivery.status == DeliveryStatus.FAILED and delivery.attempts == tasks.WEBHOOK_ATTEMPTS
+    assert delivery.status == ChannelDeliveryStatus.FAILED and delivery.attempts == tasks.WEBHOOK_ATTEMPTS
     assert queued_deliveries() == []

@@ -21,7 +21,7 @@ from opspulse.alerts.models import (
     AlertPreference,
     AlertType,
     DeliveryKind,
-    DeliveryStatus,
+    ChannelDeliveryStatus,
 )
 from opspulse.commerce import actions
 from opspulse.stores.models import IntegrationStatus
@@ -54,7 +54,7 @@ def test_a_fired_alert_is_mailed_and_posted_once_by_the_alert_jobs():
     event = AlertEvent.objects.get()
     assert [message.to for message in mail.outbox] == [["owner@example.com"]]
     assert len(receiver.requests) == 1 and b"#1" in receiver.requests[0][1]
-    assert event.channel_deliveries.get().status == DeliveryStatus.DELIVERED
+    assert event.channel_deliveries.get().status == ChannelDeliveryStatus.DELIVERED
     assert AlertNotification.objects.get().sent_at is not None
 
 
@@ -173,7 +173,7 @@ def test_a_resolved_alert_is_posted_again_as_resolved_to_the_webhooks_that_got_i
     event = AlertEvent.objects.get()
     assert posted(first) == [("alert.fired", None), ("alert.resolved", event.resolved_at)]
     assert later.requests == []
-    assert event.channel_deliveries.filter(kind=DeliveryKind.RESOLVED).get().status == DeliveryStatus.DELIVERED
+    assert event.channel_deliveries.filter(kind=DeliveryKind.RESOLVED).get().status == ChannelDeliveryStatus.DELIVERED
 
 
 @pytest.mark.django_db(transaction=True)

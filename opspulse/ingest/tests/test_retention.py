@@ -23,7 +23,8 @@ from django.utils import timezone
 from opspulse.ingest import actions, retention, worker
 from opspulse.ingest.models import DeliveryStatus, SignatureFailure, WebhookDelivery
 from opspulse.platforms import registry
-from opspulse.stores.models import CustomerDataRequest
+from opspulse.privacy import actions as privacy
+from opspulse.privacy.models import CustomerDataRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -146,7 +147,7 @@ def test_privacy_exports_are_removed_after_seven_days(shopify_store):
     CustomerDataRequest.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=7, hours=1))
     CustomerDataRequest.objects.filter(pk=recent.pk).update(created_at=timezone.now() - timedelta(days=6))
 
-    assert retention.remove_privacy_exports() == 1
+    assert privacy.remove_privacy_exports() == 1
 
     assert list(CustomerDataRequest.objects.values_list("external_id", flat=True)) == ["recent"]
 

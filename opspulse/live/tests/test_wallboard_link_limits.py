@@ -10,7 +10,6 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from opspulse.accounts import actions as team
 from opspulse.accounts.models import AuditEvent, AuditKind, Membership, Role

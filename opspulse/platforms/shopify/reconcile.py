@@ -72,7 +72,7 @@ def reconcile(store_id: int) -> SyncHealth:
             except PayloadError:
                 continue
         # Orders a lost webhook never brought: one placed within a rule's window still
-        # alerts, as its webhook would have; older ones are history (alerts.AlertCheck).
+        # alerts, as its webhook would have; older ones are history (alerts.actions.AlertCheck).
         # The first pass, while the shop's history may still be importing, reads orders
         # from before the connection: history too.
         with transaction.atomic():

@@ -25,9 +25,10 @@ from opspulse.live.models import WallboardLink
 from opspulse.live.share import create_wallboard_link, link_for_token
 from opspulse.metrics.models import Metric, ProductDay
 from opspulse.platforms import registry
+from opspulse.privacy.models import CustomerDataRequest
 from opspulse.sim import payloads
 from opspulse.stores.actions import purge_store_rows
-from opspulse.stores.models import ApiCallSlot, CustomerDataRequest, Integration, IntegrationStatus, Store
+from opspulse.stores.models import ApiCallSlot, Integration, IntegrationStatus, Store
 from tests.factories import AlertEventFactory, AlertFactory
 from tests.support.jobs import run_worker_until_idle
 from tests.support.stores import client_for

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime, parse_duration
 
-from opspulse.ingest import actions
+from opspulse.ingest import actions, selectors
 from opspulse.stores.models import Store
 
 
@@ -48,7 +48,7 @@ class Command(BaseCommand):
                 store_ids = [Store.objects.get(public_id=store).pk]
             except (Store.DoesNotExist, ValidationError) as exc:
                 raise CommandError(f"no store with public id {store!r}") from exc
-        eligible = actions.retryable_deliveries()
+        eligible = selectors.retryable_deliveries()
         if store_ids is not None:
             eligible = eligible.filter(store_id__in=store_ids)
         failed = eligible.count()

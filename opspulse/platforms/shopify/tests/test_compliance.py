@@ -17,8 +17,9 @@ from opspulse.alerts.models import Alert, AlertType
 from opspulse.commerce.models import Order
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.metrics.models import Metric
+from opspulse.privacy.models import CustomerDataRequest
 from opspulse.sim.payloads import _shopify_customer_id
-from opspulse.stores.models import CustomerDataRequest, Integration, IntegrationStatus, Platform, Store
+from opspulse.stores.models import Integration, IntegrationStatus, Platform, Store
 from tests.support.jobs import run_worker_until_idle
 from tests.support.processes import WebServer
 from tests.support.stores import make_store
@@ -194,7 +195,7 @@ def test_shop_redact_erases_the_store_and_its_data_but_no_other_store(app_web, s
     store_id = store.pk
 
     # when
-    with caplog.at_level(logging.INFO, logger="opspulse.stores"):
+    with caplog.at_level(logging.INFO, logger="opspulse.privacy"):
         post(app_web, store, "shop/redact", {"shop_id": 954889, "shop_domain": store.domain})
         run_worker_until_idle()
 
@@ -232,7 +233,7 @@ def test_shop_redact_leaves_a_shop_that_installed_the_app_again_alone(app_web, s
     place_orders(app_web, store)
     before = (figures(store), customer_fields(store))
 
-    with caplog.at_level(logging.WARNING, logger="opspulse.stores"):
+    with caplog.at_level(logging.WARNING, logger="opspulse.privacy"):
         post(app_web, store, "shop/redact", {"shop_id": 954889, "shop_domain": store.domain})
         run_worker_until_idle()
 

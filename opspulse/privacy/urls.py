@@ -1,6 +1,6 @@
 from django.urls import path
 
-from opspulse.stores import views
+from opspulse.privacy import views
 
 urlpatterns = [
     path("stores/<uuid:public_id>/data-requests/", views.data_requests, name="store-data-requests"),

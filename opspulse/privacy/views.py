@@ -4,16 +4,15 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from opspulse.accounts.audit import record_event
 from opspulse.accounts.models import AuditKind
-from opspulse.accounts.selectors import get_store_for_admin
-from opspulse.stores.models import CustomerDataRequest
+from opspulse.privacy import selectors
+from opspulse.stores.selectors import get_store_for_admin
 
 
 @never_cache
@@ -23,10 +22,10 @@ def data_requests(request: HttpRequest, public_id: UUID) -> HttpResponse:
     store = get_store_for_admin(request.user, public_id)
     return render(
         request,
-        "stores/data_requests.html",
+        "privacy/data_requests.html",
         {
             "store": store,
-            "data_requests": store.data_requests.order_by("-created_at", "-pk"),
+            "data_requests": selectors.data_requests_of(store),
             "export_retention_days": settings.PRIVACY_EXPORT_RETENTION_DAYS,
         },
     )
@@ -41,10 +40,7 @@ def download_data_request(request: HttpRequest, public_id: UUID) -> HttpResponse
     The request is named in the query, and looked up among the store's own.
     """
     store = get_store_for_admin(request.user, public_id)
-    try:
-        data_request = store.data_requests.get(public_id=request.GET.get("id", ""))
-    except (CustomerDataRequest.DoesNotExist, ValidationError):
-        raise Http404("No such data request") from None
+    data_request = selectors.get_data_request(store, request.GET.get("id", ""))
     record_event(
         AuditKind.DATA_EXPORT_DOWNLOADED, user=request.user, request=request, account=store.account,
         store=store.name, store_id=str(store.public_id), data_request=data_request.external_id,
