@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "opspulse.commerce",
     "opspulse.metrics",
     "opspulse.alerts",
+    "opspulse.platforms",
+    "opspulse.platforms.shopify",
     "opspulse.live",
     "opspulse.sim",
 ]

@@ -20,7 +20,7 @@ from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.live import publish
 from opspulse.platforms import registry
 from opspulse.platforms.errors import PayloadError
-from opspulse.stores.actions import PlatformEvent, PrivacyRequest, apply_platform_event
+from opspulse.platforms.registry import PlatformEvent, PrivacyRequest, apply_platform_event
 from opspulse.stores.models import Store
 
 # Topics whose platform event may delete the store (and its deliveries) while parsing.

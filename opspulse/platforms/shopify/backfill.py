@@ -32,7 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from opspulse.commerce import actions as commerce
-from opspulse.commerce.models import Backfill, BackfillStatus
+from opspulse.platforms.models import Backfill, BackfillStatus
 from opspulse.lib import http as outbound
 from opspulse.platforms.errors import PayloadError
 from opspulse.platforms.shopify import handlers

@@ -20,7 +20,8 @@ from opspulse.alerts.models import (
     ChannelKind,
     DeliveryAttempt,
 )
-from opspulse.commerce.models import Backfill, Cart, InventoryLevel, LineItem, Order, SyncHealth
+from opspulse.commerce.models import Cart, InventoryLevel, LineItem, Order
+from opspulse.platforms.models import Backfill, SyncHealth
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.ingest.tests.helpers import MUG, TEE, post_shopify, post_woo, shopify_order
 from opspulse.live.models import WallboardLink
