@@ -296,8 +296,8 @@ class IngestApp:
 
     # What a provider's `receive` is lent (opspulse.platforms.provider.WebhookDesk).
 
-    def answer(self, status: int, **body: Any) -> Response:
-        return _json(status, **body)
+    def answer(self, code: int, **body: Any) -> Response:
+        return _json(code, **body)
 
     def refuse(self, provider: Provider, reason: str, headers: dict[str, str]) -> Response:
         # Log who and why, never the body.

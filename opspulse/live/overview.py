@@ -22,10 +22,10 @@ from django.utils import timezone
 from opspulse.alerts import selectors as alert_selectors
 from opspulse.alerts.delivery import preference_for
 from opspulse.alerts.models import AlertType
-from opspulse.platforms.models import Backfill, BackfillStatus
 from opspulse.live import selectors
 from opspulse.live.formatting import change_from_yesterday, format_count, format_money
 from opspulse.live.fragments import alert_state
+from opspulse.platforms.models import Backfill, BackfillStatus
 from opspulse.stores.models import Integration, IntegrationStatus, Store
 
 TOTALS_ID = "overview-totals"

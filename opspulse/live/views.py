@@ -15,10 +15,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from opspulse.accounts.selectors import get_store_for_user, user_can_manage_store
-from opspulse.platforms.models import Backfill, SyncHealth
 from opspulse.ingest import actions as ingest
 from opspulse.ingest.models import WebhookDelivery
 from opspulse.live import fragments, selectors
+from opspulse.platforms.models import Backfill, SyncHealth
 
 
 @never_cache

@@ -16,6 +16,19 @@ from typing import Any, Protocol
 Parser = Callable[[Any], Any]
 
 
+def webhook_store_lookup(*, platform: str, key_column: str, app_signed: bool) -> str:
+    """The ingest endpoint's lookup of the store a webhook is for (`Provider.store_lookup`),
+    by the store's `key_column`. A deleted store is unknown; a disconnected one is found,
+    and marked so."""
+    signed_by_app = "coalesce(i.app_installed, false)" if app_signed else "false"
+    return f"""
+    SELECT s.id, i.webhook_secret_encrypted, i.previous_webhook_secret_encrypted, {signed_by_app},
+           s.disconnected_at IS NOT NULL
+    FROM stores_store s LEFT JOIN stores_integration i ON i.store_id = s.id
+    WHERE s.platform = '{platform}' AND s.{key_column} = %s AND s.deleted_at IS NULL
+"""
+
+
 class ProviderCannot(Exception):
     """The provider has no way to do this (yet): a WooCommerce store cannot be imported, say."""
 
@@ -47,7 +60,9 @@ class WebhookDesk(Protocol):
 
     def refuse(self, provider: Provider, reason: str, headers: dict[str, str]) -> Any: ...
 
-    def answer(self, status: int, **body: Any) -> Any: ...
+    def answer(self, code: int, **body: Any) -> Any:
+        """The answer `code` with `body` as its JSON (a body may have a "status" of its own)."""
+        ...
 
     async def record(
         self, provider: Provider, key: str, store: KnownStore, headers: dict[str, str], body: bytes, *,
@@ -63,6 +78,11 @@ class Provider(Protocol):
     name: str
     # Webhook topic → the parser of its payload (opspulse.ingest.actions).
     parsers: Mapping[str, Parser]
+    # What its parsers may make instead of a commerce record: events about the store's
+    # integration, applied by `apply_event`; among them, the privacy requests, applied
+    # for a disconnected store too (its history is still held).
+    event_types: tuple[type, ...]
+    privacy_request_types: tuple[type, ...]
 
     # The ingest endpoint (POST /webhooks/<name>/...). The lookup's one parameter is the
     # store's key; its row is (store id, encrypted webhook secret, encrypted previous

@@ -12,21 +12,21 @@ from typing import Any
 
 from opspulse.commerce.actions import apply_records
 from opspulse.platforms.provider import Parser, Provider
-from opspulse.platforms.shopify import events as shopify_events
 from opspulse.platforms.shopify.provider import PROVIDER as SHOPIFY
 from opspulse.platforms.woocommerce.provider import PROVIDER as WOOCOMMERCE
 
 PROVIDERS: dict[str, Provider] = {provider.name: provider for provider in (SHOPIFY, WOOCOMMERCE)}
 
-# What a parser may make instead of a commerce record, from every provider (WooCommerce
-# sends none): applied by `apply_platform_event`, not by the commerce actions.
-PlatformEvent = shopify_events.PlatformEvent
+# The provider of each kind of platform event (what a parser may make instead of a
+# commerce record), and the kinds the drain tells apart: `isinstance` takes these tuples.
+EVENT_PROVIDERS: dict[type, Provider] = {
+    event_type: provider for provider in PROVIDERS.values() for event_type in provider.event_types
+}
+PlatformEvent = tuple(EVENT_PROVIDERS)
 # Applied for a disconnected store too: its history is still held.
-PrivacyRequest = shopify_events.PrivacyRequest
-
-
-def provider(name: str) -> Provider | None:
-    return PROVIDERS.get(name)
+PrivacyRequest = tuple(
+    event_type for provider in PROVIDERS.values() for event_type in provider.privacy_request_types
+)
 
 
 def disconnect_at_platform(store: Any) -> str:
@@ -38,13 +38,7 @@ def disconnect_at_platform(store: Any) -> str:
 
 def apply_platform_event(*, store_id: int, event: Any) -> None:
     """Apply a platform event in the caller's transaction (the drain's batch)."""
-    # Every platform event is Shopify's today.
-    SHOPIFY.apply_event(store_id=store_id, event=event)
-
-
-def is_known_topic(platform: str, topic: str) -> bool:
-    found = PROVIDERS.get(platform)
-    return found is not None and topic in found.parsers
+    EVENT_PROVIDERS[type(event)].apply_event(store_id=store_id, event=event)
 
 
 def parser_for(platform: str, topic: str) -> Parser | None:

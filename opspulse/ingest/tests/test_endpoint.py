@@ -298,8 +298,8 @@ async def test_refusing_an_unknown_shop_costs_what_refusing_a_bad_signature_cost
     and one HMAC check over as many secrets, and counts one failure, cached store or not."""
     import psycopg
 
-    from opspulse.lib import crypto
     from opspulse.ingest import endpoint
+    from opspulse.lib import crypto
     from opspulse.platforms.shopify.provider import STORE_BY_DOMAIN
 
     work: list[str] = []

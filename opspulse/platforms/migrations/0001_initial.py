@@ -18,7 +18,12 @@ class Migration(migrations.Migration):
                 migrations.CreateModel(
                     name="Backfill",
                     fields=[
-                        ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                        (
+                            "id",
+                            models.BigAutoField(
+                                auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                            ),
+                        ),
                         (
                             "status",
                             models.CharField(
@@ -49,7 +54,12 @@ class Migration(migrations.Migration):
                 migrations.CreateModel(
                     name="SyncHealth",
                     fields=[
-                        ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                        (
+                            "id",
+                            models.BigAutoField(
+                                auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                            ),
+                        ),
                         ("orders_watermark", models.DateTimeField(blank=True, null=True)),
                         ("last_reconciled_at", models.DateTimeField(blank=True, null=True)),
                         ("last_corrected", models.PositiveIntegerField(default=0)),
@@ -59,7 +69,9 @@ class Migration(migrations.Migration):
                         (
                             "store",
                             models.OneToOneField(
-                                on_delete=django.db.models.deletion.CASCADE, related_name="sync_health", to="stores.store"
+                                on_delete=django.db.models.deletion.CASCADE,
+                                related_name="sync_health",
+                                to="stores.store",
                             ),
                         ),
                     ],

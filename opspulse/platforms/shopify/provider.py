@@ -3,30 +3,26 @@ parsed and applied, and how a shop is disconnected, imported and reconciled."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from django.conf import settings
 
-from opspulse.platforms.provider import KnownStore, WebhookDesk
-from opspulse.platforms.shopify import actions, handlers, verify
+from opspulse.platforms.provider import KnownStore, WebhookDesk, webhook_store_lookup
+from opspulse.platforms.shopify import actions, events, handlers, verify
 from opspulse.platforms.shopify.disconnect import disconnect
 from opspulse.platforms.shopify.tasks import defer_backfill, reconcile_shopify_store
 from opspulse.stores.models import Store
 
-# Shopify names the shop in a header: one address for every shop. A deleted store is
-# unknown; a disconnected one is known only for privacy requests (its history is still
-# held).
-STORE_BY_DOMAIN = """
-    SELECT s.id, i.webhook_secret_encrypted, i.previous_webhook_secret_encrypted, coalesce(i.app_installed, false),
-           s.disconnected_at IS NOT NULL
-    FROM stores_store s LEFT JOIN stores_integration i ON i.store_id = s.id
-    WHERE s.platform = 'shopify' AND s.domain = %s AND s.deleted_at IS NULL
-"""
+# Shopify names the shop in a header: one address for every shop. A disconnected store
+# is known only for privacy requests (its history is still held).
+STORE_BY_DOMAIN = webhook_store_lookup(platform="shopify", key_column="domain", app_signed=True)
 
 
 class Shopify:
     name = "shopify"
     parsers = handlers.PARSERS
+    event_types = get_args(events.PlatformEvent)
+    privacy_request_types = get_args(events.PrivacyRequest)
     store_lookup = STORE_BY_DOMAIN
     topic_header = verify.TOPIC_HEADER
     shop_header: str | None = verify.SHOP_HEADER

@@ -21,7 +21,6 @@ from opspulse.alerts.models import (
     DeliveryAttempt,
 )
 from opspulse.commerce.models import Cart, InventoryLevel, LineItem, Order
-from opspulse.platforms.models import Backfill, SyncHealth
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.ingest.tests.helpers import MUG, TEE, post_shopify, post_woo, shopify_order
 from opspulse.live.models import WallboardLink
@@ -29,9 +28,11 @@ from opspulse.live.share import create_wallboard_link, link_for_token
 from opspulse.live.tests.factories import AlertEventFactory, AlertFactory
 from opspulse.metrics.models import Metric, ProductDay
 from opspulse.platforms import registry
+from opspulse.platforms.models import Backfill, SyncHealth
+from opspulse.platforms.shopify.models import ApiCallSlot
 from opspulse.sim import payloads
 from opspulse.stores.actions import purge_store_rows
-from opspulse.stores.models import ApiCallSlot, CustomerDataRequest, Integration, IntegrationStatus, Store
+from opspulse.stores.models import CustomerDataRequest, Integration, IntegrationStatus, Store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from opspulse.platforms.provider import KnownStore, ProviderCannot, WebhookDesk
+from opspulse.platforms.provider import KnownStore, ProviderCannot, WebhookDesk, webhook_store_lookup
 from opspulse.platforms.woocommerce import handlers, verify
 from opspulse.platforms.woocommerce.disconnect import disconnect
 from opspulse.stores.models import Store
@@ -18,17 +18,14 @@ from opspulse.stores.models import Store
 # WooCommerce webhooks carry no shop header: the store is named by its ingest token,
 # the rest of the address (/webhooks/woocommerce/<token>/).
 WEBHOOK_PATH_REST = re.compile(r"^(?P<token>[A-Za-z0-9_\-]{8,64})/?$")
-STORE_BY_TOKEN = """
-    SELECT s.id, i.webhook_secret_encrypted, i.previous_webhook_secret_encrypted, false,
-           s.disconnected_at IS NOT NULL
-    FROM stores_store s LEFT JOIN stores_integration i ON i.store_id = s.id
-    WHERE s.platform = 'woocommerce' AND s.ingest_token = %s AND s.deleted_at IS NULL
-"""
+STORE_BY_TOKEN = webhook_store_lookup(platform="woocommerce", key_column="ingest_token", app_signed=False)
 
 
 class WooCommerce:
     name = "woocommerce"
     parsers = handlers.PARSERS
+    event_types: tuple[type, ...] = ()
+    privacy_request_types: tuple[type, ...] = ()
     store_lookup = STORE_BY_TOKEN
     topic_header = verify.TOPIC_HEADER
     shop_header: str | None = None

@@ -17,9 +17,9 @@ from opspulse.accounts.models import Role
 from opspulse.alerts.models import Alert, AlertEvent, AlertType
 from opspulse.commerce import actions as commerce
 from opspulse.commerce.models import InventoryLevel, Order, OrderStatus
-from opspulse.platforms.models import Backfill, BackfillStatus
 from opspulse.live.tests.factories import MembershipFactory, UserFactory
 from opspulse.metrics.models import Metric
+from opspulse.platforms.models import Backfill, BackfillStatus
 from opspulse.platforms.shopify import backfill, handlers
 from opspulse.platforms.shopify.client import ShopifyClient
 from opspulse.platforms.shopify.tests.conftest import create_shop, fake_get, install
@@ -238,8 +238,8 @@ def test_an_import_whose_finish_webhook_never_came_is_resumed_by_the_five_minute
     from procrastinate.contrib.django.models import ProcrastinateJob
 
     from opspulse.live.tests.factories import StoreFactory
-    from opspulse.stores.models import IntegrationStatus, Platform
     from opspulse.platforms.shopify.tasks import reconcile_shopify_stores
+    from opspulse.stores.models import IntegrationStatus, Platform
 
     waiting, importing = (
         StoreFactory(platform=Platform.SHOPIFY, domain=f"{name}.myshopify.com") for name in ("fernhill", "osprey")

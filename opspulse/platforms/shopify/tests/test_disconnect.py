@@ -9,10 +9,10 @@ from django.urls import reverse
 from conftest import SHOPIFY_APP_CLIENT_ID, SHOPIFY_APP_CLIENT_SECRET, WebServer, run_worker_until_idle
 from opspulse.accounts.models import AuditEvent, AuditKind, Role
 from opspulse.commerce.models import Order
-from opspulse.platforms.models import Backfill, BackfillStatus
 from opspulse.ingest.models import WebhookDelivery
 from opspulse.ingest.tests.helpers import post_shopify, shopify_order
 from opspulse.live.tests.factories import MembershipFactory, UserFactory
+from opspulse.platforms.models import Backfill, BackfillStatus
 from opspulse.platforms.shopify.subscriptions import TOPICS
 from opspulse.platforms.shopify.tests.conftest import create_shop, fake_get, install
 from opspulse.stores.models import Integration, IntegrationStatus, Store

@@ -11,13 +11,13 @@ from django.urls import reverse
 
 from opspulse.accounts.models import Role
 from opspulse.commerce.models import InventoryLevel, Order, OrderStatus
-from opspulse.platforms.models import SyncHealth
 from opspulse.live.tests.factories import MembershipFactory, UserFactory
+from opspulse.platforms.models import SyncHealth
 from opspulse.platforms.shopify import reconcile
+from opspulse.platforms.shopify.tasks import reconcile_shopify_stores
 from opspulse.platforms.shopify.tests.conftest import create_shop, fake_get, install
 from opspulse.platforms.shopify.tests.test_backfill import run_platform_jobs
 from opspulse.stores.models import Store
-from opspulse.platforms.shopify.tasks import reconcile_shopify_stores
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
