@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "opspulse.metrics",
     "opspulse.alerts",
     "opspulse.privacy",
+    "opspulse.platforms",
+    "opspulse.platforms.shopify",
     "opspulse.live",
     "opspulse.sim",
     # The processes' entry points (`manage.py worker`, with its queues).

@@ -27,8 +27,7 @@ from opspulse.ingest.selectors import retryable_deliveries
 from opspulse.lib import broadcast
 from opspulse.platforms import registry
 from opspulse.platforms.errors import PayloadError
-from opspulse.privacy.actions import PrivacyRequest
-from opspulse.stores.actions import PlatformEvent, apply_platform_event
+from opspulse.platforms.registry import PlatformEvent, PrivacyRequest, apply_platform_event
 from opspulse.stores.models import Store
 
 # Topics whose platform event may delete the store (and its deliveries) while parsing.

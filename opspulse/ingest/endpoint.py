@@ -14,6 +14,10 @@ failed signatures from the client's address · 503 database unavailable (the
 platform retries). A disconnected store is answered as an unknown one, but for
 Shopify's privacy requests: OpsPulse still holds its history.
 
+Which provider a webhook is for is the first segment of its address after /webhooks/;
+the provider (opspulse.platforms.registry) names the store's key, its lookup and its
+headers, and walks its own checks with what this endpoint lends it (`WebhookDesk`).
+
 An unknown store and a known one with a bad signature get the same 401 after the
 same work (a store lookup, a decryption and an HMAC), so the answer tells nothing of
 which shops or tokens OpsPulse knows. Failed signatures are counted per client
@@ -27,7 +31,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import re
 import time
 from dataclasses import dataclass
 from secrets import token_urlsafe
@@ -37,40 +40,20 @@ import psycopg
 import psycopg_pool
 from django.conf import settings
 
-from opspulse.lib import crypto
 from opspulse.ingest import queue
-from opspulse.lib import db
+from opspulse.lib import crypto, db
 from opspulse.lib.hmac import verify_base64_hmac_sha256
-from opspulse.platforms import registry
-from opspulse.platforms.shopify import verify as shopify_verify
-from opspulse.platforms.woocommerce import verify as woo_verify
+from opspulse.platforms.provider import Provider
+from opspulse.platforms.registry import PROVIDERS
 from opspulse.stores.models import Integration
 
 logger = logging.getLogger("opspulse.ingest")
 security_logger = logging.getLogger("opspulse.security")
 
-SHOPIFY_PATH = "/webhooks/shopify"
-WOO_PATH = re.compile(r"^/webhooks/woocommerce/(?P<token>[A-Za-z0-9_\-]{8,64})/?$")
+# A webhook's address is /webhooks/<provider>/<rest>; what the rest holds (the store's
+# key, or nothing) is the provider's.
+WEBHOOKS_PREFIX = "/webhooks/"
 
-def app_secrets() -> list[str]:
-    """The Shopify app's client secrets (the previous one too, during a rotation)."""
-    return [s for s in (settings.SHOPIFY_CLIENT_SECRET, settings.SHOPIFY_PREVIOUS_CLIENT_SECRET) if s]
-
-
-# A deleted store is unknown; a disconnected one is known only for privacy requests
-# (its history is still held).
-STORE_BY_DOMAIN = """
-    SELECT s.id, i.webhook_secret_encrypted, i.previous_webhook_secret_encrypted, coalesce(i.app_installed, false),
-           s.disconnected_at IS NOT NULL
-    FROM stores_store s LEFT JOIN stores_integration i ON i.store_id = s.id
-    WHERE s.platform = 'shopify' AND s.domain = %s AND s.deleted_at IS NULL
-"""
-STORE_BY_TOKEN = """
-    SELECT s.id, i.webhook_secret_encrypted, i.previous_webhook_secret_encrypted, false,
-           s.disconnected_at IS NOT NULL
-    FROM stores_store s LEFT JOIN stores_integration i ON i.store_id = s.id
-    WHERE s.platform = 'woocommerce' AND s.ingest_token = %s AND s.deleted_at IS NULL
-"""
 # One statement per webhook, in its own transaction: take the lane's shared ingest
 # lock, insert the delivery (a duplicate inserts nothing) and, unless the lane's drain
 # job is already waiting, defer one with procrastinate's own defer function. The lock
@@ -263,12 +246,10 @@ class IngestApp:
         await send({"type": "http.response.body", "body": body})
 
     async def dispatch(self, scope: dict, receive: Any) -> Response:
-        path = scope["path"]
-        if path.rstrip("/") == SHOPIFY_PATH:
-            platform, token = "shopify", None
-        elif match := WOO_PATH.match(path):
-            platform, token = "woocommerce", match["token"]
-        else:
+        name, _, rest = scope["path"][len(WEBHOOKS_PREFIX):].partition("/")
+        provider = PROVIDERS.get(name)
+        key = provider.webhook_store_key(rest) if provider is not None else None
+        if key is None:
             return _json(404, error="not found")
         if scope["method"] != "POST":
             return _json(405, error="method not allowed")
@@ -279,12 +260,11 @@ class IngestApp:
             raise PayloadTooLarge
         body = await self.read_body(receive)
 
-        ingest = self.ingest_shopify if platform == "shopify" else self.ingest_woocommerce
         try:
-            response = await ingest(token, headers, body)
+            response = await provider.receive(self, key, headers, body)
         except StoreGone:
             # Look the store up afresh: it may have been connected again under a new id.
-            response = await ingest(token, headers, body)
+            response = await provider.receive(self, key, headers, body)
         if response is REFUSED and await self.too_many_failures(client_address(scope, headers)):
             return TOO_MANY_FAILURES
         return response
@@ -304,77 +284,25 @@ class IngestApp:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def ingest_shopify(self, token: str | None, headers: dict[str, str], body: bytes) -> Response:
-        signature = headers.get(shopify_verify.SIGNATURE_HEADER, "")
-        if not signature:
-            return self.refuse("shopify", "missing signature", headers)
-        # Only HTTP's own whitespace: str.strip() would also drop "\x85" or "\xa0" from
-        # a header read as Latin-1, and take a look-alike domain for the shop's.
-        domain = headers.get(shopify_verify.SHOP_HEADER, "").strip(" \t").lower()
-        store = await self.find_store(STORE_BY_DOMAIN, domain) if domain else None
-        if store is not None and store.disconnected:
-            if headers.get(shopify_verify.TOPIC_HEADER, "") not in shopify_verify.COMPLIANCE_TOPICS:
-                store = None
-        if store is None:
-            # Signed with the app's secret, only Shopify can have sent it: for a shop
-            # OpsPulse does not know, a privacy request is done (never connected, or
-            # already erased by shop/redact) and anything else is 404. Unsigned by it,
-            # the answer is that of a bad signature, after the same work.
-            if not verify_base64_hmac_sha256(body, signature, self.unknown_store_secrets(app_secrets())):
-                return self.refuse("shopify", "unknown store", headers)
-            if headers.get(shopify_verify.TOPIC_HEADER, "") in shopify_verify.COMPLIANCE_TOPICS:
-                return _json(200, status="no data held")
-            return _json(404, error="unknown store")
-        if not await self.signature_valid(store, (STORE_BY_DOMAIN, domain), body, signature):
-            return self.refuse("shopify", "signature mismatch", headers)
-        return await self.record(
-            cache_key=(STORE_BY_DOMAIN, domain),
-            store_id=store.id,
-            platform="shopify",
-            topic=headers.get(shopify_verify.TOPIC_HEADER, ""),
-            key=shopify_verify.delivery_key(headers, body),
-            event_id=headers.get(shopify_verify.EVENT_ID_HEADER, ""),
-            headers={k: headers[k] for k in shopify_verify.KEPT_HEADERS if k in headers},
-            body=body,
-        )
+    # What a provider's `receive` is lent (opspulse.platforms.provider.WebhookDesk).
 
-    async def ingest_woocommerce(self, token: str | None, headers: dict[str, str], body: bytes) -> Response:
-        token = token or ""
-        store = await self.find_store(STORE_BY_TOKEN, token)
-        signature = headers.get(woo_verify.SIGNATURE_HEADER, "")
-        if store is None or store.disconnected:
-            # The token in the address is the store's credential: an unknown one gets
-            # the answer of a bad signature, after the same work.
-            verify_base64_hmac_sha256(body, signature, self.unknown_store_secrets([]))
-            return self.refuse("woocommerce", "unknown store", headers)
-        if woo_verify.is_ping(headers, body):
-            # WooCommerce disables a webhook whose activation ping is not answered 200.
-            return _json(200, status="pong")
-        if not signature:
-            return self.refuse("woocommerce", "missing signature", headers)
-        if not await self.signature_valid(store, (STORE_BY_TOKEN, token), body, signature):
-            return self.refuse("woocommerce", "signature mismatch", headers)
-        return await self.record(
-            cache_key=(STORE_BY_TOKEN, token),
-            store_id=store.id,
-            platform="woocommerce",
-            topic=headers.get(woo_verify.TOPIC_HEADER, ""),
-            key=woo_verify.delivery_key(headers, body),
-            event_id="",
-            headers={k: headers[k] for k in woo_verify.KEPT_HEADERS if k in headers},
-            body=body,
-        )
+    def answer(self, code: int, **body: Any) -> Response:
+        return _json(code, **body)
 
-    def refuse(self, platform: str, reason: str, headers: dict[str, str]) -> Response:
+    def refuse(self, provider: Provider, reason: str, headers: dict[str, str]) -> Response:
         # Log who and why, never the body.
         security_logger.warning(
             "webhook refused: platform=%s reason=%s shop=%s topic=%s",
-            platform,
+            provider.name,
             reason,
-            headers.get(shopify_verify.SHOP_HEADER, "-")[:255],
-            (headers.get(shopify_verify.TOPIC_HEADER) or headers.get(woo_verify.TOPIC_HEADER) or "-")[:100],
+            (headers.get(provider.shop_header, "-") if provider.shop_header else "-")[:255],
+            (headers.get(provider.topic_header) or "-")[:100],
         )
         return REFUSED
+
+    def unknown_store_signed(self, body: bytes, signature: str, known_secrets: list[str]) -> bool:
+        """Check `signature` against `known_secrets` as a store's is checked, decryption included."""
+        return verify_base64_hmac_sha256(body, signature, self.unknown_store_secrets(known_secrets))
 
     def unknown_store_secrets(self, known: list[str]) -> tuple[str, ...]:
         """`known` and a secret no signature matches, got by the decryption a store's lookup makes."""
@@ -399,12 +327,13 @@ class IngestApp:
         return failures > self.failed_signatures_per_minute
 
     @staticmethod
-    def decrypt_secrets(row: tuple[int, str | None, str | None, bool, bool]) -> tuple[str, ...]:
+    def decrypt_secrets(provider: Provider, row: tuple[int, str | None, str | None, bool, bool]) -> tuple[str, ...]:
         store_id, current, previous, app_installed, _ = row
         secrets: list[str] = []
         if app_installed:
-            # Shopify signs an installed app's webhooks with the app's client secret.
-            secrets.extend(app_secrets())
+            # The platform signs the webhooks of a store installed through OpsPulse's app
+            # with the app's client secret (Shopify's).
+            secrets.extend(provider.app_secrets())
         for field, token in (
             ("webhook_secret_encrypted", current),
             ("previous_webhook_secret_encrypted", previous),
@@ -419,24 +348,30 @@ class IngestApp:
         # A store without a usable secret is refused, never trusted.
         return tuple(secrets)
 
-    async def find_store(self, query: str, value: str, *, fresh: bool = False) -> StoreKeys | None:
+    async def find_store(self, provider: Provider, key: str, *, fresh: bool = False) -> StoreKeys | None:
         """Return the store's id and webhook secrets, from a short-lived cache unless `fresh`."""
         now = time.monotonic()
-        cached = self.store_cache.get((query, value))
+        cache_key = (provider.name, key)
+        cached = self.store_cache.get(cache_key)
         if cached is not None and not fresh and cached[0] > now:
             return cached[1]
-        self.store_cache.pop((query, value), None)
+        self.store_cache.pop(cache_key, None)
         pool = await self.open_pool()
         async with pool.connection() as conn:
-            row = await (await conn.execute(query, (value,))).fetchone()
-        store = None if row is None else StoreKeys(row[0], self.decrypt_secrets(row), fresh=True, disconnected=row[4])
+            row = await (await conn.execute(provider.store_lookup, (key,))).fetchone()
+        store = (
+            None if row is None
+            else StoreKeys(row[0], self.decrypt_secrets(provider, row), fresh=True, disconnected=row[4])
+        )
         if store is not None and self.store_cache_seconds > 0:
             if len(self.store_cache) >= STORE_CACHE_MAX_ENTRIES:
                 self.store_cache.clear()
-            self.store_cache[(query, value)] = (now + self.store_cache_seconds, store._replace(fresh=False))
+            self.store_cache[cache_key] = (now + self.store_cache_seconds, store._replace(fresh=False))
         return store
 
-    async def signature_valid(self, store: StoreKeys, lookup: tuple[str, str], body: bytes, signature: str) -> bool:
+    async def signature_valid(
+        self, provider: Provider, key: str, store: StoreKeys, body: bytes, signature: str
+    ) -> bool:
         """True if `signature` is valid for `body` under the store's webhook secrets.
 
         A cached store whose secrets fail is looked up again once: the secret may just
@@ -447,7 +382,7 @@ class IngestApp:
             return True
         if store.fresh:
             return False
-        fresh = await self.find_store(*lookup, fresh=True)
+        fresh = await self.find_store(provider, key, fresh=True)
         return (
             fresh is not None
             and fresh.secrets != store.secrets
@@ -455,19 +390,13 @@ class IngestApp:
         )
 
     async def record(
-        self,
-        *,
-        cache_key: tuple[str, str],
-        store_id: int,
-        platform: str,
-        topic: str,
-        key: str,
-        event_id: str,
-        headers: dict[str, str],
-        body: bytes,
+        self, provider: Provider, key: str, store: StoreKeys, headers: dict[str, str], body: bytes, *,
+        event_id: str = "",
     ) -> Response:
+        """Store the verified delivery and make sure its lane's drain job runs."""
         status, error = "pending", ""
-        if not registry.is_known_topic(platform, topic):
+        topic = headers.get(provider.topic_header, "")
+        if topic not in provider.parsers:
             status, error = "ignored", f"unknown topic {topic[:100]!r}"
         else:
             try:
@@ -477,14 +406,14 @@ class IngestApp:
             except (ValueError, RecursionError) as exc:
                 status, error = "ignored", f"unparseable payload: {exc}"
 
-        lane = queue.lane_of(store_id)
+        lane = queue.lane_of(store.id)
         params = {
-            "store_id": store_id,
-            "platform": platform,
+            "store_id": store.id,
+            "platform": provider.name,
             "topic": topic[:100],
-            "key": key[:200],
+            "key": provider.delivery_key(headers, body)[:200],
             "event_id": event_id[:100],
-            "headers": psycopg.types.json.Jsonb(headers),
+            "headers": psycopg.types.json.Jsonb({k: headers[k] for k in provider.kept_headers if k in headers}),
             "body": body,
             "status": status,
             "error": error,
@@ -500,7 +429,7 @@ class IngestApp:
                     return _json(200, status="duplicate")
                 break
             except psycopg.errors.ForeignKeyViolation as exc:
-                self.store_cache.pop(cache_key, None)
+                self.store_cache.pop((provider.name, key), None)
                 raise StoreGone from exc
             except psycopg.OperationalError:
                 # Pooled connections that died with a database restart fail on first

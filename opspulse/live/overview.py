@@ -23,11 +23,11 @@ from opspulse.alerts import selectors as alert_selectors
 from opspulse.alerts.delivery import preference_for
 from opspulse.alerts.models import AlertType
 from opspulse.commerce import selectors as commerce_selectors
-from opspulse.commerce.models import Backfill, BackfillStatus
 from opspulse.lib.formatting import change_from_yesterday, format_count, format_money
 from opspulse.live.fragments import alert_state
 from opspulse.live.panels import ALERTS_ID, TOTALS_ID, tile_id
 from opspulse.metrics import selectors as metric_selectors
+from opspulse.platforms.models import Backfill, BackfillStatus
 from opspulse.stores.models import Integration, IntegrationStatus, Store
 
 @dataclass(frozen=True)

@@ -21,12 +21,12 @@ from opspulse.accounts.selectors import (
     invitations_for_user,
     stores_of_account,
 )
-from opspulse.commerce.models import Backfill, SyncHealth
 from opspulse.ingest import actions as ingest
 from opspulse.ingest import selectors as ingest_selectors
 from opspulse.live import fragments, overview
 from opspulse.live.panels import ALERTS_ID, PANEL_IDS, TOTALS_ID, tile_id
 from opspulse.metrics import selectors as metric_selectors
+from opspulse.platforms.models import Backfill, SyncHealth
 from opspulse.stores.selectors import get_store_for_user, user_can_manage_store
 
 

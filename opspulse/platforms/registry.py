@@ -1,42 +1,50 @@
-"""Platform name → its webhook topics, each with the parser of its payload, and how a
-store is disconnected at the platform."""
+"""Provider name → the provider (opspulse.platforms.provider), and what the rest of
+OpsPulse asks of a store's provider through it.
+
+The only module of opspulse.platforms that names a provider: adding a platform is adding
+its folder and a line here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from opspulse.commerce.actions import Record, apply_records
-from opspulse.platforms.shopify import disconnect as shopify_disconnect
-from opspulse.platforms.shopify import handlers as shopify
-from opspulse.platforms.woocommerce import disconnect as woocommerce_disconnect
-from opspulse.platforms.woocommerce import handlers as woocommerce
+from opspulse.commerce.actions import apply_records
+from opspulse.platforms.provider import Parser, Provider
+from opspulse.platforms.shopify.provider import PROVIDER as SHOPIFY
+from opspulse.platforms.woocommerce.provider import PROVIDER as WOOCOMMERCE
 
-PARSERS: dict[str, dict[str, Callable[[Any], Record | None]]] = {
-    "shopify": shopify.PARSERS,
-    "woocommerce": woocommerce.PARSERS,
-}
+PROVIDERS: dict[str, Provider] = {provider.name: provider for provider in (SHOPIFY, WOOCOMMERCE)}
 
-DISCONNECTORS: dict[str, Callable[[Any], str]] = {
-    "shopify": shopify_disconnect.disconnect,
-    "woocommerce": woocommerce_disconnect.disconnect,
+# The provider of each kind of platform event (what a parser may make instead of a
+# commerce record), and the kinds the drain tells apart: `isinstance` takes these tuples.
+EVENT_PROVIDERS: dict[type, Provider] = {
+    event_type: provider for provider in PROVIDERS.values() for event_type in provider.event_types
 }
+PlatformEvent = tuple(EVENT_PROVIDERS)
+# Applied for a disconnected store too: its history is still held.
+PrivacyRequest = tuple(
+    event_type for provider in PROVIDERS.values() for event_type in provider.privacy_request_types
+)
 
 
 def disconnect_at_platform(store: Any) -> str:
     """Remove what connecting the store made at its platform (webhook subscriptions);
     return what could not be removed, for the merchant, or ""."""
-    disconnect = DISCONNECTORS.get(store.platform)
-    return disconnect(store) if disconnect is not None else ""
+    found = PROVIDERS.get(store.platform)
+    return found.disconnect(store) if found is not None else ""
 
 
-def is_known_topic(platform: str, topic: str) -> bool:
-    return topic in PARSERS.get(platform, {})
+def apply_platform_event(*, store_id: int, event: Any) -> None:
+    """Apply a platform event in the caller's transaction (the drain's batch)."""
+    EVENT_PROVIDERS[type(event)].apply_event(store_id=store_id, event=event)
 
 
-def parser_for(platform: str, topic: str) -> Callable[[Any], Record | None] | None:
+def parser_for(platform: str, topic: str) -> Parser | None:
     """The function that turns a decoded payload of `topic` into a record (None: nothing to do)."""
-    return PARSERS.get(platform, {}).get(topic)
+    found = PROVIDERS.get(platform)
+    return found.parsers.get(topic) if found is not None else None
 
 
 def handler_for(platform: str, topic: str) -> Callable[[Any, Any], None] | None:

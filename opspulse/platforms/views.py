@@ -1,7 +1,8 @@
 """A store's settings page: disconnecting it, or deleting it with its data.
 
-Both reach the store's platform (its webhook subscriptions) through the registry, so
-they are served from this layer rather than by the stores app.
+Both reach the store's platform (its webhook subscriptions) through the registry, and
+disconnecting stops its import (opspulse.platforms.actions), so they are served from
+this layer rather than by the stores app.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from opspulse.platforms import registry
+from opspulse.platforms import actions as platforms
 from opspulse.stores import actions
 from opspulse.stores.forms import DeleteStoreForm
 from opspulse.stores.models import Store
@@ -38,7 +40,7 @@ def disconnect_store(request: HttpRequest, public_id: UUID) -> HttpResponse:
         messages.info(request, f"{store.name} is already disconnected.")
         return redirect("store-settings", store.public_id)
     problem = registry.disconnect_at_platform(store)
-    actions.disconnect_store(
+    platforms.disconnect_store(
         store=store, actor=request.user, request=request,
         reason="(not everything could be removed at the platform)" if problem else "",
     )

@@ -155,12 +155,3 @@ class Integration(models.Model):
         self._set("previous_webhook_secret_encrypted", value)
 
 
-class ApiCallSlot(models.Model):
-    """When a store's next call to its platform's API may start.
-
-    Every web and worker process reserves its call here (opspulse.platforms.shopify.client),
-    so the calls to one store stay spaced out across all of them.
-    """
-
-    store = models.OneToOneField(Store, on_delete=models.CASCADE, primary_key=True, related_name="+")
-    next_at = models.DateTimeField()

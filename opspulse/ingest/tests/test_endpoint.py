@@ -293,12 +293,13 @@ async def test_refusing_an_unknown_shop_costs_what_refusing_a_bad_signature_cost
     and one HMAC check over as many secrets, and counts one failure, cached store or not."""
     import psycopg
 
-    from opspulse.lib import crypto
     from opspulse.ingest import endpoint
+    from opspulse.lib import crypto
+    from opspulse.platforms.shopify.provider import STORE_BY_DOMAIN
 
     work: list[str] = []
     execute, decrypt, verify = psycopg.AsyncConnection.execute, crypto.decrypt, endpoint.verify_base64_hmac_sha256
-    statements = {endpoint.STORE_BY_DOMAIN: "lookup", endpoint.COUNT_FAILED_SIGNATURE: "count failure"}
+    statements = {STORE_BY_DOMAIN: "lookup", endpoint.COUNT_FAILED_SIGNATURE: "count failure"}
 
     async def traced_execute(connection, query, *args, **kwargs):
         if query != endpoint.FORGET_OLD_FAILURES:  # housekeeping, once a minute

@@ -10,8 +10,8 @@ from opspulse.commerce import actions
 from opspulse.commerce.models import NOT_COUNTED, OrderStatus
 from opspulse.platforms.errors import parse_payload
 from opspulse.platforms.shopify import payloads
+from opspulse.platforms.shopify.events import AppUninstalled, BulkOperationFinished, PlatformEvent
 from opspulse.privacy.actions import CustomerDataRequested, CustomerRedactionRequested, ShopRedactionRequested
-from opspulse.stores.actions import AppUninstalled, BulkOperationFinished, PlatformEvent
 
 
 def order_status(order: payloads.Order) -> OrderStatus:

@@ -19,8 +19,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from opspulse.commerce import actions as commerce
-from opspulse.commerce.models import InventoryLevel, SyncHealth
+from opspulse.commerce.models import InventoryLevel
 from opspulse.platforms.errors import PayloadError
+from opspulse.platforms.models import SyncHealth
 from opspulse.platforms.shopify import handlers
 from opspulse.platforms.shopify.backfill import (
     LINE_ITEMS_PER_ORDER,

@@ -22,13 +22,13 @@ from opspulse.accounts.selectors import get_current_account
 from opspulse.platforms.shopify import backfill, oauth
 from opspulse.platforms.shopify.client import ShopifyClient, ShopifyError
 from opspulse.platforms.shopify.subscriptions import ensure_subscriptions
-from opspulse.stores.actions import (
+from opspulse.platforms.shopify.actions import (
     ShopDetails,
     StoreConnectedElsewhere,
     connect_shopify_store,
     update_store_details,
 )
-from opspulse.stores.tasks import defer_backfill
+from opspulse.platforms.shopify.tasks import defer_backfill
 
 # The nonce, the shop and the account of an install in progress, in a signed HttpOnly
 # cookie bound to this browser: the callback must come back to the same one.

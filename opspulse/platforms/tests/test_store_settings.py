@@ -19,16 +19,18 @@ from opspulse.alerts.models import (
     ChannelKind,
     DeliveryAttempt,
 )
-from opspulse.commerce.models import Backfill, Cart, InventoryLevel, LineItem, Order, SyncHealth
+from opspulse.commerce.models import Cart, InventoryLevel, LineItem, Order
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.live.models import WallboardLink
 from opspulse.live.share import create_wallboard_link, link_for_token
 from opspulse.metrics.models import Metric, ProductDay
 from opspulse.platforms import registry
+from opspulse.platforms.models import Backfill, SyncHealth
+from opspulse.platforms.shopify.models import ApiCallSlot
 from opspulse.privacy.models import CustomerDataRequest
 from opspulse.sim import payloads
 from opspulse.stores.actions import purge_store_rows
-from opspulse.stores.models import ApiCallSlot, Integration, IntegrationStatus, Store
+from opspulse.stores.models import Integration, IntegrationStatus, Store
 from tests.factories import AlertEventFactory, AlertFactory
 from tests.support.jobs import run_worker_until_idle
 from tests.support.stores import client_for

@@ -16,10 +16,12 @@ from django.utils import timezone
 from opspulse.accounts.models import Role
 from opspulse.alerts.models import Alert, AlertEvent, AlertType
 from opspulse.commerce import actions as commerce
-from opspulse.commerce.models import Backfill, BackfillStatus, InventoryLevel, Order, OrderStatus
+from opspulse.commerce.models import InventoryLevel, Order, OrderStatus
 from opspulse.metrics.models import Metric
+from opspulse.platforms.models import Backfill, BackfillStatus
 from opspulse.platforms.shopify import backfill, handlers
 from opspulse.platforms.shopify.client import ShopifyClient
+from opspulse.platforms.shopify.tasks import reconcile_shopify_stores
 from opspulse.stores.models import Integration, Store
 from tests.factories import MembershipFactory, StoreFactory, UserFactory
 from tests.support.jobs import run_platform_jobs, run_worker_until_idle
@@ -210,7 +212,6 @@ def test_an_import_whose_finish_webhook_never_came_is_resumed_by_the_five_minute
     from procrastinate.contrib.django.models import ProcrastinateJob
 
     from opspulse.stores.models import IntegrationStatus, Platform
-    from opspulse.stores.tasks import reconcile_shopify_stores
 
     waiting, importing = (
         StoreFactory(platform=Platform.SHOPIFY, domain=f"{name}.myshopify.com") for name in ("fernhill", "osprey")
@@ -245,7 +246,7 @@ def test_a_large_shop_is_imported_in_bulk_by_two_workers_without_passing_two_cal
             Worker(process_logs, f"worker-bulk-{n}", PUBLIC_URL=app_web.url, **app_env(shopify_app)) for n in range(2)
         ]
         # Meanwhile the other worker reconciles the same shop: both call its API.
-        from opspulse.stores.tasks import reconcile_shopify_store
+        from opspulse.platforms.shopify.tasks import reconcile_shopify_store
 
         reconcile_shopify_store.defer(store_id=store.pk)
         deadline = time.monotonic() + 240

@@ -7,8 +7,9 @@ from django.test import Client
 from django.urls import reverse
 
 from opspulse.accounts.models import AuditEvent, AuditKind, Role
-from opspulse.commerce.models import Backfill, BackfillStatus, Order
+from opspulse.commerce.models import Order
 from opspulse.ingest.models import WebhookDelivery
+from opspulse.platforms.models import Backfill, BackfillStatus
 from opspulse.platforms.shopify.subscriptions import TOPICS
 from opspulse.stores.models import Integration, IntegrationStatus, Store
 from tests.factories import MembershipFactory, UserFactory

@@ -195,7 +195,7 @@ def test_a_shop_that_refuses_the_token_marks_the_store_for_reconnection(shopify_
     page = owner_client.get(reverse("dashboard", args=[store.public_id])).content.decode()
     assert "data-integration-problem" in page and ">Reconnect</button>" in page
     # Reconnecting installs again and clears the problem.
-    from opspulse.commerce.models import SyncHealth
+    from opspulse.platforms.models import SyncHealth
 
     SyncHealth.objects.create(store=store, last_error=integration.last_error)
     install(owner_client, shop)

@@ -10,10 +10,11 @@ from django.test import Client
 from django.urls import reverse
 
 from opspulse.accounts.models import Role
-from opspulse.commerce.models import InventoryLevel, Order, OrderStatus, SyncHealth
+from opspulse.commerce.models import InventoryLevel, Order, OrderStatus
+from opspulse.platforms.models import SyncHealth
 from opspulse.platforms.shopify import reconcile
+from opspulse.platforms.shopify.tasks import reconcile_shopify_stores
 from opspulse.stores.models import Store
-from opspulse.stores.tasks import reconcile_shopify_stores
 from tests.factories import MembershipFactory, UserFactory
 from tests.support.jobs import run_platform_jobs
 from tests.support.shopify import create_shop, fake_get, install
