@@ -29,7 +29,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from opspulse.accounts.audit import record_event
-from opspulse.accounts.models import AuditKind
+from opspulse.accounts.models import AuditKind, Membership
 from opspulse.alerts import conditions
 from opspulse.alerts.models import (
     RECENT_ORDER_MINUTES,
@@ -478,8 +478,6 @@ def dispatch_event(event_id: int) -> tuple[list[int], list[tuple[int, int]]]:
 
     Return the ids of the new channel deliveries and the (user, account) pairs with mail to send.
     """
-    from opspulse.accounts.models import Membership
-
     with transaction.atomic():
         event = (
             AlertEvent.objects.select_for_update(of=("self",)).select_related("store").filter(pk=event_id).first()

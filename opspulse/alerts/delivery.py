@@ -24,6 +24,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import dateformat, timezone
 
+from opspulse.accounts.models import Membership
 from opspulse.alerts import actions
 from opspulse.alerts.models import (
     AlertNotification,
@@ -93,8 +94,6 @@ def mail_due(preference: AlertPreference, now: datetime) -> bool:
 
 def send_pending_mail(user_id: int, account_id: int, *, now: datetime | None = None) -> int:
     """Mail the member's pending alerts if their preferences allow it now; return how many."""
-    from opspulse.accounts.models import Membership
-
     now = now or timezone.now()
     preference = preference_for(user_id, account_id)
     if not mail_due(preference, now):

@@ -21,7 +21,7 @@ from procrastinate.contrib.django import app
 from procrastinate.retry import RetryDecision
 
 from opspulse.alerts import actions, delivery, selectors
-from opspulse.alerts.models import ChannelDelivery
+from opspulse.alerts.models import AlertNotification, ChannelDelivery
 from opspulse.lib.jobs import defer_once
 
 logger = logging.getLogger("opspulse.alerts")
@@ -168,8 +168,6 @@ def evaluate(timestamp: int) -> None:
 
 def release_held_mail() -> int:
     """Queue the mail of members whose quiet hours ended or whose digest hour came; return how many."""
-    from opspulse.alerts.models import AlertNotification
-
     now = timezone.now()
     pairs = (
         AlertNotification.objects.filter(sent_at__isnull=True, attempts__lt=delivery.MAX_MAIL_ATTEMPTS)

@@ -20,7 +20,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from opspulse.ingest import actions, retention, worker
+from config import worker
+from opspulse.ingest import actions, retention
 from opspulse.ingest.models import DeliveryStatus, SignatureFailure, WebhookDelivery
 from opspulse.platforms import registry
 from opspulse.privacy import actions as privacy
