@@ -3,7 +3,7 @@
 Domain actions call `publish(store_public_id, message)` inside their transaction, and
 announce a sign-out (`close_session_sockets`) or a team change (`recheck_user_access`).
 This module is the sending half of the live transport and imports no OpsPulse app;
-opspulse.live receives (opspulse.live.transport).
+opspulse.live receives (opspulse.live.transports).
 
 With the PostgreSQL transport a message is sent with NOTIFY on the writing connection,
 which PostgreSQL delivers only if and when that transaction commits; every web process
@@ -178,7 +178,7 @@ class LayerSender:
                 async_to_sync(layer.group_send)(group_name(store), event)
 
 
-# By settings.LIVE_TRANSPORT; the receiving halves are in opspulse.live.transport.
+# By settings.LIVE_TRANSPORT; the receiving halves are in opspulse.live.transports.
 SENDERS: dict[str, Sender] = {"postgres": NotifySender(), "redis": LayerSender()}
 
 
