@@ -1,7 +1,7 @@
 """Reads of a store's sales, orders, carts and stock: today's totals against earlier
 days, the order feed, cancellations and refunds, active carts and low or sold-out
 items. Callers pass a store already scoped to the user
-(opspulse.accounts.selectors.get_store_for_user); "today" is the store's local day
+(opspulse.stores.selectors.get_store_for_user); "today" is the store's local day
 (opspulse.metrics.selectors.local_day)."""
 
 from __future__ import annotations

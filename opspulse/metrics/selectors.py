@@ -1,6 +1,6 @@
 """Reads of the metric buckets: the store's local day, the revenue by hour, the day's
 best sellers and the revenue per day over a range. Callers pass a store already
-scoped to the user (opspulse.accounts.selectors.get_store_for_user)."""
+scoped to the user (opspulse.stores.selectors.get_store_for_user)."""
 
 from __future__ import annotations
 
