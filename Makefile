@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: demo test setup assets browser redis bench stop-db clean
+.PHONY: demo test setup assets browser redis bench bench-quick stop-db clean
 
 demo: setup assets
 	$(PY) scripts/demo.py
@@ -57,6 +57,11 @@ bench: setup assets
 	$(PY) bench/dashboard.py $(BENCH_FLAGS)
 	$(PY) bench/connections.py $(BENCH_FLAGS)
 	$(PY) bench/peak.py $(BENCH_FLAGS)
+
+# The guard for any change on the webhook → job → screen path (about five minutes): the
+# drain, the end-to-end run and a short peak, on this tree and on BASE (default HEAD) in turns.
+bench-quick: setup assets
+	$(PY) bench/quick.py $(if $(BASE),--base $(BASE))
 
 stop-db:
 	$(PY) -m opspulse.lib.embedded_postgres stop

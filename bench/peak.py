@@ -46,6 +46,7 @@ from support.runtime import BENCH, PYTHON, log  # noqa: E402
 DEFAULT_SHAPE = "0:150,60:600,90:150,210:600,240:150,360:600,390:150,510:600,540:150"
 WINDOW_S = 5
 DRAIN_TARGET_S = 60
+ACK_P99_TARGET_MS = 1000
 
 
 def parse_shape(text: str) -> list[tuple[float, float]]:
@@ -309,7 +310,14 @@ class PeakBench(BenchRun):
         table = reports.print_table("Peak day: Black Friday shape", ["measure", "value"], rows)
         bounded = summary["backlog_at_end"] <= max(received[-int(a.tail):] or [0]) + 10
         drained = bool(drains) and all(d is not None and d <= DRAIN_TARGET_S for d in drains)
+        ack_p99 = load["latency_ms"].get("p99")
         targets = [
+            # Shopify counts an answer slower than 5 s as a failure and drops a subscription
+            # that keeps failing: acknowledgements come before everything else.
+            {"target": "every webhook acknowledged (200)", "measured": f"{load['ok']:,} / {load['sent']:,}",
+             "met": load["sent"] > 0 and load["ok"] == load["sent"]},
+            {"target": f"ack p99 < {ACK_P99_TARGET_MS:,} ms, bursts included", "measured": ack_p99,
+             "met": ack_p99 is not None and ack_p99 < ACK_P99_TARGET_MS},
             {"target": "backlog bounded (empty again at the end)", "measured": summary["backlog_at_end"], "met": bounded},
             {"target": f"backlog back to base within {DRAIN_TARGET_S} s after each burst", "measured": drains,
              "met": drained},
