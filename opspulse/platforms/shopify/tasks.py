@@ -10,8 +10,8 @@ import logging
 
 from procrastinate import JobContext, RetryStrategy
 from procrastinate.contrib.django import app
-from procrastinate.exceptions import AlreadyEnqueued
 
+from opspulse.lib.jobs import defer_once
 from opspulse.platforms.models import Backfill, BackfillStatus
 from opspulse.platforms.shopify import backfill, reconcile
 from opspulse.platforms.shopify.client import AccessRevoked, IntegrationUnavailable, ShopifyError
@@ -48,10 +48,11 @@ def backfill_shopify_store(context: JobContext, store_id: int) -> None:
         logger.info("store %s: the import waits for Shopify's bulk export", store_id)
 
 
-def defer_backfill(store_id: int, *, queueing_lock: str | None = None) -> None:
+def defer_backfill(store_id: int, *, queueing_lock: str | None = None) -> bool:
+    """Queue the store's import; False if one under `queueing_lock` is waiting already."""
     # One import per store at a time: a second one waits for the first, then finds it done.
-    backfill_shopify_store.configure(lock=f"backfill-{store_id}", queueing_lock=queueing_lock).defer(
-        store_id=store_id
+    return defer_once(
+        backfill_shopify_store.configure(lock=f"backfill-{store_id}", queueing_lock=queueing_lock), store_id=store_id
     )
 
 
@@ -68,16 +69,11 @@ def reconcile_shopify_stores(timestamp: int) -> None:
         type=Platform.SHOPIFY, app_installed=True, status=IntegrationStatus.ACTIVE
     ).values_list("store_id", flat=True)
     for store_id in store_ids:
-        try:
-            reconcile_shopify_store.configure(queueing_lock=f"reconcile-{store_id}").defer(store_id=store_id)
-        except AlreadyEnqueued:
-            pass  # the previous one has not started yet: it will read the same orders
+        # A waiting one has not started yet: it will read the same orders.
+        defer_once(reconcile_shopify_store.configure(queueing_lock=f"reconcile-{store_id}"), store_id=store_id)
     waiting = Backfill.objects.filter(status=BackfillStatus.RUNNING, phase="orders_bulk_wait", store_id__in=store_ids)
     for store_id in waiting.values_list("store_id", flat=True):
-        try:
-            defer_backfill(store_id, queueing_lock=f"backfill-resume-{store_id}")
-        except AlreadyEnqueued:
-            pass
+        defer_backfill(store_id, queueing_lock=f"backfill-resume-{store_id}")
 
 
 @app.task(name="opspulse.stores.reconcile_shopify_store", queue=PLATFORM_QUEUE)
