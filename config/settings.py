@@ -319,6 +319,16 @@ DRAIN_LANES = env_int("DRAIN_LANES", 4)
 # A delivery that failed for a passing reason is tried again after about this many
 # seconds, doubling (with jitter) on every attempt.
 DELIVERY_RETRY_BASE_SECONDS = env_float("DELIVERY_RETRY_BASE_SECONDS", 1.0)
+# A worker that takes the ingest queue runs a drainer (opspulse.ingest.drainer), which
+# takes webhooks as they arrive; without one (false), drain jobs carry them, each
+# woken by NOTIFY or found by the poll.
+WORKER_DRAINER = env_bool("WORKER_DRAINER", True)
+# A worker's drainer reads its lanes at least this often when
+# no notification wakes it, and tries as often to take the lanes it does not own.
+DRAIN_IDLE_POLL_SECONDS = env_float("DRAIN_IDLE_POLL_SECONDS", 1.0)
+# While deliveries keep arriving, the drainer waits this long before a batch, so that
+# one batch takes several of them (0: every delivery at once, whatever it costs).
+DRAIN_GATHER_MS = env_float("DRAIN_GATHER_MS", 0)
 # A drain job hands over to a successor after this long (between batches: one batch,
 # e.g. a shop's erasure, runs for as long as it needs).
 DRAIN_JOB_MAX_SECONDS = env_float("DRAIN_JOB_MAX_SECONDS", 20)
@@ -340,11 +350,11 @@ MAINTENANCE_CRON = env_str("MAINTENANCE_CRON", "17 3 * * *")
 # never waits behind alert posts and mail ("alerts") or Shopify API calls ("shopify").
 WORKER_CONCURRENCY = env_str("WORKER_CONCURRENCY", "ingest=4,alerts=4,shopify=2,maintenance=2")
 PROCRASTINATE_WORKER_DEFAULTS = {
-    # `manage.py worker` is woken by a NOTIFY for each job deferred
-    # (config.worker). A lane's next drain job waits, locked, while the
-    # current one runs, and nothing notifies the worker when that lock frees, so it
-    # also looks again this often (and while its LISTEN connection is down).
-    "fetch_job_polling_interval": env_int("WORKER_POLL_MS", 50) / 1000,
+    # `manage.py worker` is woken by a NOTIFY for each job deferred (config.worker);
+    # what only a poll finds (a retry coming due, a job whose lock freed) and jobs
+    # deferred while its LISTEN connection is down wait this long at most. Webhooks
+    # do not wait for it: the worker's drainer takes them.
+    "fetch_job_polling_interval": env_int("WORKER_POLL_MS", 1000) / 1000,
     "delete_jobs": "successful",
     # A worker silent for this long counts as dead; the sweep (every 15 s) then re-runs
     # its jobs. A job of a live worker is never ended for taking long.

@@ -1,5 +1,9 @@
-"""The background worker: procrastinate, woken by PostgreSQL's NOTIFY, that rides
-through a database restart.
+"""The background worker: the webhook drainer, and procrastinate, woken by
+PostgreSQL's NOTIFY, that rides through a database restart.
+
+A worker that takes the ingest queue runs a drainer (opspulse.ingest.drainer) in a
+thread of its own (unless WORKER_DRAINER is false): it owns the drain lanes and takes
+each delivery as it arrives. Drain jobs then only carry lanes no drainer owns.
 
 procrastinate's trigger sends a NOTIFY for every job deferred, and a listening worker
 takes the job at once; without one it only finds jobs when it polls. procrastinate
@@ -20,19 +24,18 @@ import random
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
+from django.conf import settings
 from procrastinate import connector, exceptions, signals
 from procrastinate.contrib.django import app
 from procrastinate.contrib.django.utils import connector_params
 from procrastinate.psycopg_connector import PsycopgConnector
 
+from opspulse.ingest import drainer
 from opspulse.ingest.queue import DRAIN_QUEUE
 
 logger = logging.getLogger("opspulse.ingest")
 
 QUEUES = [DRAIN_QUEUE, "shopify", "alerts", "maintenance"]
-# Queues other than the drain's are woken by NOTIFY too; what only a poll finds there
-# (a retry coming due, a lock freed) can wait this long, for fewer idle queries.
-OTHER_QUEUES_POLL_SECONDS = 1.0
 
 
 class WorkerConnector(PsycopgConnector):
@@ -97,19 +100,16 @@ def run(*, slots: dict[tuple[str, ...], int]) -> None:
         )
         with app.replace_connector(WorkerConnector(kwargs=connector_params())) as worker_app:
             async with worker_app.open_async():
-                poll = worker_app.worker_defaults.get("fetch_job_polling_interval", OTHER_QUEUES_POLL_SECONDS)
                 workers = [
                     asyncio.create_task(
                         worker_app.run_worker_async(
                             queues=list(group), concurrency=count, name="+".join(group), install_signal_handlers=False,
-                            fetch_job_polling_interval=(
-                                poll if DRAIN_QUEUE in group else max(poll, OTHER_QUEUES_POLL_SECONDS)
-                            ),
                         ),
                         name=f"worker {'+'.join(group)}",
                     )
                     for group, count in slots.items()
                 ]
+                drain = drainer.start() if settings.WORKER_DRAINER and any(DRAIN_QUEUE in group for group in slots) else None
 
                 stopping = False
 
@@ -119,6 +119,8 @@ def run(*, slots: dict[tuple[str, ...], int]) -> None:
                     nonlocal stopping
                     if not stopping:
                         stopping = True
+                        if drain:
+                            drain.stop()
                         for task in workers:
                             task.cancel()
 
@@ -127,6 +129,9 @@ def run(*, slots: dict[tuple[str, ...], int]) -> None:
                     await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED)
                     stop()
                     results = await asyncio.gather(*workers, return_exceptions=True)
+                    if drain:
+                        # The drainer finishes its batch and hands its lanes back.
+                        await asyncio.to_thread(drain.thread.join)
                 for result in results:
                     if isinstance(result, Exception):
                         raise result

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import (
@@ -68,8 +69,10 @@ NEXT_RETRY = """
     SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM ingest_webhook_delivery
     WHERE status = 'pending' AND {scope} AND next_attempt_at > now()
 """
-LANE_SCOPE = "store_id %% %(lanes)s = %(lane)s"
+LANES_SCOPE = "store_id %% %(lanes)s = ANY(%(lane_list)s)"
 STORE_SCOPE = "store_id = %(store_id)s"
+# The batch's deliveries, locked, in one statement with their choice.
+BATCH_DELIVERIES = "SELECT * FROM ingest_webhook_delivery WHERE status = 'pending' AND id IN ({next_batch}) ORDER BY id FOR UPDATE"
 
 
 class DeliveryError(Exception):
@@ -87,99 +90,142 @@ class Drained:
     retry_in: float | None = None
 
 
+@dataclass
+class Batch:
+    """What one batch took, and whether the scope may hold more right now."""
+
+    taken: int = 0
+    # False when the batch took every due delivery of its scope that had been
+    # committed when it began.
+    more: bool = False
+    # Seconds until the delivery whose attempt failed in this batch is tried again.
+    retry_in: float | None = None
+
+
 def drain_lane(*, lane: int, batch_size: int | None = None) -> Drained:
     """Process the pending deliveries of the lane's stores, in batches that mix stores."""
-    queue.wait_for_inflight_ingest(lane)
-    return _drain(LANE_SCOPE, {"lanes": settings.DRAIN_LANES, "lane": lane}, batch_size, lane=lane)
+    return _drain(LANES_SCOPE, lanes_params([lane]), batch_size, lane=lane)
 
 
 def drain_store(*, store_id: int, batch_size: int | None = None) -> Drained:
     """Process one store's pending deliveries, all of them that are due."""
-    lane = queue.lane_of(store_id)
+    return _drain(STORE_SCOPE, {"store_id": store_id}, batch_size, lane=queue.lane_of(store_id))
+
+
+def lanes_params(lanes: list[int]) -> dict[str, Any]:
+    return {"lanes": settings.DRAIN_LANES, "lane_list": list(lanes)}
+
+
+def drain_batch(*, lanes: list[int], batch_size: int | None = None) -> Batch:
+    """Process one batch of the lanes' pending deliveries, once every ingest of those
+    lanes that is still in flight has ended (their ids come before any later one's)."""
+    queue.wait_for_inflight_ingest(*lanes)
+    return _one_batch(LANES_SCOPE, lanes_params(lanes), batch_size or settings.DRAIN_BATCH_SIZE)
+
+
+def _one_batch(scope: str, params: dict[str, Any], batch_size: int) -> Batch:
+    try:
+        return process_batch(scope=scope, params=params, batch_size=batch_size)
+    except DeliveryError as exc:
+        if isinstance(exc.__cause__, CONNECTION_ERRORS):
+            raise exc.__cause__ from None  # the database is away, not this delivery at fault
+        # Marked failed, or waiting for its retry: the next batch goes on without it.
+        return Batch(more=True, retry_in=record_failed_attempt(exc.delivery_id, exc.__cause__))
+
+
+def next_retry_in(scope: str, params: dict[str, Any]) -> float | None:
+    """Seconds until the scope's earliest delivery that waits for its next attempt is due."""
+    with connection.cursor() as cursor:
+        cursor.execute(NEXT_RETRY.format(scope=scope), params)
+        retry_in = cursor.fetchone()[0]
+    return None if retry_in is None else float(retry_in)
+
+
+def _drain(scope: str, params: dict[str, Any], batch_size: int | None, *, lane: int) -> Drained:
     queue.wait_for_inflight_ingest(lane)
-    return _drain(STORE_SCOPE, {"store_id": store_id}, batch_size, lane=lane)
-
-
-def _drain(scope: str, params: dict[str, int], batch_size: int | None, *, lane: int) -> Drained:
     batch_size = batch_size or settings.DRAIN_BATCH_SIZE
     result = Drained()
     deadline = time.monotonic() + settings.DRAIN_JOB_MAX_SECONDS
     for _ in range(MAX_BATCHES_PER_JOB):
-        try:
-            count = process_batch(scope=scope, params=params, batch_size=batch_size)
-        except DeliveryError as exc:
-            if isinstance(exc.__cause__, CONNECTION_ERRORS):
-                raise exc.__cause__ from None  # the database is away, not this delivery at fault
-            # Marked failed, or waiting for its retry: the next batch goes on without it.
-            record_failed_attempt(exc.delivery_id, exc.__cause__)
-            continue
-        result.handled += count
-        if count == 0:
+        batch = _one_batch(scope, params, batch_size)
+        result.handled += batch.taken
+        if not batch.more:
             # Deliveries that arrive from now on found this job running and deferred
-            # a new one, so nothing is left behind. (A batch may be short of full
-            # while deliveries remain: each store gets an equal share of it.)
+            # a new one, so nothing is left behind.
             break
         if time.monotonic() > deadline:
             queue.defer_drain(lane)
             break
     else:
         queue.defer_drain(lane)
-    with connection.cursor() as cursor:
-        cursor.execute(NEXT_RETRY.format(scope=scope), params)
-        retry_in = cursor.fetchone()[0]
-    result.retry_in = None if retry_in is None else float(retry_in)
+    result.retry_in = next_retry_in(scope, params)
     return result
 
 
-def process_batch(*, scope: str, params: dict[str, int], batch_size: int) -> int:
-    """Apply the next pending deliveries of the scope; return how many were taken.
+def process_batch(*, scope: str, params: dict[str, Any], batch_size: int, careful: bool = False) -> Batch:
+    """Apply the next pending deliveries of the scope; return what was taken.
 
     Every delivery is parsed first; the records of all the batch's stores are then
-    applied together in a savepoint. If that fails, each store's are applied on their
-    own, and within a store that fails, each delivery alone in its own savepoint, so a
-    bad one is found and marked without holding up the others.
+    applied together. If that fails, the batch is rolled back and taken again
+    `careful`ly: each store's records on their own, and within a store that fails,
+    each delivery alone in its own savepoint, so a bad one is found and marked
+    without holding up the others.
     """
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(NEXT_BATCH.format(scope=scope), {**params, "limit": batch_size})
-            ids = [row[0] for row in cursor.fetchall()]
-        if not ids:
-            return 0
-        deliveries = list(
-            WebhookDelivery.objects.select_for_update()
-            .filter(pk__in=ids, status=DeliveryStatus.PENDING)
-            .order_by("id")
-        )
-        by_store: dict[int, list[WebhookDelivery]] = {}
-        for delivery in deliveries:
-            by_store.setdefault(delivery.store_id, []).append(delivery)
-        stores = Store.objects.in_bulk(list(by_store))
-        work = {
-            store_id: [(d, record) for d in group if (record := parse_delivery(d, stores[store_id])) is not None]
-            for store_id, group in by_store.items()
-            if store_id in stores
-        }
-        if any(delivery.topic in STORE_ERASING_TOPICS for delivery in deliveries):
-            # A shop's data was erased while parsing (Shopify's shop/redact): its other
-            # deliveries went with the store and have nothing left to apply to.
-            remaining = set(Store.objects.filter(pk__in=list(stores)).values_list("pk", flat=True))
-            stores = {store_id: store for store_id, store in stores.items() if store_id in remaining}
-            work = {store_id: pairs for store_id, pairs in work.items() if store_id in remaining}
-        with broadcast.batch():
+    try:
+        with transaction.atomic():
+            return _process_batch(scope, params, batch_size, careful=careful)
+    except _TakeCarefully:
+        return process_batch(scope=scope, params=params, batch_size=batch_size, careful=True)
+
+
+class _TakeCarefully(Exception):
+    """The batch's records failed together; it is rolled back and taken store by store."""
+
+
+def _process_batch(scope: str, params: dict[str, Any], batch_size: int, *, careful: bool) -> Batch:
+    next_batch = NEXT_BATCH.format(scope=scope)
+    deliveries = list(
+        WebhookDelivery.objects.raw(BATCH_DELIVERIES.format(next_batch=next_batch), {**params, "limit": batch_size})
+    )
+    if not deliveries:
+        return Batch()
+    by_store: dict[int, list[WebhookDelivery]] = {}
+    for delivery in deliveries:
+        by_store.setdefault(delivery.store_id, []).append(delivery)
+    # Each store's share of a batch that is not full is ceil(limit / stores): a store
+    # that got all of it may have more waiting.
+    share = max(1, -(-batch_size // len(by_store)))
+    more = len(deliveries) >= batch_size or any(len(group) >= share for group in by_store.values())
+    stores = Store.objects.in_bulk(list(by_store))
+    work = {
+        store_id: [(d, record) for d in group if (record := parse_delivery(d, stores[store_id])) is not None]
+        for store_id, group in by_store.items()
+        if store_id in stores
+    }
+    if any(delivery.topic in STORE_ERASING_TOPICS for delivery in deliveries):
+        # A shop's data was erased while parsing (Shopify's shop/redact): its other
+        # deliveries went with the store and have nothing left to apply to.
+        remaining = set(Store.objects.filter(pk__in=list(stores)).values_list("pk", flat=True))
+        stores = {store_id: store for store_id, store in stores.items() if store_id in remaining}
+        work = {store_id: pairs for store_id, pairs in work.items() if store_id in remaining}
+    with broadcast.batch():
+        if not careful:
             try:
-                with broadcast.discard_on_error(), transaction.atomic():
+                with broadcast.discard_on_error():
                     commerce.apply_changes(
                         [(stores[store_id], record) for store_id, pairs in work.items() for _, record in pairs]
                     )
             except CONNECTION_ERRORS:
                 raise  # the database is away: store by store would fail as well
-            except Exception:
+            except Exception as exc:
                 logger.warning("batch of %s stores failed, applying each store's on its own", len(work),
                                exc_info=True)
-                for store_id, pairs in work.items():
-                    apply_deliveries(stores[store_id], pairs)
-        mark_done([d for d in deliveries if d.store_id in stores])
-    return len(ids)
+                raise _TakeCarefully from exc
+        else:
+            for store_id, pairs in work.items():
+                apply_deliveries(stores[store_id], pairs)
+    mark_done([d for d in deliveries if d.store_id in stores])
+    return Batch(taken=len(deliveries), more=more)
 
 
 def apply_deliveries(store: Store, work: list[tuple[WebhookDelivery, commerce.Record]]) -> None:
@@ -301,7 +347,7 @@ def requeue_waiting_deliveries(*, older_than: timedelta = timedelta(seconds=30))
         .distinct()
     )
     lanes = sorted({queue.lane_of(store_id) for store_id in store_ids})
-    return [lane for lane in lanes if queue.defer_drain(lane)]
+    return [lane for lane in lanes if queue.announce(lane)]
 
 
 @transaction.atomic
@@ -342,6 +388,6 @@ def retry_failed_deliveries(
         .update(status=DeliveryStatus.PENDING, error="", attempts=0, next_attempt_at=None, processed_at=None)
     )
     for lane in lanes:
-        queue.defer_drain(lane)
+        queue.announce(lane)
     logger.info("%s failed deliveries of %s stores queued again", retried, len({store_id for _, store_id in rows}))
     return retried

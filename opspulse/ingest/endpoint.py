@@ -55,12 +55,13 @@ security_logger = logging.getLogger("opspulse.security")
 WEBHOOKS_PREFIX = "/webhooks/"
 
 # One statement per webhook, in its own transaction: take the lane's shared ingest
-# lock, insert the delivery (a duplicate inserts nothing) and, unless the lane's drain
-# job is already waiting, defer one with procrastinate's own defer function. The lock
-# is held only while PostgreSQL runs the statement, never across round trips, so a
-# drain job starting (queue.wait_for_inflight_ingest) never waits on a web process.
-# The lock must be taken before the look for a waiting job: the insert and the look
-# both read from `locked`, which makes PostgreSQL take it first.
+# lock, insert the delivery (a duplicate inserts nothing), then tell the lane's drainer
+# or, when no drainer owns the lane (its lock is free), defer the lane's drain job with
+# procrastinate's own defer function unless one is waiting (opspulse.ingest.queue). The
+# locks are held only while PostgreSQL runs the statement, never across round trips, so
+# a drainer or drain job waiting for the ingests in flight (queue.wait_for_inflight_ingest)
+# never waits on a web process. The ingest lock must be taken before the rest: every
+# other part reads from `locked`, which makes PostgreSQL take it first.
 RECORD_DELIVERY = f"""
     WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%(lock_key)s)),
     inserted AS (
@@ -73,13 +74,20 @@ RECORD_DELIVERY = f"""
         ON CONFLICT (platform, store_id, delivery_key) DO NOTHING
         RETURNING id
     ),
-    looked AS MATERIALIZED (SELECT EXISTS ({queue.WAITING_JOB_QUERY}) AS job_waiting FROM locked),
+    owner AS MATERIALIZED (
+        SELECT NOT pg_try_advisory_xact_lock_shared(%(drainer_key)s) AS drained FROM locked
+        WHERE %(wants_job)s AND EXISTS (SELECT FROM inserted)
+    ),
+    told AS MATERIALIZED (SELECT pg_notify(%(channel)s, '') FROM owner WHERE drained),
+    looked AS MATERIALIZED (
+        SELECT EXISTS ({queue.WAITING_JOB_QUERY}) AS job_waiting FROM owner WHERE NOT drained
+    ),
     deferred AS MATERIALIZED (
         {queue.DEFER_DRAIN_JOB}
         FROM looked
-        WHERE %(wants_job)s AND NOT looked.job_waiting AND EXISTS (SELECT FROM inserted)
+        WHERE NOT looked.job_waiting
     )
-    SELECT (SELECT id FROM inserted), (SELECT count(*) FROM deferred)
+    SELECT (SELECT id FROM inserted), (SELECT count(*) FROM deferred), (SELECT count(*) FROM told)
 """
 
 

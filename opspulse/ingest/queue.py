@@ -1,6 +1,15 @@
-"""Drain lanes: at most one waiting and one running drain job per lane.
+"""Drain lanes: who processes a lane's deliveries, and how they are told.
 
-Stores are spread over DRAIN_LANES lanes (store id modulo the lane count). Ingest
+Stores are spread over DRAIN_LANES lanes (store id modulo the lane count). A worker
+keeps a drainer (opspulse.ingest.drainer) that owns lanes through a session advisory
+lock (`drainer_lock_key`) and listens on each lane's channel (`drain_channel`). Ingest
+sees the lock taken and only notifies the channel: the drainer, already connected and
+waiting, takes the delivery within a millisecond, and a busy drainer takes everything
+that arrived in its next batch. A drainer's lanes go back to the job queue when it stops
+(see opspulse.ingest.drainer), and when its connection dies PostgreSQL frees the lock.
+
+A lane that no drainer owns (no worker runs, or one only of other queues; the tests'
+in-process workers) goes through the job queue, as a recovery path: ingest
 defers `drain_lane(lane)` with a queueing lock, so a burst of deliveries adds one job
 row per lane, not one per webhook or per store; the job then takes every pending
 delivery of the lane's stores, store by store, in batches. A delivery whose ingest saw
@@ -31,6 +40,7 @@ DRAIN_QUEUE = "ingest"
 # Advisory lock keys for ingest live in their own range of the 64-bit key space.
 INGEST_LOCK_BASE = 0x4F50_0000_0000
 RUNNING_LOCK_BASE = 0x4F51_0000_0000
+DRAINER_LOCK_BASE = 0x4F52_0000_0000
 
 
 def lane_of(store_id: int) -> int:
@@ -47,6 +57,16 @@ def retry_lock(lane: int) -> str:
 
 def ingest_lock_key(lane: int) -> int:
     return INGEST_LOCK_BASE + lane
+
+
+def drainer_lock_key(lane: int) -> int:
+    """Held, exclusively and for its whole life, by the drainer that owns the lane; a
+    drain job holds it shared while it runs, so that a drainer takes over only between jobs."""
+    return DRAINER_LOCK_BASE + lane
+
+
+def drain_channel(lane: int) -> str:
+    return f"opspulse_drain_{lane}"
 
 
 def backoff_seconds(attempt: int, *, cap: float = 60.0) -> float:
@@ -66,9 +86,11 @@ DEFER_DRAIN_JOB = """
 
 
 def drain_job_params(lane: int) -> dict[str, Any]:
-    """The parameters of WAITING_JOB_QUERY and DEFER_DRAIN_JOB for the lane's drain job."""
+    """The parameters of WAITING_JOB_QUERY, DEFER_DRAIN_JOB and the lane's drainer check."""
     return {
         "lock_key": ingest_lock_key(lane),
+        "drainer_key": drainer_lock_key(lane),
+        "channel": drain_channel(lane),
         "queueing_lock": drain_lock(lane),
         "job_queue": DRAIN_QUEUE,
         "job_task": DRAIN_TASK,
@@ -93,10 +115,44 @@ def defer_drain(lane: int, *, attempt: int = 0, delay: float = 0) -> bool:
     return defer_once(job, lane=lane, attempt=attempt)
 
 
-def wait_for_inflight_ingest(lane: int) -> None:
-    """Return once every ingest transaction of the lane that began earlier has ended."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ingest_lock_key(lane)])
+def announce(lane: int) -> bool:
+    """Make sure the lane's pending deliveries will be taken: tell its drainer, if one
+    listens, and defer a drain job (which leaves the lane to a drainer that owns it).
+    False if a drain job of the lane was waiting already."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, '')", [drain_channel(lane)])
+    return defer_drain(lane)
+
+
+@contextlib.contextmanager
+def unless_drainer_owns(lane: int) -> Iterator[bool]:
+    """Yield True, holding the lane's drainer lock shared, unless a drainer owns the lane
+    (then yield False: the drainer takes the lane's deliveries)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock_shared(%s)", [drainer_lock_key(lane)])
+        free = cursor.fetchone()[0]
+    try:
+        yield free
+    finally:
+        if free:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock_shared(%s)", [drainer_lock_key(lane)])
+            except DatabaseError:
+                pass  # the connection is gone, and the lock with it
+
+
+def wait_for_inflight_ingest(*lanes: int) -> None:
+    """Return once every ingest transaction of the lanes that began earlier has ended.
+
+    One statement: outside a transaction, the locks are taken in lane order and
+    released when it ends.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(key)) FROM unnest(%s::bigint[]) AS key",
+            [[ingest_lock_key(lane) for lane in sorted(lanes)]],
+        )
 
 
 def running_lock_key(lane: int) -> int:

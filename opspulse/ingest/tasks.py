@@ -28,10 +28,15 @@ def drain_lane(lane: int, attempt: int = 0) -> None:
     one while this one runs), and the failed job would then stay `doing` and block the
     lane. A successor job, deferred after a backoff, takes over instead; this job ends
     as failed. A delivery that waits for its next attempt gets a delayed job as well.
+
+    A lane that a worker's drainer owns (opspulse.ingest.drainer) is left to it.
     """
     try:
-        with queue.running(lane):
-            drained = actions.drain_lane(lane=lane)
+        with queue.unless_drainer_owns(lane) as ours:
+            if not ours:
+                return
+            with queue.running(lane):
+                drained = actions.drain_lane(lane=lane)
     except Exception:
         queue.defer_drain(lane, attempt=attempt + 1, delay=backoff_seconds(attempt))
         raise

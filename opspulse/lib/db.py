@@ -14,3 +14,16 @@ def conninfo(alias: str = "default", **overrides: str) -> str:
     params = {k: v for k, v in params.items() if k in _LIBPQ_KEYS and v not in (None, "")}
     params.update(overrides)
     return make_conninfo(**params)
+
+
+def unpooled_connection_for_this_thread(alias: str = "default") -> None:
+    """Make this thread's Django connection `alias` one of its own, outside the process's
+    pool, from now on (closing the one it has).
+
+    For a thread whose session holds state (session advisory locks, LISTEN) that must
+    never reach another thread through the pool.
+    """
+    connection = connections[alias]
+    connection.close()
+    options = {key: value for key, value in connection.settings_dict.get("OPTIONS", {}).items() if key != "pool"}
+    connection.settings_dict = {**connection.settings_dict, "OPTIONS": options}

@@ -3,7 +3,9 @@ needs, while the job of a worker killed with SIGKILL runs again within the windo
 heartbeat gives (WORKER_STALLED_SECONDS, here 2 s, and the next sweep).
 
 The slow job is real work made slow: every order insert sleeps, so a drain job of 16
-orders runs for about 4 s, twice the stall limit, with sweeps every 0.5 s.
+orders runs for about 4 s, twice the stall limit, with sweeps every 0.5 s. Its workers
+run no drainer (WORKER_DRAINER=false), so that drain jobs carry the webhooks; the last
+test kills a worker whose drainer is mid-batch.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tests.support.processes import wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORDERS = 16
+NO_DRAINER = {"WORKER_DRAINER": "false"}
 SECONDS_PER_ORDER = 0.25
 # Each order insert sleeps; `chaos_order_inserts` counts the inserts that began.
 SLOW_ORDERS = f"""
@@ -116,7 +119,7 @@ def test_a_drain_job_twice_as_long_as_the_stall_limit_finishes_once(web, stores,
     sweeper = Sweeper()
     sweeper.start()
     try:
-        start_worker("worker-slow-job")
+        start_worker("worker-slow-job", **NO_DRAINER)
         wait_until_processed([store], timeout=30)
     finally:
         sweeper.stop()
@@ -141,12 +144,12 @@ def test_a_killed_workers_drain_job_runs_again_once_its_heartbeat_stops(web, sto
     sweeper = Sweeper()
     sweeper.start()
     try:
-        doomed = start_worker("worker-killed-mid-job")
+        doomed = start_worker("worker-killed-mid-job", **NO_DRAINER)
         wait_for(lambda: slow_orders() >= 3, timeout=30, message="the drain job to be mid-batch")
         [killed_job] = ProcrastinateJob.objects.filter(task_name=DRAIN_TASK, status="doing").values_list("id", flat=True)
         doomed.stop(signal.SIGKILL)
         killed_at = time.monotonic()
-        start_worker("worker-after-the-kill")
+        start_worker("worker-after-the-kill", **NO_DRAINER)
         wait_for(lambda: sweeper.attempts.get(killed_job) == 1, timeout=20, message="the killed job to be retried")
         retried_after = time.monotonic() - killed_at
         wait_until_processed([store], timeout=30)
@@ -162,4 +165,28 @@ def test_a_killed_workers_drain_job_runs_again_once_its_heartbeat_stops(web, sto
     assert sweeper.attempts[killed_job] == 1
     assert "failed" not in sweeper.statuses[killed_job]
     assert Order.objects.filter(store=store).count() == ORDERS
+    assert_nothing_lost(ledger, [store])
+
+
+def test_a_killed_workers_drainer_lanes_pass_to_the_next_worker(web, stores, start_worker, slow_orders):
+    """SIGKILL a worker whose drainer is mid-batch: PostgreSQL ends the batch's transaction
+    and frees the lanes with the dead connection, the next worker's drainer takes them as
+    it starts, and each order is stored once."""
+    store = stores[0]
+    ledger = post_orders(web.url, store)
+    doomed = start_worker("worker-drainer-killed")
+    wait_for(lambda: slow_orders() >= 3, timeout=30, message="the drainer to be mid-batch")
+    doomed.stop(signal.SIGKILL)
+    killed_at = time.monotonic()
+    start_worker("worker-drainer-after-the-kill")
+    wait_until_processed([store], timeout=30)
+    taken_over_after = time.monotonic() - killed_at
+
+    assert doomed.popen.returncode == -signal.SIGKILL
+    # The dead session's batch runs to the end of its statement (16 slow inserts, 4 s)
+    # before PostgreSQL finds its client gone; then the lanes are free at once.
+    assert taken_over_after < 15, f"the lanes were drained again {taken_over_after:.1f} s after the kill"
+    assert slow_orders() > ORDERS  # the killed batch's inserts were rolled back and made again
+    assert Order.objects.filter(store=store).count() == ORDERS
+    assert set(WebhookDelivery.objects.filter(store=store).values_list("attempts", flat=True)) == {1}
     assert_nothing_lost(ledger, [store])

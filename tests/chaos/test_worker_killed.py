@@ -1,5 +1,6 @@
-"""SIGKILL the worker in the middle of a backlog: the sweep recovers its job, nothing
-acknowledged is lost and nothing is counted twice."""
+"""SIGKILL the worker in the middle of a backlog: the next worker's drainer takes its
+lanes over (or, for drain jobs, the sweep recovers the job), nothing acknowledged is
+lost and nothing is counted twice."""
 
 from __future__ import annotations
 
@@ -29,19 +30,21 @@ def running_drain_jobs() -> list[int]:
     return list(ProcrastinateJob.objects.filter(task_name=DRAIN_TASK, status="doing").values_list("id", flat=True))
 
 
-def test_worker_killed_mid_backlog_loses_and_doubles_nothing(web, stores, start_worker):
+@pytest.mark.parametrize("drainer", [True, False], ids=["drainer", "drain-jobs"])
+def test_worker_killed_mid_backlog_loses_and_doubles_nothing(web, stores, start_worker, drainer):
     deliveries = order_deliveries(stores, ORDERS_PER_STORE, seed=1)
     assert len(deliveries) == 2000
     ledger = Ledger()
     ledger.post_all(web.url, deliveries[:SENT_BEFORE_THE_WORKER])
+    mode = {"WORKER_DRAINER": str(drainer).lower()}
 
-    doomed = start_worker("worker-doomed")
+    doomed = start_worker("worker-doomed", **mode)
     sender = threading.Thread(target=ledger.post_all, args=(web.url, deliveries[SENT_BEFORE_THE_WORKER:]), kwargs={"threads": 4})
     sender.start()
     try:
-        # Kill while a drain job is running and the backlog is far from done.
+        # Kill while the backlog is far from done (and, for drain jobs, one is running).
         stalled = wait_for(
-            lambda: processed(stores) >= 200 and running_drain_jobs(), timeout=30, interval=0.01,
+            lambda: processed(stores) >= 200 and (drainer or running_drain_jobs()), timeout=30, interval=0.01,
             message="the worker to be mid-backlog",
         )
         doomed.stop(signal.SIGKILL)
@@ -49,22 +52,28 @@ def test_worker_killed_mid_backlog_loses_and_doubles_nothing(web, stores, start_
         assert done_at_kill < len(deliveries), "the backlog was finished before the kill"
         assert doomed.popen.returncode == -signal.SIGKILL
 
-        # Nothing runs the killed worker's jobs until the sweep frees them.
-        time.sleep(0.5)
-        assert set(stalled) <= set(running_drain_jobs())
         dead_worker_ids = set(ProcrastinateWorker.objects.values_list("id", flat=True))
-
-        # The replacement prunes workers whose heartbeat is older than 2 s when it starts.
-        time.sleep(2.5)
-        start_worker("worker-replacement")
-        wait_for(lambda: not (dead_worker_ids & set(ProcrastinateWorker.objects.values_list("id", flat=True))),
-                 timeout=15, message="the replacement worker to prune the dead one")
+        if not drainer:
+            # Nothing runs the killed worker's jobs until the sweep frees them.
+            time.sleep(0.5)
+            assert set(stalled) <= set(running_drain_jobs())
+            # The replacement prunes workers whose heartbeat is older than 2 s when it starts.
+            time.sleep(2.5)
+        start_worker("worker-replacement", **mode)
+        if not drainer:
+            wait_for(lambda: not (dead_worker_ids & set(ProcrastinateWorker.objects.values_list("id", flat=True))),
+                     timeout=15, message="the replacement worker to prune the dead one")
     finally:
         sender.join(timeout=60)
     assert not sender.is_alive()
 
-    # The sweep (a cron job every 15 s, run here every 2 s) puts the stalled job back.
-    wait_until_processed(stores, timeout=45, sweep_every=2)
-    assert not ProcrastinateJob.objects.filter(id__in=stalled, status="doing").exists()
+    if drainer:
+        # PostgreSQL freed the dead drainer's lanes with its connection: the replacement
+        # takes them as it starts, with no sweep.
+        wait_until_processed(stores, timeout=45)
+    else:
+        # The sweep (a cron job every 15 s, run here every 2 s) puts the stalled job back.
+        wait_until_processed(stores, timeout=45, sweep_every=2)
+        assert not ProcrastinateJob.objects.filter(id__in=stalled, status="doing").exists()
     assert ledger.statuses() == {200: len(deliveries)}
     assert_nothing_lost(ledger, stores)

@@ -1,0 +1,193 @@
+"""The worker's drainer: one long-lived loop that takes deliveries as they arrive.
+
+A drain job per lane and burst costs a job's whole life (deferring it, fetching it,
+its events, ending it) for each one or two deliveries at ordinary rates, and a new
+delivery waits for the worker's poll whenever the lane's next job was blocked behind
+the running one. The drainer instead keeps one connection on which it owns lanes
+(the session lock `queue.drainer_lock_key`) and LISTENs on their channels; ingest sees
+the lock and notifies, and the drainer, waiting on the socket, wakes at once.
+
+Each turn takes one batch across all its lanes (an equal share per store,
+opspulse.ingest.actions). A turn that may have left deliveries behind, or that
+heard of new ones while it ran, is followed by another at once; otherwise the
+drainer waits for the next notification. While deliveries keep arriving, it waits
+DRAIN_GATHER_MS before each turn, so that a turn takes several: the cost of a batch is
+mostly fixed, and the wait is short next to a screen's own pacing.
+
+Nothing depends on a notification arriving: every DRAIN_IDLE_POLL_SECONDS an idle
+drainer reads its lanes anyway, and tries to take the lanes it does not own (another
+worker's, or a drain job's while it runs). When the drainer stops it hands its lanes
+back: once the ingests in flight have ended, it releases each lane and defers a
+drain job for any delivery still pending. When its connection dies, PostgreSQL frees
+the locks; ingest then defers drain jobs, and the sweep (opspulse.ingest.tasks)
+defers one for any lane whose deliveries have waited too long.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+
+from opspulse.ingest import actions, queue
+from opspulse.lib.db import unpooled_connection_for_this_thread
+
+logger = logging.getLogger("opspulse.ingest")
+
+PENDING_IN_LANE = (
+    "SELECT EXISTS (SELECT 1 FROM ingest_webhook_delivery WHERE status = 'pending' AND store_id %% %s = %s)"
+)
+
+
+class Drainer:
+    """Drain the lanes this process can own until `stop()`; run it in a thread of its own."""
+
+    max_backoff_seconds = 10.0
+
+    def __init__(self, lanes: list[int] | None = None) -> None:
+        self.lanes = sorted(lanes if lanes is not None else range(settings.DRAIN_LANES))
+        self.owned: list[int] = []
+        self.stopping = threading.Event()
+        self.retry_at: float | None = None
+        self.next_claim_at = 0.0
+        self.handled = 0
+        self.thread: threading.Thread | None = None
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        """Own, drain, and start again after a lost connection, until stopped."""
+        # The session holds the lanes' locks and LISTENs: it must never go back to the
+        # pool, where another thread would get it.
+        unpooled_connection_for_this_thread()
+        delay = 0.5
+        try:
+            while not self.stopping.is_set():
+                try:
+                    self._serve()
+                    delay = 0.5
+                except DatabaseError as exc:
+                    logger.warning("drainer: database unavailable (%s); trying again", exc)
+                except Exception:
+                    logger.exception("drainer: unexpected error; starting again")
+                self._drop_connection()
+                self.stopping.wait(delay * random.uniform(1.0, 1.5))
+                delay = min(delay * 2, self.max_backoff_seconds)
+        finally:
+            self._drop_connection()
+
+    def _serve(self) -> None:
+        connection.ensure_connection()
+        self.owned = []
+        self.retry_at = None
+        more = True  # a drainer that takes over drains what waits
+        last_batch_at = float("-inf")
+        idle_poll = settings.DRAIN_IDLE_POLL_SECONDS
+        gather = settings.DRAIN_GATHER_MS / 1000
+        try:
+            while not self.stopping.is_set():
+                if not more:
+                    timeout = idle_poll
+                    if self.retry_at is not None:
+                        timeout = min(timeout, max(self.retry_at - time.monotonic(), 0.0))
+                    if self._wait(timeout):
+                        # Deliveries keep coming: let a few more gather for this turn.
+                        if gather and time.monotonic() - last_batch_at < gather * 2:
+                            self.stopping.wait(gather)
+                    else:
+                        self._due_retries()
+                    if self.stopping.is_set():
+                        break
+                if len(self.owned) < len(self.lanes) and time.monotonic() >= self.next_claim_at and self._claim():
+                    more = True  # a lane just taken over may have deliveries waiting
+                if not self.owned:
+                    more = False
+                    continue
+                self._heard()  # notifications of what this batch will find
+                batch = actions.drain_batch(lanes=self.owned)
+                last_batch_at = time.monotonic()
+                self.handled += batch.taken
+                if batch.retry_in is not None:
+                    self._retry_in(batch.retry_in)
+                more = batch.more or self._heard()
+        finally:
+            self._hand_back()
+
+    def _wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` for a notification; whether one came."""
+        raw = connection.connection
+        for _ in raw.notifies(timeout=timeout, stop_after=1):
+            return True
+        return False
+
+    def _heard(self) -> bool:
+        """Take the notifications received so far; whether there were any."""
+        heard = False
+        for _ in connection.connection.notifies(timeout=0):
+            heard = True
+        return heard
+
+    def _claim(self) -> bool:
+        """Take the lanes no drainer owns and no drain job runs; whether any was taken."""
+        self.next_claim_at = time.monotonic() + settings.DRAIN_IDLE_POLL_SECONDS
+        claimed = False
+        with connection.cursor() as cursor:
+            for lane in self.lanes:
+                if lane in self.owned:
+                    continue
+                cursor.execute("SELECT pg_try_advisory_lock(%s)", [queue.drainer_lock_key(lane)])
+                if cursor.fetchone()[0]:
+                    cursor.execute(f'LISTEN "{queue.drain_channel(lane)}"')
+                    self.owned.append(lane)
+                    claimed = True
+        self.owned.sort()
+        return claimed
+
+    def _due_retries(self) -> None:
+        if self.owned:
+            self.retry_at = None
+            retry_in = actions.next_retry_in(actions.LANES_SCOPE, actions.lanes_params(self.owned))
+            if retry_in is not None:
+                self._retry_in(retry_in)
+
+    def _retry_in(self, seconds: float) -> None:
+        due = time.monotonic() + max(seconds, 0.05)
+        self.retry_at = due if self.retry_at is None else min(self.retry_at, due)
+
+    def _hand_back(self) -> None:
+        """Release every lane; defer a drain job for those with deliveries still pending."""
+        owned, self.owned = self.owned, []
+        for lane in owned:
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    # Ingests in flight saw the lane owned and only notified: wait for
+                    # them, so that the look below finds their deliveries.
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [queue.ingest_lock_key(lane)])
+                    cursor.execute(f'UNLISTEN "{queue.drain_channel(lane)}"')
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [queue.drainer_lock_key(lane)])
+                    cursor.execute(PENDING_IN_LANE, [settings.DRAIN_LANES, lane])
+                    if cursor.fetchone()[0]:
+                        queue.defer_drain(lane)
+            except DatabaseError:
+                # The connection is gone and the locks with it; ingest defers jobs again,
+                # and the sweep defers one for what was left.
+                return
+
+    def _drop_connection(self) -> None:
+        try:
+            connection.close()
+        except DatabaseError:
+            pass
+
+
+def start(lanes: list[int] | None = None) -> Drainer:
+    """Start a drainer in a thread of its own (its `thread`)."""
+    drainer = Drainer(lanes)
+    drainer.thread = threading.Thread(target=drainer.run, name="drainer", daemon=True)
+    drainer.thread.start()
+    return drainer
