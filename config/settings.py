@@ -325,7 +325,7 @@ DELIVERY_RETRY_BASE_SECONDS = env_float("DELIVERY_RETRY_BASE_SECONDS", 1.0)
 WORKER_DRAINER = env_bool("WORKER_DRAINER", True)
 # A worker's drainer reads its lanes at least this often when
 # no notification wakes it, and tries as often to take the lanes it does not own.
-DRAIN_IDLE_POLL_SECONDS = env_float("DRAIN_IDLE_POLL_SECONDS", 1.0)
+DRAIN_IDLE_POLL_SECONDS = env_float("DRAIN_IDLE_POLL_SECONDS", 5.0)
 # While deliveries keep arriving, the drainer waits this long before a batch, so that
 # one batch takes several of them (0: every delivery at once, whatever it costs).
 DRAIN_GATHER_MS = env_float("DRAIN_GATHER_MS", 0)

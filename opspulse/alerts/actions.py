@@ -85,6 +85,40 @@ class _Episodes:
     steps: list[Firing | None] = field(default_factory=list)
 
 
+# Each store's active rules as this process last read them, with the store's
+# alert_rules_version at that moment: reused while the store row (which every batch
+# reads) shows the same version. Rules read just after a change are kept under the
+# version before it, and read again at the next batch: never older than the version.
+_RULES_KEPT: dict[int, tuple[int, list[Alert]]] = {}
+_RULES_KEPT_MAX_STORES = 20_000
+
+
+def _active_rules(stores: dict[int, Any], *, stores_current: bool) -> dict[int, list[Alert]]:
+    """The active rules of `stores` (Store rows by id), in rule order.
+
+    Rules kept from an earlier read are used only for `stores_current` rows (read within
+    this transaction): an older Store object's version may be behind the rules.
+    """
+    found: dict[int, list[Alert]] = {}
+    versions = {store_id: getattr(store, "alert_rules_version", None) for store_id, store in stores.items()}
+    for store_id, version in versions.items():
+        kept = _RULES_KEPT.get(store_id) if stores_current else None
+        if kept is not None and version is not None and kept[0] == version:
+            found[store_id] = kept[1]
+    missing = [store_id for store_id in stores if store_id not in found]
+    if missing:
+        for store_id in missing:
+            found[store_id] = []
+        for alert in Alert.objects.filter(store_id__in=missing, is_active=True).order_by("pk"):
+            found[alert.store_id].append(alert)
+        if len(_RULES_KEPT) > _RULES_KEPT_MAX_STORES:
+            _RULES_KEPT.clear()
+        for store_id in missing:
+            if stores_current and versions[store_id] is not None:
+                _RULES_KEPT[store_id] = (versions[store_id], found[store_id])
+    return found
+
+
 class AlertCheck:
     """The active rules of a batch's stores and the firings found while it is applied.
 
@@ -94,9 +128,10 @@ class AlertCheck:
     """
 
     def __init__(self, stores: dict[int, Any], *, rules: list[Alert] | None = None,
-                 as_of: datetime | None = None, imported: bool = False) -> None:
+                 as_of: datetime | None = None, imported: bool = False, stores_current: bool = False) -> None:
         self.stores = stores
         self.imported = imported
+        self.stores_current = stores_current
         self.now = timezone.now()
         self._rules: dict[tuple[int, str], list[Alert]] | None = None
         if rules is not None:  # only these rules, not the stores' active ones
@@ -111,10 +146,11 @@ class AlertCheck:
 
     def _active(self, store, alert_type: str) -> list[Alert]:
         if self._rules is None:
-            # Read once for every store of the batch, at the first change that needs them.
+            # Found once for every store of the batch, at the first change that needs them.
             self._rules = {}
-            for alert in Alert.objects.filter(store_id__in=list(self.stores), is_active=True).order_by("pk"):
-                self._rules.setdefault((alert.store_id, alert.type), []).append(alert)
+            for rules in _active_rules(self.stores, stores_current=self.stores_current).values():
+                for alert in rules:
+                    self._rules.setdefault((alert.store_id, alert.type), []).append(alert)
         return self._rules.get((store.pk, alert_type), [])
 
     def _fire(self, alert: Alert, *, subject: str, message: str, data: dict[str, Any]) -> None:

@@ -107,21 +107,24 @@ class BatchWatcher(Protocol):
     def record(self) -> Any: ...
 
 
-# Called once per batch with the batch's stores by id and whether it was imported.
+# Called once per batch with the batch's stores by id, whether it was imported and
+# whether those store rows were read within the batch's transaction.
 WatcherFactory: TypeAlias = Callable[..., BatchWatcher]
 _watcher_factories: list[WatcherFactory] = []
 
 
 def watch_batches(factory: WatcherFactory) -> None:
-    """Have `factory(stores, imported=...)` watch every batch (opspulse.alerts registers its
+    """Have `factory(stores, imported=..., stores_current=...)` watch every batch (opspulse.alerts registers its
     check from AlertsConfig.ready(): commerce sits below alerts and never imports it)."""
     if factory not in _watcher_factories:
         _watcher_factories.append(factory)
 
 
 class _Watchers:
-    def __init__(self, stores: dict[int, Store], *, imported: bool) -> None:
-        self._watchers = [factory(stores, imported=imported) for factory in _watcher_factories]
+    def __init__(self, stores: dict[int, Store], *, imported: bool, stores_current: bool) -> None:
+        self._watchers = [
+            factory(stores, imported=imported, stores_current=stores_current) for factory in _watcher_factories
+        ]
 
     def order(self, store: Store, order: Order) -> None:
         for watcher in self._watchers:
@@ -144,16 +147,18 @@ def apply_records(
 
 
 def apply_changes(
-    changes: Sequence[Change], *, imported: bool = False
+    changes: Sequence[Change], *, imported: bool = False, stores_current: bool = False
 ) -> list[Order | InventoryLevel | Cart | None]:
     """Apply (store, record) pairs of any stores; each store's in the order given.
 
     `imported`: the changes were read back from the platform in bulk (a history import, the
     stock read whole), not sent as they happened, so they fire no alert.
+    `stores_current`: the Store rows were read within this transaction (a drain batch), so
+    what they say (e.g. their alert rules' version) may stand for what the database holds.
     """
     results: list[Order | InventoryLevel | Cart | None] = [None] * len(changes)
     metrics = MetricChanges()
-    watchers = _Watchers({store.pk: store for store, _ in changes}, imported=imported)
+    watchers = _Watchers({store.pk: store for store, _ in changes}, imported=imported, stores_current=stores_current)
     with transaction.atomic(savepoint=False):
         for kind, apply in ((OrderData, _record_orders), (StockData, _apply_stock_changes), (CartData, _record_carts)):
             positions = [index for index, (_, record) in enumerate(changes) if isinstance(record, kind)]

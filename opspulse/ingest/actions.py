@@ -183,6 +183,7 @@ class _TakeCarefully(Exception):
 
 
 def _process_batch(scope: str, params: dict[str, Any], batch_size: int, *, careful: bool) -> Batch:
+    taken_at = timezone.now()
     next_batch = NEXT_BATCH.format(scope=scope)
     deliveries = list(
         WebhookDelivery.objects.raw(BATCH_DELIVERIES.format(next_batch=next_batch), {**params, "limit": batch_size})
@@ -213,7 +214,8 @@ def _process_batch(scope: str, params: dict[str, Any], batch_size: int, *, caref
             try:
                 with broadcast.discard_on_error():
                     commerce.apply_changes(
-                        [(stores[store_id], record) for store_id, pairs in work.items() for _, record in pairs]
+                        [(stores[store_id], record) for store_id, pairs in work.items() for _, record in pairs],
+                        stores_current=True,
                     )
             except CONNECTION_ERRORS:
                 raise  # the database is away: store by store would fail as well
@@ -224,7 +226,7 @@ def _process_batch(scope: str, params: dict[str, Any], batch_size: int, *, caref
         else:
             for store_id, pairs in work.items():
                 apply_deliveries(stores[store_id], pairs)
-    mark_done([d for d in deliveries if d.store_id in stores])
+    mark_done([d for d in deliveries if d.store_id in stores], taken_at=taken_at)
     return Batch(taken=len(deliveries), more=more)
 
 
@@ -298,9 +300,12 @@ def fail(delivery: WebhookDelivery, exc: BaseException) -> None:
     logger.warning("delivery %s failed: %s", delivery.pk, delivery.error)
 
 
-def mark_done(deliveries: list[WebhookDelivery]) -> None:
-    """Write the outcome of a batch: one statement for the processed, one for the rest."""
-    now = timezone.now()
+def mark_done(deliveries: list[WebhookDelivery], *, taken_at: datetime | None = None) -> None:
+    """Write the outcome of a batch: one statement for the processed, one for the rest.
+
+    `processed_at` is when the batch took them (default: now).
+    """
+    now = taken_at or timezone.now()
     processed = [d.pk for d in deliveries if d.status == DeliveryStatus.PROCESSED]
     others = [d for d in deliveries if d.status != DeliveryStatus.PROCESSED]
     if processed:

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection
 
 from opspulse.lib.jobs import defer_once, task_named
 

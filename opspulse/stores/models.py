@@ -43,6 +43,10 @@ class Store(models.Model):
     # start of the earliest period an import brought in. A comparison with an earlier
     # period would compare with sales OpsPulse never saw.
     history_starts_at = models.DateTimeField(default=now)
+    # Counts changes to the store's alert rules: a trigger of opspulse.alerts adds one on
+    # every insert, update or delete of a rule, so that the rules a process keeps can be
+    # checked with the store row it reads anyway.
+    alert_rules_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         constraints = [

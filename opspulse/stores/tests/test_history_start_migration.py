@@ -13,17 +13,20 @@ from django.utils import timezone
 BEFORE = [("stores", "0004_store_disconnected_and_deleted")]
 AFTER = [("stores", "0005_store_history_starts_at")]
 COMMERCE_BEFORE = [("commerce", "0008_order_is_test")]
+# The alert rules' version trigger needs a later store.
+ALERTS_BEFORE = [("alerts", "0008_channel_url_encrypted")]
 PARIS = ZoneInfo("Europe/Paris")
 
 
 @pytest.mark.django_db(transaction=True)
 def test_existing_stores_get_their_connection_or_their_finished_imports_start():
     executor = MigrationExecutor(connection)
-    # Every app as it is now, but the stores before the history start, and commerce before
-    # its sync state moved to platforms (that move comes after the history start).
+    # Every app as it is now, but the stores before the history start, commerce before
+    # its sync state moved to platforms (that move comes after the history start), and
+    # alerts before the trigger on a later store.
     before = [
-        node for node in executor.loader.graph.leaf_nodes() if node[0] not in ("stores", "commerce")
-    ] + BEFORE + COMMERCE_BEFORE
+        node for node in executor.loader.graph.leaf_nodes() if node[0] not in ("stores", "commerce", "alerts")
+    ] + BEFORE + COMMERCE_BEFORE + ALERTS_BEFORE
     executor.migrate(before)
     try:
         _fill_and_check(executor, before)
