@@ -11,14 +11,18 @@ Scenarios, each after a quiet spell, each followed by a fixed window in which ev
 frame of every dashboard is collected (long enough for the throttled best-sellers read
 and the chart's own timer):
 
-- one new order (two line items),
+- the day's first order (two line items): the feed, the chart and the best sellers
+  leave their empty states, so they go whole,
+- one new order (two line items), the common case: a store that has sold today,
 - one stock change (an item falls to low stock),
 - a burst of 100 new orders, each in its own transaction, back to back (a flash sale).
 
 Reported per dashboard: frames, payload bytes (UTF-8; OpsPulse declines
 permessage-deflate, so wire bytes are these plus a few bytes of framing per frame), the
-regions those frames carried and the bytes of each. The hub's periodic clock refresh is
-switched off for the run so that it does not land in a window.
+regions those frames carried and the bytes of each: a panel sent whole under its id, a
+patch of one (opspulse.live.frames) as "<id> (patch)", and the JSON around a frame's
+patches as "patch framing". The regions of a frame add up to its bytes. The hub's
+periodic clock refresh is switched off for the run so that it does not land in a window.
 
     .venv/bin/python bench/update_bytes.py --scratch-db
 """
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import sys
 import time
@@ -53,10 +58,25 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def regions(frame: str) -> list[tuple[str, int]]:
-    """The regions a frame carries: (region id, bytes up to the next region)."""
-    starts = [(match.start(), match.group(1), match.group(2)) for match in REGION.finditer(frame)]
+def patches(head: str) -> list[tuple[str, int]]:
+    """The patches of a frame's JSON line (`{"patch": {id: …}}` and its newline), each
+    with its bytes as sent (its key, its value and a comma); the rest is "patch framing"."""
     found = []
+    for region_id, value in json.loads(head)["patch"].items():
+        entry = json.dumps({region_id: value}, ensure_ascii=False, separators=(",", ":"))[1:-1]
+        found.append((f"{region_id} (patch)", len(entry.encode()) + 1))
+    framing = len(head.encode()) + 1 - sum(size for _, size in found)
+    return [*found, ("patch framing", framing)]
+
+
+def regions(frame: str) -> list[tuple[str, int]]:
+    """The regions a frame carries: (region id, bytes up to the next region); the patches
+    of a frame that opens with some, each as "<id> (patch)"."""
+    found = []
+    if frame.startswith("{"):
+        head, _, frame = frame.partition("\n")
+        found = patches(head)
+    starts = [(match.start(), match.group(1), match.group(2)) for match in REGION.finditer(frame)]
     for index, (start, region_id, swap) in enumerate(starts):
         end = starts[index + 1][0] if index + 1 < len(starts) else len(frame)
         name = "order row (prepended)" if swap == "afterbegin" else (
@@ -191,6 +211,7 @@ async def run(args: argparse.Namespace, tenant: tenants.Tenant) -> dict[str, Any
             await database_sync_to_async(apply_records)(store=store, records=[order(next(numbers), timezone.now())])
 
     try:
+        await scenario("first_order", single_order, 1)
         await scenario("single_order", single_order, 1)
         await scenario("stock_change", stock_change, 1)
         await scenario("burst", burst, args.burst)
@@ -204,13 +225,13 @@ async def run(args: argparse.Namespace, tenant: tenants.Tenant) -> dict[str, Any
 
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     rows = []
-    for name in ("first_frame", "single_order", "stock_change", "burst"):
+    for name in ("first_frame", "first_order", "single_order", "stock_change", "burst"):
         result = results[name]
         rows.append([name, result["changes"], result["frames_per_dashboard"], f"{result['bytes_per_dashboard']:,}",
                      f"{result['bytes_per_change_per_dashboard']:,}"])
     reports.print_table(f"What each of {args.dashboards} dashboards receives (window {args.window:g} s per change)",
                         ["scenario", "changes", "frames", "bytes", "bytes per change"], rows)
-    for name in ("single_order", "stock_change", "burst"):
+    for name in ("first_order", "single_order", "stock_change", "burst"):
         reports.print_table(f"{name}: regions sent, per dashboard", ["region", "times", "bytes"],
                             [[region, v["times"], f"{v['bytes']:,}"] for region, v in results[name]["regions"].items()])
 

@@ -9,13 +9,18 @@ knows: opspulse.live.transports), starts with a frame that says so; every other 
 starts with every panel, read from PostgreSQL or, while the store is on screen in this
 process, the hub's latest. Renders are shared by all dashboards of a store in the
 process (opspulse.live.hub), which shows new orders from what their messages carry and
-re-reads the other panels their messages mark; each dashboard sends only the panels
-that differ from what its page shows.
+re-reads the other panels their messages mark; each dashboard sends only what differs
+from what its page shows, in a frame its hub builds once for every page in the same
+state: the text and attribute values that changed in a panel that kept its structure,
+a panel whole otherwise (opspulse.live.frames). A page that cannot apply a patch (its
+panel is not the one the patch names) sends `{"resync": [panel id, …]}`, and those
+panels are read again and sent whole; the other panels stay as they are.
 
 The all-stores overview (OverviewConsumer) and the wallboard (WallboardConsumer, for
 members and for share links) are told by the listener when their stores change
-(opspulse.live.storewatch), re-read, and send only the tiles and regions that changed;
-the overview re-reads its alerts only when a store's alerts changed.
+(opspulse.live.storewatch), re-read, and send only the tiles and regions that changed,
+patched or whole as a dashboard's panels are; the overview re-reads its alerts only
+when a store's alerts changed.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from opspulse.accounts.selectors import (
 from opspulse.lib.broadcast import group_name, session_group_name, user_group_name
 from opspulse.live import overview, share, wallboard_regions
 from opspulse.live.access import FORBIDDEN, LINK_REVOKED, SIGNED_OUT, watch
+from opspulse.live.frames import FrameBuilder, resync_request
 from opspulse.live.hub import StoreHub, hubs
 from opspulse.live.pacing import COALESCE_SECONDS
 from opspulse.live.panels import ORDER_FEED, PANEL_IDS, mentions_alerts
@@ -145,7 +151,7 @@ class LiveSocket(AsyncWebsocketConsumer):
         """Let go of what the socket subscribed to beyond its groups."""
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """The page sends nothing the server acts on."""
+        """Pages send only resync requests (see the subclasses)."""
 
     async def heartbeat(self) -> None:
         await self.send(text_data=HEARTBEAT)
@@ -223,16 +229,25 @@ class DashboardConsumer(LiveSocket):
         if self.hub is not None and panel_ids:
             self.hub.request(self, panel_ids, delay=delay)
 
-    async def deliver(self, rendered: dict[str, str], rows: str = "") -> None:
-        """Send, in one frame, the rendered panels that differ from what the page has,
-        and any feed rows."""
-        changed = [html for panel_id, html in rendered.items() if self.sent.get(panel_id) != html]
-        self.sent.update(rendered)
-        if rows:
+    async def deliver(self, frames: FrameBuilder) -> None:
+        """Send, in one frame, what changed in the rendered panels since the page got
+        them (the hub's builder makes it once for every page in the same state), and any
+        feed rows."""
+        frame = frames.frame_for(self.sent)
+        self.sent.update(frames.rendered)
+        if frames.rows:
             # The page's feed now differs from any whole panel sent before.
             self.sent.pop(ORDER_FEED, None)
-        if changed or rows:
-            await self.send(text_data="".join(changed) + rows)
+        if frame:
+            await self.send(text_data=frame)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """A page that could not apply a patch asks for those panels whole."""
+        panel_ids = resync_request(text_data, PANEL_IDS)
+        if panel_ids:
+            for panel_id in panel_ids:
+                self.sent.pop(panel_id, None)
+            self._request(panel_ids)
 
 
 class _WatchedSocket(LiveSocket):
@@ -325,10 +340,20 @@ class _WatchedSocket(LiveSocket):
             self.refresh_task = None
 
     async def deliver(self, rendered: dict[str, str]) -> None:
-        changed = [html for element_id, html in rendered.items() if self.sent.get(element_id) != html]
+        frame = FrameBuilder(rendered).frame_for(self.sent)
         self.sent.update(rendered)
-        if changed:
-            await self.send(text_data="".join(changed))
+        if frame:
+            await self.send(text_data=frame)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """A page that could not apply a patch asks for those elements whole: they are
+        read again with everything else."""
+        element_ids = resync_request(text_data)
+        if element_ids:
+            for element_id in element_ids:
+                self.sent.pop(element_id, None)
+            for store in self.stores:
+                self.store_changed(store.pk, alerts=True)
 
     async def heartbeat(self) -> None:
         await super().heartbeat()

@@ -3,6 +3,10 @@
 Each panel is one element with a stable id. The page includes them; the consumer and
 the snapshot endpoint send them again marked `hx-swap-oob="morph"`, and htmx morphs
 them in place (idiomorph), so rows keep their DOM nodes and only changed text moves.
+A socket sends a panel whose new render has the same elements and attributes as the
+one its page has as a patch of its text and attribute values instead
+(opspulse.live.frames). So a template keeps its structure where only figures change,
+and closes every element it opens: HTML a browser would repair is always sent whole.
 """
 
 from __future__ import annotations

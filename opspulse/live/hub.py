@@ -2,9 +2,13 @@
 
 All dashboards of a store see the same panels, so the web process renders them once
 and hands the same HTML to each open dashboard, which sends only what its page lacks.
-Requests that arrive while a render is pending join it; requests that arrive while a
-render runs wait for the next one, because that render may have read the database
-before the change they announce.
+The frame that says it is built once per delivery for every dashboard whose page shows
+the same HTML (opspulse.live.frames.FrameBuilder): the usual case, since they were all
+sent the same frames, so the same string goes to each socket. It carries a panel whole
+when its structure changed (or the page never had it), else only the text and
+attribute values that changed. Requests that arrive while a render is pending join it;
+requests that arrive while a render runs wait for the next one, because that render
+may have read the database before the change they announce.
 
 New orders take a shorter way: their messages carry the feed row and the buckets'
 new values, which the hub applies to the store's view (opspulse.live.store_view) and
@@ -37,6 +41,7 @@ from zoneinfo import ZoneInfo
 from channels.db import database_sync_to_async
 
 from opspulse.live import fragments
+from opspulse.live.frames import FrameBuilder
 from opspulse.live.pacing import RenderPacing
 from opspulse.live.panels import (
     CLOCK_PANELS,
@@ -63,7 +68,7 @@ SLOW_READ_SECONDS = 5.0
 
 
 class Dashboard(Protocol):
-    async def deliver(self, rendered: dict[str, str], rows: str = "") -> None: ...
+    async def deliver(self, frames: FrameBuilder) -> None: ...
 
     def resync(self) -> None: ...
 
@@ -261,7 +266,7 @@ class StoreHub:
                     rows = []
                 try:
                     rendered = fragments.render_from_view(self.store, self.view, panels)
-                    frame = fragments.render_feed_rows(self.store, self.view, rows) if rows else ""
+                    row_html = fragments.render_feed_rows(self.store, self.view, rows) if rows else ""
                 except ValueError:  # the store's day turned
                     self.forget_view()
                     self.request_all(PANEL_IDS)
@@ -273,11 +278,11 @@ class StoreHub:
                     if self.chart_timer is not None:
                         self.chart_timer.cancel()
                         self.chart_timer = None
-                if rendered or frame:
+                if rendered or row_html:
                     self.last_view_frame_at = now
                     self.cache.remember(rendered)
-                    self.cache.feed_stale = self.cache.feed_stale or bool(frame)
-                    await self._deliver(list(self.dashboards), lambda _: rendered, frame)
+                    self.cache.feed_stale = self.cache.feed_stale or bool(row_html)
+                    await self._deliver(list(self.dashboards), lambda _: rendered, row_html)
                 self.pacing.record(time.thread_time() - started)
                 delay = max(self.last_view_frame_at + self.pacing.view_interval() - loop.time(), 0)
         finally:
@@ -297,11 +302,17 @@ class StoreHub:
 
     async def _deliver(self, targets: list[Dashboard], panels_for: Callable[[Dashboard], dict[str, str]],
                        rows: str = "") -> None:
+        # One builder per set of panels (most dashboards are handed the same dict): the
+        # dashboards that show the same HTML share one frame, built once.
+        builders: dict[int, tuple[dict[str, str], FrameBuilder]] = {}
         for dashboard in targets:
             if dashboard not in self.dashboards:
                 continue  # closed while the render ran
+            panels = panels_for(dashboard)
+            if id(panels) not in builders:
+                builders[id(panels)] = (panels, FrameBuilder(panels, rows))
             try:
-                await dashboard.deliver(panels_for(dashboard), rows)
+                await dashboard.deliver(builders[id(panels)][1])
             except Exception:
                 logger.warning("live: could not send to a dashboard of store %s", self.store.public_id, exc_info=True)
 

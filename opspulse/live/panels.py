@@ -1,7 +1,9 @@
 """The ids of what live screens show, and which live messages change which.
 
 Each panel, tile and region is one element with a stable id: the page includes it,
-and a socket sends it again, out of band, when it changes. The dashboard's panels are
+and a socket sends it again when it changes: whole and out of band, or, if it kept its
+elements and attributes, only its changed text and attribute values, addressed within
+the element (opspulse.live.frames). The dashboard's panels are
 rendered by opspulse.live.fragments and paced by opspulse.live.hub; the overview's
 tiles by opspulse.live.overview; the wallboard's regions by
 opspulse.live.wallboard_regions.

@@ -37,6 +37,9 @@ class WebsocketClient(ApplicationCommunicator):
         assert response["type"] == "websocket.accept", response
         return True, None
 
+    async def send_text(self, text: str) -> None:
+        await self.send_input({"type": "websocket.receive", "text": text})
+
     async def receive_text(self, timeout: float = 2) -> str:
         response = await self.receive_output(timeout)
         assert response["type"] == "websocket.send", response

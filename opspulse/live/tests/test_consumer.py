@@ -16,17 +16,20 @@ from config.asgi import application
 from opspulse.accounts.models import Membership
 from opspulse.commerce.actions import record_order
 from opspulse.lib.broadcast import close_session_sockets
+from opspulse.live import frames
 from opspulse.live import hub as hubs_module
 from opspulse.live import listener
 from opspulse.live.access import AccessWatch
 from opspulse.live.consumers import HEARTBEAT, PAGE_CURRENT
 from opspulse.live.hub import hubs
-from opspulse.live.panels import ORDER_FEED, PANEL_IDS
+from opspulse.live.panels import KPI_AOV, KPI_REVENUE, ORDER_FEED, PANEL_IDS, REVENUE_CHART
 from tests.factories import OrderFactory
 from tests.support.live import (
+    LivePage,
     connect_and_read_panels,
     dashboard_socket,
     new_order,
+    receive_until,
     refusal_code,
     socket_headers,
 )
@@ -203,27 +206,35 @@ async def test_dashboards_of_a_store_share_one_render_per_update(store, owner_cl
 
 async def test_new_orders_are_shown_from_their_messages_without_reading_the_database(store, owner_client, live_listener, no_clock_refresh):
     socket = dashboard_socket(store, socket_headers(owner_client))
-    await connect_and_read_panels(socket)
+    page = LivePage()
+    page.apply(await connect_and_read_panels(socket))
     hub = hubs().hubs[store.pk]
     reads_before = hub.renders
 
     # The worker writes the day's first order and commits; its NOTIFY reaches the hub.
     await database_sync_to_async(record_order)(store=store, data=new_order(8001, "40.00"))
     first = await socket.receive_text(timeout=5)
+    first_changed = page.apply(first)
     await database_sync_to_async(record_order)(store=store, data=new_order(8002, "60.00"))
     second = await socket.receive_text(timeout=5)
+    second_changed = page.apply(second)
 
     # The first replaces the feed's empty state; the second is one row on top of it.
     assert 'id="order-feed" hx-swap-oob="morph"' in first and 'data-order-number="#8001"' in first
     assert 'id="order-feed-today" hx-swap-oob="afterbegin"' in second
     assert 'data-order-number="#8002"' in second and "Ines" in second and "Porto" in second
     assert 'id="order-feed"' not in second and "#8001" not in second
-    # The KPIs follow the buckets' values carried in the message.
-    assert "$100.00" in second and 'id="kpi-aov"' in second and "$50.00" in second
+    # The KPIs follow the buckets' values carried in the message, as patches of their text.
+    assert second.startswith('{"patch":') and 'id="kpi-aov"' not in second
+    assert {KPI_REVENUE, KPI_AOV} <= second_changed
+    assert "$100.00" in page.text(KPI_REVENUE) and "$50.00" in page.text(KPI_AOV)
     # The chart came with the first order; its next point follows within two seconds.
-    assert 'id="revenue-chart"' in first and 'id="revenue-chart"' not in second
+    assert REVENUE_CHART in first_changed and REVENUE_CHART not in second_changed
     chart = await socket.receive_text(timeout=3)
-    assert 'id="revenue-chart"' in chart and "$100.00" in chart
+    assert page.apply(chart) == {REVENUE_CHART} and "$100.00" in page.text(REVENUE_CHART)
+    today = json.loads(page.attribute(REVENUE_CHART, "data-chart"))["today"]
+    assert max(value for value in today if value is not None) == 100.0
+    assert len(chart) < 1000
     assert hub.renders == reads_before
     await socket.disconnect()
 
@@ -309,4 +320,42 @@ async def test_without_its_listener_a_process_cannot_tell_and_sends_every_panel(
     html = await connect_and_read_panels(socket)
 
     assert f'id="{ORDER_FEED}" hx-swap-oob="morph"' in html
+    await socket.disconnect()
+
+
+async def test_dashboards_showing_the_same_panels_get_one_frame_built_once(store, owner_client, live_listener, no_clock_refresh, monkeypatch):
+    sockets = [dashboard_socket(store, socket_headers(owner_client)) for _ in range(4)]
+    for socket in sockets:
+        await connect_and_read_panels(socket)
+    built = []
+    build_frame = frames.build_frame
+    monkeypatch.setattr(frames, "build_frame", lambda *args: built.append(args) or build_frame(*args))
+
+    await database_sync_to_async(record_order)(store=store, data=new_order(8601, "40.00"))
+    await database_sync_to_async(record_order)(store=store, data=new_order(8602, "60.00"))
+    received = [await receive_until(socket, 'data-order-number="#8602"') for socket in sockets]
+
+    assert len(set(received)) == 1
+    assert 0 < len(built) <= 2  # one per frame, not one per dashboard
+    for socket in sockets:
+        await socket.disconnect()
+
+
+async def test_a_page_that_could_not_apply_a_patch_gets_those_panels_whole(store, owner_client, live_listener, no_clock_refresh):
+    socket = dashboard_socket(store, socket_headers(owner_client))
+    page = LivePage()
+    page.apply(await connect_and_read_panels(socket))
+    await database_sync_to_async(record_order)(store=store, data=new_order(8701, "40.00"))
+    page.apply(await socket.receive_text(timeout=5))
+
+    await socket.send_text(json.dumps({"resync": [KPI_REVENUE, KPI_AOV, "not-a-panel"]}))
+    frame = await socket.receive_text(timeout=5)
+
+    assert page.apply(frame) == {KPI_REVENUE, KPI_AOV}
+    assert not frame.startswith("{") and f'id="{KPI_REVENUE}" hx-swap-oob="morph"' in frame
+    # Later changes are patches of the panels as sent whole.
+    await database_sync_to_async(record_order)(store=store, data=new_order(8702, "60.00"))
+    while "$100.00" not in page.text(KPI_REVENUE):
+        page.apply(await socket.receive_text(timeout=5))
+    assert "$50.00" in page.text(KPI_AOV)
     await socket.disconnect()

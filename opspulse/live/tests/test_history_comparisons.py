@@ -29,10 +29,10 @@ from opspulse.metrics.models import Granularity, MetricName
 from opspulse.metrics.selectors import local_day, local_midnight
 from tests.factories import MetricFactory, OrderFactory
 from tests.support.live import (
+    LivePage,
     connect_and_read_panels,
     dashboard_socket,
     new_order,
-    receive_until,
     socket_headers,
 )
 
@@ -179,11 +179,14 @@ async def test_the_live_cards_say_the_same_as_the_first_render(store, owner_clie
     await database_sync_to_async(history_from)(store, timezone.now() - timedelta(hours=2))
     first = await sync_to_async(dashboard)(owner_client, store)
     socket = dashboard_socket(store, socket_headers(owner_client))
-    await connect_and_read_panels(socket)
+    page = LivePage()
+    page.apply(await connect_and_read_panels(socket))
 
     await database_sync_to_async(record_order)(store=store, data=new_order(9501, "80.00"))
-    pushed = await receive_until(socket, 'id="kpi-revenue" hx-swap-oob="morph"', "$80.00")
+    while "$80.00" not in page.text(KPI_REVENUE):
+        page.apply(await socket.receive_text(timeout=5))
     await socket.disconnect()
+    pushed = page.html[KPI_REVENUE]
 
     for html in (first, pushed):
         assert comparison_rows(html, "kpi-revenue") == [NOT_ENOUGH_HISTORY, NOT_ENOUGH_HISTORY]

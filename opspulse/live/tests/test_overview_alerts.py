@@ -14,8 +14,9 @@ from django.utils import timezone
 from opspulse.alerts.models import AlertEvent, AlertPreference, AlertType
 from opspulse.commerce.actions import record_order
 from opspulse.live import overview
+from opspulse.live.panels import ALERTS_ID
 from tests.factories import AlertEventFactory, AlertFactory, MembershipFactory, StoreFactory
-from tests.support.live import new_order, overview_socket, socket_headers
+from tests.support.live import LivePage, new_order, overview_socket, socket_headers
 
 
 @pytest.fixture
@@ -107,13 +108,17 @@ async def test_acknowledging_an_alert_updates_the_overviews_count(store, second_
     await database_sync_to_async(fired)(second_store, "Only 1 left of Wool socks")
     socket = overview_socket(socket_headers(owner_client))
     assert (await socket.connect())[0]
-    assert re.search(r"data-unacknowledged>2<", alerts_panel(await socket.receive_text()))
+    page = LivePage()
+    page.apply(await socket.receive_text())
+    assert re.search(r"data-unacknowledged>2<", page.html[ALERTS_ID])
 
     response = await sync_to_async(owner_client.post)(
         reverse("alert-acknowledge", args=[store.public_id]), {"event": str(first_event.public_id)}
     )
     assert response.status_code == 302
-    panel = alerts_panel(await socket.receive_text(timeout=5))
+    # The count and the row's state change in place: a patch of the panel.
+    assert page.apply(await socket.receive_text(timeout=5)) == {ALERTS_ID}
+    panel = alerts_panel(page.html[ALERTS_ID])
 
     assert re.search(r"data-unacknowledged>1<", panel)
     row = panel[panel.index(f'id="overview-alert-{first_event.public_id}"') :]

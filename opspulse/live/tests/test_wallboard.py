@@ -24,6 +24,7 @@ from opspulse.metrics import selectors as metric_selectors
 from opspulse.metrics.models import Granularity, MetricName
 from tests.factories import MembershipFactory, MetricFactory, OrderFactory, UserFactory
 from tests.support.live import (
+    LivePage,
     new_order,
     shared_socket,
     socket_headers,
@@ -142,6 +143,29 @@ async def test_a_shared_wallboard_shows_a_new_order_live_without_customer_data(s
     assert "Ines" not in frame and "Porto" not in frame
     # Only the regions that changed: the date did not.
     assert 'id="wb-day"' not in frame
+    await socket.disconnect()
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_a_wallboard_patches_its_figures_and_asks_for_a_region_whole_when_it_cannot(store, owner_client, live_listener):
+    socket = wallboard_socket(store, socket_headers(owner_client))
+    assert (await socket.connect())[0]
+    page = LivePage()
+    page.apply(await socket.receive_text())
+    await database_sync_to_async(record_order)(store=store, data=new_order(8311, "40.00"))
+    page.apply(await socket.receive_text(timeout=5))
+
+    await database_sync_to_async(record_order)(store=store, data=new_order(8312, "60.00"))
+    frame = await socket.receive_text(timeout=5)
+    assert frame.startswith('{"patch":') and WB_REVENUE in page.apply(frame)
+    assert "$100.00" in page.text(WB_REVENUE)
+
+    await socket.send_text(f'{{"resync": ["{WB_REVENUE}"]}}')
+    whole = await socket.receive_text(timeout=5)
+
+    assert page.apply(whole) == {WB_REVENUE} and not whole.startswith("{")
+    assert "$100.00" in page.text(WB_REVENUE)
     await socket.disconnect()
 
 

@@ -21,9 +21,20 @@ htmx.config.responseHandling = [
   { code: "...", swap: false },
 ];
 
-// The chart's canvas belongs to uPlot: morphing its panel must leave it alone.
-Idiomorph.defaults.callbacks.beforeNodeMorphed = (oldNode) =>
-  !(oldNode.nodeType === Node.ELEMENT_NODE && oldNode.hasAttribute("data-chart-mount"));
+// The chart's canvas belongs to uPlot: morphing its panel must leave it alone. The
+// mount's own attributes (its label for screen readers) follow the server's.
+Idiomorph.defaults.callbacks.beforeNodeMorphed = (oldNode, newNode) => {
+  if (!(oldNode.nodeType === Node.ELEMENT_NODE && oldNode.hasAttribute("data-chart-mount"))) return true;
+  if (newNode.nodeType === Node.ELEMENT_NODE && newNode.hasAttribute("data-chart-mount")) {
+    for (const { name } of Array.from(oldNode.attributes)) {
+      if (!newNode.hasAttribute(name)) oldNode.removeAttribute(name);
+    }
+    for (const { name, value } of Array.from(newNode.attributes)) {
+      if (oldNode.getAttribute(name) !== value) oldNode.setAttribute(name, value);
+    }
+  }
+  return false;
+};
 
 // Deferred, so the document is parsed; htmx connects the socket on DOMContentLoaded,
 // after these listeners are in place.

@@ -2,8 +2,11 @@
 // (overview.js, wallboard.js) start one with keepPageConnected.
 //
 // Every frame is a set of out-of-band fragments (hx-swap-oob="morph") that htmx morphs
-// into the page. The server sends everything on each (re)connect, so a reconnect
-// re-syncs the page; a socket that goes silent (no frame or heartbeat) is replaced.
+// into the page, after the patches of what changed in the others, if any (live-patch.js).
+// The server sends everything on each (re)connect, so a reconnect re-syncs the page; a
+// socket that goes silent (no frame or heartbeat) is replaced.
+
+import { Patcher } from "./live-patch.js";
 
 const HEARTBEAT = "<!-- heartbeat -->";
 // The first frame of a socket whose page is still current: nothing to swap.
@@ -24,6 +27,7 @@ export function keepConnected({ root, path, status, labels, htmx, onFrame, onEnd
   let lastFrameAt = Date.now();
   let ended = false;
   let retriedAfterSignOut = false;
+  const patcher = new Patcher();
 
   function setState(state, text) {
     if (!status) return;
@@ -55,6 +59,7 @@ export function keepConnected({ root, path, status, labels, htmx, onFrame, onEnd
       if (socket !== current) return;
       attempts = 0;
       lastFrameAt = Date.now();
+      patcher.reset();
       setState("live");
     });
     current.addEventListener("message", (event) => {
@@ -62,7 +67,10 @@ export function keepConnected({ root, path, status, labels, htmx, onFrame, onEnd
       lastFrameAt = Date.now();
       if (typeof event.data !== "string" || event.data === HEARTBEAT || event.data === PAGE_CURRENT) return;
       retriedAfterSignOut = false;
-      htmx.swap(root, event.data, { swapStyle: "none", ignoreTitle: true, swapDelay: 0, settleDelay: 0 });
+      const html = patcher.apply(event.data, (request) => {
+        if (current.readyState === WebSocket.OPEN) current.send(request);
+      });
+      if (html) htmx.swap(root, html, { swapStyle: "none", ignoreTitle: true, swapDelay: 0, settleDelay: 0 });
       onFrame?.();
     });
     current.addEventListener("close", (event) => {

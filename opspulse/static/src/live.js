@@ -1,4 +1,5 @@
 import { drawDailyChart } from "./daily-chart.js";
+import { Patcher } from "./live-patch.js";
 import { drawRevenueChart } from "./revenue-chart.js";
 
 const LABELS = {
@@ -33,6 +34,7 @@ export function startLiveDashboard(root, htmx) {
   const seenOrders = new Set();
   const orderStatuses = new Map();
   const kpiValues = new Map();
+  const patcher = new Patcher();
 
   // A disconnected store's page shows its history: connected, but nothing is live.
   const disconnected = "disconnected" in status.dataset;
@@ -145,6 +147,7 @@ export function startLiveDashboard(root, htmx) {
   root.addEventListener("htmx:wsOpen", (event) => {
     socket = event.detail.event.target;
     socketWrapper = event.detail.socketWrapper;
+    patcher.reset();
     retriedAfterSignOut = false;
     lastFrameAt = Date.now();
     setState("live");
@@ -177,11 +180,25 @@ export function startLiveDashboard(root, htmx) {
     if (event.detail.target?.id === "daily-chart" || event.detail.elt?.id === "daily-chart") drawDailyChart();
   });
 
-  root.addEventListener("htmx:wsAfterMessage", () => {
+  function frameApplied() {
     lastFrameAt = Date.now();
     trimFeed();
     afterPanelsChanged({ highlight: true });
+  }
+
+  // A frame with patches (live-patch.js) is applied here: its patches, then its HTML.
+  root.addEventListener("htmx:wsBeforeMessage", (event) => {
+    const frame = event.detail.message;
+    if (typeof frame !== "string" || !frame.startsWith("{")) return;
+    event.preventDefault();
+    const html = patcher.apply(frame, (request) => {
+      if (socket && socket.readyState === WebSocket.OPEN) socket.send(request);
+    });
+    if (html) htmx.swap(root, html, { swapStyle: "none", ignoreTitle: true, swapDelay: 0, settleDelay: 0 });
+    frameApplied();
   });
+
+  root.addEventListener("htmx:wsAfterMessage", frameApplied);
 
   window.setInterval(() => {
     if (currentState === "live" && Date.now() - lastFrameAt > SILENCE_LIMIT_MS && socketWrapper) {
