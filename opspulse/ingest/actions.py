@@ -65,6 +65,15 @@ NEXT_BATCH = """
     ) next
     LIMIT %(limit)s
 """
+# Whether NEXT_BATCH would find anything.
+DUE = """
+    SELECT EXISTS (
+        SELECT 1 FROM ingest_webhook_delivery due
+        WHERE status = 'pending' AND {scope} AND NOT EXISTS (
+            SELECT 1 FROM ingest_webhook_delivery waiting
+            WHERE waiting.store_id = due.store_id AND waiting.status = 'pending' AND waiting.next_attempt_at > now())
+    )
+"""
 NEXT_RETRY = """
     SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM ingest_webhook_delivery
     WHERE status = 'pending' AND {scope} AND next_attempt_at > now()
@@ -116,11 +125,18 @@ def lanes_params(lanes: list[int]) -> dict[str, Any]:
     return {"lanes": settings.DRAIN_LANES, "lane_list": list(lanes)}
 
 
-def drain_batch(*, lanes: list[int], batch_size: int | None = None) -> Batch:
+def drain_batch(*, lanes: list[int], batch_size: int | None = None, releasing_idle: list[int] = ()) -> Batch:
     """Process one batch of the lanes' pending deliveries, once every ingest of those
     lanes that is still in flight has ended (their ids come before any later one's)."""
-    queue.wait_for_inflight_ingest(*lanes)
+    queue.wait_for_inflight_ingest(*lanes, releasing_idle=releasing_idle)
     return _one_batch(LANES_SCOPE, lanes_params(lanes), batch_size or settings.DRAIN_BATCH_SIZE)
+
+
+def has_due_deliveries(*, lanes: list[int]) -> bool:
+    """Whether the lanes hold a delivery that the next batch would take."""
+    with connection.cursor() as cursor:
+        cursor.execute(DUE.format(scope=LANES_SCOPE), lanes_params(lanes))
+        return cursor.fetchone()[0]
 
 
 def _one_batch(scope: str, params: dict[str, Any], batch_size: int) -> Batch:

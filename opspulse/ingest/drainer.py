@@ -4,15 +4,19 @@ A drain job per lane and burst costs a job's whole life (deferring it, fetching 
 its events, ending it) for each one or two deliveries at ordinary rates, and a new
 delivery waits for the worker's poll whenever the lane's next job was blocked behind
 the running one. The drainer instead keeps one connection on which it owns lanes
-(the session lock `queue.drainer_lock_key`) and LISTENs on their channels; ingest sees
-the lock and notifies, and the drainer, waiting on the socket, wakes at once.
+(the session lock `queue.drainer_lock_key`) and LISTENs on their channels. While it
+waits it also holds each lane's idle lock (`queue.idle_lock_key`): ingest, seeing it,
+notifies, and the drainer, waiting on the socket, wakes at once. It lets the idle locks
+go as a batch starts, so a burst costs one NOTIFY, not one per webhook (each NOTIFY
+wakes every listening session of the database and makes commits take turns).
 
 Each turn takes one batch across all its lanes (an equal share per store,
-opspulse.ingest.actions). A turn that may have left deliveries behind, or that
-heard of new ones while it ran, is followed by another at once; otherwise the
-drainer waits for the next notification. While deliveries keep arriving, it waits
+opspulse.ingest.actions). A turn that may have left deliveries behind is followed by
+another at once. Otherwise the drainer goes idle: it takes the idle locks, which waits
+for the ingests that saw it busy, then looks for due deliveries once more, and waits
+for a notification only if there are none. While deliveries keep arriving, it waits
 DRAIN_GATHER_MS before each turn, so that a turn takes several: the cost of a batch is
-mostly fixed, and the wait is short next to a screen's own pacing.
+mostly fixed.
 
 Nothing depends on a notification arriving: every DRAIN_IDLE_POLL_SECONDS an idle
 drainer reads its lanes anyway, and tries to take the lanes it does not own (another
@@ -51,6 +55,8 @@ class Drainer:
     def __init__(self, lanes: list[int] | None = None) -> None:
         self.lanes = sorted(lanes if lanes is not None else range(settings.DRAIN_LANES))
         self.owned: list[int] = []
+        # The owned lanes whose idle lock this drainer holds (queue.idle_lock_key).
+        self.idle: list[int] = []
         self.stopping = threading.Event()
         self.retry_at: float | None = None
         self.next_claim_at = 0.0
@@ -83,14 +89,21 @@ class Drainer:
 
     def _serve(self) -> None:
         connection.ensure_connection()
-        self.owned = []
+        self.owned, self.idle = [], []
         self.retry_at = None
         more = True  # a drainer that takes over drains what waits
         last_batch_at = float("-inf")
         idle_poll = settings.DRAIN_IDLE_POLL_SECONDS
         gather = settings.DRAIN_GATHER_MS / 1000
+        # A look that said deliveries were due, and the batch after it found none (they
+        # went another way): the next look is not trusted, or the two would loop.
+        promised = broken_promise = False
         try:
             while not self.stopping.is_set():
+                if not more and self.owned:
+                    # Ingest notifies from now on; what arrived while this drainer was
+                    # busy (and not notified) is looked for once those ingests ended.
+                    more = promised = self._go_idle() and not broken_promise
                 if not more:
                     timeout = idle_poll
                     if self.retry_at is not None:
@@ -108,15 +121,30 @@ class Drainer:
                 if not self.owned:
                     more = False
                     continue
-                self._heard()  # notifications of what this batch will find
-                batch = actions.drain_batch(lanes=self.owned)
+                idle, self.idle = self.idle, []
+                batch = actions.drain_batch(lanes=self.owned, releasing_idle=idle)
                 last_batch_at = time.monotonic()
                 self.handled += batch.taken
                 if batch.retry_in is not None:
                     self._retry_in(batch.retry_in)
-                more = batch.more or self._heard()
+                broken_promise, promised = promised and not batch.taken, False
+                more = batch.more
         finally:
             self._hand_back()
+
+    def _go_idle(self) -> bool:
+        """Hold the owned lanes' idle locks, once the ingests that saw this drainer busy
+        have ended; return whether their lanes hold deliveries due now."""
+        taking = [lane for lane in self.owned if lane not in self.idle]
+        if taking:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(pg_advisory_lock(key)) FROM unnest(%s::bigint[]) AS key",
+                    [[queue.idle_lock_key(lane) for lane in taking]],
+                )
+            self.idle.extend(taking)
+        self._heard()  # notifications so far are about deliveries the look below sees
+        return actions.has_due_deliveries(lanes=self.owned)
 
     def _wait(self, timeout: float) -> bool:
         """Wait up to `timeout` for a notification; whether one came."""
@@ -162,9 +190,12 @@ class Drainer:
     def _hand_back(self) -> None:
         """Release every lane; defer a drain job for those with deliveries still pending."""
         owned, self.owned = self.owned, []
+        idle, self.idle = self.idle, []
         for lane in owned:
             try:
                 with transaction.atomic(), connection.cursor() as cursor:
+                    if lane in idle:
+                        cursor.execute("SELECT pg_advisory_unlock(%s)", [queue.idle_lock_key(lane)])
                     # Ingests in flight saw the lane owned and only notified: wait for
                     # them, so that the look below finds their deliveries.
                     cursor.execute("SELECT pg_advisory_xact_lock(%s)", [queue.ingest_lock_key(lane)])

@@ -56,7 +56,8 @@ WEBHOOKS_PREFIX = "/webhooks/"
 
 # One statement per webhook, in its own transaction: take the lane's shared ingest
 # lock, insert the delivery (a duplicate inserts nothing), then tell the lane's drainer
-# or, when no drainer owns the lane (its lock is free), defer the lane's drain job with
+# if it waits (a busy one looks again after its batch, queue.idle_lock_key) or, when no
+# drainer owns the lane (its lock is free), defer the lane's drain job with
 # procrastinate's own defer function unless one is waiting (opspulse.ingest.queue). The
 # locks are held only while PostgreSQL runs the statement, never across round trips, so
 # a drainer or drain job waiting for the ingests in flight (queue.wait_for_inflight_ingest)
@@ -78,7 +79,10 @@ RECORD_DELIVERY = f"""
         SELECT NOT pg_try_advisory_xact_lock_shared(%(drainer_key)s) AS drained FROM locked
         WHERE %(wants_job)s AND EXISTS (SELECT FROM inserted)
     ),
-    told AS MATERIALIZED (SELECT pg_notify(%(channel)s, '') FROM owner WHERE drained),
+    told AS MATERIALIZED (
+        SELECT pg_notify(%(channel)s, '') FROM owner
+        WHERE drained AND NOT pg_try_advisory_xact_lock_shared(%(idle_key)s)
+    ),
     looked AS MATERIALIZED (
         SELECT EXISTS ({queue.WAITING_JOB_QUERY}) AS job_waiting FROM owner WHERE NOT drained
     ),

@@ -41,6 +41,7 @@ DRAIN_QUEUE = "ingest"
 INGEST_LOCK_BASE = 0x4F50_0000_0000
 RUNNING_LOCK_BASE = 0x4F51_0000_0000
 DRAINER_LOCK_BASE = 0x4F52_0000_0000
+IDLE_LOCK_BASE = 0x4F53_0000_0000
 
 
 def lane_of(store_id: int) -> int:
@@ -63,6 +64,15 @@ def drainer_lock_key(lane: int) -> int:
     """Held, exclusively and for its whole life, by the drainer that owns the lane; a
     drain job holds it shared while it runs, so that a drainer takes over only between jobs."""
     return DRAINER_LOCK_BASE + lane
+
+
+def idle_lock_key(lane: int) -> int:
+    """Held by the lane's drainer while it waits for a notification, and only then: an
+    ingest that finds it held notifies, one that finds it free (the drainer is busy and
+    looks again after its batch) does not, sparing PostgreSQL a NOTIFY per webhook in a
+    burst. Ingest holds it shared until its commit, so a drainer that goes idle waits for
+    the ingests that saw it busy before it looks for their deliveries."""
+    return IDLE_LOCK_BASE + lane
 
 
 def drain_channel(lane: int) -> str:
@@ -90,6 +100,7 @@ def drain_job_params(lane: int) -> dict[str, Any]:
     return {
         "lock_key": ingest_lock_key(lane),
         "drainer_key": drainer_lock_key(lane),
+        "idle_key": idle_lock_key(lane),
         "channel": drain_channel(lane),
         "queueing_lock": drain_lock(lane),
         "job_queue": DRAIN_QUEUE,
@@ -142,16 +153,18 @@ def unless_drainer_owns(lane: int) -> Iterator[bool]:
                 pass  # the connection is gone, and the lock with it
 
 
-def wait_for_inflight_ingest(*lanes: int) -> None:
-    """Return once every ingest transaction of the lanes that began earlier has ended.
+def wait_for_inflight_ingest(*lanes: int, releasing_idle: list[int] | tuple[int, ...] = ()) -> None:
+    """Return once every ingest transaction of the lanes that began earlier has ended;
+    first release the idle locks of the lanes `releasing_idle` (a drainer starting a batch).
 
-    One statement: outside a transaction, the locks are taken in lane order and
+    One statement: outside a transaction, the ingest locks are taken in lane order and
     released when it ends.
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(key)) FROM unnest(%s::bigint[]) AS key",
-            [[ingest_lock_key(lane) for lane in sorted(lanes)]],
+            "SELECT (SELECT count(pg_advisory_unlock(key)) FROM unnest(%s::bigint[]) AS key),"
+            " (SELECT count(pg_advisory_xact_lock(key)) FROM unnest(%s::bigint[]) AS key)",
+            [[idle_lock_key(lane) for lane in releasing_idle], [ingest_lock_key(lane) for lane in sorted(lanes)]],
         )
 
 
