@@ -5,7 +5,7 @@ per socket, the store's public id and a session cookie. Sockets are opened at th
 given pace with the headers a browser sends (Cookie, Origin; permessage-deflate
 offered, as browsers do); a socket counts as open once its first frame (the full
 render) has arrived. For every socket the process notes when an order number
-(`data-order-number="#N"`) first appears in a frame, and counts frames and bytes,
+(`data-order-number="#N"`, or set by a patch) first appears in a frame, and counts frames and bytes,
 both as received on the wire (compressed) and as payload.
 
 One-shot mode (bench/e2e.py; the job lists "sockets"): open them all, print
@@ -37,7 +37,9 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-ORDER_NUMBER = re.compile(r'data-order-number="(#\d+)"')
+# An order's row, in a whole panel or row (`data-order-number="#N"`) or in a patch that
+# brings it into a feed whose rows kept their structure (`"data-order-number","#N"`).
+ORDER_NUMBER = re.compile(r'data-order-number(?:="|",")(#\d+)"')
 HEARTBEAT = "<!-- heartbeat -->"
 
 
