@@ -157,15 +157,18 @@ def wait_for_inflight_ingest(*lanes: int, releasing_idle: list[int] | tuple[int,
     """Return once every ingest transaction of the lanes that began earlier has ended;
     first release the idle locks of the lanes `releasing_idle` (a drainer starting a batch).
 
-    One statement: outside a transaction, the ingest locks are taken in lane order and
-    released when it ends.
+    One statement per lane, outside a transaction: each lane's lock is taken and released
+    as it ends, so the ingests of a lane wait only for the lane's own ingests in flight,
+    never for another lane's.
     """
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT (SELECT count(pg_advisory_unlock(key)) FROM unnest(%s::bigint[]) AS key),"
-            " (SELECT count(pg_advisory_xact_lock(key)) FROM unnest(%s::bigint[]) AS key)",
-            [[idle_lock_key(lane) for lane in releasing_idle], [ingest_lock_key(lane) for lane in sorted(lanes)]],
-        )
+        if releasing_idle:
+            cursor.execute(
+                "SELECT count(pg_advisory_unlock(key)) FROM unnest(%s::bigint[]) AS key",
+                [[idle_lock_key(lane) for lane in releasing_idle]],
+            )
+        for lane in sorted(lanes):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ingest_lock_key(lane)])
 
 
 def running_lock_key(lane: int) -> int:
