@@ -326,9 +326,6 @@ WORKER_DRAINER = env_bool("WORKER_DRAINER", True)
 # A worker's drainer reads its lanes at least this often when
 # no notification wakes it, and tries as often to take the lanes it does not own.
 DRAIN_IDLE_POLL_SECONDS = env_float("DRAIN_IDLE_POLL_SECONDS", 5.0)
-# While deliveries keep arriving, the drainer waits this long before a batch, so that
-# one batch takes several of them (0: every delivery at once, whatever it costs).
-DRAIN_GATHER_MS = env_float("DRAIN_GATHER_MS", 0)
 # A drain job hands over to a successor after this long (between batches: one batch,
 # e.g. a shop's erasure, runs for as long as it needs).
 DRAIN_JOB_MAX_SECONDS = env_float("DRAIN_JOB_MAX_SECONDS", 20)

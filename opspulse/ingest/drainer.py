@@ -14,9 +14,8 @@ Each turn takes one batch across all its lanes (an equal share per store,
 opspulse.ingest.actions). A turn that may have left deliveries behind is followed by
 another at once. Otherwise the drainer goes idle: it takes the idle locks, which waits
 for the ingests that saw it busy, then looks for due deliveries once more, and waits
-for a notification only if there are none. While deliveries keep arriving, it waits
-DRAIN_GATHER_MS before each turn, so that a turn takes several: the cost of a batch is
-mostly fixed.
+for a notification only if there are none. Under load batches grow by themselves: a
+batch takes what arrived while the one before it ran.
 
 Nothing depends on a notification arriving: every DRAIN_IDLE_POLL_SECONDS an idle
 drainer reads its lanes anyway, and tries to take the lanes it does not own (another
@@ -92,9 +91,7 @@ class Drainer:
         self.owned, self.idle = [], []
         self.retry_at = None
         more = True  # a drainer that takes over drains what waits
-        last_batch_at = float("-inf")
         idle_poll = settings.DRAIN_IDLE_POLL_SECONDS
-        gather = settings.DRAIN_GATHER_MS / 1000
         # A look that said deliveries were due, and the batch after it found none (they
         # went another way): the next look is not trusted, or the two would loop.
         promised = broken_promise = False
@@ -108,11 +105,7 @@ class Drainer:
                     timeout = idle_poll
                     if self.retry_at is not None:
                         timeout = min(timeout, max(self.retry_at - time.monotonic(), 0.0))
-                    if self._wait(timeout):
-                        # Deliveries keep coming: let a few more gather for this turn.
-                        if gather and time.monotonic() - last_batch_at < gather * 2:
-                            self.stopping.wait(gather)
-                    else:
+                    if not self._wait(timeout):
                         self._due_retries()
                     if self.stopping.is_set():
                         break
@@ -123,7 +116,6 @@ class Drainer:
                     continue
                 idle, self.idle = self.idle, []
                 batch = actions.drain_batch(lanes=self.owned, releasing_idle=idle)
-                last_batch_at = time.monotonic()
                 self.handled += batch.taken
                 if batch.retry_in is not None:
                     self._retry_in(batch.retry_in)
