@@ -1,4 +1,5 @@
-"""Connection strings for code that talks to PostgreSQL without the ORM."""
+"""Connection strings for code that talks to PostgreSQL without the ORM, and a
+connection of its own for a thread whose session keeps state."""
 
 from __future__ import annotations
 
