@@ -46,6 +46,11 @@ PENDING_IN_LANE = (
 )
 
 
+# An idle drainer looks at least this often whether it was asked to stop, so that a
+# worker stops within about this long of SIGTERM, not after a whole idle poll.
+STOP_CHECK_SECONDS = 0.2
+
+
 class Drainer:
     """Drain the lanes this process can own until `stop()`; run it in a thread of its own."""
 
@@ -139,10 +144,15 @@ class Drainer:
         return actions.has_due_deliveries(lanes=self.owned)
 
     def _wait(self, timeout: float) -> bool:
-        """Wait up to `timeout` for a notification; whether one came."""
+        """Wait up to `timeout` for a notification, or until stopped; whether one came."""
         raw = connection.connection
-        for _ in raw.notifies(timeout=timeout, stop_after=1):
-            return True
+        deadline = time.monotonic() + timeout
+        while not self.stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            for _ in raw.notifies(timeout=min(left, STOP_CHECK_SECONDS), stop_after=1):
+                return True
         return False
 
     def _heard(self) -> bool:

@@ -190,3 +190,30 @@ def test_a_killed_workers_drainer_lanes_pass_to_the_next_worker(web, stores, sta
     assert Order.objects.filter(store=store).count() == ORDERS
     assert set(WebhookDelivery.objects.filter(store=store).values_list("attempts", flat=True)) == {1}
     assert_nothing_lost(ledger, [store])
+
+
+def test_a_worker_told_to_stop_while_idle_exits_at_once_and_frees_its_lanes(web, stores, start_worker):
+    """SIGTERM (a deploy) stops a worker whose drainer waits for webhooks within a
+    fraction of a second, not after its idle poll; webhooks acknowledged afterwards go
+    to drain jobs, which the next worker runs."""
+    store = stores[0]
+    worker = start_worker("worker-stopped-while-idle")
+    ledger = Ledger()
+    first = order_delivery(store, OrderVersion(710_000, T0, 0, "paid", (PRODUCTS[0],)))
+    assert ledger.post(web.url, first) == 200
+    wait_until_processed([store], timeout=30)
+    time.sleep(0.5)  # the drainer is back to waiting on its socket
+
+    asked_at = time.monotonic()
+    worker.stop(signal.SIGTERM)
+    stopped_after = time.monotonic() - asked_at
+    assert worker.popen.returncode == 0
+    assert stopped_after < 2.5, f"the worker took {stopped_after:.1f} s to stop"
+
+    second = order_delivery(store, OrderVersion(710_001, T0, 0, "paid", (PRODUCTS[1],)))
+    assert ledger.post(web.url, second) == 200
+    assert ProcrastinateJob.objects.filter(task_name=DRAIN_TASK, status="todo").exists()
+    start_worker("worker-after-the-stop", **NO_DRAINER)
+    wait_until_processed([store], timeout=30)
+    assert Order.objects.filter(store=store).count() == 2
+    assert_nothing_lost(ledger, [store])
