@@ -26,6 +26,12 @@ differs, so a page cannot drift from the server unnoticed
 
 The frames of one delivery are built once per distinct state of the pages
 (FrameBuilder): the dashboards of a store that show the same panels get the same string.
+
+A panel's next render usually differs from its last in a few figures, so its shape is
+derived from the last one's where it can be (`shape_after`): the HTML is split at its
+tags (in C), the pieces compared with the last render's, and only those that differ are
+parsed. The whole parse runs for a panel's first render and whenever the pieces do not
+line up one to one.
 """
 
 from __future__ import annotations
@@ -34,9 +40,11 @@ import html
 import json
 import re
 import zlib
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from itertools import compress, count
+from operator import ne
 from typing import Any
 
 # Elements whose children belong to the page's scripts (a chart's canvas): their content
@@ -73,6 +81,14 @@ _TOKEN = re.compile(
     r"|<[!?/][^>]*>",
     re.S,
 )
+# The same tokens without their groups, for re.split: [text, markup, text, …, text].
+_PARTS = re.compile(
+    r"(<!--.*?-->"
+    r"|</[A-Za-z][^>]*>"
+    r"|<[A-Za-z][^\s/>]*(?:[^>\"']|\"[^\"]*\"|'[^']*')*>"
+    r"|<[!?/][^>]*>)",
+    re.S,
+)
 _ATTRIBUTE = re.compile(r"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
 # An ampersand that does not start a complete character reference: browsers and
 # html.unescape need not agree on what it means.
@@ -94,14 +110,28 @@ class Element:
 Node = Element | str
 
 
+# A part of a panel's HTML that makes no node (an end tag, a comment, an empty text),
+# and the whitespace around the panel.
+NOT_A_NODE = -1
+OUTSIDE = -2
+
+
 @dataclass(frozen=True)
 class Shape:
     """A panel's nodes in document order (elements and non-empty text), as a browser
-    parses its HTML, and the digest the page computes of them."""
+    parses its HTML, and the digest the page computes of them.
+
+    With them, what a next render's shape is derived from: the HTML's parts (text and
+    markup, alternately, as `_PARTS` splits it), the node each part makes (its index,
+    NOT_A_NODE or OUTSIDE), and each node as the digest spells it.
+    """
 
     nodes: tuple[Node, ...]
     structure: tuple[tuple[str, tuple[str, ...]] | None, ...]
     digest: int
+    parts: tuple[str, ...]
+    part_nodes: tuple[int, ...]
+    pieces: tuple[str, ...]
 
 
 def _decode(raw: str) -> str:
@@ -128,18 +158,23 @@ def _attributes(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(attributes.items())
 
 
+def _piece(node: Node) -> str:
+    """`node` as the digest spells it (live-patch.js, `digest`)."""
+    if isinstance(node, str):
+        return "\x04" + node
+    return "\x01" + node.tag + "".join(
+        f"\x02{name}\x03{value}" for name, value in sorted(node.attributes)
+        if name not in _UNDIGESTED and not name.startswith("hx-")
+    )
+
+
+def _crc(pieces: Iterable[str]) -> int:
+    return zlib.crc32("".join(pieces).encode())
+
+
 def digest(nodes: tuple[Node, ...]) -> int:
     """The CRC-32 of `nodes`, spelt as the page spells its DOM (live-patch.js, `digest`)."""
-    parts = []
-    for node in nodes:
-        if isinstance(node, str):
-            parts.append("\x04" + node)
-            continue
-        parts.append("\x01" + node.tag)
-        for name, value in sorted(node.attributes):
-            if name not in _UNDIGESTED and not name.startswith("hx-"):
-                parts.append(f"\x02{name}\x03{value}")
-    return zlib.crc32("".join(parts).encode())
+    return _crc(_piece(node) for node in nodes)
 
 
 def _text(text: str, open_elements: list[str], opaque: bool) -> str | None:
@@ -153,33 +188,37 @@ def _text(text: str, open_elements: list[str], opaque: bool) -> str | None:
     return _decode(text)
 
 
-# Big enough for the panels, old and new, of a few hundred stores on screen.
-@lru_cache(maxsize=2048)
-def shape(fragment: str) -> Shape | None:
-    """Return the nodes of one panel's HTML, or None if it must always be sent whole.
+def _parse(fragment: str) -> Shape | None:
+    """The shape of one panel's HTML, or None if it must always be sent whole.
 
     The HTML must be one element, closed as it is opened (as templates write it): a
     browser's implied ends and fix-ups would make its DOM differ from the source.
     """
+    parts = _PARTS.split(fragment)
     nodes: list[Node] = []
+    part_nodes: list[int] = []
     open_elements: list[str] = []
     foreign = 0  # open <svg> elements
     opaque = False
-    position = 0
     try:
-        for match in _TOKEN.finditer(fragment):
-            text = fragment[position:match.start()]
-            position = match.end()
-            if text and (node := _text(text, open_elements, opaque)) is not None:
-                nodes.append(node)
-            token = match.group(0)
-            if token.startswith("<!--"):
+        for index, part in enumerate(parts):
+            if not index % 2:
+                node = _text(part, open_elements, opaque) if part else None
+                if node is not None:
+                    part_nodes.append(len(nodes))
+                    nodes.append(node)
+                else:
+                    part_nodes.append(OUTSIDE if part else NOT_A_NODE)
                 continue
-            tag = match.group(1)
+            part_nodes.append(NOT_A_NODE)
+            if part.startswith("<!--"):
+                continue
+            match = _TOKEN.match(part)
+            tag = match.group(1) if match else None
             if tag is None:
-                if not token.startswith("</"):
-                    raise Unpatchable(f"markup {token[:20]!r}")
-                closed = token[2:-1].strip().lower()
+                if not part.startswith("</"):
+                    raise Unpatchable(f"markup {part[:20]!r}")
+                closed = part[2:-1].strip().lower()
                 if not open_elements or open_elements.pop() != closed:
                     raise Unpatchable(f"</{closed}> closes another element")
                 foreign -= closed in _FOREIGN_ROOTS
@@ -193,14 +232,12 @@ def shape(fragment: str) -> Shape | None:
             if "p" in open_elements and tag in _CLOSES_P:
                 raise Unpatchable(f"a <{tag}> in a <p>")
             attributes = _attributes(match.group(2))
+            part_nodes[-1] = len(nodes)
             nodes.append(Element(tag, attributes))
-            if tag not in _VOID and not ((foreign or tag in _FOREIGN_ROOTS) and token.endswith("/>")):
+            if tag not in _VOID and not ((foreign or tag in _FOREIGN_ROOTS) and part.endswith("/>")):
                 open_elements.append(tag)
                 foreign += tag in _FOREIGN_ROOTS
                 opaque = OPAQUE_ATTRIBUTE in match.group(2) and any(name == OPAQUE_ATTRIBUTE for name, _ in attributes)
-        text = fragment[position:]
-        if text and (node := _text(text, open_elements, opaque)) is not None:
-            nodes.append(node)
     except Unpatchable:
         return None
     if open_elements or not nodes:
@@ -209,7 +246,104 @@ def shape(fragment: str) -> Shape | None:
     structure = tuple(
         None if isinstance(node, str) else (node.tag, tuple(name for name, _ in node.attributes)) for node in frozen
     )
-    return Shape(frozen, structure, digest(frozen))
+    pieces = tuple(_piece(node) for node in frozen)
+    return Shape(frozen, structure, _crc(pieces), tuple(parts), tuple(part_nodes), pieces)
+
+
+def _differing(old: Sequence[str], new: Sequence[str]) -> Iterator[int]:
+    """The indices at which two lists of strings of the same length differ."""
+    return compress(count(), map(ne, old, new))
+
+
+def _derive(old: Shape, fragment: str) -> Shape | None:
+    """The shape of `fragment` from `old`'s, when the two differ only in text and
+    attribute values; None when they may differ otherwise (then `_parse` decides).
+
+    Whatever it returns, `_parse(fragment)` would return the same.
+    """
+    try:
+        return _derived(old, _PARTS.split(fragment))
+    except Unpatchable:
+        return None
+
+
+def _derived(old: Shape, parts: list[str]) -> Shape | None:
+    """`_derive`, from the new HTML's parts."""
+    if len(parts) != len(old.parts):
+        return None
+    nodes: list[Node] | None = None
+    pieces: list[str] = []
+    for index in _differing(old.parts, parts):
+        before, after = old.parts[index], parts[index]
+        at = old.part_nodes[index]
+        if at == OUTSIDE and not after.strip():
+            continue
+        if at < 0:
+            return None
+        if not index % 2:
+            if not after:
+                return None
+            node: Node = _decode(after)
+        else:
+            element = old.nodes[at]
+            assert isinstance(element, Element)
+            match = _TOKEN.match(after)
+            tag = match.group(1) if match else None
+            if tag is None or tag.lower() != element.tag or after.endswith("/>") != before.endswith("/>"):
+                return None
+            attributes = _attributes(match.group(2))
+            if len(attributes) != len(element.attributes) or any(
+                name != old_name for (name, _), (old_name, _) in zip(attributes, element.attributes, strict=True)
+            ):
+                return None
+            node = Element(element.tag, attributes)
+        if nodes is None:
+            nodes, pieces = list(old.nodes), list(old.pieces)
+        nodes[at] = node
+        pieces[at] = _piece(node)
+    if nodes is None:  # the same nodes (whitespace around the panel changed)
+        return Shape(old.nodes, old.structure, old.digest, tuple(parts), old.part_nodes, old.pieces)
+    return Shape(tuple(nodes), old.structure, _crc(pieces), tuple(parts), old.part_nodes, tuple(pieces))
+
+
+class _ShapeCache:
+    """The shapes of the panels' latest HTML, old and new, least recently used first."""
+
+    # Big enough for the panels, old and new, of a few hundred stores on screen.
+    size = 2048
+
+    def __init__(self) -> None:
+        self.shapes: OrderedDict[str, Shape | None] = OrderedDict()
+
+    def shape(self, fragment: str, previous: Shape | None = None) -> Shape | None:
+        try:
+            found = self.shapes[fragment]
+        except KeyError:
+            pass
+        else:
+            self.shapes.move_to_end(fragment)
+            return found
+        found = None
+        if previous is not None:
+            found = _derive(previous, fragment)
+        if found is None:
+            found = _parse(fragment)
+        self.shapes[fragment] = found
+        if len(self.shapes) > self.size:
+            self.shapes.popitem(last=False)
+        return found
+
+    def clear(self) -> None:
+        self.shapes.clear()
+
+
+_shapes = _ShapeCache()
+
+
+def shape(fragment: str) -> Shape | None:
+    """Return the nodes of one panel's HTML, or None if it must always be sent whole
+    (see `_parse`)."""
+    return _shapes.shape(fragment)
 
 
 def _utf16_length(text: str) -> int:
@@ -261,7 +395,15 @@ def patch_ops(old: Shape, new: Shape) -> list[list[Any]] | None:
     if old.structure != new.structure:
         return None
     ops: list[list[Any]] = []
-    for index, (before, after) in enumerate(zip(old.nodes, new.nodes, strict=True)):
+    if old.part_nodes is new.part_nodes or old.part_nodes == new.part_nodes:
+        # Laid out alike (the usual case, a shape derived from the other's): only the
+        # nodes of the parts that differ may differ.
+        at = old.part_nodes
+        changed = sorted({at[part] for part in _differing(old.parts, new.parts) if at[part] >= 0})
+    else:
+        changed = range(len(new.nodes))
+    for index in changed:
+        before, after = old.nodes[index], new.nodes[index]
         if before == after:
             continue
         if isinstance(after, str):
@@ -283,7 +425,8 @@ def _json(value: Any) -> str:
 def patch(old_html: str, new_html: str) -> list[Any] | None:
     """Return `[digest of old, ops]` for a panel that the page has as `old_html`, or None
     if `new_html` must be sent whole (a structural change, or no shorter patch)."""
-    old, new = shape(old_html), shape(new_html)
+    old = shape(old_html)
+    new = _shapes.shape(new_html, old)
     if old is None or new is None:
         return None
     ops = patch_ops(old, new)

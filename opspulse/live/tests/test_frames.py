@@ -7,6 +7,7 @@ import json
 
 import pytest
 from django.template.loader import render_to_string
+from hypothesis import given, settings, strategies as st
 
 from opspulse.live import frames
 from opspulse.live.panels import KPI_REVENUE, REVENUE_CHART, TOP_PRODUCTS
@@ -172,3 +173,63 @@ def test_a_resync_request_names_panels_and_nothing_else():
     assert frames.resync_request('{"resync": "kpi-revenue"}', known) == set()
     assert frames.resync_request("not json", known) == set()
     assert frames.resync_request('{"resync": ["kpi-revenue"]}' + " " * frames.RESYNC_MAX_LENGTH, known) == set()
+
+
+# Two renders of one panel: each text and attribute value, and now and then a tag, is
+# drawn twice, once for each render, so most pairs differ only in values and some in
+# structure (a text that empties, a tag that changes, an attribute that goes), and
+# values include what a browser reads otherwise (entities, an ambiguous ampersand,
+# carriage returns).
+TEXTS = ["", " ", "\n  ", "1", "$1,204.50", "+12%", "a &amp; b", "fish &chips", "x &lt;y&gt;", "a\r\nb", "–"]
+VALUES = ["", "up", "1204.50", "a &quot;b&quot;", "&bogus", "[" + ",".join(["1.5"] * 30) + "]", "x y"]
+NAMES = ["class", "title", "data-kpi-raw", "hx-swap-oob", "data-chart-mount", "d"]
+TAGS = ["div", "p", "span", "li", "svg", "path", "br", "table"]
+
+
+@st.composite
+def two_renders(draw, depth: int = 0) -> tuple[str, str]:
+    def pair(choices: list[str]) -> tuple[str, str]:
+        first = draw(st.sampled_from(choices))
+        return first, draw(st.sampled_from(choices)) if draw(st.booleans()) else first
+
+    tags = pair(TAGS) if depth and draw(st.integers(0, 9)) == 0 else (draw(st.sampled_from(TAGS[:5])),) * 2
+    names = draw(st.lists(st.sampled_from(NAMES), max_size=3, unique=True))
+    values = [pair(VALUES) for _ in names]
+    children = [
+        draw(two_renders(depth + 1)) if depth < 2 and draw(st.booleans()) else pair(TEXTS)
+        for _ in range(draw(st.integers(0, 3)))
+    ]
+    renders = []
+    for side in (0, 1):
+        attributes = "".join(f' {name}="{value[side]}"' for name, value in zip(names, values, strict=True))
+        tag = tags[side]
+        inner = "".join(child[side] for child in children)
+        renders.append(f"<{tag}{attributes}>" if tag == "br" else f"<{tag}{attributes}>{inner}</{tag}>")
+    return renders[0], renders[1]
+
+
+@settings(max_examples=400, deadline=None)
+@given(two_renders(), st.sampled_from(["", "\n", " \n "]))
+def test_a_panel_shaped_from_its_last_render_is_shaped_as_if_parsed_whole(renders, around):
+    old, new = renders[0], around + renders[1] + around
+    parsed = frames._parse(new)
+    last = frames._parse(old)
+
+    derived = frames._derive(last, new) if last is not None else None
+
+    if derived is not None:
+        assert derived == parsed
+        assert frames.patch_ops(last, derived) == frames.patch_ops(last, parsed)
+    elif last is not None and parsed is not None and last.structure == parsed.structure and not around:
+        # Alike in structure and laid out alike: the cheap way must have been taken.
+        assert last.part_nodes != parsed.part_nodes
+
+
+def test_a_figure_that_changed_is_shaped_from_the_last_render_without_a_whole_parse():
+    old, new = kpi("$1,200.00"), kpi("$1,284.50", text="+19%")
+    last = frames._parse(old)
+
+    derived = frames._derive(last, new)
+
+    assert derived == frames._parse(new)
+    assert derived.structure is last.structure
