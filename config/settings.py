@@ -109,6 +109,12 @@ TEMPLATES = [
             ],
         },
     },
+    # The few templates rendered for every new order (opspulse.live.jinja), in apps' jinja2/.
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "APP_DIRS": True,
+        "OPTIONS": {"environment": "opspulse.live.jinja.environment"},
+    },
 ]
 
 # Database: DATABASE_URL, or the embedded development server under ./var/.

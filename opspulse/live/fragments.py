@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 
 from opspulse.alerts import selectors as alert_selectors
 from opspulse.alerts.models import AlertType
@@ -327,13 +328,17 @@ def _alerts(reads: _Reads) -> dict[str, Any]:
     }
 
 
+# Rendered for every new order, by the Jinja2 engine (opspulse.live.jinja).
+KPI_TEMPLATE = "live/panels/kpi.html"
+_ENGINES = {KPI_TEMPLATE: "jinja2"}
+
 _PANELS: dict[str, tuple[str, Callable[[_Reads], dict[str, Any]]]] = {
-    KPI_REVENUE: ("live/panels/kpi.html", _kpi_revenue),
-    KPI_ORDERS: ("live/panels/kpi.html", _kpi_orders),
-    KPI_AOV: ("live/panels/kpi.html", _kpi_aov),
-    KPI_UNITS: ("live/panels/kpi.html", _kpi_units),
-    KPI_ORDERS_PER_CART: ("live/panels/kpi.html", _kpi_orders_per_cart),
-    KPI_CARTS: ("live/panels/kpi.html", _kpi_carts),
+    KPI_REVENUE: (KPI_TEMPLATE, _kpi_revenue),
+    KPI_ORDERS: (KPI_TEMPLATE, _kpi_orders),
+    KPI_AOV: (KPI_TEMPLATE, _kpi_aov),
+    KPI_UNITS: (KPI_TEMPLATE, _kpi_units),
+    KPI_ORDERS_PER_CART: (KPI_TEMPLATE, _kpi_orders_per_cart),
+    KPI_CARTS: (KPI_TEMPLATE, _kpi_carts),
     REVENUE_CHART: ("live/panels/revenue_chart.html", _revenue_chart),
     ORDER_FEED: ("live/panels/order_feed.html", _order_feed),
     TOP_PRODUCTS: ("live/panels/top_products.html", _top_products),
@@ -391,7 +396,8 @@ def _render(reads: _Reads, panel_ids: Iterable[str], *, oob: bool) -> dict[str, 
         if panel_id in wanted:
             template_name, build = _PANELS[panel_id]
             context = {"panel_id": panel_id, "store": reads.store, "oob": oob, **build(reads)}
-            rendered[panel_id] = render_to_string(template_name, context)
+            # Jinja2 escapes as it renders, but hands back a plain str: the page includes it as is.
+            rendered[panel_id] = mark_safe(render_to_string(template_name, context, using=_ENGINES.get(template_name)))
     return rendered
 
 

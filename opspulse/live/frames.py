@@ -425,6 +425,12 @@ def _json(value: Any) -> str:
 def patch(old_html: str, new_html: str) -> list[Any] | None:
     """Return `[digest of old, ops]` for a panel that the page has as `old_html`, or None
     if `new_html` must be sent whole (a structural change, or no shorter patch)."""
+    found = _patch(old_html, new_html)
+    return None if found is None else found[0]
+
+
+def _patch(old_html: str, new_html: str) -> tuple[list[Any], str] | None:
+    """`patch`, with its JSON."""
     old = shape(old_html)
     new = _shapes.shape(new_html, old)
     if old is None or new is None:
@@ -433,23 +439,24 @@ def patch(old_html: str, new_html: str) -> list[Any] | None:
     if ops is None:
         return None
     found = [old.digest, ops]
-    return found if len(_json(found)) < len(new_html) else None
+    text = _json(found)
+    return (found, text) if len(text) < len(new_html) else None
 
 
 def build_frame(rendered: Mapping[str, str], previous: tuple[str | None, ...], rows: str = "") -> str:
     """The frame that brings a page showing `previous` (the HTML it has of each panel of
     `rendered`, in order; None if not known) to `rendered`, then adds `rows`."""
-    patches: dict[str, list[Any]] = {}
+    patches: list[str] = []  # "id":[digest,ops] of each, in JSON
     whole = []
     for (panel_id, new_html), old_html in zip(rendered.items(), previous, strict=True):
         if old_html is new_html or old_html == new_html:
             continue
-        found = patch(old_html, new_html) if old_html is not None else None
+        found = _patch(old_html, new_html) if old_html is not None else None
         if found is None:
             whole.append(new_html)
         else:
-            patches[panel_id] = found
-    head = _json({"patch": patches}) + "\n" if patches else ""
+            patches.append(f"{_json(panel_id)}:{found[1]}")
+    head = '{"patch":{' + ",".join(patches) + "}}\n" if patches else ""
     return head + "".join(whole) + rows
 
 
