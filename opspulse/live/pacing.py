@@ -4,9 +4,12 @@ A store is rendered at once after a quiet spell, then at most once per interval.
 interval of reads follows the process's load: while renders (and sending their
 frames) take more than LIVE_RENDER_SHARE of one core, or the event loop runs late, it
 grows; while they take less than half of that and the loop keeps time, it shrinks
-back to COALESCE_SECONDS. Frames shown from a store's view follow their CPU share
-only, up to MAX_VIEW_INTERVAL_SECONDS. A flash sale across many stores thus makes
-frames less frequent instead of starving the event loop (and the webhooks it answers).
+back to COALESCE_SECONDS. Frames shown from a store's view (cheap, no database read)
+follow the same rule up to MAX_VIEW_INTERVAL_SECONDS. A flash sale across many stores
+thus makes frames less frequent instead of starving the event loop: the webhooks it
+answers come first. A loop runs late when the process is busy, and also when the
+machine is (its CPU goes to the worker and the database too); either way a frame that
+waits costs a dashboard less than an acknowledgement that waits costs a store.
 The hubs (opspulse.live.hub) record what their renders cost and ask for the interval.
 """
 
@@ -65,12 +68,7 @@ class RenderPacing:
         self.probe_task = None
 
     def view_interval(self) -> float:
-        """The shortest time between two frames shown from a store's view.
-
-        Those frames need no database read and little CPU, so only their own cost
-        (their share of the process's time, with the reads') spaces them out, not a
-        late event loop: on a busy machine that would hold back the cheap frames too.
-        """
+        """The shortest time between two frames shown from a store's view."""
         self._adjust()
         return self.current_view_interval
 
@@ -92,9 +90,9 @@ class RenderPacing:
             self.current_interval = min(self.current_interval * min(growth, 4.0), MAX_INTERVAL_SECONDS)
         elif share < target / 2 and self.loop_late_seconds < LATE_LOOP_SECONDS / 5:
             self.current_interval = max(self.current_interval / 2, COALESCE_SECONDS)
-        if share > target:
-            self.current_view_interval = min(
-                self.current_view_interval * min(share / target, 4.0), MAX_VIEW_INTERVAL_SECONDS)
-        elif share < target / 2:
+        if share > target or late:
+            growth = max(share / target, 2.0 if late else 1.0)
+            self.current_view_interval = min(self.current_view_interval * min(growth, 4.0), MAX_VIEW_INTERVAL_SECONDS)
+        elif share < target / 2 and self.loop_late_seconds < LATE_LOOP_SECONDS / 5:
             self.current_view_interval = max(self.current_view_interval / 2, COALESCE_SECONDS)
         self.busy_seconds, self.loop_late_seconds, self.window_started = 0.0, 0.0, now

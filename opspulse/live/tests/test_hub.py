@@ -46,17 +46,27 @@ def test_a_late_event_loop_spaces_renders_out_even_when_renders_are_cheap(settin
     assert window(pacing, busy_share=0.1) > COALESCE_SECONDS
 
 
-def test_a_late_event_loop_does_not_space_out_frames_shown_from_the_view(settings):
+def test_a_late_event_loop_spaces_out_frames_shown_from_the_view_up_to_a_second(settings):
     settings.LIVE_RENDER_SHARE = 0.5
     pacing = RenderPacing()
 
-    # a busy machine keeps the loop late; frames from the view cost little
-    pacing.loop_late_seconds = 0.2
-    pacing.window_started = time.monotonic() - 1.0
-    pacing.record(0.1)
+    # a full machine keeps the loop late, and webhooks wait in it: frames give way,
+    # however little they cost, but a dashboard still gets one a second
+    intervals = []
+    for _ in range(8):
+        pacing.loop_late_seconds = 0.2
+        pacing.window_started = time.monotonic() - 1.0
+        pacing.record(0.1)
+        intervals.append(pacing.view_interval())
+    assert COALESCE_SECONDS < intervals[0] < intervals[1]
+    assert intervals[-1] == MAX_VIEW_INTERVAL_SECONDS
 
+    # the loop keeps time again: frames come back to the shortest interval
+    for _ in range(8):
+        pacing.window_started = time.monotonic() - 1.0
+        pacing.record(0.05)
+        pacing.view_interval()
     assert pacing.view_interval() == COALESCE_SECONDS
-    assert pacing.interval() > COALESCE_SECONDS
 
 
 def test_frames_shown_from_the_view_space_out_when_they_take_over_their_share(settings):
