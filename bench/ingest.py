@@ -499,7 +499,9 @@ class IngestBench:
         from opspulse.ingest import endpoint
         from django.conf import settings
 
-        from opspulse.ingest.queue import DRAIN_QUEUE, DRAIN_TASK, INGEST_LOCK_BASE
+        from opspulse.ingest.queue import (
+            DRAIN_QUEUE, DRAIN_TASK, DRAINER_LOCK_BASE, IDLE_LOCK_BASE, INGEST_LOCK_BASE, drain_channel,
+        )
         from opspulse.lib import db
         from opspulse.platforms.shopify import verify as shopify_verify
         from opspulse.platforms.woocommerce import verify as woo_verify
@@ -515,6 +517,8 @@ class IngestBench:
             lower = {k.lower(): v for k, v in headers.items()}
             return json.dumps({k: lower[k] for k in names if k in lower})
 
+        channel_prefix = drain_channel(0).removesuffix("0")  # a lane's channel, without the lane
+
         def statement(prefix: str, platform: str) -> str:
             values = {
                 "lock_key": ":lockkey",
@@ -528,6 +532,9 @@ class IngestBench:
                 "status": "'pending'",
                 "error": "''",
                 "wants_job": "true",
+                "drainer_key": ":drainerkey",
+                "idle_key": ":idlekey",
+                "channel": f"('{channel_prefix}' || :lane)",
                 "queueing_lock": "('drain-lane-' || :lane)",
                 "job_queue": f"'{DRAIN_QUEUE}'",
                 "job_task": f"'{DRAIN_TASK}'",
@@ -555,7 +562,7 @@ class IngestBench:
                   .replace("{RECORD_DELIVERY_WOOCOMMERCE}", statement("woo", "woocommerce")))
         defines = {
             "run": self.tenant.run, "nstores": len(ids), "lanes": settings.DRAIN_LANES, "lockbase": INGEST_LOCK_BASE,
-            "n": 0,
+            "drainerbase": DRAINER_LOCK_BASE, "idlebase": IDLE_LOCK_BASE, "n": 0,
             "shopify_topic": "orders/create", "shopify_headers": kept(shopify[1], shopify_verify.KEPT_HEADERS),
             "shopify_body": shopify[2].decode(),
             "woo_topic": "order.created", "woo_headers": kept(woo[1], woo_verify.KEPT_HEADERS),
@@ -895,6 +902,14 @@ class IngestBench:
                     half = p[key]["tps"] / 2
                     targets.append({"target": f">= half the pgbench ceiling ({key}: {half:,.0f}/s)",
                                     "measured": accepted, "met": accepted >= half})
+        alone = p.get("opspulse_ingest_only_saturation")
+        if alone and p.get("pgbench_db_alone", {}).get("tps"):
+            # The endpoint on cores of its own against its statement on PostgreSQL alone.
+            accepted = alone["inserted_per_s"]
+            ratio = round(accepted / p["pgbench_db_alone"]["tps"], 3)
+            ratios["opspulse_worker_stopped_vs_pgbench_db_alone"] = ratio
+            targets.append({"target": ">= half the pgbench ceiling, worker stopped (pgbench_db_alone)",
+                            "measured": ratio, "met": ratio >= 0.5})
         fixed = p.get("opspulse_fixed_rate")
         if fixed:
             p99 = fixed["latency_ms"].get("p99")
