@@ -25,9 +25,11 @@ whole lane wait for it. Delayed jobs use a queueing lock of their own.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from django.conf import settings
@@ -95,9 +97,11 @@ DEFER_DRAIN_JOB = """
 """
 
 
-def drain_job_params(lane: int) -> dict[str, Any]:
-    """The parameters of WAITING_JOB_QUERY, DEFER_DRAIN_JOB and the lane's drainer check."""
-    return {
+@functools.cache
+def drain_job_params(lane: int) -> Mapping[str, Any]:
+    """The parameters of WAITING_JOB_QUERY, DEFER_DRAIN_JOB and the lane's drainer check:
+    the same for every webhook of the lane, so built once (read-only)."""
+    return MappingProxyType({
         "lock_key": ingest_lock_key(lane),
         "drainer_key": drainer_lock_key(lane),
         "idle_key": idle_lock_key(lane),
@@ -106,7 +110,7 @@ def drain_job_params(lane: int) -> dict[str, Any]:
         "job_queue": DRAIN_QUEUE,
         "job_task": DRAIN_TASK,
         "job_args": json.dumps({"lane": lane}),
-    }
+    })
 
 
 def defer_drain(lane: int, *, attempt: int = 0, delay: float = 0) -> bool:
