@@ -86,13 +86,10 @@ class RenderPacing:
         target = settings.LIVE_RENDER_SHARE
         late = self.loop_late_seconds > LATE_LOOP_SECONDS
         if share > target or late:
-            growth = max(share / target, 2.0 if late else 1.0)
-            self.current_interval = min(self.current_interval * min(growth, 4.0), MAX_INTERVAL_SECONDS)
+            growth = min(max(share / target, 2.0 if late else 1.0), 4.0)
+            self.current_interval = min(self.current_interval * growth, MAX_INTERVAL_SECONDS)
+            self.current_view_interval = min(self.current_view_interval * growth, MAX_VIEW_INTERVAL_SECONDS)
         elif share < target / 2 and self.loop_late_seconds < LATE_LOOP_SECONDS / 5:
             self.current_interval = max(self.current_interval / 2, COALESCE_SECONDS)
-        if share > target or late:
-            growth = max(share / target, 2.0 if late else 1.0)
-            self.current_view_interval = min(self.current_view_interval * min(growth, 4.0), MAX_VIEW_INTERVAL_SECONDS)
-        elif share < target / 2 and self.loop_late_seconds < LATE_LOOP_SECONDS / 5:
             self.current_view_interval = max(self.current_view_interval / 2, COALESCE_SECONDS)
         self.busy_seconds, self.loop_late_seconds, self.window_started = 0.0, 0.0, now
