@@ -5,8 +5,8 @@ per socket, the store's public id and a session cookie. Sockets are opened at th
 given pace with the headers a browser sends (Cookie, Origin; permessage-deflate
 offered, as browsers do); a socket counts as open once its first frame (the full
 render) has arrived. For every socket the process notes when an order number
-(`data-order-number="#N"`, or set by a patch) first appears in a frame, and counts frames and bytes,
-both as received on the wire (compressed) and as payload.
+(`data-order-number="#N"`, or set by a patch) first appears in a frame, and counts
+frames and bytes, both as received on the wire (compressed) and as payload.
 
 One-shot mode (bench/e2e.py; the job lists "sockets"): open them all, print
 "READY <open> <failed>", then on "STOP <from> <to>" (monotonic times) on stdin write

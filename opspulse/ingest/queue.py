@@ -5,8 +5,9 @@ keeps a drainer (opspulse.ingest.drainer) that owns lanes through a session advi
 lock (`drainer_lock_key`) and listens on each lane's channel (`drain_channel`). Ingest
 sees the lock taken and defers no job: it notifies the channel while the drainer waits
 (`idle_lock_key`), and the drainer, already connected, takes the delivery within a
-millisecond; a busy drainer takes everything that arrived in its next batch. A drainer's lanes go back to the job queue when it stops
-(see opspulse.ingest.drainer), and when its connection dies PostgreSQL frees the lock.
+millisecond; a busy drainer takes everything that arrived in its next batch. A
+drainer's lanes go back to the job queue when it stops (see opspulse.ingest.drainer),
+and when its connection dies PostgreSQL frees the lock.
 
 A lane that no drainer owns (no worker runs, or one only of other queues; the tests'
 in-process workers) goes through the job queue, as a recovery path: ingest

@@ -19,7 +19,7 @@ Each op sets a text node (`[node, text]`) or an attribute (`[node, name, value]`
 attribute (the chart's data) gets edits instead, `[node, name, [start, end, text, …]]`,
 in UTF-16 units of its old value, as the page counts them. `digest` is the CRC-32 of the
 panel the patch applies to (its elements' names and attributes, `class`, `style` and
-`hx-*` aside, and its text, as `digest` below spells them). The page computes it from its
+`hx-*` aside, and its text, as `_piece` below spells them). The page computes it from its
 own DOM first, and asks for the panel again (`{"resync": [panel id, …]}`) when it
 differs, so a page cannot drift from the server unnoticed
 (opspulse/static/src/live-patch.js).
@@ -170,11 +170,6 @@ def _piece(node: Node) -> str:
 
 def _crc(pieces: Iterable[str]) -> int:
     return zlib.crc32("".join(pieces).encode())
-
-
-def digest(nodes: tuple[Node, ...]) -> int:
-    """The CRC-32 of `nodes`, spelt as the page spells its DOM (live-patch.js, `digest`)."""
-    return _crc(_piece(node) for node in nodes)
 
 
 def _text(text: str, open_elements: list[str], opaque: bool) -> str | None:
