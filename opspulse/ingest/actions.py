@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from django.db import (
     connection,
     transaction,
 )
-from django.db.models import F
+from django.db.models import Model
 from django.utils import timezone
 
 from opspulse.commerce import actions as commerce
@@ -80,8 +81,23 @@ NEXT_RETRY = """
 """
 LANES_SCOPE = "store_id %% %(lanes)s = ANY(%(lane_list)s)"
 STORE_SCOPE = "store_id = %(store_id)s"
-# The batch's deliveries, locked, in one statement with their choice.
-BATCH_DELIVERIES = "SELECT * FROM ingest_webhook_delivery WHERE status = 'pending' AND id IN ({next_batch}) ORDER BY id FOR UPDATE"
+
+
+def _columns(model: type[Model], alias: str) -> str:
+    return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
+
+
+# The batch's deliveries, locked, in one statement with their choice, each with its
+# store's row (read in the batch's transaction: what it says of the store stands).
+BATCH_DELIVERIES = f"""
+    SELECT {_columns(WebhookDelivery, "d")}, {_columns(Store, "s")}
+    FROM ingest_webhook_delivery d LEFT JOIN stores_store s ON s.id = d.store_id
+    WHERE d.status = 'pending' AND d.id IN ({{next_batch}}) ORDER BY d.id FOR UPDATE OF d
+"""
+MARK_PROCESSED = """
+    UPDATE ingest_webhook_delivery SET status = 'processed', error = '', attempts = attempts + 1, processed_at = %s
+    WHERE id = ANY(%s)
+"""
 
 
 class DeliveryError(Exception):
@@ -200,10 +216,8 @@ class _TakeCarefully(Exception):
 
 def _process_batch(scope: str, params: dict[str, Any], batch_size: int, *, careful: bool) -> Batch:
     taken_at = timezone.now()
-    next_batch = NEXT_BATCH.format(scope=scope)
-    deliveries = list(
-        WebhookDelivery.objects.raw(BATCH_DELIVERIES.format(next_batch=next_batch), {**params, "limit": batch_size})
-    )
+    deliveries, stores = _take(BATCH_DELIVERIES.format(next_batch=NEXT_BATCH.format(scope=scope)),
+                               {**params, "limit": batch_size})
     if not deliveries:
         return Batch()
     by_store: dict[int, list[WebhookDelivery]] = {}
@@ -213,7 +227,6 @@ def _process_batch(scope: str, params: dict[str, Any], batch_size: int, *, caref
     # that got all of it may have more waiting.
     share = max(1, -(-batch_size // len(by_store)))
     more = len(deliveries) >= batch_size or any(len(group) >= share for group in by_store.values())
-    stores = Store.objects.in_bulk(list(by_store))
     work = {
         store_id: [(d, record) for d in group if (record := parse_delivery(d, stores[store_id])) is not None]
         for store_id, group in by_store.items()
@@ -244,6 +257,47 @@ def _process_batch(scope: str, params: dict[str, Any], batch_size: int, *, caref
                 apply_deliveries(stores[store_id], pairs)
     mark_done([d for d in deliveries if d.store_id in stores], taken_at=taken_at)
     return Batch(taken=len(deliveries), more=more)
+
+
+def _rows_as(model: type[Model]) -> Callable[[Sequence[Any]], Model]:
+    """Build `model` instances from rows of its concrete columns, as a queryset would
+    (with the fields' converters), without compiling a query for each batch."""
+    fields = model._meta.concrete_fields
+    names = [field.attname for field in fields]
+    converters = []
+    for index, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        functions = [*connection.ops.get_db_converters(column), *field.get_db_converters(connection)]
+        if functions:
+            converters.append((index, column, functions))
+
+    def build(values: Sequence[Any]) -> Model:
+        if converters:
+            values = list(values)
+            for index, column, functions in converters:
+                for convert in functions:
+                    values[index] = convert(values[index], column, connection)
+        return model.from_db(connection.alias, names, values)
+
+    return build
+
+
+@functools.cache
+def _builders() -> tuple[int, Callable[[Sequence[Any]], WebhookDelivery], Callable[[Sequence[Any]], Store]]:
+    return len(WebhookDelivery._meta.concrete_fields), _rows_as(WebhookDelivery), _rows_as(Store)
+
+
+def _take(sql: str, params: dict[str, Any]) -> tuple[list[WebhookDelivery], dict[int, Store]]:
+    """The batch's deliveries, and their stores by id (a store deleted since is absent)."""
+    width, delivery_from, store_from = _builders()
+    deliveries, stores = [], {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for row in cursor.fetchall():
+            deliveries.append(delivery_from(row[:width]))
+            if row[width] is not None and row[width] not in stores:
+                stores[row[width]] = store_from(row[width:])
+    return deliveries, stores
 
 
 def apply_deliveries(store: Store, work: list[tuple[WebhookDelivery, commerce.Record]]) -> None:
@@ -325,9 +379,8 @@ def mark_done(deliveries: list[WebhookDelivery], *, taken_at: datetime | None = 
     processed = [d.pk for d in deliveries if d.status == DeliveryStatus.PROCESSED]
     others = [d for d in deliveries if d.status != DeliveryStatus.PROCESSED]
     if processed:
-        WebhookDelivery.objects.filter(pk__in=processed).update(
-            status=DeliveryStatus.PROCESSED, error="", attempts=F("attempts") + 1, processed_at=now
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(MARK_PROCESSED, [now, processed])
     for delivery in others:
         delivery.processed_at = now
     if others:
