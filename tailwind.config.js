@@ -5,6 +5,7 @@ module.exports = {
   content: [
     "./templates/**/*.html",
     "./opspulse/**/templates/**/*.html",
+    "./opspulse/**/jinja2/**/*.html",
     "./opspulse/static/src/**/*.js",
   ],
   theme: {

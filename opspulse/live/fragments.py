@@ -19,6 +19,7 @@ from functools import cached_property, partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.template import engines
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -328,9 +329,17 @@ def _alerts(reads: _Reads) -> dict[str, Any]:
     }
 
 
-# Rendered for every new order, by the Jinja2 engine (opspulse.live.jinja).
+# Rendered for every new order (the KPIs, a feed row) or with the feed, by the Jinja2
+# engine (opspulse.live.jinja).
 KPI_TEMPLATE = "live/panels/kpi.html"
-_ENGINES = {KPI_TEMPLATE: "jinja2"}
+# Defines the macro order_row(row, row_oob).
+ORDER_ROW_TEMPLATE = "live/includes/order_row.html"
+REVENUE_CHART_TEMPLATE = "live/panels/revenue_chart.html"
+ORDER_FEED_TEMPLATE = "live/panels/order_feed.html"
+ORDER_CHANGES_TEMPLATE = "live/panels/order_changes.html"
+_ENGINES = {
+    name: "jinja2" for name in (KPI_TEMPLATE, REVENUE_CHART_TEMPLATE, ORDER_FEED_TEMPLATE, ORDER_CHANGES_TEMPLATE)
+}
 
 _PANELS: dict[str, tuple[str, Callable[[_Reads], dict[str, Any]]]] = {
     KPI_REVENUE: (KPI_TEMPLATE, _kpi_revenue),
@@ -339,10 +348,10 @@ _PANELS: dict[str, tuple[str, Callable[[_Reads], dict[str, Any]]]] = {
     KPI_UNITS: (KPI_TEMPLATE, _kpi_units),
     KPI_ORDERS_PER_CART: (KPI_TEMPLATE, _kpi_orders_per_cart),
     KPI_CARTS: (KPI_TEMPLATE, _kpi_carts),
-    REVENUE_CHART: ("live/panels/revenue_chart.html", _revenue_chart),
-    ORDER_FEED: ("live/panels/order_feed.html", _order_feed),
+    REVENUE_CHART: (REVENUE_CHART_TEMPLATE, _revenue_chart),
+    ORDER_FEED: (ORDER_FEED_TEMPLATE, _order_feed),
     TOP_PRODUCTS: ("live/panels/top_products.html", _top_products),
-    ORDER_CHANGES: ("live/panels/order_changes.html", _order_changes),
+    ORDER_CHANGES: (ORDER_CHANGES_TEMPLATE, _order_changes),
     OUT_OF_STOCK: ("live/panels/out_of_stock.html", _out_of_stock),
     LOW_STOCK: ("live/panels/low_stock.html", _low_stock),
     ALERTS: ("live/panels/alerts.html", _alerts),
@@ -379,10 +388,12 @@ def render_feed_rows(store: Store, view: StoreView, rows: Iterable[RowChange]) -
     prepends = [index for index, (kind, _) in enumerate(rows) if kind == "prepend"]
     dropped = set(prepends[: max(len(prepends) - commerce_selectors.FEED_SIZE, 0)])
     frames = []
+    # The template's macro, called for each row: no template lookup or context per row.
+    order_row = engines["jinja2"].env.get_template(ORDER_ROW_TEMPLATE).module.order_row
     for index, (kind, order) in enumerate(rows):
         if index in dropped:
             continue
-        row = render_to_string("live/includes/order_row.html", {"row": _feed_row(order, reads), "row_oob": kind})
+        row = order_row(_feed_row(order, reads), kind)
         if kind == "prepend":
             row = f'<ul id="{ORDER_FEED_TODAY}" hx-swap-oob="afterbegin">{row}</ul>'
         frames.append(row)

@@ -4,6 +4,7 @@ scoped to the user (opspulse.stores.selectors.get_store_for_user)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -88,14 +89,44 @@ def _hours_since(start: datetime, at: datetime) -> float:
     return (at.timestamp() - start.timestamp()) / 3600
 
 
-def _clock_at(day: LocalDay, hours: float, tz: ZoneInfo) -> datetime:
-    """The local time `hours` real hours after the day's start, to the nearest minute."""
-    return datetime.fromtimestamp(day.start.timestamp() + round(hours * 60) * 60, tz)
+def _clock_at(start: datetime, hours: float, tz: ZoneInfo) -> datetime:
+    """The local time `hours` real hours after `start`, to the nearest minute."""
+    return datetime.fromtimestamp(start.timestamp() + round(hours * 60) * 60, tz)
 
 
 def _clock_label(local: datetime) -> str:
     # fold is 1 only in the second pass of an hour the clocks went back over.
     return f"{local:%H:%M} (2nd)" if local.fold else f"{local:%H:%M}"
+
+
+@dataclass(frozen=True)
+class _DayClock:
+    """A local day's whole hours on the clock: the same for every render of the day."""
+
+    length: float
+    whole_hours: tuple[float, ...]
+    labels: dict[float, str]
+    # The first x at which each clock hour starts.
+    first_start: dict[int, float]
+    ticks: tuple[tuple[float, str], ...]
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_clock(start: datetime, end: datetime, tz: ZoneInfo) -> _DayClock:
+    length = _hours_since(start, end)
+    whole_hours = tuple(float(h) for h in range(int(length) + 1))
+    clock = {x: _clock_at(start, x, tz) for x in whole_hours}
+    first_start: dict[int, float] = {}
+    for x in whole_hours[:-1]:
+        first_start.setdefault(clock[x].hour, x)
+    return _DayClock(
+        length=length,
+        whole_hours=whole_hours,
+        labels={x: _clock_label(local) for x, local in clock.items()},
+        first_start=first_start,
+        # A tick names the clock time only; the tooltip's label tells the two passes apart.
+        ticks=tuple((x, f"{local:%H:%M}") for x, local in clock.items() if local.minute == 0),
+    )
 
 
 def revenue_by_hour(store: Store, *, day: LocalDay) -> RevenueSeries:
@@ -125,12 +156,8 @@ def revenue_series(buckets: dict[datetime, Decimal], *, day: LocalDay, tz: ZoneI
     clock time); on a day that skips an hour, yesterday's same hour ends at the jump,
     where today's clock already shows the hour after it.
     """
-    length = _hours_since(day.start, day.end)
-    whole_hours = [float(h) for h in range(int(length) + 1)]
-    clock = {x: _clock_at(day, x, tz) for x in whole_hours}
-    first_start: dict[int, float] = {}
-    for x in whole_hours[:-1]:
-        first_start.setdefault(clock[x].hour, x)
+    day_clock = _day_clock(day.start, day.end, tz)
+    length, whole_hours, first_start = day_clock.length, day_clock.whole_hours, day_clock.first_start
 
     def yesterday_end(hour: int) -> float:
         if hour in first_start:
@@ -163,9 +190,8 @@ def revenue_series(buckets: dict[datetime, Decimal], *, day: LocalDay, tz: ZoneI
         yesterday=[cumulative(yesterday, x) for x in hours],
         now_hour=now_hour,
         length=length,
-        labels=[_clock_label(clock[x] if x in clock else _clock_at(day, x, tz)) for x in hours],
-        # A tick names the clock time only; the tooltip's label tells the two passes apart.
-        ticks=[(x, f"{local:%H:%M}") for x, local in clock.items() if local.minute == 0],
+        labels=[day_clock.labels.get(x) or _clock_label(_clock_at(day.start, x, tz)) for x in hours],
+        ticks=list(day_clock.ticks),
     )
 
 
