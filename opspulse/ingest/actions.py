@@ -332,7 +332,14 @@ def parse_delivery(delivery: WebhookDelivery, store: Store) -> commerce.Record |
         delivery.status, delivery.error = DeliveryStatus.IGNORED, f"unknown topic {delivery.topic!r}"
         return None
     try:
-        record = parse(json.loads(bytes(delivery.body).decode("utf-8-sig")))
+        # Both platforms send UTF-8 (RFC 8259 §8.1); given bytes, json.loads would also
+        # accept UTF-16 and UTF-32. Deep nesting raises RecursionError.
+        payload = json.loads(bytes(delivery.body).decode("utf-8-sig"))
+    except (ValueError, RecursionError) as exc:
+        fail(delivery, ValueError(f"unparseable payload: {exc}"))
+        return None
+    try:
+        record = parse(payload)
     except (PayloadError, ValueError, RecursionError) as exc:
         fail(delivery, exc)
         return None

@@ -6,7 +6,8 @@ from django.db import models
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending"
     PROCESSED = "processed"
-    # Stored but not processed: unknown topic or unparseable payload (see `error`).
+    # Stored but not processed: a topic OpsPulse does not handle, or a store deleted or
+    # disconnected (see `error`). A payload that cannot be parsed is FAILED.
     IGNORED = "ignored"
     FAILED = "failed"
 

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from opspulse.ingest.actions import drain_store
 from opspulse.ingest.models import DeliveryStatus, WebhookDelivery
 from opspulse.ingest.queue import drain_lock, lane_of
 from opspulse.sim import payloads
@@ -150,23 +151,31 @@ def test_oversized_chunked_body_without_length_is_413(web, shopify_store):
     assert WebhookDelivery.objects.count() == 0
 
 
-@pytest.mark.parametrize(
-    ("topic", "body", "reason"),
-    [
-        ("orders/create", b'{"id": 5001, "line_items": [', "unparseable payload"),
-        ("orders/create", b"", "unparseable payload"),
-        ("products/delete", b'{"id": 1}', "unknown topic 'products/delete'"),
-    ],
-    ids=["truncated_json_case", "empty_body_case", "unknown_topic_case"],
-)
-def test_signed_but_unusable_delivery_is_kept_and_marked(web, shopify_store, topic, body, reason):
-    response = post_shopify(web.url, shopify_store, topic, body=body)
+def test_signed_delivery_of_an_unknown_topic_is_kept_and_marked(web, shopify_store):
+    response = post_shopify(web.url, shopify_store, "products/delete", body=b'{"id": 1}')
 
     assert response.status_code == 200
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == DeliveryStatus.IGNORED
-    assert delivery.error.startswith(reason)
+    assert delivery.error == "unknown topic 'products/delete'"
     assert drain_jobs(shopify_store) == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"id": 5001, "line_items": [', b"", "{\"id\": 1}".encode("utf-16"), b"[" * 100_000],
+    ids=["truncated_json_case", "empty_body_case", "utf16_case", "deep_nesting_case"],
+)
+def test_signed_but_unparseable_delivery_is_kept_and_marked_failed_with_its_reason(web, shopify_store, body):
+    response = post_shopify(web.url, shopify_store, "orders/create", body=body)
+
+    assert response.status_code == 200
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.PENDING
+    drain_store(store_id=shopify_store.pk)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.error.startswith("unparseable payload: ")
+    assert bytes(delivery.body) == body
 
 
 def test_duplicate_delivery_is_acknowledged_once_stored(web, shopify_store):
