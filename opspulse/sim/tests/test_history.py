@@ -125,7 +125,9 @@ def test_the_demos_start_up_history_fires_no_alert() -> None:
     )
     Alert.objects.filter(type=AlertType.LOW_STOCK).update(config={"threshold": 1_000_000})
 
-    call_command("seed_demo", "--stores", "2", stdout=StringIO())
+    # Three days of history: hundreds of orders and every item's stock, each of which the
+    # rules above would fire on were it news.
+    call_command("seed_demo", "--stores", "2", "--days", "3", stdout=StringIO())
 
     assert Order.objects.count() > 100 and InventoryLevel.objects.exists()
     assert not AlertEvent.objects.exists()
