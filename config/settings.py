@@ -109,7 +109,8 @@ TEMPLATES = [
             ],
         },
     },
-    # The few templates rendered for every new order (opspulse.live.jinja), in apps' jinja2/.
+    # The dashboard templates rendered for every new order or store read (opspulse.live.jinja),
+    # in apps' jinja2/.
     {
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "APP_DIRS": True,
